@@ -1,0 +1,54 @@
+namespace Loop.Domain.Agents;
+
+using Loop.Domain.Runs;
+
+/// <summary>What a channel asks of the agent for one run.</summary>
+public sealed record AgentRunRequest(
+    string RunId,
+    string ChannelId,
+    string WorkDir,
+    string Prompt,
+    string? SessionId);
+
+public enum AgentOutcome
+{
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+/// <summary>What came of one attempt. <see cref="SessionNotFound"/> says the resume target was
+/// unknown to the agent, so the caller may retry once with a fresh session.</summary>
+public sealed record AgentRunResult(
+    AgentOutcome Outcome,
+    int? ExitCode,
+    string? Reply,
+    string? SessionId,
+    string? Error,
+    RunUsage Usage,
+    bool SessionNotFound = false,
+    string? Model = null,
+    string? ContainerId = null);
+
+/// <summary>Runs the agent once. Implementations never throw for agent failures: they report
+/// them in the result. They throw only on <see cref="OperationCanceledException"/> when the
+/// caller's token is cancelled before anything started.</summary>
+public interface IAgentRunner
+{
+    Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken);
+}
+
+/// <summary>Live notifications from a run in progress (for streaming replies and the activity feed).</summary>
+public interface IAgentRunObserver
+{
+    void ContainerStarted(string containerId);
+    void OutputLine(string line);
+}
+
+public sealed class NullAgentRunObserver : IAgentRunObserver
+{
+    public static readonly NullAgentRunObserver Instance = new();
+    public void ContainerStarted(string containerId) { }
+    public void OutputLine(string line) { }
+}

@@ -1,0 +1,24 @@
+namespace Loop.Domain.Channels;
+
+public enum MessageRole
+{
+    /// <summary>Written by a person (or a front end on their behalf); becomes part of a prompt.</summary>
+    User,
+    /// <summary>The agent's reply to a run.</summary>
+    Agent,
+    /// <summary>Written by Loop itself, e.g. to say a run failed.</summary>
+    System,
+}
+
+/// <summary>One line of a channel's conversation. A user message with no <see cref="RunId"/>
+/// is pending: accepted and stored, not yet handed to a run.</summary>
+public sealed record ChatMessage(
+    long Id,
+    string ChannelId,
+    MessageRole Role,
+    string Author,
+    string Content,
+    DateTimeOffset CreatedAt,
+    string? RunId);
+
+public sealed record NewMessage(string ChannelId, MessageRole Role, string Author, string Content, string? RunId = null);
