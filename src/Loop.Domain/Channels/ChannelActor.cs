@@ -1,0 +1,216 @@
+namespace Loop.Domain.Channels;
+
+using System.Threading.Channels;
+using Loop.Domain.Agents;
+using Loop.Domain.Runs;
+
+/// <summary>Everything a channel actor needs from the world.</summary>
+public sealed record ChannelActorContext(
+    ILoopStore Store,
+    IAgentRunner Runner,
+    IRunSlots Slots,
+    IChannelObserver Observer,
+    TimeProvider Time,
+    Func<Channel, string> WorkDirOf);
+
+/// <summary>
+/// The single owner of one channel's work. Messages are stored before the actor hears of them;
+/// a wake-up makes it take every pending message of the channel into one run, one run at a
+/// time. Messages that arrive during a run stay pending and form the next run together.
+/// </summary>
+public sealed class ChannelActor
+{
+    private readonly Channel<bool> _mailbox = System.Threading.Channels.Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly ChannelActorContext _context;
+    private readonly object _gate = new();
+    private ActiveRun? _active;
+
+    public ChannelActor(string channelId, ChannelActorContext context)
+    {
+        ChannelId = channelId;
+        _context = context;
+    }
+
+    public string ChannelId { get; }
+
+    /// <summary>The run in progress (queued for a slot or running), if any.</summary>
+    public string? ActiveRunId
+    {
+        get { lock (_gate) { return _active?.RunId; } }
+    }
+
+    /// <summary>Says there may be new pending messages. Wake-ups coalesce: one pending wake-up
+    /// is enough, because a run takes every pending message at once.</summary>
+    public void Wake() => _mailbox.Writer.TryWrite(true);
+
+    /// <summary>True when a wake-up is waiting to be processed.</summary>
+    public bool HasPendingWake => _mailbox.Reader.TryPeek(out _);
+
+    /// <summary>Stops the given run if it is this actor's current one.</summary>
+    public bool TryCancel(string runId)
+    {
+        lock (_gate)
+        {
+            if (_active is null || _active.RunId != runId)
+            {
+                return false;
+            }
+            _active.Cancellation.Cancel();
+            return true;
+        }
+    }
+
+    /// <summary>Processes wake-ups until <paramref name="stopping"/> fires or no wake-up comes within
+    /// <paramref name="idleAfter"/>. Returns true when it stopped for being idle.</summary>
+    public async Task<bool> RunAsync(TimeSpan idleAfter, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            idle.CancelAfter(idleAfter);
+            try
+            {
+                await _mailbox.Reader.ReadAsync(idle.Token);
+            }
+            catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+            {
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+            await DrainAsync(stopping);
+        }
+        return false;
+    }
+
+    /// <summary>Runs the agent until the channel has no pending message left.</summary>
+    public async Task DrainAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                if (!await RunNextAsync(stopping))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // The daemon is stopping: the run stays as it is in the store and start-up
+                // recovery reports it and queues its messages again.
+                return;
+            }
+            catch (Exception error)
+            {
+                _context.Observer.Fault(ChannelId, ActiveRunId, error);
+                return;
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _active?.Cancellation.Dispose();
+                    _active = null;
+                }
+            }
+        }
+    }
+
+    private async Task<bool> RunNextAsync(CancellationToken stopping)
+    {
+        var store = _context.Store;
+        var pending = await store.ListPendingMessagesAsync(ChannelId, stopping);
+        if (pending.Count == 0)
+        {
+            return false;
+        }
+        var channel = await store.GetChannelAsync(ChannelId, stopping)
+            ?? throw new InvalidOperationException($"channel {ChannelId} does not exist");
+
+        var now = _context.Time.GetUtcNow();
+        var run = new Run(Ids.New("run", _context.Time), ChannelId, TaskId: null, RunStatus.Queued,
+            PromptBuilder.Build(pending), now, StartedAt: null, FinishedAt: null, ExitCode: null,
+            Reply: null, Error: null, SessionId: channel.SessionId, Model: null, ContainerId: null, RunUsage.None);
+        run = await store.CreateRunAsync(run, pending.Select(m => m.Id).ToList(), stopping);
+
+        var cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        lock (_gate)
+        {
+            _active = new ActiveRun(run.Id, cancellation);
+        }
+        _context.Observer.RunQueued(run);
+
+        AgentRunResult result;
+        try
+        {
+            using (await _context.Slots.AcquireAsync(ChannelId, cancellation.Token))
+            {
+                run = run with { Status = RunStatus.Running, StartedAt = _context.Time.GetUtcNow() };
+                await store.UpdateRunAsync(run, stopping);
+                _context.Observer.RunStarted(run);
+                result = await RunAgentAsync(channel, run, cancellation.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            // Cancelled while waiting for a slot.
+            result = new AgentRunResult(AgentOutcome.Cancelled, null, null, null, "cancelled before it started", RunUsage.None);
+        }
+        stopping.ThrowIfCancellationRequested();
+
+        if (result.SessionId is not null && result.SessionId != channel.SessionId)
+        {
+            await store.SetChannelSessionAsync(ChannelId, result.SessionId, stopping);
+        }
+        run = Finish(run, result);
+        await store.UpdateRunAsync(run, stopping);
+        var reply = await store.AppendMessageAsync(RunReplies.For(run), stopping);
+        _context.Observer.RunFinished(run, reply);
+        return true;
+    }
+
+    private async Task<AgentRunResult> RunAgentAsync(Channel channel, Run run, CancellationToken cancellationToken)
+    {
+        var observer = new RunOutputForwarder(_context.Observer, run);
+        var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(channel), run.Prompt, channel.SessionId);
+        var result = await _context.Runner.RunAsync(request, observer, cancellationToken);
+        if (result.SessionNotFound && request.SessionId is not null)
+        {
+            // The agent no longer knows the session (its state was wiped): start afresh once.
+            await _context.Store.SetChannelSessionAsync(ChannelId, null, cancellationToken);
+            result = await _context.Runner.RunAsync(request with { SessionId = null }, observer, cancellationToken);
+        }
+        return result;
+    }
+
+    private Run Finish(Run run, AgentRunResult result) => run with
+    {
+        Status = result.Outcome switch
+        {
+            AgentOutcome.Succeeded => RunStatus.Succeeded,
+            AgentOutcome.TimedOut => RunStatus.TimedOut,
+            AgentOutcome.Cancelled => RunStatus.Cancelled,
+            _ => RunStatus.Failed,
+        },
+        FinishedAt = _context.Time.GetUtcNow(),
+        ExitCode = result.ExitCode,
+        Reply = result.Reply,
+        Error = result.Error,
+        SessionId = result.SessionId ?? run.SessionId,
+        Model = result.Model,
+        ContainerId = result.ContainerId,
+        Usage = result.Usage,
+    };
+
+    private sealed record ActiveRun(string RunId, CancellationTokenSource Cancellation);
+
+    private sealed class RunOutputForwarder(IChannelObserver observer, Run run) : IAgentRunObserver
+    {
+        public void ContainerStarted(string containerId) { }
+        public void OutputLine(string line) => observer.RunOutput(run, line);
+    }
+}
