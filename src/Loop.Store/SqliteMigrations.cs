@@ -1,0 +1,82 @@
+namespace Loop.Store;
+
+/// <summary>One schema step. Versions only grow; a shipped migration is never edited, a new one is added.</summary>
+internal sealed record Migration(int Version, string Name, string Sql);
+
+/// <summary>The SQLite schema, written so PostgreSQL can share it where the two agree: times are BIGINT
+/// unix milliseconds (PostgreSQL's INTEGER is 32-bit, SQLite gives BIGINT integer affinity), ids are TEXT,
+/// and only the message id's autoincrement is spelled the SQLite way.</summary>
+internal static class SqliteMigrations
+{
+    public const string SchemaVersionTable = """
+        CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER NOT NULL PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        );
+        """;
+
+    public static readonly IReadOnlyList<Migration> All =
+    [
+        new(1, "initial", """
+            CREATE TABLE meta (
+                key TEXT NOT NULL PRIMARY KEY,
+                value TEXT NOT NULL
+            );
+
+            CREATE TABLE channels (
+                id TEXT NOT NULL PRIMARY KEY,
+                name TEXT NOT NULL,
+                dir_path TEXT NULL UNIQUE,
+                session_id TEXT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            );
+
+            CREATE TABLE runs (
+                id TEXT NOT NULL PRIMARY KEY,
+                channel_id TEXT NOT NULL REFERENCES channels (id),
+                task_id TEXT NULL,
+                status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'timed_out', 'cancelled')),
+                prompt TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                started_at BIGINT NULL,
+                finished_at BIGINT NULL,
+                exit_code INTEGER NULL,
+                reply TEXT NULL,
+                error TEXT NULL,
+                session_id TEXT NULL,
+                model TEXT NULL,
+                container_id TEXT NULL,
+                input_tokens BIGINT NOT NULL DEFAULT 0,
+                output_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_creation_input_tokens BIGINT NOT NULL DEFAULT 0,
+                cache_read_input_tokens BIGINT NOT NULL DEFAULT 0,
+                -- Invariant decimal text, so the cost reads back exactly (a REAL would round it).
+                cost_usd TEXT NOT NULL DEFAULT '0',
+                num_turns INTEGER NOT NULL DEFAULT 0,
+                duration_ms BIGINT NOT NULL DEFAULT 0
+            );
+
+            -- Ids are time-ordered, so (channel_id, id) serves "newest first" with keyset paging.
+            CREATE INDEX ix_runs_channel ON runs (channel_id, id);
+            -- Only the few unfinished runs are indexed: crash recovery finds them without a scan.
+            CREATE INDEX ix_runs_active ON runs (status) WHERE status IN ('queued', 'running');
+
+            CREATE TABLE messages (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                channel_id TEXT NOT NULL REFERENCES channels (id),
+                role TEXT NOT NULL CHECK (role IN ('user', 'agent', 'system')),
+                author TEXT NOT NULL,
+                content TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                run_id TEXT NULL REFERENCES runs (id)
+            );
+
+            CREATE INDEX ix_messages_channel ON messages (channel_id, id);
+            -- Pending user messages are few at any moment; this index holds only them.
+            CREATE INDEX ix_messages_pending ON messages (channel_id, id) WHERE run_id IS NULL AND role = 'user';
+            CREATE INDEX ix_messages_run ON messages (run_id) WHERE run_id IS NOT NULL;
+            """),
+    ];
+}

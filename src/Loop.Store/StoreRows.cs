@@ -1,0 +1,172 @@
+namespace Loop.Store;
+
+using System.Globalization;
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+
+/// <summary>Conversions between domain values and their column forms. Times are unix milliseconds
+/// UTC; costs are invariant decimal text.</summary>
+internal static class Columns
+{
+    public static long ToMs(DateTimeOffset value) => value.ToUnixTimeMilliseconds();
+
+    public static long? ToMs(DateTimeOffset? value) => value?.ToUnixTimeMilliseconds();
+
+    public static DateTimeOffset FromMs(long value) => DateTimeOffset.FromUnixTimeMilliseconds(value);
+
+    public static DateTimeOffset? FromMs(long? value) => value is { } ms ? FromMs(ms) : null;
+
+    /// <summary>The instant as the store keeps it (millisecond precision, UTC).</summary>
+    public static DateTimeOffset Truncate(DateTimeOffset value) => FromMs(ToMs(value));
+
+    public static DateTimeOffset? Truncate(DateTimeOffset? value) => FromMs(ToMs(value));
+
+    public static string ToText(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+
+    public static decimal FromText(string value) => decimal.Parse(value, NumberStyles.Number, CultureInfo.InvariantCulture);
+
+    public static string ToWire(MessageRole role) => role switch
+    {
+        MessageRole.User => "user",
+        MessageRole.Agent => "agent",
+        MessageRole.System => "system",
+        _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown message role"),
+    };
+
+    public static MessageRole RoleFromWire(string value) => value switch
+    {
+        "user" => MessageRole.User,
+        "agent" => MessageRole.Agent,
+        "system" => MessageRole.System,
+        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "unknown message role"),
+    };
+}
+
+// Dapper fills these from the aliased SELECT lists below; the domain records are built from them
+// so the column forms (ms, text) never leak past this file.
+
+internal sealed class ChannelRow
+{
+    public const string Select = """
+        SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,
+               created_at AS CreatedAt, updated_at AS UpdatedAt
+        FROM channels
+        """;
+
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string? DirPath { get; set; }
+    public string? SessionId { get; set; }
+    public long CreatedAt { get; set; }
+    public long UpdatedAt { get; set; }
+
+    public Channel ToChannel() =>
+        new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt));
+}
+
+internal sealed class MessageRow
+{
+    public const string Select = """
+        SELECT id AS Id, channel_id AS ChannelId, role AS Role, author AS Author, content AS Content,
+               created_at AS CreatedAt, run_id AS RunId
+        FROM messages
+        """;
+
+    public long Id { get; set; }
+    public string ChannelId { get; set; } = "";
+    public string Role { get; set; } = "";
+    public string Author { get; set; } = "";
+    public string Content { get; set; } = "";
+    public long CreatedAt { get; set; }
+    public string? RunId { get; set; }
+
+    public ChatMessage ToMessage() =>
+        new(Id, ChannelId, Columns.RoleFromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId);
+}
+
+internal sealed class RunRow
+{
+    public const string Select = """
+        SELECT id AS Id, channel_id AS ChannelId, task_id AS TaskId, status AS Status, prompt AS Prompt,
+               created_at AS CreatedAt, started_at AS StartedAt, finished_at AS FinishedAt,
+               exit_code AS ExitCode, reply AS Reply, error AS Error, session_id AS SessionId,
+               model AS Model, container_id AS ContainerId,
+               input_tokens AS InputTokens, output_tokens AS OutputTokens,
+               cache_creation_input_tokens AS CacheCreationInputTokens,
+               cache_read_input_tokens AS CacheReadInputTokens,
+               cost_usd AS CostUsd, num_turns AS NumTurns, duration_ms AS DurationMs
+        FROM runs
+        """;
+
+    public string Id { get; set; } = "";
+    public string ChannelId { get; set; } = "";
+    public string? TaskId { get; set; }
+    public string Status { get; set; } = "";
+    public string Prompt { get; set; } = "";
+    public long CreatedAt { get; set; }
+    public long? StartedAt { get; set; }
+    public long? FinishedAt { get; set; }
+    public long? ExitCode { get; set; }
+    public string? Reply { get; set; }
+    public string? Error { get; set; }
+    public string? SessionId { get; set; }
+    public string? Model { get; set; }
+    public string? ContainerId { get; set; }
+    public long InputTokens { get; set; }
+    public long OutputTokens { get; set; }
+    public long CacheCreationInputTokens { get; set; }
+    public long CacheReadInputTokens { get; set; }
+    public string CostUsd { get; set; } = "0";
+    public long NumTurns { get; set; }
+    public long DurationMs { get; set; }
+
+    public Run ToRun() => new(
+        Id,
+        ChannelId,
+        TaskId,
+        RunStatusExtensions.FromWire(Status),
+        Prompt,
+        Columns.FromMs(CreatedAt),
+        Columns.FromMs(StartedAt),
+        Columns.FromMs(FinishedAt),
+        ExitCode is { } code ? checked((int)code) : null,
+        Reply,
+        Error,
+        SessionId,
+        Model,
+        ContainerId,
+        new RunUsage(
+            InputTokens,
+            OutputTokens,
+            CacheCreationInputTokens,
+            CacheReadInputTokens,
+            Columns.FromText(CostUsd),
+            checked((int)NumTurns),
+            DurationMs));
+
+    /// <summary>The run's columns as Dapper parameters (names match the snake_case columns).</summary>
+    public static object Parameters(Run run) => new
+    {
+        id = run.Id,
+        channel_id = run.ChannelId,
+        task_id = run.TaskId,
+        status = run.Status.ToWire(),
+        prompt = run.Prompt,
+        created_at = Columns.ToMs(run.CreatedAt),
+        started_at = Columns.ToMs(run.StartedAt),
+        finished_at = Columns.ToMs(run.FinishedAt),
+        exit_code = run.ExitCode,
+        reply = run.Reply,
+        error = run.Error,
+        session_id = run.SessionId,
+        model = run.Model,
+        container_id = run.ContainerId,
+        input_tokens = run.Usage.InputTokens,
+        output_tokens = run.Usage.OutputTokens,
+        cache_creation_input_tokens = run.Usage.CacheCreationInputTokens,
+        cache_read_input_tokens = run.Usage.CacheReadInputTokens,
+        cost_usd = Columns.ToText(run.Usage.CostUsd),
+        num_turns = run.Usage.NumTurns,
+        duration_ms = run.Usage.DurationMs,
+    };
+}

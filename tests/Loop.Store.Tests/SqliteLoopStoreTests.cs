@@ -1,0 +1,395 @@
+namespace Loop.Store.Tests;
+
+using Loop.Domain;
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+using Microsoft.Data.Sqlite;
+using Xunit;
+
+public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+
+    private readonly TempDatabase _db = new();
+    private readonly ManualTime _time = new(new DateTimeOffset(2025, 6, 1, 12, 0, 0, 123, TimeSpan.Zero));
+    private SqliteLoopStore _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = new SqliteLoopStore(_db.DatabasePath, _time);
+        await _store.MigrateAsync(None);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    public void Dispose()
+    {
+        _store.Dispose();
+        _db.Dispose();
+    }
+
+    [Fact]
+    public async Task Migrating_again_changes_nothing()
+    {
+        var channel = (await _store.EnsureChannelAsync(Path.Combine(_db.Root, "project"), null, None)).Channel;
+        var instanceId = await _store.GetInstanceIdAsync(None);
+
+        await _store.MigrateAsync(None);
+        await using var reopened = new SqliteLoopStore(_db.DatabasePath, _time);
+        await reopened.MigrateAsync(None);
+
+        Assert.Equal([1L], ReadColumn<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([instanceId], ReadColumn<string>("SELECT value FROM meta"));
+        Assert.Equal([channel], await reopened.ListChannelsAsync(None));
+        Assert.True(File.Exists(_db.DatabasePath));
+        Assert.Equal(["wal"], ReadColumn<string>("PRAGMA journal_mode"));
+    }
+
+    [Fact]
+    public async Task Instance_id_is_stable_across_reopen_and_differs_between_stores()
+    {
+        var first = await _store.GetInstanceIdAsync(None);
+        _store.Dispose();
+        _store = new SqliteLoopStore(_db.DatabasePath, _time);
+        await _store.MigrateAsync(None);
+
+        using var otherDb = new TempDatabase();
+        await using var other = new SqliteLoopStore(otherDb.DatabasePath, _time);
+        await other.MigrateAsync(None);
+
+        Assert.Matches("^[0-9a-f]{16}$", first);
+        Assert.Equal(first, await _store.GetInstanceIdAsync(None));
+        Assert.NotEqual(first, await other.GetInstanceIdAsync(None));
+    }
+
+    [Fact]
+    public async Task Ensure_channel_is_idempotent_per_directory_whatever_the_spelling()
+    {
+        var dir = Path.Combine(_db.Root, "projects", "webshop");
+
+        var (created, wasCreated) = await _store.EnsureChannelAsync(dir, null, None);
+        var (again, againCreated) = await _store.EnsureChannelAsync(dir + "/", "ignored name", None);
+        var (dotted, dottedCreated) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "projects", ".", "webshop", ""), null, None);
+
+        Assert.True(wasCreated);
+        Assert.False(againCreated);
+        Assert.False(dottedCreated);
+        Assert.Equal(created, again);
+        Assert.Equal(created, dotted);
+        Assert.StartsWith("ch_", created.Id);
+        Assert.Equal("webshop", created.Name);
+        Assert.Equal(dir, created.DirPath);
+        Assert.Null(created.SessionId);
+        Assert.Equal(_time.GetUtcNow(), created.CreatedAt);
+        Assert.Single(await _store.ListChannelsAsync(None));
+    }
+
+    [Fact]
+    public async Task Ensure_channel_keeps_a_given_name()
+    {
+        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "api"), "  Backend API ", None);
+
+        Assert.Equal("Backend API", channel.Name);
+        Assert.Equal(channel, await _store.GetChannelAsync(channel.Id, None));
+    }
+
+    [Fact]
+    public async Task Concurrent_ensure_channel_for_one_directory_creates_one_channel()
+    {
+        var dir = Path.Combine(_db.Root, "shared");
+        var spellings = new[] { dir, dir + "/", dir + "//", Path.Combine(_db.Root, ".", "shared") };
+        await using var store = new SqliteLoopStore(_db.DatabasePath, TimeProvider.System);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>
+            Task.Run(() => store.EnsureChannelAsync(spellings[i % spellings.Length], null, None))));
+
+        Assert.Single(results, r => r.Created);
+        Assert.Single(results.Select(r => r.Channel.Id).Distinct());
+        Assert.Single(await store.ListChannelsAsync(None));
+    }
+
+    [Fact]
+    public async Task Ensure_channel_without_directory_always_creates_a_new_one()
+    {
+        var first = await _store.EnsureChannelAsync(null, null, None);
+        var second = await _store.EnsureChannelAsync(null, null, None);
+        var named = await _store.EnsureChannelAsync(null, "ops", None);
+
+        Assert.True(first.Created && second.Created && named.Created);
+        Assert.Equal(3, new[] { first.Channel.Id, second.Channel.Id, named.Channel.Id }.Distinct().Count());
+        Assert.Null(first.Channel.DirPath);
+        Assert.Matches("^channel-[0-9a-z]{6}$", first.Channel.Name);
+        Assert.NotEqual(first.Channel.Name, second.Channel.Name);
+        Assert.Equal("ops", named.Channel.Name);
+        Assert.Equal(3, (await _store.ListChannelsAsync(None)).Count);
+    }
+
+    [Fact]
+    public async Task Channel_session_is_kept_and_forgotten()
+    {
+        var channel = await NewChannelAsync();
+        _time.Advance(TimeSpan.FromMinutes(5));
+
+        await _store.SetChannelSessionAsync(channel.Id, "sess-1", None);
+        var withSession = await _store.GetChannelAsync(channel.Id, None);
+        await _store.SetChannelSessionAsync(channel.Id, null, None);
+        var without = await _store.GetChannelAsync(channel.Id, None);
+
+        Assert.Equal("sess-1", withSession!.SessionId);
+        Assert.Equal(_time.GetUtcNow(), withSession.UpdatedAt);
+        Assert.Equal(channel.CreatedAt, withSession.CreatedAt);
+        Assert.Null(without!.SessionId);
+        Assert.Null(await _store.GetChannelAsync("ch_missing", None));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => _store.SetChannelSessionAsync("ch_missing", "s", None));
+    }
+
+    [Fact]
+    public async Task Messages_are_appended_and_listed_in_order_with_paging()
+    {
+        var channel = await NewChannelAsync();
+        var other = await NewChannelAsync();
+        var appended = new List<ChatMessage>();
+        for (var i = 0; i < 25; i++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            var role = (MessageRole)(i % 3);
+            appended.Add(await _store.AppendMessageAsync(new NewMessage(channel.Id, role, $"author{i}", $"line {i} ✓"), None));
+            await _store.AppendMessageAsync(new NewMessage(other.Id, MessageRole.User, "x", "elsewhere"), None);
+        }
+
+        var page1 = await _store.ListMessagesAsync(channel.Id, 0, 10, None);
+        var page2 = await _store.ListMessagesAsync(channel.Id, page1[^1].Id, 10, None);
+        var page3 = await _store.ListMessagesAsync(channel.Id, page2[^1].Id, 10, None);
+        var after = await _store.ListMessagesAsync(channel.Id, page3[^1].Id, 10, None);
+
+        Assert.Equal(appended, page1.Concat(page2).Concat(page3));
+        Assert.Equal([10, 10, 5], new[] { page1.Count, page2.Count, page3.Count });
+        Assert.Empty(after);
+        Assert.Equal(appended.OrderBy(m => m.Id), appended);
+        Assert.Equal("line 24 ✓", page3[^1].Content);
+        Assert.Equal(_time.GetUtcNow(), page3[^1].CreatedAt);
+        Assert.Equal(MessageRole.Agent, page1[1].Role);
+        await Assert.ThrowsAsync<KeyNotFoundException>(() =>
+            _store.AppendMessageAsync(new NewMessage("ch_missing", MessageRole.User, "a", "b"), None));
+    }
+
+    [Fact]
+    public async Task Pending_user_messages_are_claimed_by_exactly_one_run()
+    {
+        var channel = await NewChannelAsync();
+        var u1 = await AppendAsync(channel, MessageRole.User, "first");
+        var u2 = await AppendAsync(channel, MessageRole.User, "second");
+        await AppendAsync(channel, MessageRole.System, "note");
+
+        Assert.Equal([u1, u2], await _store.ListPendingMessagesAsync(channel.Id, None));
+        Assert.Equal([channel.Id], await _store.ListChannelsWithPendingMessagesAsync(None));
+
+        var run1 = await _store.CreateRunAsync(NewRun(channel), [u1.Id, u2.Id], None);
+        Assert.Empty(await _store.ListPendingMessagesAsync(channel.Id, None));
+        Assert.Empty(await _store.ListChannelsWithPendingMessagesAsync(None));
+
+        var u3 = await AppendAsync(channel, MessageRole.User, "third");
+        var run2 = await _store.CreateRunAsync(NewRun(channel), [u1.Id, u3.Id], None);
+
+        var all = await _store.ListMessagesAsync(channel.Id, 0, 100, None);
+        Assert.Equal([run1.Id, run1.Id, null, run2.Id], all.Select(m => m.RunId));
+        Assert.Empty(await _store.ListPendingMessagesAsync(channel.Id, None));
+        Assert.Equal(run1, await _store.GetRunAsync(run1.Id, None));
+    }
+
+    [Fact]
+    public async Task Run_update_round_trips_every_field_exactly()
+    {
+        var channel = await NewChannelAsync();
+        var queued = await _store.CreateRunAsync(NewRun(channel) with { TaskId = "task_7" }, [], None);
+        Assert.Equal(queued, await _store.GetRunAsync(queued.Id, None));
+
+        var finished = queued with
+        {
+            Status = RunStatus.TimedOut,
+            StartedAt = queued.CreatedAt.AddSeconds(2),
+            FinishedAt = queued.CreatedAt.AddMinutes(10).AddMilliseconds(7),
+            ExitCode = 137,
+            Reply = "partial answer\nwith lines",
+            Error = "timed out after 10m",
+            SessionId = "5c1e0a57-0000-4000-8000-000000000001",
+            Model = "claude-sonnet-4-5",
+            ContainerId = new string('a', 64),
+            Usage = new RunUsage(
+                InputTokens: 3_000_000_000L,
+                OutputTokens: 4_321,
+                CacheCreationInputTokens: 12_345,
+                CacheReadInputTokens: 987_654,
+                CostUsd: 0.123456789012345678901234567m,
+                NumTurns: 42,
+                DurationMs: 600_007),
+        };
+        await _store.UpdateRunAsync(finished, None);
+        var read = await _store.GetRunAsync(queued.Id, None);
+
+        Assert.Equal(finished, read);
+        Assert.Equal(0.123456789012345678901234567m, read!.Usage.CostUsd);
+        Assert.Equal("0.50", (await UpdateCostAsync(finished, 0.50m)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => _store.UpdateRunAsync(finished with { Id = "run_missing" }, None));
+    }
+
+    [Fact]
+    public async Task Runs_are_listed_newest_first_with_keyset_paging()
+    {
+        var channel = await NewChannelAsync();
+        var other = await NewChannelAsync();
+        var runs = new List<Run>();
+        for (var i = 0; i < 7; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(1));
+            runs.Add(await _store.CreateRunAsync(NewRun(channel) with { Prompt = $"prompt {i}" }, [], None));
+            await _store.CreateRunAsync(NewRun(other), [], None);
+        }
+        runs.Reverse();
+
+        var page1 = await _store.ListRunsAsync(channel.Id, 3, null, None);
+        var page2 = await _store.ListRunsAsync(channel.Id, 3, page1[^1].Id, None);
+        var page3 = await _store.ListRunsAsync(channel.Id, 3, page2[^1].Id, None);
+        var end = await _store.ListRunsAsync(channel.Id, 3, page3[^1].Id, None);
+
+        Assert.Equal(runs, page1.Concat(page2).Concat(page3));
+        Assert.Equal("prompt 6", page1[0].Prompt);
+        Assert.Single(page3);
+        Assert.Empty(end);
+    }
+
+    [Fact]
+    public async Task Interrupted_runs_fail_and_their_messages_become_pending_again()
+    {
+        var channel = await NewChannelAsync();
+        var m1 = await AppendAsync(channel, MessageRole.User, "queued one");
+        var queued = await _store.CreateRunAsync(NewRun(channel), [m1.Id], None);
+        var m2 = await AppendAsync(channel, MessageRole.User, "running one");
+        var running = await _store.CreateRunAsync(NewRun(channel), [m2.Id], None);
+        running = running with { Status = RunStatus.Running, StartedAt = _time.GetUtcNow(), ContainerId = "c1" };
+        await _store.UpdateRunAsync(running, None);
+        var reply = await AppendAsync(channel, MessageRole.Agent, "half a reply", running.Id);
+        var m3 = await AppendAsync(channel, MessageRole.User, "done one");
+        var done = await _store.CreateRunAsync(NewRun(channel), [m3.Id], None);
+        done = done with { Status = RunStatus.Succeeded, FinishedAt = _time.GetUtcNow(), Reply = "ok" };
+        await _store.UpdateRunAsync(done, None);
+
+        var now = _time.GetUtcNow().AddMinutes(1);
+        var interrupted = await _store.FailInterruptedRunsAsync("loop restarted", now, None);
+
+        Assert.Equal([queued, running], interrupted);
+        Assert.Equal(queued with { Status = RunStatus.Failed, Error = "loop restarted", FinishedAt = now },
+            await _store.GetRunAsync(queued.Id, None));
+        Assert.Equal(running with { Status = RunStatus.Failed, Error = "loop restarted", FinishedAt = now },
+            await _store.GetRunAsync(running.Id, None));
+        Assert.Equal(done, await _store.GetRunAsync(done.Id, None));
+        Assert.Equal([m1.Id, m2.Id], (await _store.ListPendingMessagesAsync(channel.Id, None)).Select(m => m.Id));
+        var messages = await _store.ListMessagesAsync(channel.Id, 0, 10, None);
+        Assert.Equal(running.Id, messages.Single(m => m.Id == reply.Id).RunId);
+        Assert.Equal(done.Id, messages.Single(m => m.Id == m3.Id).RunId);
+        Assert.Empty(await _store.FailInterruptedRunsAsync("again", now, None));
+    }
+
+    [Fact]
+    public async Task Data_survives_closing_and_reopening_the_store()
+    {
+        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "keep"), null, None);
+        await _store.SetChannelSessionAsync(channel.Id, "sess-keep", None);
+        var message = await AppendAsync(channel, MessageRole.User, "remember me");
+        var run = await _store.CreateRunAsync(NewRun(channel), [message.Id], None);
+        var instanceId = await _store.GetInstanceIdAsync(None);
+        var channelBefore = await _store.GetChannelAsync(channel.Id, None);
+        _store.Dispose();
+
+        _store = new SqliteLoopStore(_db.DatabasePath, _time);
+        await _store.MigrateAsync(None);
+
+        Assert.Equal(channelBefore, await _store.GetChannelAsync(channel.Id, None));
+        Assert.Equal([message with { RunId = run.Id }], await _store.ListMessagesAsync(channel.Id, 0, 10, None));
+        Assert.Equal(run, await _store.GetRunAsync(run.Id, None));
+        Assert.Equal(instanceId, await _store.GetInstanceIdAsync(None));
+        Assert.False((await _store.EnsureChannelAsync(Path.Combine(_db.Root, "keep"), null, None)).Created);
+    }
+
+    [Fact]
+    public async Task Concurrent_appends_from_many_tasks_lose_nothing()
+    {
+        await using var store = new SqliteLoopStore(_db.DatabasePath, TimeProvider.System);
+        var channels = new List<Channel>();
+        for (var i = 0; i < 5; i++)
+        {
+            channels.Add((await store.EnsureChannelAsync(null, null, None)).Channel);
+        }
+
+        var appended = await Task.WhenAll(Enumerable.Range(0, 100).Select(task => Task.Run(async () =>
+        {
+            var mine = new List<ChatMessage>();
+            for (var i = 0; i < 20; i++)
+            {
+                mine.Add(await store.AppendMessageAsync(
+                    new NewMessage(channels[(task + i) % channels.Count].Id, MessageRole.User, $"t{task}", $"{task}/{i}"), None));
+            }
+            return mine;
+        })));
+
+        var stored = new List<ChatMessage>();
+        foreach (var channel in channels)
+        {
+            stored.AddRange(await store.ListMessagesAsync(channel.Id, 0, 10_000, None));
+        }
+        var sent = appended.SelectMany(m => m).ToList();
+        Assert.Equal(2000, stored.Count);
+        Assert.Equal(sent.OrderBy(m => m.Id), stored.OrderBy(m => m.Id));
+        Assert.Equal(2000, stored.Select(m => m.Content).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Pending_messages_are_found_through_the_partial_index()
+    {
+        var plan = ReadColumn<string>("""
+            EXPLAIN QUERY PLAN SELECT id FROM messages
+            WHERE channel_id = 'ch_x' AND run_id IS NULL AND role = 'user' ORDER BY id
+            """, column: 3);
+        var activeRuns = ReadColumn<string>(
+            "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE status IN ('queued', 'running')", column: 3);
+
+        Assert.Contains(plan, p => p.Contains("ix_messages_pending"));
+        Assert.Contains(activeRuns, p => p.Contains("ix_runs_active"));
+        Assert.True(await _store.PingAsync(None));
+    }
+
+    private async Task<decimal> UpdateCostAsync(Run run, decimal cost)
+    {
+        await _store.UpdateRunAsync(run with { Usage = run.Usage with { CostUsd = cost } }, None);
+        return (await _store.GetRunAsync(run.Id, None))!.Usage.CostUsd;
+    }
+
+    private async Task<Channel> NewChannelAsync() => (await _store.EnsureChannelAsync(null, null, None)).Channel;
+
+    private Task<ChatMessage> AppendAsync(Channel channel, MessageRole role, string content, string? runId = null) =>
+        _store.AppendMessageAsync(new NewMessage(channel.Id, role, "alice", content, runId), None);
+
+    /// <summary>A queued run; the clock moves a millisecond first so run ids sort in creation order.</summary>
+    private Run NewRun(Channel channel)
+    {
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        return new(Ids.New("run", _time), channel.Id, null, RunStatus.Queued, "do the thing", _time.GetUtcNow(),
+            null, null, null, null, null, null, null, null, RunUsage.None);
+    }
+
+    /// <summary>Reads the file directly, as someone inspecting it with the sqlite3 shell would.</summary>
+    private List<T> ReadColumn<T>(string sql, int column = 0)
+    {
+        using var connection = new SqliteConnection($"Data Source={_db.DatabasePath};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<T>();
+        while (reader.Read())
+        {
+            values.Add(reader.GetFieldValue<T>(column));
+        }
+        return values;
+    }
+}
