@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Loop.Config;
+
+internal enum ScalarKind
+{
+    Text,
+    OptionalText,
+
+    /// <summary>A Discord snowflake: a string, though people often write it as a number.</summary>
+    Id,
+    WholeNumber,
+    Number,
+    Runner,
+}
+
+/// <summary>One scalar key of config.json: how to read it from the file or from its LOOP_*
+/// variable, and where it lives in <see cref="LoopConfig"/>. File and environment share this
+/// table so they cannot disagree on a key's type.</summary>
+internal sealed record ScalarKey(
+    string Name,
+    ScalarKind Kind,
+    Func<LoopConfig, object?> Get,
+    Func<LoopConfig, object?, LoopConfig> Set,
+    bool Secret = false)
+{
+    public string EnvironmentVariable => "LOOP_" + Name.ToUpperInvariant();
+
+    public string Display(LoopConfig config)
+    {
+        var value = Get(config);
+        return Secret ? LoopConfig.Mask(value as string) : LoopConfig.Format(value);
+    }
+
+    /// <summary>A valid value to show in error messages: the default where there is one.</summary>
+    public object Example => Get(ConfigKeys.ExampleDefaults) ?? "text";
+
+    public object? FromJson(JsonElement element, string file)
+    {
+        object? value = (Kind, element.ValueKind) switch
+        {
+            (ScalarKind.Text or ScalarKind.Runner, JsonValueKind.String) => element.GetString(),
+            (ScalarKind.OptionalText, JsonValueKind.String) => NullIfEmpty(element.GetString()),
+            (ScalarKind.OptionalText or ScalarKind.Id, JsonValueKind.Null) => null,
+            (ScalarKind.Id, JsonValueKind.String) => NullIfEmpty(element.GetString()),
+            (ScalarKind.Id, JsonValueKind.Number) => element.GetRawText(),
+            (ScalarKind.WholeNumber, JsonValueKind.Number) when element.TryGetInt32(out var whole) => whole,
+            (ScalarKind.Number, JsonValueKind.Number) => element.GetDouble(),
+            _ => throw new ConfigException(
+                $"{file}: '{Name}' must be {Expected}, e.g. \"{Name}\": {JsonSerializer.Serialize(Example)} (found {ConfigJson.Describe(element)})"),
+        };
+        return Kind == ScalarKind.Runner ? ParseRunner((string)value!, file, "\"runner\": \"docker\"") : value;
+    }
+
+    public object? FromEnvironment(string text)
+    {
+        var source = $"environment variable {EnvironmentVariable}";
+        object? value = Kind switch
+        {
+            ScalarKind.Text => text,
+            ScalarKind.OptionalText or ScalarKind.Id => NullIfEmpty(text),
+            ScalarKind.WholeNumber when int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var whole) => whole,
+            ScalarKind.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) => number,
+            ScalarKind.Runner => ParseRunner(text, source, $"{EnvironmentVariable}=docker"),
+            _ => throw new ConfigException(
+                $"{source} must be {Expected}, e.g. {EnvironmentVariable}={LoopConfig.Format(Example)} (found \"{text}\")"),
+        };
+        return value;
+    }
+
+    private string Expected => Kind switch
+    {
+        ScalarKind.Text => "a string",
+        ScalarKind.OptionalText => "a string or null",
+        ScalarKind.Id => "an id (string or number) or null",
+        ScalarKind.WholeNumber => "a whole number",
+        ScalarKind.Number => "a number",
+        _ => "\"docker\" or \"process\"",
+    };
+
+    private RunnerKind ParseRunner(string text, string source, string example) => text.Trim().ToLowerInvariant() switch
+    {
+        "docker" => RunnerKind.Docker,
+        "process" => RunnerKind.Process,
+        _ => throw new ConfigException(
+            $"{source}: '{Name}' must be \"docker\" (each run in a container) or \"process\" (host process, no isolation), e.g. {example} (found \"{text}\")"),
+    };
+
+    private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
+}
+
+internal static class ConfigKeys
+{
+    internal static readonly LoopConfig ExampleDefaults = new() { DbPath = "~/.loop/loop.db" };
+
+    public static readonly IReadOnlyList<ScalarKey> Scalars =
+    [
+        new("discord_token", ScalarKind.OptionalText, c => c.DiscordToken, (c, v) => c with { DiscordToken = (string?)v }, Secret: true),
+        new("discord_app_id", ScalarKind.Id, c => c.DiscordAppId, (c, v) => c with { DiscordAppId = (string?)v }),
+        new("discord_guild_id", ScalarKind.Id, c => c.DiscordGuildId, (c, v) => c with { DiscordGuildId = (string?)v }),
+        new("log_level", ScalarKind.Text, c => c.LogLevel, (c, v) => c with { LogLevel = (string)v! }),
+        new("log_format", ScalarKind.Text, c => c.LogFormat, (c, v) => c with { LogFormat = (string)v! }),
+        new("container_image", ScalarKind.Text, c => c.ContainerImage, (c, v) => c with { ContainerImage = (string)v! }),
+        new("container_timeout_sec", ScalarKind.WholeNumber, c => c.ContainerTimeoutSec, (c, v) => c with { ContainerTimeoutSec = (int)v! }),
+        new("container_memory_mb", ScalarKind.WholeNumber, c => c.ContainerMemoryMb, (c, v) => c with { ContainerMemoryMb = (int)v! }),
+        new("container_cpus", ScalarKind.Number, c => c.ContainerCpus, (c, v) => c with { ContainerCpus = (double)v! }),
+        new("poll_interval_sec", ScalarKind.WholeNumber, c => c.PollIntervalSec, (c, v) => c with { PollIntervalSec = (int)v! }),
+        new("claude_model", ScalarKind.OptionalText, c => c.ClaudeModel, (c, v) => c with { ClaudeModel = (string?)v }),
+        new("api_addr", ScalarKind.Text, c => c.ApiAddr, (c, v) => c with { ApiAddr = (string)v! }),
+        new("db_path", ScalarKind.Text, c => c.DbPath, (c, v) => c with { DbPath = (string)v! }),
+        new("claude_bin_path", ScalarKind.Text, c => c.ClaudeBinPath, (c, v) => c with { ClaudeBinPath = (string)v! }),
+        new("runner", ScalarKind.Runner, c => c.Runner.ToString().ToLowerInvariant(), (c, v) => c with { Runner = (RunnerKind)v! }),
+        new("max_concurrent_containers", ScalarKind.WholeNumber, c => c.MaxConcurrentContainers, (c, v) => c with { MaxConcurrentContainers = (int)v! }),
+        new("container_pids_limit", ScalarKind.WholeNumber, c => c.ContainerPidsLimit, (c, v) => c with { ContainerPidsLimit = (int)v! }),
+        new("anthropic_api_key", ScalarKind.OptionalText, c => c.AnthropicApiKey, (c, v) => c with { AnthropicApiKey = (string?)v }, Secret: true),
+        new("claude_code_oauth_token", ScalarKind.OptionalText, c => c.ClaudeCodeOauthToken, (c, v) => c with { ClaudeCodeOauthToken = (string?)v }, Secret: true),
+        new("discord_api_url", ScalarKind.OptionalText, c => c.DiscordApiUrl, (c, v) => c with { DiscordApiUrl = (string?)v }),
+        new("discord_gateway_url", ScalarKind.OptionalText, c => c.DiscordGatewayUrl, (c, v) => c with { DiscordGatewayUrl = (string?)v }),
+    ];
+
+    public const string Mounts = "mounts";
+    public const string AllowedMountRoots = "allowed_mount_roots";
+    public const string Mcp = "mcp";
+    public const string TaskTemplates = "task_templates";
+
+    /// <summary>Every top-level key of config.json.</summary>
+    public static readonly IReadOnlySet<string> All =
+        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, Mcp, TaskTemplates]).ToHashSet();
+
+    public static ScalarKey? Scalar(string name) => Scalars.FirstOrDefault(k => k.Name == name);
+}

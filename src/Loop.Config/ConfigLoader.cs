@@ -1,0 +1,179 @@
+using System.Collections;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Loop.Config;
+
+/// <summary>The loaded configuration and what was ignored on the way (unknown keys): the caller logs the warnings.</summary>
+public sealed record ConfigLoadResult(LoopConfig Config, IReadOnlyList<string> Warnings);
+
+/// <summary>Builds the global <see cref="LoopConfig"/>: defaults, then &lt;loop home&gt;/config.json,
+/// then LOOP_* environment variables, then validation.</summary>
+public static class ConfigLoader
+{
+    private const string EnvironmentSource = "environment variable ";
+
+    /// <summary>Loads from the real process environment.</summary>
+    public static ConfigLoadResult Load(LoopPaths paths) => Load(paths, Environment.GetEnvironmentVariables());
+
+    /// <exception cref="ConfigException">The file or a variable is unusable; the message says where and how to fix it.</exception>
+    public static ConfigLoadResult Load(LoopPaths paths, IDictionary environment)
+    {
+        var file = paths.ConfigFile;
+        var warnings = new List<string>();
+        var config = LoopConfig.Defaults(paths);
+        // Where each key's value came from, so a validation error points at the right place.
+        var sources = new Dictionary<string, string>();
+
+        if (ConfigJson.ReadObjectFile(file) is { } root)
+        {
+            config = ApplyFile(config, root, file, warnings, sources);
+        }
+
+        config = ApplyEnvironment(config, environment, sources);
+        Validate(config, sources);
+        config = ResolvePaths(config, paths, sources);
+        return new ConfigLoadResult(config, warnings);
+    }
+
+    private static LoopConfig ApplyFile(LoopConfig config, JsonElement root, string file, List<string> warnings, Dictionary<string, string> sources)
+    {
+        foreach (var property in root.EnumerateObject())
+        {
+            var name = property.Name;
+            var value = property.Value;
+            if (ConfigKeys.Scalar(name) is { } key)
+            {
+                config = key.Set(config, key.FromJson(value, file));
+                sources[name] = file;
+                continue;
+            }
+
+            switch (name)
+            {
+                case ConfigKeys.Mounts:
+                    config = config with { Mounts = ConfigJson.StringList(value, name, file) };
+                    break;
+                case ConfigKeys.AllowedMountRoots:
+                    config = config with { AllowedMountRoots = ConfigJson.StringList(value, name, file) };
+                    break;
+                case ConfigKeys.Mcp:
+                    config = config with { McpServers = ConfigJson.McpServers(value, file, warnings) };
+                    break;
+                case ConfigKeys.TaskTemplates:
+                    config = config with { TaskTemplates = ConfigJson.TaskTemplates(value, file, warnings) };
+                    break;
+                default:
+                    warnings.Add(ConfigJson.UnknownKey(name, file));
+                    continue;
+            }
+
+            sources[name] = file;
+        }
+
+        return config;
+    }
+
+    private static LoopConfig ApplyEnvironment(LoopConfig config, IDictionary environment, Dictionary<string, string> sources)
+    {
+        foreach (var key in ConfigKeys.Scalars)
+        {
+            // An empty variable counts as unset, as shells make "unset" awkward.
+            if (environment[key.EnvironmentVariable] is string { Length: > 0 } text)
+            {
+                config = key.Set(config, key.FromEnvironment(text));
+                sources[key.Name] = EnvironmentSource + key.EnvironmentVariable;
+            }
+        }
+
+        // The variables Claude Code itself reads are the fallback for the secrets.
+        if (config.AnthropicApiKey is null && environment["ANTHROPIC_API_KEY"] is string { Length: > 0 } apiKey)
+        {
+            config = config with { AnthropicApiKey = apiKey };
+        }
+
+        if (config.ClaudeCodeOauthToken is null && environment["CLAUDE_CODE_OAUTH_TOKEN"] is string { Length: > 0 } oauthToken)
+        {
+            config = config with { ClaudeCodeOauthToken = oauthToken };
+        }
+
+        return config;
+    }
+
+    private static LoopConfig ResolvePaths(LoopConfig config, LoopPaths paths, Dictionary<string, string> sources)
+    {
+        var roots = config.AllowedMountRoots.Select(root =>
+        {
+            var expanded = paths.ExpandHome(root);
+            return Path.IsPathRooted(expanded)
+                ? Path.GetFullPath(expanded)
+                : throw new ConfigException(
+                    $"{Source(sources, ConfigKeys.AllowedMountRoots)}: '{ConfigKeys.AllowedMountRoots}' entries must be absolute paths or start with ~/, e.g. \"allowed_mount_roots\": [\"~/datasets\"] (found \"{root}\")");
+        }).ToList();
+
+        return config with
+        {
+            // A relative db_path means "inside the Loop home", wherever the daemon was started.
+            DbPath = Path.GetFullPath(paths.ExpandHome(config.DbPath), paths.Home),
+            ClaudeBinPath = paths.ExpandHome(config.ClaudeBinPath),
+            AllowedMountRoots = roots,
+        };
+    }
+
+    private static void Validate(LoopConfig config, Dictionary<string, string> sources)
+    {
+        foreach (var key in ConfigKeys.Scalars)
+        {
+            var positive = key.Get(config) switch
+            {
+                int whole => whole > 0,
+                double number => number > 0 && double.IsFinite(number),
+                _ => true,
+            };
+            if (!positive)
+            {
+                throw Invalid(config, sources, key, "must be greater than 0");
+            }
+        }
+
+        if (!ApiAddress.TryParse(config.ApiAddr, out _, out _))
+        {
+            throw Invalid(config, sources, ConfigKeys.Scalar("api_addr")!, "must be host:port with a port from 1 to 65535");
+        }
+
+        if (config.LogLevel.ToLowerInvariant() is not ("trace" or "debug" or "info" or "warn" or "warning" or "error" or "critical"))
+        {
+            throw Invalid(config, sources, ConfigKeys.Scalar("log_level")!, "must be one of trace, debug, info, warn, error, critical");
+        }
+
+        if (config.LogFormat.ToLowerInvariant() is not ("text" or "json"))
+        {
+            throw Invalid(config, sources, ConfigKeys.Scalar("log_format")!, "must be \"text\" or \"json\"");
+        }
+
+        foreach (var (name, value) in new[] { ("container_image", config.ContainerImage), ("db_path", config.DbPath), ("claude_bin_path", config.ClaudeBinPath) })
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                throw Invalid(config, sources, ConfigKeys.Scalar(name)!, "must not be empty");
+            }
+        }
+    }
+
+    private static ConfigException Invalid(LoopConfig config, Dictionary<string, string> sources, ScalarKey key, string problem)
+    {
+        var value = key.Get(config);
+        var source = Source(sources, key.Name);
+        if (source.StartsWith(EnvironmentSource, StringComparison.Ordinal))
+        {
+            return new ConfigException(
+                $"{source} {problem}, e.g. {key.EnvironmentVariable}={LoopConfig.Format(key.Example)} (found \"{LoopConfig.Format(value)}\")");
+        }
+
+        return new ConfigException(
+            $"{source}: '{key.Name}' {problem}, e.g. \"{key.Name}\": {JsonSerializer.Serialize(key.Example)} (found {JsonSerializer.Serialize(value)})");
+    }
+
+    private static string Source(Dictionary<string, string> sources, string key) =>
+        sources.TryGetValue(key, out var source) ? source : "defaults";
+}

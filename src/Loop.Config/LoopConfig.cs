@@ -1,0 +1,102 @@
+using System.Globalization;
+using System.Text;
+
+namespace Loop.Config;
+
+public enum RunnerKind
+{
+    /// <summary>Each run in its own Docker container (the default).</summary>
+    Docker,
+
+    /// <summary>Runs as a host process, without isolation.</summary>
+    Process,
+}
+
+/// <summary>An MCP server given to every agent (key <c>mcp.servers.&lt;name&gt;</c>).</summary>
+public sealed record McpServerConfig(string Command, IReadOnlyList<string> Args, IReadOnlyDictionary<string, string> Env);
+
+/// <summary>A reusable task pattern (key <c>task_templates</c>).</summary>
+public sealed record TaskTemplateConfig(string Name, string? Description, string Schedule, string Type, string Prompt);
+
+/// <summary>The global configuration (<c>&lt;loop home&gt;/config.json</c> plus LOOP_* variables).
+/// Property names mirror the snake_case keys of the file. Build one with <see cref="ConfigLoader.Load"/>
+/// or <see cref="Defaults"/>.</summary>
+public sealed record LoopConfig
+{
+    public string? DiscordToken { get; init; }
+    public string? DiscordAppId { get; init; }
+    public string? DiscordGuildId { get; init; }
+    public string LogLevel { get; init; } = "debug";
+    public string LogFormat { get; init; } = "text";
+    public string ContainerImage { get; init; } = "loop-agent:latest";
+    public int ContainerTimeoutSec { get; init; } = 300;
+    public int ContainerMemoryMb { get; init; } = 512;
+    public double ContainerCpus { get; init; } = 1.0;
+    public int PollIntervalSec { get; init; } = 30;
+    public string? ClaudeModel { get; init; }
+
+    /// <summary>"host_path:container_path[:ro|:rw]" as written; see <see cref="MountResolver"/>.</summary>
+    public IReadOnlyList<string> Mounts { get; init; } = [];
+
+    /// <summary>Key <c>mcp.servers</c>.</summary>
+    public IReadOnlyDictionary<string, McpServerConfig> McpServers { get; init; } = new Dictionary<string, McpServerConfig>();
+
+    public IReadOnlyList<TaskTemplateConfig> TaskTemplates { get; init; } = [];
+
+    /// <summary>host:port the REST API listens on.</summary>
+    public string ApiAddr { get; init; } = "127.0.0.1:8222";
+
+    /// <summary>Absolute path of the SQLite database (default &lt;loop home&gt;/loop.db).</summary>
+    public required string DbPath { get; init; }
+
+    public string ClaudeBinPath { get; init; } = "claude";
+    public RunnerKind Runner { get; init; } = RunnerKind.Docker;
+    public int MaxConcurrentContainers { get; init; } = 3;
+
+    /// <summary>Absolute host directories outside a project that its project config may mount.</summary>
+    public IReadOnlyList<string> AllowedMountRoots { get; init; } = [];
+
+    public int ContainerPidsLimit { get; init; } = 256;
+
+    /// <summary>Secret: never logged (see <see cref="ToString"/>).</summary>
+    public string? AnthropicApiKey { get; init; }
+
+    /// <summary>Secret: never logged (see <see cref="ToString"/>).</summary>
+    public string? ClaudeCodeOauthToken { get; init; }
+
+    /// <summary>Overrides Discord's REST base URL (tests, proxies).</summary>
+    public string? DiscordApiUrl { get; init; }
+
+    /// <summary>Overrides Discord's gateway URL (tests, proxies).</summary>
+    public string? DiscordGatewayUrl { get; init; }
+
+    public static LoopConfig Defaults(LoopPaths paths) => new() { DbPath = paths.DefaultDatabaseFile };
+
+    /// <summary>Every setting by its file key, secrets masked: safe to log.</summary>
+    public override string ToString()
+    {
+        var text = new StringBuilder("LoopConfig { ");
+        foreach (var key in ConfigKeys.Scalars)
+        {
+            text.Append(key.Name).Append(" = ").Append(key.Display(this)).Append(", ");
+        }
+
+        text.Append("mounts = [").Append(string.Join(", ", Mounts)).Append("], ");
+        text.Append("allowed_mount_roots = [").Append(string.Join(", ", AllowedMountRoots)).Append("], ");
+        // Server env often carries credentials (DATABASE_URL, tokens): show names only.
+        text.Append("mcp.servers = [").Append(string.Join(", ", McpServers.Select(s =>
+            $"{s.Key}: {s.Value.Command} (env: {string.Join(", ", s.Value.Env.Keys)})"))).Append("], ");
+        text.Append("task_templates = [").Append(string.Join(", ", TaskTemplates.Select(t => t.Name))).Append("] }");
+        return text.ToString();
+    }
+
+    internal static string Mask(string? secret) => secret is null ? "(not set)" : "***";
+
+    internal static string Format(object? value) => value switch
+    {
+        null => "null",
+        double d => d.ToString("0.0##", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+}

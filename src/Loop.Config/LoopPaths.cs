@@ -1,0 +1,84 @@
+using System.Collections;
+
+namespace Loop.Config;
+
+/// <summary>Where Loop keeps its files. Everything lives under one home directory
+/// (LOOP_HOME, else ~/.loop), so a test or a second instance relocates all of it at once.</summary>
+public sealed class LoopPaths
+{
+    public LoopPaths(string home, string userHome)
+    {
+        UserHome = Path.GetFullPath(userHome);
+        Home = Path.GetFullPath(ExpandHome(home));
+    }
+
+    /// <summary>The Loop home: config.json, loop.db, container files, channel work dirs.</summary>
+    public string Home { get; }
+
+    /// <summary>The host user's home directory, which <c>~</c> stands for.</summary>
+    public string UserHome { get; }
+
+    public string ConfigFile => Path.Combine(Home, "config.json");
+
+    /// <summary>Node settings (store, API address) for <see cref="NodeSettings.Load"/>.</summary>
+    public string SiloFile => Path.Combine(Home, "silo.json");
+
+    /// <summary>The default of <c>db_path</c>.</summary>
+    public string DefaultDatabaseFile => Path.Combine(Home, "loop.db");
+
+    /// <summary>Agent image build context (Dockerfile, entrypoint) written by onboarding.</summary>
+    public string ContainerDir => Path.Combine(Home, "container");
+
+    /// <summary>Runtime files of the daemon, such as its unix socket.</summary>
+    public string RunDir => Path.Combine(Home, "run");
+
+    public string DaemonSocket => Path.Combine(RunDir, "loop.sock");
+
+    /// <summary>Parent of the per-channel MCP dirs.</summary>
+    public string McpRoot => Path.Combine(Home, "mcp");
+
+    /// <summary>The work dir of a channel that has no project dir of its own.</summary>
+    public string ChannelWorkDir(string channelId) => Path.Combine(Home, CheckedSegment(channelId), "work");
+
+    /// <summary>MCP config and logs of one channel, mounted into its containers.</summary>
+    public string McpDir(string channelId) => Path.Combine(McpRoot, CheckedSegment(channelId));
+
+    /// <summary>Expands <c>~</c> and <c>~/x</c> to the host user's home; other paths are returned unchanged.</summary>
+    public string ExpandHome(string path) => ExpandHome(path, UserHome);
+
+    /// <summary>Reads LOOP_HOME and HOME from <paramref name="environment"/> (the process
+    /// environment when null).</summary>
+    public static LoopPaths FromEnvironment(IDictionary? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariables();
+        var userHome = NonEmpty(environment["HOME"] as string) ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var loopHome = NonEmpty(environment["LOOP_HOME"] as string) ?? Path.Combine(userHome, ".loop");
+        return new LoopPaths(loopHome, userHome);
+    }
+
+    internal static string ExpandHome(string path, string userHome)
+    {
+        if (path == "~")
+        {
+            return userHome;
+        }
+
+        return path.StartsWith("~/", StringComparison.Ordinal) ? Path.Combine(userHome, path[2..]) : path;
+    }
+
+    internal static string DefaultUserHome() =>
+        NonEmpty(Environment.GetEnvironmentVariable("HOME")) ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    // A channel id becomes a directory name: it must not climb out of the home.
+    private static string CheckedSegment(string channelId)
+    {
+        if (string.IsNullOrWhiteSpace(channelId) || channelId is "." or ".." || channelId.IndexOfAny(['/', '\\', '\0']) >= 0)
+        {
+            throw new ArgumentException($"channel id '{channelId}' cannot be used as a directory name", nameof(channelId));
+        }
+
+        return channelId;
+    }
+}

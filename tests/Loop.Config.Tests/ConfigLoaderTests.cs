@@ -1,0 +1,346 @@
+using System.Collections;
+
+namespace Loop.Config.Tests;
+
+public sealed class ConfigLoaderTests : IDisposable
+{
+    private readonly TempDir _temp = new();
+    private readonly LoopPaths _paths;
+
+    public ConfigLoaderTests()
+    {
+        _paths = new LoopPaths(_temp.Combine("loop-home"), _temp.Combine("user"));
+    }
+
+    public void Dispose() => _temp.Dispose();
+
+    private ConfigLoadResult Load(string? json = null, Dictionary<string, string>? environment = null)
+    {
+        if (json is not null)
+        {
+            _temp.Write("loop-home/config.json", json);
+        }
+
+        return ConfigLoader.Load(_paths, environment ?? []);
+    }
+
+    [Fact]
+    public void Without_a_config_file_every_key_has_its_default()
+    {
+        var (config, warnings) = Load();
+
+        Assert.Empty(warnings);
+        Assert.Null(config.DiscordToken);
+        Assert.Null(config.DiscordAppId);
+        Assert.Null(config.DiscordGuildId);
+        Assert.Equal("debug", config.LogLevel);
+        Assert.Equal("text", config.LogFormat);
+        Assert.Equal("loop-agent:latest", config.ContainerImage);
+        Assert.Equal(300, config.ContainerTimeoutSec);
+        Assert.Equal(512, config.ContainerMemoryMb);
+        Assert.Equal(1.0, config.ContainerCpus);
+        Assert.Equal(30, config.PollIntervalSec);
+        Assert.Null(config.ClaudeModel);
+        Assert.Empty(config.Mounts);
+        Assert.Empty(config.McpServers);
+        Assert.Empty(config.TaskTemplates);
+        Assert.Equal("127.0.0.1:8222", config.ApiAddr);
+        Assert.Equal(_temp.Combine("loop-home", "loop.db"), config.DbPath);
+        Assert.Equal("claude", config.ClaudeBinPath);
+        Assert.Equal(RunnerKind.Docker, config.Runner);
+        Assert.Equal(3, config.MaxConcurrentContainers);
+        Assert.Empty(config.AllowedMountRoots);
+        Assert.Equal(256, config.ContainerPidsLimit);
+        Assert.Null(config.AnthropicApiKey);
+        Assert.Null(config.ClaudeCodeOauthToken);
+        Assert.Null(config.DiscordApiUrl);
+        Assert.Null(config.DiscordGatewayUrl);
+    }
+
+    [Fact]
+    public void The_file_accepts_comments_and_trailing_commas()
+    {
+        var (config, warnings) = Load("""
+            {
+              // the bot
+              "discord_token": "tok", /* inline */
+              "discord_app_id": "123",
+              "container_timeout_sec": 600,
+              "container_cpus": 2.5,
+              "runner": "process",
+              "mounts": [
+                "~/.claude:~/.claude",   // sessions
+                "~/.ssh:~/.ssh:ro",
+              ],
+              "allowed_mount_roots": ["~/datasets", "/srv/data",],
+              "mcp": {
+                "servers": {
+                  "db": { "command": "npx", "args": ["-y", "server-postgres",], "env": { "DATABASE_URL": "postgresql://x" }, },
+                },
+              },
+              "task_templates": [
+                { "name": "daily", "description": "summary", "schedule": "0 17 * * *", "type": "cron", "prompt": "sum up", },
+              ],
+            }
+            """);
+
+        Assert.Empty(warnings);
+        Assert.Equal("tok", config.DiscordToken);
+        Assert.Equal("123", config.DiscordAppId);
+        Assert.Equal(600, config.ContainerTimeoutSec);
+        Assert.Equal(2.5, config.ContainerCpus);
+        Assert.Equal(RunnerKind.Process, config.Runner);
+        Assert.Equal(["~/.claude:~/.claude", "~/.ssh:~/.ssh:ro"], config.Mounts);
+        Assert.Equal([_temp.Combine("user", "datasets"), "/srv/data"], config.AllowedMountRoots);
+        var db = config.McpServers["db"];
+        Assert.Equal("npx", db.Command);
+        Assert.Equal(["-y", "server-postgres"], db.Args);
+        Assert.Equal("postgresql://x", db.Env["DATABASE_URL"]);
+        Assert.Equal(new TaskTemplateConfig("daily", "summary", "0 17 * * *", "cron", "sum up"), Assert.Single(config.TaskTemplates));
+    }
+
+    [Fact]
+    public void A_syntax_error_names_the_file_line_and_column()
+    {
+        var error = Assert.Throws<ConfigException>(() => Load("""
+            {
+              "log_level": "info"
+              "log_format": "json"
+            }
+            """));
+
+        var file = _paths.ConfigFile;
+        Assert.StartsWith($"{file}:3:3: ", error.Message);
+        Assert.DoesNotContain("LineNumber", error.Message);
+    }
+
+    [Fact]
+    public void A_value_of_the_wrong_type_names_the_key_and_shows_a_valid_example()
+    {
+        var error = Assert.Throws<ConfigException>(() => Load("""{ "container_timeout_sec": "300" }"""));
+
+        Assert.Contains(_paths.ConfigFile, error.Message);
+        Assert.Contains("'container_timeout_sec' must be a whole number", error.Message);
+        Assert.Contains("\"container_timeout_sec\": 300", error.Message);
+    }
+
+    [Fact]
+    public void A_wrong_type_inside_mcp_names_the_nested_key()
+    {
+        var error = Assert.Throws<ConfigException>(() => Load("""{ "mcp": { "servers": { "db": { "command": "npx", "args": "-y" } } } }"""));
+
+        Assert.Contains("'mcp.servers.db.args' must be a list of strings", error.Message);
+    }
+
+    [Fact]
+    public void An_unknown_key_is_a_warning_not_an_error()
+    {
+        var (config, warnings) = Load("""{ "foo": 1, "log_level": "info" }""");
+
+        Assert.Equal("info", config.LogLevel);
+        Assert.Equal($"unknown key 'foo' in {_paths.ConfigFile} (ignored)", Assert.Single(warnings));
+    }
+
+    [Fact]
+    public void Loop_variables_override_the_file()
+    {
+        var (config, _) = Load(
+            """{ "api_addr": "127.0.0.1:9000", "runner": "docker", "container_timeout_sec": 10, "claude_model": "file-model" }""",
+            new()
+            {
+                ["LOOP_API_ADDR"] = "0.0.0.0:9999",
+                ["LOOP_RUNNER"] = "process",
+                ["LOOP_CONTAINER_TIMEOUT_SEC"] = "600",
+                ["LOOP_MAX_CONCURRENT_CONTAINERS"] = "8",
+                ["LOOP_CLAUDE_MODEL"] = "env-model",
+                ["LOOP_DB_PATH"] = "/var/lib/loop/loop.db",
+                ["LOOP_CONTAINER_IMAGE"] = "my-agent:2",
+                ["LOOP_CONTAINER_CPUS"] = "0.5",
+            });
+
+        Assert.Equal("0.0.0.0:9999", config.ApiAddr);
+        Assert.Equal(RunnerKind.Process, config.Runner);
+        Assert.Equal(600, config.ContainerTimeoutSec);
+        Assert.Equal(8, config.MaxConcurrentContainers);
+        Assert.Equal("env-model", config.ClaudeModel);
+        Assert.Equal("/var/lib/loop/loop.db", config.DbPath);
+        Assert.Equal("my-agent:2", config.ContainerImage);
+        Assert.Equal(0.5, config.ContainerCpus);
+    }
+
+    [Fact]
+    public void Every_scalar_key_has_a_loop_variable()
+    {
+        var (config, _) = Load(environment: new()
+        {
+            ["LOOP_DISCORD_TOKEN"] = "t",
+            ["LOOP_DISCORD_APP_ID"] = "a",
+            ["LOOP_DISCORD_GUILD_ID"] = "g",
+            ["LOOP_LOG_LEVEL"] = "error",
+            ["LOOP_LOG_FORMAT"] = "json",
+            ["LOOP_CONTAINER_MEMORY_MB"] = "1024",
+            ["LOOP_POLL_INTERVAL_SEC"] = "5",
+            ["LOOP_CLAUDE_BIN_PATH"] = "/usr/bin/claude",
+            ["LOOP_CONTAINER_PIDS_LIMIT"] = "64",
+            ["LOOP_ANTHROPIC_API_KEY"] = "k",
+            ["LOOP_CLAUDE_CODE_OAUTH_TOKEN"] = "o",
+            ["LOOP_DISCORD_API_URL"] = "http://127.0.0.1:1/api",
+            ["LOOP_DISCORD_GATEWAY_URL"] = "ws://127.0.0.1:1/gw",
+        });
+
+        Assert.Equal(("t", "a", "g"), (config.DiscordToken, config.DiscordAppId, config.DiscordGuildId));
+        Assert.Equal(("error", "json"), (config.LogLevel, config.LogFormat));
+        Assert.Equal((1024, 5, 64), (config.ContainerMemoryMb, config.PollIntervalSec, config.ContainerPidsLimit));
+        Assert.Equal("/usr/bin/claude", config.ClaudeBinPath);
+        Assert.Equal(("k", "o"), (config.AnthropicApiKey, config.ClaudeCodeOauthToken));
+        Assert.Equal(("http://127.0.0.1:1/api", "ws://127.0.0.1:1/gw"), (config.DiscordApiUrl, config.DiscordGatewayUrl));
+    }
+
+    [Theory]
+    [InlineData("LOOP_CONTAINER_TIMEOUT_SEC", "abc", "LOOP_CONTAINER_TIMEOUT_SEC=300")]
+    [InlineData("LOOP_CONTAINER_CPUS", "lots", "LOOP_CONTAINER_CPUS=1.0")]
+    [InlineData("LOOP_RUNNER", "podman", "LOOP_RUNNER=docker")]
+    [InlineData("LOOP_API_ADDR", "8222", "LOOP_API_ADDR=127.0.0.1:8222")]
+    [InlineData("LOOP_MAX_CONCURRENT_CONTAINERS", "0", "LOOP_MAX_CONCURRENT_CONTAINERS=3")]
+    public void A_bad_variable_names_the_variable_and_a_valid_value(string variable, string value, string example)
+    {
+        var error = Assert.Throws<ConfigException>(() => Load(environment: new() { [variable] = value }));
+
+        Assert.StartsWith($"environment variable {variable}", error.Message);
+        Assert.Contains(example, error.Message);
+        Assert.Contains(value, error.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "runner": "podman" }""", "\"runner\": \"docker\"")]
+    [InlineData("""{ "container_memory_mb": -5 }""", "\"container_memory_mb\": 512")]
+    [InlineData("""{ "container_cpus": 0 }""", "\"container_cpus\": 1")]
+    [InlineData("""{ "api_addr": "localhost" }""", "\"api_addr\": \"127.0.0.1:8222\"")]
+    [InlineData("""{ "api_addr": "localhost:99999" }""", "\"api_addr\": \"127.0.0.1:8222\"")]
+    [InlineData("""{ "log_format": "xml" }""", "\"log_format\": \"text\"")]
+    public void An_invalid_value_in_the_file_says_what_to_write_instead(string json, string example)
+    {
+        var error = Assert.Throws<ConfigException>(() => Load(json));
+
+        Assert.StartsWith($"{_paths.ConfigFile}: '", error.Message);
+        Assert.Contains(example, error.Message);
+    }
+
+    [Theory]
+    [InlineData("[::1]:8222")]
+    [InlineData("localhost:80")]
+    [InlineData("0.0.0.0:8222")]
+    public void Api_addr_accepts_host_and_port(string address)
+    {
+        Assert.Equal(address, Load($$"""{ "api_addr": "{{address}}" }""").Config.ApiAddr);
+    }
+
+    [Fact]
+    public void Paths_in_the_config_expand_the_home_and_relative_db_path_is_inside_the_loop_home()
+    {
+        Assert.Equal(_temp.Combine("user", "data", "x.db"), Load("""{ "db_path": "~/data/x.db" }""").Config.DbPath);
+        Assert.Equal(_temp.Combine("loop-home", "state", "x.db"), Load("""{ "db_path": "state/x.db" }""").Config.DbPath);
+    }
+
+    [Fact]
+    public void Loop_home_relocates_every_file()
+    {
+        var environment = new Hashtable { ["LOOP_HOME"] = _temp.Combine("elsewhere"), ["HOME"] = _temp.Combine("user") };
+        var paths = LoopPaths.FromEnvironment(environment);
+        _temp.Write("elsewhere/config.json", """{ "log_level": "warn" }""");
+
+        var config = ConfigLoader.Load(paths, environment).Config;
+
+        var home = _temp.Combine("elsewhere");
+        Assert.Equal(home, paths.Home);
+        Assert.Equal("warn", config.LogLevel);
+        Assert.Equal(Path.Combine(home, "loop.db"), config.DbPath);
+        Assert.Equal(Path.Combine(home, "config.json"), paths.ConfigFile);
+        Assert.Equal(Path.Combine(home, "container"), paths.ContainerDir);
+        Assert.Equal(Path.Combine(home, "run"), paths.RunDir);
+        Assert.Equal(Path.Combine(home, "c42", "work"), paths.ChannelWorkDir("c42"));
+        Assert.Equal(Path.Combine(home, "mcp", "c42"), paths.McpDir("c42"));
+    }
+
+    [Fact]
+    public void Without_loop_home_the_home_is_dot_loop_in_the_user_home()
+    {
+        var paths = LoopPaths.FromEnvironment(new Hashtable { ["HOME"] = "/home/ann" });
+
+        Assert.Equal("/home/ann/.loop", paths.Home);
+        Assert.Equal("/home/ann/.loop/config.json", paths.ConfigFile);
+        Assert.Equal("/home/ann", paths.ExpandHome("~"));
+        Assert.Equal("/home/ann/.ssh", paths.ExpandHome("~/.ssh"));
+        Assert.Equal("/etc/hosts", paths.ExpandHome("/etc/hosts"));
+        Assert.Equal("~other/x", paths.ExpandHome("~other/x"));
+    }
+
+    [Fact]
+    public void A_channel_id_cannot_climb_out_of_the_loop_home()
+    {
+        Assert.Throws<ArgumentException>(() => _paths.ChannelWorkDir("../etc"));
+        Assert.Throws<ArgumentException>(() => _paths.McpDir(".."));
+    }
+
+    [Fact]
+    public void Secrets_come_from_claude_variables_when_the_config_does_not_set_them()
+    {
+        var config = Load(environment: new() { ["ANTHROPIC_API_KEY"] = "sk-ant-env", ["CLAUDE_CODE_OAUTH_TOKEN"] = "oauth-env" }).Config;
+
+        Assert.Equal("sk-ant-env", config.AnthropicApiKey);
+        Assert.Equal("oauth-env", config.ClaudeCodeOauthToken);
+    }
+
+    [Fact]
+    public void Secrets_set_by_the_file_or_a_loop_variable_win_over_claude_variables()
+    {
+        var config = Load(
+            """{ "anthropic_api_key": "sk-ant-file" }""",
+            new() { ["ANTHROPIC_API_KEY"] = "sk-ant-env", ["LOOP_CLAUDE_CODE_OAUTH_TOKEN"] = "oauth-loop", ["CLAUDE_CODE_OAUTH_TOKEN"] = "oauth-env" }).Config;
+
+        Assert.Equal("sk-ant-file", config.AnthropicApiKey);
+        Assert.Equal("oauth-loop", config.ClaudeCodeOauthToken);
+    }
+
+    [Fact]
+    public void ToString_never_shows_secrets()
+    {
+        var config = Load(
+            """
+            {
+              "discord_token": "discord-secret-value",
+              "mcp": { "servers": { "db": { "command": "npx", "env": { "DATABASE_URL": "postgresql://u:pw-secret@h/db" } } } }
+            }
+            """,
+            new() { ["ANTHROPIC_API_KEY"] = "sk-ant-secret-value", ["CLAUDE_CODE_OAUTH_TOKEN"] = "oauth-secret-value" }).Config;
+
+        var text = config.ToString();
+
+        Assert.DoesNotContain("discord-secret-value", text);
+        Assert.DoesNotContain("sk-ant-secret-value", text);
+        Assert.DoesNotContain("oauth-secret-value", text);
+        Assert.DoesNotContain("pw-secret", text);
+        Assert.Contains("discord_token = ***", text);
+        Assert.Contains("anthropic_api_key = ***", text);
+        Assert.Contains("claude_code_oauth_token = ***", text);
+        Assert.Contains("api_addr = 127.0.0.1:8222", text);
+        Assert.Contains("DATABASE_URL", text);
+    }
+
+    [Fact]
+    public void An_empty_file_gives_the_defaults()
+    {
+        var (config, warnings) = Load("  \n");
+
+        Assert.Empty(warnings);
+        Assert.Equal(300, config.ContainerTimeoutSec);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_an_object_is_refused()
+    {
+        var error = Assert.Throws<ConfigException>(() => Load("""["log_level"]"""));
+
+        Assert.Contains("must hold one JSON object", error.Message);
+    }
+}
