@@ -1,0 +1,109 @@
+namespace Loop.Docker.Tests;
+
+using System.Diagnostics;
+using System.Text;
+using Loop.Docker.Engine;
+using Loop.Domain.Agents;
+using Microsoft.Extensions.Logging.Abstractions;
+
+/// <summary>One engine client and one test image for every test: the image is built once, through
+/// our own <see cref="ImageBuilder"/>, FROM the local debootstrap base.</summary>
+public sealed class DockerFixture : IAsyncLifetime
+{
+    public const string TestImage = "loop-docker-test:latest";
+
+    /// <summary>A copy of the agent image's entrypoint contract: KEY=VALUE lines on stdin up to an
+    /// empty line become the environment, then the command runs.</summary>
+    public const string EntrypointScript = """
+        #!/bin/sh
+        set -e
+        while IFS= read -r line; do
+          [ -z "$line" ] && break
+          export "$line"
+        done
+        exec "$@"
+        """;
+
+    public const string Dockerfile = """
+        FROM loop-test-base:latest
+        COPY entrypoint.sh /usr/local/bin/loop-entrypoint
+        ENTRYPOINT ["/usr/local/bin/loop-entrypoint"]
+        """;
+
+    public DockerEngineClient Client { get; } = new();
+
+    public List<string> BuildOutput { get; } = [];
+
+    public async Task InitializeAsync()
+    {
+        var files = new Dictionary<string, byte[]>
+        {
+            ["Dockerfile"] = Encoding.UTF8.GetBytes(Dockerfile),
+            ["entrypoint.sh"] = Encoding.UTF8.GetBytes(EntrypointScript + "\n"),
+        };
+        await new ImageBuilder(Client).BuildAsync(TestImage, files, new Dictionary<string, string>(), BuildOutput.Add, CancellationToken.None);
+    }
+
+    public Task DisposeAsync()
+    {
+        Client.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public ContainerSandbox Sandbox(string? user = "1000:1000", long memoryMb = 256, string image = TestImage, DockerEngineClient? client = null) =>
+        new(client ?? Client, new ContainerSandboxOptions(image, memoryMb, 1.0, 128, "/home/agent", user), TimeProvider.System, NullLogger<ContainerSandbox>.Instance);
+
+    public static SandboxSpec Spec(
+        IReadOnlyList<string> command,
+        TimeSpan? timeout = null,
+        IReadOnlyDictionary<string, string>? secrets = null,
+        IReadOnlyList<BindMount>? mounts = null,
+        IReadOnlyDictionary<string, string>? labels = null,
+        string workDir = "/tmp")
+    {
+        var runId = "run-" + Guid.NewGuid().ToString("N")[..12];
+        return new SandboxSpec(
+            runId,
+            "channel-test",
+            command,
+            workDir,
+            mounts ?? [],
+            secrets ?? new Dictionary<string, string>(),
+            labels ?? new Dictionary<string, string> { ["loop.test"] = "docker-tests", ["loop.run"] = runId },
+            timeout ?? TimeSpan.FromSeconds(60),
+            []);
+    }
+
+    /// <summary>Runs the real docker CLI, as a person checking our work would.</summary>
+    public static async Task<(int ExitCode, string Output)> DockerCliAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("docker") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    /// <summary>A host directory the container's non-root user may write to.</summary>
+    public static string TempDir()
+    {
+        var path = Directory.CreateTempSubdirectory("loop-docker-test-").FullName;
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, (UnixFileMode)0b111_111_111);
+        }
+        return path;
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class DockerCollection : ICollectionFixture<DockerFixture>
+{
+    public const string Name = "docker";
+}
