@@ -1,1 +1,3 @@
-return 0;
+using Loop.Cli;
+
+return await LoopCommandLine.RunAsync(args);

@@ -1,0 +1,71 @@
+namespace Loop.Api;
+
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+using Loop.Runtime;
+
+public sealed record CreateChannelRequest(string? DirPath, string? Name);
+
+public sealed record PostMessageRequest(string? Author, string? Content);
+
+public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    public static ChannelDto From(Channel c) => new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt);
+}
+
+public sealed record MessageDto(long Id, string ChannelId, string Role, string Author, string Content, DateTimeOffset CreatedAt, string? RunId)
+{
+    public static MessageDto From(ChatMessage m) =>
+        new(m.Id, m.ChannelId, m.Role.ToString().ToLowerInvariant(), m.Author, m.Content, m.CreatedAt, m.RunId);
+}
+
+public sealed record UsageDto(long InputTokens, long OutputTokens, long CacheCreationInputTokens, long CacheReadInputTokens, decimal CostUsd, int NumTurns, long DurationMs)
+{
+    public static UsageDto From(RunUsage u) =>
+        new(u.InputTokens, u.OutputTokens, u.CacheCreationInputTokens, u.CacheReadInputTokens, u.CostUsd, u.NumTurns, u.DurationMs);
+}
+
+public sealed record RunDto(
+    string Id, string ChannelId, string? TaskId, string Status, string Prompt,
+    DateTimeOffset CreatedAt, DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, long? ElapsedMs,
+    int? ExitCode, string? Reply, string? Error, string? SessionId, string? Model, string? ContainerId, UsageDto Usage)
+{
+    public static RunDto From(Run r) => new(
+        r.Id, r.ChannelId, r.TaskId, r.Status.ToWire(), r.Prompt, r.CreatedAt, r.StartedAt, r.FinishedAt,
+        r.FinishedAt is { } end && r.StartedAt is { } start ? (long)(end - start).TotalMilliseconds : null,
+        r.ExitCode, r.Reply, r.Error, r.SessionId, r.Model, r.ContainerId, UsageDto.From(r.Usage));
+}
+
+public sealed record EventDto(string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text)
+{
+    public static EventDto From(LoopEvent e) => new(e.Kind, e.At, e.ChannelId, e.RunId, e.Text);
+}
+
+public sealed record HealthDto(
+    string Status, string Version, string Node, double UptimeSeconds, string Runner,
+    StoreHealth Store, EngineHealth Docker, QueueHealth Queue, int ActiveChannels,
+    IReadOnlyList<string> Warnings, IReadOnlyList<EventDto> RecentProblems)
+{
+    public static HealthDto From(HealthReport h) => new(
+        h.Status, h.Version, h.Node, Math.Round(h.UptimeSeconds, 3), h.Runner, h.Store, h.Engine, h.Queue,
+        h.ActiveChannels, h.Warnings, h.RecentProblems.Select(EventDto.From).ToList());
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(CreateChannelRequest))]
+[JsonSerializable(typeof(PostMessageRequest))]
+[JsonSerializable(typeof(ChannelDto))]
+[JsonSerializable(typeof(List<ChannelDto>))]
+[JsonSerializable(typeof(MessageDto))]
+[JsonSerializable(typeof(List<MessageDto>))]
+[JsonSerializable(typeof(RunDto))]
+[JsonSerializable(typeof(List<RunDto>))]
+[JsonSerializable(typeof(EventDto))]
+[JsonSerializable(typeof(HealthDto))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,0 +1,96 @@
+namespace Loop.Api;
+
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Loop.Runtime;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+/// <summary>Turns failures into RFC 9457 problem details that say what to fix. Never a stack trace.</summary>
+public static class ApiErrors
+{
+    public static async Task<T> ReadBodyAsync<T>(HttpRequest request, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+        where T : class
+    {
+        if (request.ContentLength == 0)
+        {
+            throw new LoopValidationException("body", "the request needs a JSON body");
+        }
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(request.Body, typeInfo, cancellationToken)
+                ?? throw new LoopValidationException("body", "the request body must be a JSON object, not null");
+        }
+        catch (JsonException error)
+        {
+            var where = error.LineNumber is { } line ? $" at line {line + 1}, column {error.BytePositionInLine + 1}" : "";
+            var field = error.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body";
+            throw new LoopValidationException(field, $"the request body is not valid JSON{where}: {FirstSentence(error.Message)}");
+        }
+    }
+
+    /// <summary>Middleware: answers any failure of the rest of the pipeline with problem details.
+    /// Expected failures (bad input, unknown ids) are not logged as errors.</summary>
+    public static async Task CatchAsync(HttpContext context, RequestDelegate next)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (Exception error) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            await WriteAsync(context, error);
+        }
+    }
+
+    private static async Task WriteAsync(HttpContext context, Exception error)
+    {
+        var problem = error switch
+        {
+            LoopValidationException invalid => Validation(invalid),
+            LoopNotFoundException notFound => new ProblemDetails { Status = 404, Title = "Not found", Detail = notFound.Message },
+            LoopConflictException conflict => new ProblemDetails { Status = 409, Title = "Conflict", Detail = conflict.Message },
+            BadHttpRequestException bad => new ProblemDetails { Status = bad.StatusCode, Title = "Bad request", Detail = bad.Message },
+            _ => null,
+        };
+        if (problem is null)
+        {
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Loop.Api");
+            logger.LogError(error, "Request {Method} {Path} failed", context.Request.Method, context.Request.Path);
+            problem = new ProblemDetails
+            {
+                Status = 500,
+                Title = "Internal error",
+                Detail = $"Loop failed to handle this request; the daemon's log has the details (trace id {context.TraceIdentifier}).",
+            };
+        }
+        problem.Instance = context.Request.Path;
+        problem.Extensions["trace_id"] = context.TraceIdentifier;
+        context.Response.StatusCode = problem.Status ?? 500;
+        context.Response.ContentType = "application/problem+json";
+        if (problem is HttpValidationProblemDetails validation)
+        {
+            await JsonSerializer.SerializeAsync(context.Response.Body, validation, ApiJsonContext.Default.HttpValidationProblemDetails);
+        }
+        else
+        {
+            await JsonSerializer.SerializeAsync(context.Response.Body, problem, ApiJsonContext.Default.ProblemDetails);
+        }
+    }
+
+    private static HttpValidationProblemDetails Validation(LoopValidationException invalid) =>
+        new(new Dictionary<string, string[]> { [invalid.Field] = [invalid.Message] })
+        {
+            Status = 400,
+            Title = "Invalid request",
+            Detail = invalid.Message,
+        };
+
+    private static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(". Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+}

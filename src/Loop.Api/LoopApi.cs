@@ -1,0 +1,79 @@
+namespace Loop.Api;
+
+using Loop.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+/// <summary>The REST API. Each endpoint is a thin call into <see cref="LoopNode"/>'s services.</summary>
+public static class LoopApi
+{
+    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    {
+        var channels = node.Channels;
+        var json = ApiJsonContext.Default;
+
+        app.MapGet("/api/health", () => Results.Json(HealthDto.From(node.GetHealth()), json.HealthDto));
+
+        app.MapPost("/api/channels", async (HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ApiErrors.ReadBodyAsync(request, json.CreateChannelRequest, ct);
+            var (channel, created) = await channels.EnsureChannelAsync(body.DirPath, body.Name, ct);
+            var dto = ChannelDto.From(channel);
+            return created
+                ? Results.Json(dto, json.ChannelDto, statusCode: StatusCodes.Status201Created)
+                : Results.Json(dto, json.ChannelDto);
+        });
+
+        app.MapGet("/api/channels", async (CancellationToken ct) =>
+            Results.Json((await channels.ListChannelsAsync(ct)).Select(ChannelDto.From).ToList(), json.ListChannelDto));
+
+        app.MapGet("/api/channels/{id}", async (string id, CancellationToken ct) =>
+            Results.Json(ChannelDto.From(await channels.GetChannelAsync(id, ct)), json.ChannelDto));
+
+        app.MapPost("/api/channels/{id}/messages", async (string id, HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ApiErrors.ReadBodyAsync(request, json.PostMessageRequest, ct);
+            var message = await channels.PostMessageAsync(id, body.Author, body.Content, ct);
+            return Results.Json(MessageDto.From(message), json.MessageDto, statusCode: StatusCodes.Status202Accepted);
+        });
+
+        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, int? limit, CancellationToken ct) =>
+            Results.Json((await channels.ListMessagesAsync(id, after ?? 0, limit ?? 100, ct)).Select(MessageDto.From).ToList(), json.ListMessageDto));
+
+        app.MapGet("/api/channels/{id}/runs", async (string id, string? before, int? limit, CancellationToken ct) =>
+            Results.Json((await channels.ListRunsAsync(id, limit ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
+
+        app.MapGet("/api/runs/{id}", async (string id, CancellationToken ct) =>
+            Results.Json(RunDto.From(await channels.GetRunAsync(id, ct)), json.RunDto));
+
+        app.MapPost("/api/runs/{id}/cancel", async (string id, CancellationToken ct) =>
+            Results.Json(RunDto.From(await channels.CancelRunAsync(id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
+
+        app.MapGet("/api/events", async (HttpContext context, CancellationToken ct) =>
+        {
+            // Server-sent events: the live feed of runs and problems.
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            await context.Response.WriteAsync(": connected\n\n", ct);
+            await context.Response.Body.FlushAsync(ct);
+            try
+            {
+                await foreach (var item in node.Events.SubscribeAsync(ct))
+                {
+                    var data = System.Text.Json.JsonSerializer.Serialize(EventDto.From(item), json.EventDto);
+                    await context.Response.WriteAsync($"event: {item.Kind}\ndata: {data}\n\n", ct);
+                    await context.Response.Body.FlushAsync(ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // the client went away
+            }
+        });
+
+        app.MapFallback("/api/{**rest}", (HttpContext context) =>
+            Results.Problem(statusCode: 404, title: "Not found",
+                detail: $"no API endpoint {context.Request.Method} {context.Request.Path}; see the README for the list"));
+    }
+}

@@ -1,0 +1,67 @@
+namespace Loop.Api;
+
+using System.Net;
+using Loop.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+/// <summary>Hosts the REST API for a <see cref="LoopNode"/>: on the configured TCP address for
+/// people and scripts, and on a unix socket under the Loop home for agent containers.</summary>
+public static class LoopServer
+{
+    public static WebApplication Build(LoopNode node, string apiAddr, Action<ILoggingBuilder> configureLogging)
+    {
+        var endpoint = ParseAddress(apiAddr);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        configureLogging(builder.Logging);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.AddSingleton(node);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(endpoint);
+            var socket = node.Paths.DaemonSocket;
+            Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
+            File.Delete(socket); // a stale socket from a crashed daemon would block the bind
+            kestrel.ListenUnixSocket(socket);
+        });
+
+        var app = builder.Build();
+        app.Use(ApiErrors.CatchAsync);
+        app.UseStatusCodePages(async context =>
+        {
+            // Errors the routing layer makes on its own (405, 415) also answer in problem details.
+            var http = context.HttpContext;
+            if (http.Response.ContentLength is null && http.Response.ContentType is null)
+            {
+                await Results.Problem(statusCode: http.Response.StatusCode, detail: $"{http.Request.Method} {http.Request.Path} is not supported")
+                    .ExecuteAsync(http);
+            }
+        });
+        LoopApi.Map(app, node);
+        return app;
+    }
+
+    /// <summary>Parses "host:port" (IPv6 in brackets); "localhost" means loopback.</summary>
+    public static IPEndPoint ParseAddress(string apiAddr)
+    {
+        var cut = apiAddr.LastIndexOf(':');
+        if (cut <= 0 || !int.TryParse(apiAddr[(cut + 1)..], out var port) || port is < 0 or > 65535)
+        {
+            throw new FormatException($"api_addr '{apiAddr}' must be host:port, like 127.0.0.1:8222");
+        }
+        var host = apiAddr[..cut].Trim('[', ']');
+        var address = host switch
+        {
+            "localhost" => IPAddress.Loopback,
+            "*" or "0.0.0.0" => IPAddress.Any,
+            _ when IPAddress.TryParse(host, out var parsed) => parsed,
+            _ => throw new FormatException($"api_addr host '{host}' must be an IP address or localhost, like 127.0.0.1:8222"),
+        };
+        return new IPEndPoint(address, port);
+    }
+}

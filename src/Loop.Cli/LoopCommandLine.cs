@@ -1,0 +1,25 @@
+namespace Loop.Cli;
+
+using System.CommandLine;
+
+/// <summary>The <c>loop</c> executable's commands. Exit codes: 0 ok, 1 failure, 2 bad usage.</summary>
+public static class LoopCommandLine
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("Loop: Claude Code agents for chat channels and schedules, each run in its own container.");
+        root.Subcommands.Add(ServeCommand.Create());
+
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors)
+            {
+                Console.Error.WriteLine($"loop: {error.Message}");
+            }
+            Console.Error.WriteLine("Run 'loop --help' for usage.");
+            return 2;
+        }
+        return await parse.InvokeAsync();
+    }
+}

@@ -1,0 +1,88 @@
+namespace Loop.Cli;
+
+using System.CommandLine;
+using Loop.Api;
+using Loop.Config;
+using Loop.Runtime;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+/// <summary><c>loop serve</c>: the daemon.</summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var silo = new Option<string?>("--silo") { Description = "Node settings file (default: <loop home>/silo.json when present)" };
+        var command = new Command("serve", "Start the Loop daemon: the REST API, channel actors and agent runs") { silo };
+        command.Aliases.Add("s");
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(silo), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string? siloPath, CancellationToken cancellationToken)
+    {
+        LoopPaths paths;
+        ConfigLoadResult loaded;
+        NodeSettings node;
+        try
+        {
+            paths = LoopPaths.FromEnvironment();
+            loaded = ConfigLoader.Load(paths, Environment.GetEnvironmentVariables());
+            node = NodeSettings.Load(siloPath ?? (File.Exists(paths.SiloFile) ? paths.SiloFile : null), loaded.Config);
+        }
+        catch (ConfigException error)
+        {
+            Console.Error.WriteLine($"loop: {error.Message}");
+            return 1;
+        }
+
+        var config = loaded.Config with { DbPath = node.Store.Path ?? loaded.Config.DbPath, ApiAddr = node.ApiAddr };
+        using var loggers = LoggerFactory.Create(logging => ConfigureLogging(logging, config));
+        var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
+        await using var loop = new LoopNode(options, loggers, TimeProvider.System);
+        try
+        {
+            await loop.StartAsync(cancellationToken);
+            await using var app = LoopServer.Build(loop, config.ApiAddr, logging => ConfigureLogging(logging, config));
+            await app.StartAsync(cancellationToken);
+            loggers.CreateLogger("Loop").LogInformation("Listening on http://{ApiAddr} and unix:{Socket}", config.ApiAddr, paths.DaemonSocket);
+            await app.WaitForShutdownAsync(cancellationToken);
+            return 0;
+        }
+        catch (Exception error) when (error is IOException or FormatException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"loop: cannot start: {error.Message}");
+            return 1;
+        }
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging, LoopConfig config)
+    {
+        var level = config.LogLevel switch
+        {
+            "debug" => LogLevel.Debug,
+            "info" => LogLevel.Information,
+            "warn" or "warning" => LogLevel.Warning,
+            "error" => LogLevel.Error,
+            _ => LogLevel.Information,
+        };
+        logging.SetMinimumLevel(level);
+        // Per-request logs would cost more than the requests themselves.
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        if (config.LogFormat == "json")
+        {
+            logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
+        }
+        else
+        {
+            logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+    }
+}

@@ -1,0 +1,171 @@
+namespace Loop.Runtime;
+
+using Loop.Claude;
+using Loop.Config;
+using Loop.Domain.Agents;
+using Loop.Domain.Runs;
+using Microsoft.Extensions.Logging;
+
+/// <summary>Where the agent's pieces live, as seen from inside the sandbox.</summary>
+/// <param name="LoopCommand">How the sandbox starts <c>loop mcp</c>.</param>
+/// <param name="LoopBinaryMount">The host's linux <c>loop</c> binary mounted read-only, when there is one.</param>
+/// <param name="ApiUrl">The daemon's API as the sandbox reaches it.</param>
+public sealed record AgentEnvironment(
+    string ClaudeCommand,
+    string LoopCommand,
+    BindMount? LoopBinaryMount,
+    string ApiUrl,
+    string? ApiSocketDir,
+    IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>
+/// Runs the <c>claude</c> CLI for one request: merges the global and project settings, resolves
+/// mounts, injects the <c>loop</c> MCP server, starts the sandbox, and reads the stream-json output.
+/// </summary>
+public sealed class AgentRunner(
+    LoopConfig config,
+    LoopPaths paths,
+    ISandbox sandbox,
+    AgentEnvironment environment,
+    ILogger<AgentRunner> logger) : IAgentRunner
+{
+    public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            var spec = Prepare(request);
+            var reader = new StreamJsonReader();
+            var exit = await sandbox.RunAsync(
+                spec,
+                line =>
+                {
+                    reader.Feed(line);
+                    observer.OutputLine(line);
+                    return ValueTask.CompletedTask;
+                },
+                id => observer.ContainerStarted(id),
+                cancellationToken);
+            return Interpret(exit, reader.Summary, request);
+        }
+        catch (SandboxUnavailableException unavailable)
+        {
+            return new AgentRunResult(AgentOutcome.Failed, null, null, null, unavailable.Message, RunUsage.None);
+        }
+        catch (ConfigException invalid)
+        {
+            return new AgentRunResult(AgentOutcome.Failed, null, null, null, invalid.Message, RunUsage.None);
+        }
+    }
+
+    private SandboxSpec Prepare(AgentRunRequest request)
+    {
+        Directory.CreateDirectory(request.WorkDir);
+        var settings = EffectiveSettings.For(config, request.WorkDir);
+        var plan = MountResolver.Resolve(settings, config, paths);
+        foreach (var warning in settings.Warnings.Concat(plan.Warnings))
+        {
+            logger.LogWarning("Run {RunId}: {Warning}", request.RunId, warning);
+        }
+
+        var mcpDir = paths.McpDir(request.ChannelId);
+        Directory.CreateDirectory(mcpDir);
+        var mcpConfigPath = Path.Combine(mcpDir, "mcp-config.json");
+        var servers = new Dictionary<string, McpServer>(StringComparer.Ordinal)
+        {
+            ["loop"] = McpConfigFile.LoopServer(environment.LoopCommand, request.ChannelId, environment.ApiUrl),
+        };
+        foreach (var (name, server) in settings.McpServers)
+        {
+            servers[name] = new McpServer(server.Command, server.Args, server.Env);
+        }
+        McpConfigFile.Write(mcpConfigPath, servers);
+
+        var mounts = new List<BindMount>
+        {
+            new(request.WorkDir, request.WorkDir, ReadOnly: false),
+            new(mcpDir, mcpDir, ReadOnly: false),
+        };
+        if (sandbox.Kind == "docker")
+        {
+            if (environment.LoopBinaryMount is { } loopBinary)
+            {
+                mounts.Add(loopBinary);
+            }
+            if (environment.ApiSocketDir is { } socketDir)
+            {
+                mounts.Add(new BindMount(socketDir, socketDir, ReadOnly: false));
+            }
+            if (!plan.Mounts.Any(m => m.ContainerPath == ClaudeStateTarget))
+            {
+                // Keep the channel's Claude sessions across containers, so --resume finds them.
+                var state = Path.Combine(paths.Home, "claude-state", request.ChannelId);
+                Directory.CreateDirectory(state);
+                mounts.Add(new BindMount(state, ClaudeStateTarget, ReadOnly: false));
+            }
+        }
+        mounts.AddRange(plan.Mounts.Where(m => mounts.All(existing => existing.ContainerPath != m.ContainerPath)));
+
+        var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
+            environment.ClaudeCommand, mcpConfigPath, request.Prompt, settings.ClaudeModel, request.SessionId));
+
+        var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
+        {
+            ["loop.channel"] = request.ChannelId,
+            ["loop.run"] = request.RunId,
+        };
+        return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(), labels,
+            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups);
+    }
+
+    private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
+
+    private Dictionary<string, string> Secrets()
+    {
+        var secrets = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!string.IsNullOrEmpty(config.AnthropicApiKey))
+        {
+            secrets["ANTHROPIC_API_KEY"] = config.AnthropicApiKey;
+        }
+        if (!string.IsNullOrEmpty(config.ClaudeCodeOauthToken))
+        {
+            secrets["CLAUDE_CODE_OAUTH_TOKEN"] = config.ClaudeCodeOauthToken;
+        }
+        return secrets;
+    }
+
+    private AgentRunResult Interpret(SandboxExit exit, ClaudeRunSummary summary, AgentRunRequest request)
+    {
+        var usage = summary.Usage;
+        AgentRunResult Result(AgentOutcome outcome, string? error, bool sessionNotFound = false) =>
+            new(outcome, exit.ExitCode, summary.ResultText, summary.SessionId, error, usage, sessionNotFound, summary.Model, exit.ContainerId);
+
+        if (exit.TimedOut)
+        {
+            return Result(AgentOutcome.TimedOut, $"stopped after {config.ContainerTimeoutSec} s (container_timeout_sec)");
+        }
+        if (exit.Cancelled)
+        {
+            return Result(AgentOutcome.Cancelled, "cancelled");
+        }
+        if (exit.OutOfMemory)
+        {
+            return Result(AgentOutcome.Failed, $"out of memory: the agent used more than container_memory_mb ({config.ContainerMemoryMb} MB) and was killed");
+        }
+        if (request.SessionId is not null && ClaudeErrors.IsSessionNotFound(exit.StandardErrorTail, summary.ResultText))
+        {
+            return Result(AgentOutcome.Failed, $"session {request.SessionId} is unknown to the agent", sessionNotFound: true);
+        }
+        if (exit.ExitCode == 0 && summary.HasResult && !summary.IsError)
+        {
+            return Result(AgentOutcome.Succeeded, null);
+        }
+        var reason = summary.IsError && !string.IsNullOrWhiteSpace(summary.ResultText)
+            ? summary.ResultText
+            : LastLine(exit.StandardErrorTail) ?? (summary.HasResult ? "the agent reported an error" : "the agent ended without a result");
+        return Result(AgentOutcome.Failed, $"exit code {exit.ExitCode?.ToString() ?? "unknown"}: {reason}");
+    }
+
+    private static string? LastLine(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault();
+}

@@ -1,0 +1,46 @@
+namespace Loop.Runtime;
+
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+using Microsoft.Extensions.Logging;
+
+/// <summary>Turns what channel actors report into log lines and live events.</summary>
+public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger<ChannelEventLog> logger) : IChannelObserver
+{
+    public void RunQueued(Run run)
+    {
+        logger.LogInformation("Run {RunId} for channel {ChannelId} queued", run.Id, run.ChannelId);
+        hub.Publish(new LoopEvent("run.queued", time.GetUtcNow(), run.ChannelId, run.Id, "run queued", run));
+    }
+
+    public void RunStarted(Run run)
+    {
+        logger.LogInformation("Run {RunId} for channel {ChannelId} started", run.Id, run.ChannelId);
+        hub.Publish(new LoopEvent("run.started", time.GetUtcNow(), run.ChannelId, run.Id, "run started", run));
+    }
+
+    public void RunOutput(Run run, string line) =>
+        hub.Publish(new LoopEvent("run.output", time.GetUtcNow(), run.ChannelId, run.Id, line));
+
+    public void RunFinished(Run run, ChatMessage reply)
+    {
+        var elapsed = run.FinishedAt - run.StartedAt;
+        if (run.Status == RunStatus.Succeeded)
+        {
+            logger.LogInformation("Run {RunId} for channel {ChannelId} succeeded in {ElapsedMs} ms ({InputTokens} in, {OutputTokens} out, {CostUsd} USD)",
+                run.Id, run.ChannelId, elapsed?.TotalMilliseconds, run.Usage.InputTokens, run.Usage.OutputTokens, run.Usage.CostUsd);
+        }
+        else
+        {
+            logger.LogWarning("Run {RunId} for channel {ChannelId} ended {Status}: {Error}", run.Id, run.ChannelId, run.Status.ToWire(), run.Error);
+        }
+        var kind = run.Status == RunStatus.Succeeded ? "run.finished" : "run.error";
+        hub.Publish(new LoopEvent(kind, time.GetUtcNow(), run.ChannelId, run.Id, reply.Content, run));
+    }
+
+    public void Fault(string channelId, string? runId, Exception error)
+    {
+        logger.LogError(error, "Channel {ChannelId} failed while handling run {RunId}", channelId, runId);
+        hub.Publish(new LoopEvent("channel.error", time.GetUtcNow(), channelId, runId, error.Message));
+    }
+}

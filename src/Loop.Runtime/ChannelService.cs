@@ -1,0 +1,107 @@
+namespace Loop.Runtime;
+
+using Loop.Domain;
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+
+/// <summary>
+/// What front ends (REST, MCP, chat adapters) may do with channels, messages and runs. They call
+/// this and nothing below it: it validates, writes to the store, and wakes the channel's actor.
+/// </summary>
+public sealed class ChannelService(ILoopStore store, ChannelActorHost actors)
+{
+    public const int MaxMessageLength = 100_000;
+    public const int MaxPageSize = 500;
+
+    public async Task<(Channel Channel, bool Created)> EnsureChannelAsync(string? dirPath, string? name, CancellationToken cancellationToken)
+    {
+        if (dirPath is not null)
+        {
+            if (string.IsNullOrWhiteSpace(dirPath) || !Path.IsPathFullyQualified(dirPath))
+            {
+                throw new LoopValidationException("dir_path", $"dir_path must be an absolute path, like /home/me/project (got '{dirPath}')");
+            }
+            if (!Directory.Exists(dirPath))
+            {
+                throw new LoopValidationException("dir_path", $"dir_path {dirPath} does not exist or is not a directory; create it first");
+            }
+        }
+        if (name is not null && (name.Length is 0 or > 100))
+        {
+            throw new LoopValidationException("name", "name must be 1 to 100 characters");
+        }
+        return await store.EnsureChannelAsync(dirPath, name, cancellationToken);
+    }
+
+    public async Task<Channel> GetChannelAsync(string channelId, CancellationToken cancellationToken) =>
+        await store.GetChannelAsync(channelId, cancellationToken)
+        ?? throw new LoopNotFoundException($"channel {channelId} does not exist");
+
+    public Task<IReadOnlyList<Channel>> ListChannelsAsync(CancellationToken cancellationToken) =>
+        store.ListChannelsAsync(cancellationToken);
+
+    /// <summary>Stores the message, then wakes the channel. When this returns the message is durable.</summary>
+    public async Task<ChatMessage> PostMessageAsync(string channelId, string? author, string? content, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(author))
+        {
+            throw new LoopValidationException("author", "author is required: who wrote the message, like \"alice\"");
+        }
+        if (author.Length > 100)
+        {
+            throw new LoopValidationException("author", "author must be at most 100 characters");
+        }
+        if (string.IsNullOrWhiteSpace(content))
+        {
+            throw new LoopValidationException("content", "content is required: the text of the message");
+        }
+        if (content.Length > MaxMessageLength)
+        {
+            throw new LoopValidationException("content", $"content must be at most {MaxMessageLength} characters (got {content.Length})");
+        }
+        await GetChannelAsync(channelId, cancellationToken);
+        var message = await store.AppendMessageAsync(new NewMessage(channelId, MessageRole.User, author, content), cancellationToken);
+        actors.Wake(channelId);
+        return message;
+    }
+
+    public async Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(string channelId, long afterId, int limit, CancellationToken cancellationToken)
+    {
+        await GetChannelAsync(channelId, cancellationToken);
+        return await store.ListMessagesAsync(channelId, afterId, ClampPage(limit), cancellationToken);
+    }
+
+    public async Task<Run> GetRunAsync(string runId, CancellationToken cancellationToken) =>
+        await store.GetRunAsync(runId, cancellationToken)
+        ?? throw new LoopNotFoundException($"run {runId} does not exist");
+
+    public async Task<IReadOnlyList<Run>> ListRunsAsync(string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken)
+    {
+        await GetChannelAsync(channelId, cancellationToken);
+        return await store.ListRunsAsync(channelId, ClampPage(limit), beforeRunId, cancellationToken);
+    }
+
+    /// <summary>Stops a queued or running run (and its container). The run then ends as cancelled.</summary>
+    public async Task<Run> CancelRunAsync(string runId, CancellationToken cancellationToken)
+    {
+        var run = await GetRunAsync(runId, cancellationToken);
+        if (run.Status.IsFinal())
+        {
+            throw new LoopConflictException($"run {runId} already ended ({run.Status.ToWire()}); nothing to cancel");
+        }
+        if (!actors.TryCancel(run.ChannelId, runId))
+        {
+            throw new LoopConflictException($"run {runId} is not active on this node");
+        }
+        return run;
+    }
+
+    private static int ClampPage(int limit)
+    {
+        if (limit is < 1 or > MaxPageSize)
+        {
+            throw new LoopValidationException("limit", $"limit must be between 1 and {MaxPageSize}");
+        }
+        return limit;
+    }
+}

@@ -1,0 +1,13 @@
+namespace Loop.Runtime;
+
+/// <summary>The caller asked for something malformed. <see cref="Field"/> names what to fix.</summary>
+public sealed class LoopValidationException(string field, string message) : Exception(message)
+{
+    public string Field { get; } = field;
+}
+
+/// <summary>The thing asked for does not exist.</summary>
+public sealed class LoopNotFoundException(string message) : Exception(message);
+
+/// <summary>The request is well formed but conflicts with the current state (e.g. cancelling a finished run).</summary>
+public sealed class LoopConflictException(string message) : Exception(message);

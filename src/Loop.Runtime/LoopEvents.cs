@@ -1,0 +1,66 @@
+namespace Loop.Runtime;
+
+using System.Threading.Channels;
+
+/// <summary>Something that happened in Loop, as the live feed and chat adapters see it.</summary>
+public sealed record LoopEvent(string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text, object? Data = null);
+
+/// <summary>
+/// In-process fan-out of <see cref="LoopEvent"/>s. Each subscriber gets its own bounded queue;
+/// a slow subscriber loses its oldest events rather than slowing the actors down.
+/// Also keeps the most recent problems so the API can show background failures.
+/// </summary>
+public sealed class LoopEventHub
+{
+    private const int RecentProblemLimit = 50;
+    private readonly object _gate = new();
+    private readonly List<Channel<LoopEvent>> _subscribers = [];
+    private readonly LinkedList<LoopEvent> _recentProblems = new();
+
+    public IReadOnlyList<LoopEvent> RecentProblems
+    {
+        get { lock (_gate) { return _recentProblems.ToList(); } }
+    }
+
+    public void Publish(LoopEvent loopEvent)
+    {
+        lock (_gate)
+        {
+            if (loopEvent.Kind.EndsWith("error", StringComparison.Ordinal) || loopEvent.Kind.EndsWith("warning", StringComparison.Ordinal))
+            {
+                _recentProblems.AddFirst(loopEvent);
+                if (_recentProblems.Count > RecentProblemLimit)
+                {
+                    _recentProblems.RemoveLast();
+                }
+            }
+            foreach (var subscriber in _subscribers)
+            {
+                subscriber.Writer.TryWrite(loopEvent);
+            }
+        }
+    }
+
+    public async IAsyncEnumerable<LoopEvent> SubscribeAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var queue = Channel.CreateBounded<LoopEvent>(new BoundedChannelOptions(1024) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        lock (_gate)
+        {
+            _subscribers.Add(queue);
+        }
+        try
+        {
+            await foreach (var item in queue.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return item;
+            }
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _subscribers.Remove(queue);
+            }
+        }
+    }
+}

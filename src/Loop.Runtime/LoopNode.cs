@@ -1,0 +1,239 @@
+namespace Loop.Runtime;
+
+using System.Diagnostics;
+using System.Reflection;
+using Loop.Config;
+using Loop.Docker;
+using Loop.Docker.Engine;
+using Loop.Domain;
+using Loop.Domain.Agents;
+using Loop.Domain.Channels;
+using Loop.Store;
+using Microsoft.Extensions.Logging;
+
+/// <summary>How to build a node: its settings and, for tests and benchmarks, replacement parts.</summary>
+public sealed record LoopNodeOptions(LoopConfig Config, LoopPaths Paths, string NodeName)
+{
+    public IReadOnlyList<string> ConfigWarnings { get; init; } = [];
+
+    /// <summary>Replaces the Docker or process sandbox (benchmarks measure Loop without Docker work).</summary>
+    public ISandbox? Sandbox { get; init; }
+
+    /// <summary>How long a channel actor with nothing to do stays activated.</summary>
+    public TimeSpan ActorIdleAfter { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Build arguments for the agent image when the daemon builds it.</summary>
+    public IReadOnlyDictionary<string, string> ImageBuildArgs { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>
+/// One Loop daemon: the store, the channel actors, the worker pool and the sandbox, wired
+/// together. Front ends reach it through <see cref="Channels"/>, <see cref="Events"/> and
+/// <see cref="GetHealth"/>.
+/// </summary>
+public sealed class LoopNode : IAsyncDisposable
+{
+    private readonly LoopNodeOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly DockerEngineClient? _docker;
+    private readonly DockerEngineState? _engine;
+    private readonly ContainerWorkerPool _pool;
+    private readonly ChannelActorHost _actors;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly long _startedAt;
+    private readonly List<string> _warnings = [];
+    private string _instanceId = "";
+
+    public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time)
+    {
+        _options = options;
+        _loggers = loggers;
+        _time = time;
+        _logger = loggers.CreateLogger<LoopNode>();
+        _startedAt = time.GetTimestamp();
+        _warnings.AddRange(options.ConfigWarnings);
+        var config = options.Config;
+
+        Store = new SqliteLoopStore(config.DbPath, time);
+        Events = new LoopEventHub();
+        _pool = new ContainerWorkerPool(config.MaxConcurrentContainers);
+
+        ISandbox sandbox;
+        if (options.Sandbox is { } replacement)
+        {
+            sandbox = replacement;
+        }
+        else if (config.Runner == RunnerKind.Process)
+        {
+            sandbox = new ProcessSandbox(loggers.CreateLogger<ProcessSandbox>());
+            _warnings.Add("runner is 'process': agents run directly on this machine with no isolation");
+        }
+        else
+        {
+            _docker = new DockerEngineClient(System.Environment.GetEnvironmentVariable("DOCKER_HOST"));
+            _engine = new DockerEngineState(_docker, config.ContainerImage, AgentImageFiles.All, options.ImageBuildArgs,
+                time, loggers.CreateLogger<DockerEngineState>());
+            var container = new ContainerSandbox(_docker, new ContainerSandboxOptions(
+                config.ContainerImage, config.ContainerMemoryMb, config.ContainerCpus, config.ContainerPidsLimit,
+                options.Paths.UserHome, User: null), time, loggers.CreateLogger<ContainerSandbox>());
+            sandbox = new ImageGatedSandbox(container, _engine);
+        }
+        Runner = sandbox.Kind;
+
+        Environment = AgentEnvironmentFor(sandbox.Kind);
+        var runner = new AgentRunner(config, options.Paths, sandbox, Environment, loggers.CreateLogger<AgentRunner>());
+        var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>());
+        var context = new ChannelActorContext(Store, runner, _pool, observer, time,
+            channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
+        _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
+        Channels = new ChannelService(Store, _actors);
+    }
+
+    public static string Version { get; } =
+        typeof(LoopNode).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    public ILoopStore Store { get; }
+    public ChannelService Channels { get; }
+    public LoopEventHub Events { get; }
+    public string Runner { get; }
+    public AgentEnvironment Environment { get; private set; }
+    public LoopPaths Paths => _options.Paths;
+
+    /// <summary>Prepares the store, reports and requeues work a crash interrupted, reaps orphan
+    /// containers, starts the image check, and wakes channels with pending messages.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var config = _options.Config;
+        await Store.MigrateAsync(cancellationToken);
+        _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
+        Environment = Environment with { Labels = Labels() };
+
+        var interrupted = await Store.FailInterruptedRunsAsync(
+            "interrupted: the daemon stopped during this run; its messages were queued again", _time.GetUtcNow(), cancellationToken);
+        foreach (var run in interrupted)
+        {
+            _logger.LogWarning("Run {RunId} for channel {ChannelId} was interrupted by a daemon stop; marked failed and its messages queued again", run.Id, run.ChannelId);
+            Events.Publish(new LoopEvent("run.error", _time.GetUtcNow(), run.ChannelId, run.Id, "interrupted by a daemon stop; its messages were queued again"));
+        }
+
+        if (_engine is not null && _docker is not null)
+        {
+            if (await _engine.CheckAsync(cancellationToken))
+            {
+                var reaped = await new ContainerReaper(_docker, _loggers.CreateLogger<ContainerReaper>()).ReapAsync(new Dictionary<string, string> { ["loop.instance"] = _instanceId }, cancellationToken);
+                if (reaped > 0)
+                {
+                    _logger.LogWarning("Removed {Count} orphaned agent container(s) left by an earlier daemon", reaped);
+                }
+                _engine.EnsureImage();
+            }
+        }
+        if (Runner == "docker" && Environment.LoopBinaryMount is null)
+        {
+            _warnings.Add("no linux-x64 loop binary found to mount into containers: the loop MCP tools will be missing inside agents (run `make build`)");
+        }
+        foreach (var warning in _warnings)
+        {
+            _logger.LogWarning("{Warning}", warning);
+        }
+
+        foreach (var channelId in await Store.ListChannelsWithPendingMessagesAsync(cancellationToken))
+        {
+            _actors.Wake(channelId);
+        }
+        _logger.LogInformation("Loop {Version} node {Node} started: store {DbPath}, runner {Runner}, up to {Max} concurrent runs",
+            Version, _options.NodeName, config.DbPath, Runner, config.MaxConcurrentContainers);
+    }
+
+    public HealthReport GetHealth()
+    {
+        var engine = _engine?.Health ?? new EngineHealth(false, "none", null, $"not used (runner: {Runner})", _options.Config.ContainerImage, "not used");
+        var storeOk = _instanceId.Length > 0;
+        var degraded = !storeOk || (_engine is not null && (!engine.Reachable || engine.ImageStatus != "present"));
+        var warnings = new List<string>(_warnings);
+        if (_engine is not null && !engine.Reachable)
+        {
+            warnings.Add($"Docker engine not reachable at {engine.Endpoint}: agent runs will fail until it is (or set runner to process)");
+        }
+        return new HealthReport(
+            degraded ? "degraded" : "ok",
+            Version,
+            _options.NodeName,
+            _time.GetElapsedTime(_startedAt).TotalSeconds,
+            Runner,
+            new StoreHealth(storeOk, "sqlite", _options.Config.DbPath, storeOk ? null : "not started"),
+            engine,
+            new QueueHealth(_pool.Capacity, _pool.InUse, _pool.Waiting),
+            _actors.ActiveCount,
+            warnings,
+            Events.RecentProblems);
+    }
+
+    private Dictionary<string, string> Labels() => new(StringComparer.Ordinal)
+    {
+        ["loop.managed"] = "true",
+        ["loop.instance"] = _instanceId,
+        ["loop.node"] = _options.NodeName,
+    };
+
+    private AgentEnvironment AgentEnvironmentFor(string kind)
+    {
+        var paths = _options.Paths;
+        var apiUrl = "unix://" + paths.DaemonSocket;
+        if (kind != "docker")
+        {
+            var self = System.Environment.ProcessPath;
+            var loop = self is not null && Path.GetFileNameWithoutExtension(self) == "loop" ? self : "loop";
+            return new AgentEnvironment(_options.Config.ClaudeBinPath, loop, null, apiUrl, null, Labels());
+        }
+        const string inContainer = "/opt/loop/bin/loop";
+        var binary = LinuxLoopBinary();
+        return new AgentEnvironment("claude", inContainer,
+            binary is null ? null : new BindMount(binary, inContainer, ReadOnly: true),
+            apiUrl, paths.RunDir, Labels());
+    }
+
+    /// <summary>The self-contained linux-x64 <c>loop</c> that containers run for <c>loop mcp</c>:
+    /// this process when it is one, else the published one beside it.</summary>
+    private static string? LinuxLoopBinary()
+    {
+        var candidates = new[]
+        {
+            System.Environment.GetEnvironmentVariable("LOOP_CONTAINER_BINARY"),
+            OperatingSystem.IsLinux() && System.Environment.ProcessPath is { } self && Path.GetFileName(self) == "loop" && IsSingleFile(self) ? self : null,
+            Path.Combine(AppContext.BaseDirectory, "linux-x64", "loop"),
+        };
+        return candidates.FirstOrDefault(c => c is not null && File.Exists(c));
+    }
+
+    private static bool IsSingleFile(string path) => !File.Exists(Path.Combine(Path.GetDirectoryName(path)!, "loop.dll"));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        await _actors.DisposeAsync();
+        _docker?.Dispose();
+        if (Store is IAsyncDisposable disposable)
+        {
+            await disposable.DisposeAsync();
+        }
+        _stopping.Dispose();
+    }
+
+    /// <summary>Holds runs back while the agent image is still being checked or built.</summary>
+    private sealed class ImageGatedSandbox(ISandbox inner, DockerEngineState engine) : ISandbox
+    {
+        public string Kind => inner.Kind;
+
+        public async Task<SandboxExit> RunAsync(SandboxSpec spec, Func<string, ValueTask> onStdoutLine, Action<string>? onStarted, CancellationToken cancellationToken)
+        {
+            if (!await engine.WaitForImageAsync(cancellationToken))
+            {
+                throw new SandboxUnavailableException($"the agent image {engine.Image} is not available: {engine.Health.ImageStatus}");
+            }
+            return await inner.RunAsync(spec, onStdoutLine, onStarted, cancellationToken);
+        }
+    }
+}
