@@ -98,11 +98,14 @@ public sealed class ChannelActorHost : IAsyncDisposable
         Task[] loops;
         lock (_gate)
         {
+            if (_stopping.IsCancellationRequested)
+            {
+                return;
+            }
             _stopping.Cancel();
             loops = _actors.Values.Select(a => a.Loop).ToArray();
         }
         await Task.WhenAll(loops).ConfigureAwait(false);
-        _stopping.Dispose();
     }
 
     private sealed class Activation(ChannelActor actor)

@@ -67,7 +67,7 @@ public sealed class LoopNode : IAsyncDisposable
         }
         else if (config.Runner == RunnerKind.Process)
         {
-            sandbox = new ProcessSandbox(loggers.CreateLogger<ProcessSandbox>());
+            sandbox = new ProcessSandbox(time, loggers.CreateLogger<ProcessSandbox>());
             _warnings.Add("runner is 'process': agents run directly on this machine with no isolation");
         }
         else

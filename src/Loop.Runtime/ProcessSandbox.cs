@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 /// isolation at all: the agent sees everything the daemon's user can see. Mounts are ignored
 /// (the host paths are already there); secrets go into the child's environment.
 /// </summary>
-public sealed class ProcessSandbox(ILogger<ProcessSandbox> logger) : ISandbox
+public sealed class ProcessSandbox(TimeProvider time, ILogger<ProcessSandbox> logger) : ISandbox
 {
     private const int StandardErrorTailLimit = 8 * 1024;
 
@@ -71,7 +71,7 @@ public sealed class ProcessSandbox(ILogger<ProcessSandbox> logger) : ISandbox
             }
         }, CancellationToken.None);
 
-        using var timeout = new CancellationTokenSource(spec.Timeout);
+        using var timeout = new CancellationTokenSource(spec.Timeout, time);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {

@@ -67,11 +67,11 @@ public sealed class ChannelActor
     {
         while (!stopping.IsCancellationRequested)
         {
-            using var idle = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-            idle.CancelAfter(idleAfter);
+            using var idle = new CancellationTokenSource(idleAfter, _context.Time);
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token);
             try
             {
-                await _mailbox.Reader.ReadAsync(idle.Token);
+                await _mailbox.Reader.ReadAsync(either.Token);
             }
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
@@ -167,8 +167,9 @@ public sealed class ChannelActor
             await store.SetChannelSessionAsync(ChannelId, result.SessionId, stopping);
         }
         run = Finish(run, result);
-        await store.UpdateRunAsync(run, stopping);
+        // The reply goes in first, so whoever sees the run ended also finds its reply.
         var reply = await store.AppendMessageAsync(RunReplies.For(run), stopping);
+        await store.UpdateRunAsync(run, stopping);
         _context.Observer.RunFinished(run, reply);
         return true;
     }

@@ -1,0 +1,87 @@
+namespace Loop.Integration.Tests;
+
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+
+/// <summary>Health, and bad input answered with problem details that say what to fix.</summary>
+public sealed class ApiTests
+{
+    [Fact]
+    public async Task Health_reports_version_store_engine_image_and_queue()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        var health = await loop.GetObjectAsync("/api/health");
+
+        Assert.Equal("ok", (string)health["status"]!);
+        Assert.False(string.IsNullOrEmpty((string?)health["version"]));
+        Assert.True((double)health["uptime_seconds"]! >= 0);
+        Assert.Equal("docker", (string)health["runner"]!);
+        Assert.True((bool)health["store"]!["ok"]!);
+        Assert.True((bool)health["docker"]!["reachable"]!);
+        Assert.StartsWith("1.", (string)health["docker"]!["api_version"]!);
+        Assert.Equal(LoopDaemon.TestImage, (string)health["docker"]!["image"]!);
+        Assert.Equal("present", (string)health["docker"]!["image_status"]!);
+        Assert.Equal(3, (int)health["queue"]!["capacity"]!);
+        Assert.Equal(0, (int)health["queue"]!["running"]!);
+    }
+
+    [Fact]
+    public async Task Bad_input_gets_problem_details_naming_the_field()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        var id = (string)(await loop.CreateChannelAsync())["id"]!;
+
+        var missingAuthor = await ProblemAsync(await loop.Http.PostAsJsonAsync($"/api/channels/{id}/messages", new { content = "hi" }), HttpStatusCode.BadRequest);
+        Assert.Contains("author", missingAuthor["errors"]!.AsObject().Select(e => e.Key));
+
+        var malformed = await ProblemAsync(await loop.Http.PostAsync($"/api/channels/{id}/messages",
+            new StringContent("{\"author\": \"a\", \"content\": ", Encoding.UTF8, "application/json")), HttpStatusCode.BadRequest);
+        Assert.Contains("not valid JSON", (string)malformed["detail"]!);
+
+        var relative = await ProblemAsync(await loop.Http.PostAsJsonAsync("/api/channels", new { dir_path = "projects/x" }), HttpStatusCode.BadRequest);
+        Assert.Contains("absolute", (string)relative["detail"]!);
+
+        var unknown = await ProblemAsync(await loop.Http.PostAsJsonAsync("/api/channels/ch_nope/messages", new { author = "a", content = "b" }), HttpStatusCode.NotFound);
+        Assert.Contains("ch_nope", (string)unknown["detail"]!);
+
+        await ProblemAsync(await loop.Http.GetAsync("/api/runs/run_nope"), HttpStatusCode.NotFound);
+        await ProblemAsync(await loop.Http.GetAsync("/api/nothing-here"), HttpStatusCode.NotFound);
+
+        // nothing bad was stored
+        Assert.Empty(await loop.GetArrayAsync($"/api/channels/{id}/messages"));
+        Assert.DoesNotContain("   at ", loop.Output); // no stack traces for bad input
+    }
+
+    [Fact]
+    public async Task Without_a_docker_engine_the_daemon_starts_says_so_and_runs_fail_with_a_clear_reason()
+    {
+        await using var loop = await LoopDaemon.StartAsync(environment: new Dictionary<string, string?> { ["DOCKER_HOST"] = "unix:///tmp/no-docker-here.sock" });
+        var health = await loop.GetObjectAsync("/api/health");
+        Assert.Equal("degraded", (string)health["status"]!);
+        Assert.False((bool)health["docker"]!["reachable"]!);
+        Assert.Contains(health["warnings"]!.AsArray(), w => ((string)w!).Contains("runner to process"));
+        Assert.Contains("not reachable", loop.Output);
+
+        var id = (string)(await loop.CreateChannelAsync())["id"]!;
+        await loop.PostMessageAsync(id, "hello?");
+        var run = (await loop.WaitForFinishedRunsAsync(id, 1)).Single();
+        Assert.Equal("failed", (string)run["status"]!);
+        Assert.Contains("no-docker-here.sock", (string)run["error"]!);
+        var messages = await loop.GetArrayAsync($"/api/channels/{id}/messages");
+        Assert.Equal("system", (string)messages.Last()!["role"]!);
+    }
+
+    private static async Task<JsonObject> ProblemAsync(HttpResponseMessage response, HttpStatusCode expected)
+    {
+        using (response)
+        {
+            Assert.Equal(expected, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var problem = await LoopDaemon.ReadObjectAsync(response, expected);
+            Assert.Equal((int)expected, (int)problem["status"]!);
+            return problem;
+        }
+    }
+}

@@ -1,0 +1,236 @@
+namespace Loop.Integration.Tests;
+
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+/// <summary>
+/// A real <c>loop serve</c> process on loopback with its own LOOP_HOME, as a user would run it.
+/// The agent image is the production Dockerfile built on the local base with the claude test
+/// double inside (scripts/provision-test-env.sh).
+/// </summary>
+public sealed class LoopDaemon : IAsyncDisposable
+{
+    public const string TestImage = "loop-agent-test:latest";
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    private LoopDaemon(string home, int port, Dictionary<string, string?> environment)
+    {
+        Home = home;
+        Port = port;
+        Environment = environment;
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public string Home { get; }
+    public int Port { get; }
+    public HttpClient Http { get; }
+    public Dictionary<string, string?> Environment { get; }
+
+    /// <summary>Everything the daemon printed so far (stdout and stderr).</summary>
+    public string Output
+    {
+        get { lock (_output) { return _output.ToString(); } }
+    }
+
+    /// <summary>Makes a fresh LOOP_HOME with a config.json built from <paramref name="config"/>
+    /// (the test image and a free port are filled in unless given), then starts the daemon.</summary>
+    public static async Task<LoopDaemon> StartAsync(JsonObject? config = null, Dictionary<string, string?>? environment = null, string? home = null)
+    {
+        home ??= Directory.CreateTempSubdirectory("loop-it-").FullName;
+        var port = FreePort();
+        config ??= [];
+        config["api_addr"] ??= $"127.0.0.1:{port}";
+        config["container_image"] ??= TestImage;
+        config["log_level"] ??= "debug";
+        await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var daemon = new LoopDaemon(home, port, environment ?? []);
+        await daemon.StartProcessAsync();
+        return daemon;
+    }
+
+    /// <summary>Starts another daemon on the same home and store (after <see cref="KillAsync"/>).</summary>
+    public async Task RestartAsync()
+    {
+        await StartProcessAsync();
+    }
+
+    private async Task StartProcessAsync()
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "loop.dll"));
+        start.ArgumentList.Add("serve");
+        start.Environment["LOOP_HOME"] = Home;
+        foreach (var (key, value) in Environment)
+        {
+            start.Environment[key] = value;
+        }
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start loop serve");
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"loop serve exited with {process.ExitCode}:\n{Output}");
+            }
+            try
+            {
+                using var response = await Http.GetAsync("/api/health");
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"loop serve did not answer /api/health within 30 s:\n{Output}");
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    /// <summary>Kills the daemon at once (SIGKILL), as a crash would.</summary>
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+    }
+
+    public async Task<JsonObject> CreateChannelAsync(string? dirPath = null)
+    {
+        using var response = await Http.PostAsJsonAsync("/api/channels", new { dir_path = dirPath });
+        return await ReadObjectAsync(response, HttpStatusCode.Created, HttpStatusCode.OK);
+    }
+
+    public async Task<JsonObject> PostMessageAsync(string channelId, string content, string author = "alice")
+    {
+        using var response = await Http.PostAsJsonAsync($"/api/channels/{channelId}/messages", new { author, content });
+        return await ReadObjectAsync(response, HttpStatusCode.Accepted);
+    }
+
+    public async Task<JsonArray> GetArrayAsync(string path)
+    {
+        using var response = await Http.GetAsync(path);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!.AsArray();
+    }
+
+    public async Task<JsonObject> GetObjectAsync(string path)
+    {
+        using var response = await Http.GetAsync(path);
+        return await ReadObjectAsync(response, HttpStatusCode.OK);
+    }
+
+    /// <summary>Waits until the channel has <paramref name="count"/> runs that all ended; returns them oldest first.</summary>
+    public async Task<List<JsonObject>> WaitForFinishedRunsAsync(string channelId, int count, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(90));
+        while (true)
+        {
+            var runs = (await GetArrayAsync($"/api/channels/{channelId}/runs")).Select(r => r!.AsObject()).Reverse().ToList();
+            if (runs.Count >= count && runs.All(r => IsFinal((string)r["status"]!)))
+            {
+                return runs;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"channel {channelId} did not finish {count} run(s): {new JsonArray(runs.Select(r => (JsonNode)r.DeepClone()).ToArray())}\n{Output}");
+            }
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>Waits until a run of the channel is running; returns it.</summary>
+    public async Task<JsonObject> WaitForRunningAsync(string channelId, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var running = (await GetArrayAsync($"/api/channels/{channelId}/runs"))
+                .Select(r => r!.AsObject()).FirstOrDefault(r => (string)r["status"]! == "running");
+            if (running is not null)
+            {
+                return running;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no run of {channelId} started running\n{Output}");
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public static bool IsFinal(string status) => status is "succeeded" or "failed" or "timed_out" or "cancelled";
+
+    public static async Task<JsonObject> ReadObjectAsync(HttpResponseMessage response, params HttpStatusCode[] expected)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(expected.Contains(response.StatusCode), $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri}: expected {string.Join("/", expected)}, got {(int)response.StatusCode} {text}");
+        return JsonNode.Parse(text)!.AsObject();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            // SIGTERM, as a service manager stops it; then make sure.
+            Process.Start("kill", ["-TERM", process.Id.ToString()])?.WaitForExit();
+            if (!process.WaitForExit(10_000))
+            {
+                process.Kill();
+            }
+        }
+        _process?.Dispose();
+        Http.Dispose();
+        // Containers write files as root into the home; remove them the same way.
+        try
+        {
+            Directory.Delete(Home, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
