@@ -30,7 +30,10 @@ public sealed partial class ContainerSandbox(
     {
         cancellationToken.ThrowIfCancellationRequested();
         var secrets = SecretsPayload(spec.Secrets);
-        var id = await CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        // Not cancelled by the caller: a create cut short on our side may still happen on the
+        // engine's, and then we would never learn the id of the container to remove.
+        using var creating = new CancellationTokenSource(CleanupTimeout);
+        var id = await CreateAsync(spec, creating.Token).ConfigureAwait(false);
         try
         {
             return await RunContainerAsync(id, spec, secrets, onStdoutLine, onStarted, cancellationToken).ConfigureAwait(false);

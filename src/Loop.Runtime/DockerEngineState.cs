@@ -59,7 +59,7 @@ public sealed class DockerEngineState(
         }
         lock (_gate)
         {
-            if (_health.Reachable != health.Reachable)
+            if (_health.Reachable != health.Reachable || _checkedAt == DateTimeOffset.MinValue)
             {
                 if (health.Reachable)
                 {

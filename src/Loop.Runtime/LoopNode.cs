@@ -44,6 +44,7 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly long _startedAt;
     private readonly List<string> _warnings = [];
+    private readonly Dictionary<string, string> _labels = new(StringComparer.Ordinal);
     private string _instanceId = "";
 
     public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -81,6 +82,8 @@ public sealed class LoopNode : IAsyncDisposable
             sandbox = new ImageGatedSandbox(container, _engine);
         }
         Runner = sandbox.Kind;
+        _labels["loop.managed"] = "true";
+        _labels["loop.node"] = options.NodeName;
 
         Environment = AgentEnvironmentFor(sandbox.Kind);
         var runner = new AgentRunner(config, options.Paths, sandbox, Environment, loggers.CreateLogger<AgentRunner>());
@@ -98,7 +101,7 @@ public sealed class LoopNode : IAsyncDisposable
     public ChannelService Channels { get; }
     public LoopEventHub Events { get; }
     public string Runner { get; }
-    public AgentEnvironment Environment { get; private set; }
+    public AgentEnvironment Environment { get; }
     public LoopPaths Paths => _options.Paths;
 
     /// <summary>Prepares the store, reports and requeues work a crash interrupted, reaps orphan
@@ -108,7 +111,8 @@ public sealed class LoopNode : IAsyncDisposable
         var config = _options.Config;
         await Store.MigrateAsync(cancellationToken);
         _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
-        Environment = Environment with { Labels = Labels() };
+        // Filled before any actor wakes, so every container carries the instance it belongs to.
+        _labels["loop.instance"] = _instanceId;
 
         var interrupted = await Store.FailInterruptedRunsAsync(
             "interrupted: the daemon stopped during this run; its messages were queued again", _time.GetUtcNow(), cancellationToken);
@@ -171,12 +175,6 @@ public sealed class LoopNode : IAsyncDisposable
             Events.RecentProblems);
     }
 
-    private Dictionary<string, string> Labels() => new(StringComparer.Ordinal)
-    {
-        ["loop.managed"] = "true",
-        ["loop.instance"] = _instanceId,
-        ["loop.node"] = _options.NodeName,
-    };
 
     private AgentEnvironment AgentEnvironmentFor(string kind)
     {
@@ -186,13 +184,13 @@ public sealed class LoopNode : IAsyncDisposable
         {
             var self = System.Environment.ProcessPath;
             var loop = self is not null && Path.GetFileNameWithoutExtension(self) == "loop" ? self : "loop";
-            return new AgentEnvironment(_options.Config.ClaudeBinPath, loop, null, apiUrl, null, Labels());
+            return new AgentEnvironment(_options.Config.ClaudeBinPath, loop, null, apiUrl, null, _labels);
         }
         const string inContainer = "/opt/loop/bin/loop";
         var binary = LinuxLoopBinary();
         return new AgentEnvironment("claude", inContainer,
             binary is null ? null : new BindMount(binary, inContainer, ReadOnly: true),
-            apiUrl, paths.RunDir, Labels());
+            apiUrl, paths.RunDir, _labels);
     }
 
     /// <summary>The self-contained linux-x64 <c>loop</c> that containers run for <c>loop mcp</c>:

@@ -71,8 +71,8 @@ public sealed class IsolationTests
 
         var run = (await loop.WaitForFinishedRunsAsync(id, 1)).Single();
         var reply = (string)run["reply"]!;
-        Assert.Contains($"ANTHROPIC_API_KEY is set ({secret.Length} chars)", reply);
-        Assert.Contains("CLAUDE_CODE_OAUTH_TOKEN is set", reply);
+        Assert.Contains($"env ANTHROPIC_API_KEY is set (length {secret.Length})", reply);
+        Assert.Contains("env CLAUDE_CODE_OAUTH_TOKEN is set", reply);
         Assert.DoesNotContain(secret, loop.Output);
         Assert.DoesNotContain("oauth-test-token-91a8b7", loop.Output);
         foreach (var file in Directory.GetFiles(loop.Home, "loop.db*"))
