@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 
 ## build: the `loop` executable as a self-contained single file (also what agent containers mount for `loop mcp`)
 build:
-	$(DOTNET) publish src/Loop.Cli -c Release -r $(RID) --self-contained -p:PublishSingleFile=true -o $(BIN) --nologo -v quiet
+	$(DOTNET) publish src/Loop.Cli -c Release -r $(RID) -o $(BIN) --nologo -v quiet
 	@echo "built $(LOOP)"
 
 ## run: build, then start the daemon on its defaults (~/.loop, http://127.0.0.1:8222)
