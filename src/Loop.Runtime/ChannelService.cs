@@ -59,8 +59,16 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors)
         {
             throw new LoopValidationException("content", $"content must be at most {MaxMessageLength} characters (got {content.Length})");
         }
-        await GetChannelAsync(channelId, cancellationToken);
-        var message = await store.AppendMessageAsync(new NewMessage(channelId, MessageRole.User, author, content), cancellationToken);
+        ChatMessage message;
+        try
+        {
+            message = await store.AppendMessageAsync(new NewMessage(channelId, MessageRole.User, author, content), cancellationToken);
+        }
+        catch (KeyNotFoundException)
+        {
+            // The store refuses a message for a channel it does not have: no separate look-up needed.
+            throw new LoopNotFoundException($"channel {channelId} does not exist");
+        }
         actors.Wake(channelId);
         return message;
     }

@@ -110,6 +110,9 @@ public sealed class LoopNode : IAsyncDisposable
     {
         var config = _options.Config;
         await Store.MigrateAsync(cancellationToken);
+        // Mounted into every container (the API socket lives here), so it must exist even
+        // before the API has started listening.
+        Directory.CreateDirectory(_options.Paths.RunDir);
         _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
         // Filled before any actor wakes, so every container carries the instance it belongs to.
         _labels["loop.instance"] = _instanceId;

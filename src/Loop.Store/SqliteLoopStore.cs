@@ -42,11 +42,13 @@ public sealed class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDisposable
             Cache = SqliteCacheMode.Private,
             ForeignKeys = true,
             Pooling = true,
+            // Also how long a command waits out SQLITE_BUSY before failing.
+            DefaultTimeout = BusyTimeoutMs / 1000,
         }.ToString();
 
         // Opened here so the file exists and is in WAL mode before any reader opens it.
         _writer = Open();
-        Execute(_writer, "PRAGMA journal_mode = WAL;");
+        Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -404,10 +406,10 @@ public sealed class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDisposable
 
     private SqliteConnection Open()
     {
+        // Readers need no per-connection pragmas: in WAL mode they never wait for the writer, and
+        // synchronous only matters to the one writer connection (set once above).
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
-        // Per-connection settings: pooled connections are re-opened, so they are set on every open.
-        Execute(connection, $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
         return connection;
     }
 

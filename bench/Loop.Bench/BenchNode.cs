@@ -1,0 +1,67 @@
+namespace Loop.Bench;
+
+using System.Collections;
+using System.Diagnostics;
+using Loop.Config;
+using Loop.Domain.Agents;
+using Loop.Runtime;
+using Microsoft.Extensions.Logging;
+
+/// <summary>An in-process <see cref="LoopNode"/> composed as <c>loop serve</c> composes it: config
+/// from a Loop home and LOOP_* variables, the real SQLite store, console logs like the daemon's at its default level.</summary>
+public static class BenchNode
+{
+    /// <param name="home">A fresh Loop home (LOOP_HOME) for this benchmark.</param>
+    /// <param name="overrides">LOOP_* settings on top of the process environment.</param>
+    public static (LoopNodeOptions Options, LoopConfig Config) Options(string home, string nodeName, IReadOnlyDictionary<string, string> overrides, ISandbox? sandbox)
+    {
+        Directory.CreateDirectory(home);
+        var environment = new Hashtable();
+        foreach (DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            environment[entry.Key] = entry.Value;
+        }
+        environment["LOOP_HOME"] = home;
+        foreach (var (key, value) in overrides)
+        {
+            environment[key] = value;
+        }
+        var paths = LoopPaths.FromEnvironment(environment);
+        var loaded = ConfigLoader.Load(paths, environment);
+        var options = new LoopNodeOptions(loaded.Config, paths, nodeName) { ConfigWarnings = loaded.Warnings, Sandbox = sandbox };
+        return (options, loaded.Config);
+    }
+
+    /// <summary>The daemon's console logging (single line, UTC stamps, Microsoft.* at warning).</summary>
+    public static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        // log_level defaults to debug in config.json: the same here.
+        logging.SetMinimumLevel(LogLevel.Debug);
+        logging.AddFilter("Microsoft", LogLevel.Warning);
+        logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+            o.UseUtcTimestamp = true;
+        });
+    }
+}
+
+/// <summary>Wall-clock time read from the monotonic stopwatch, so timestamps Loop puts on its events
+/// compare exactly with the benchmark's own.</summary>
+public sealed class MonotonicTime : TimeProvider
+{
+    private readonly DateTimeOffset _origin = DateTimeOffset.UtcNow;
+    private readonly long _originTicks = Stopwatch.GetTimestamp();
+
+    public override DateTimeOffset GetUtcNow() => _origin + Stopwatch.GetElapsedTime(_originTicks);
+
+    /// <summary>Milliseconds between two <see cref="GetUtcNow"/> readings.</summary>
+    public static double Ms(DateTimeOffset from, DateTimeOffset to) => (to - from).TotalMilliseconds;
+
+    public double MsSince(long timestamp, long to) => GetElapsedTime(timestamp, to).TotalMilliseconds;
+
+    /// <summary>The stopwatch timestamp of a <see cref="GetUtcNow"/> reading.</summary>
+    public long TimestampOf(DateTimeOffset at) => _originTicks + (long)((at - _origin).TotalSeconds * TimestampFrequency);
+}

@@ -1,0 +1,84 @@
+namespace Loop.Integration.Tests;
+
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+/// <summary>The `loop` command line, run as a user runs it.</summary>
+public sealed class CliTests
+{
+    private static async Task<(int ExitCode, string Output)> LoopAsync(Dictionary<string, string> environment, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "loop.dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    [Fact]
+    public async Task A_config_syntax_error_names_file_line_and_column_and_exits_1()
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        var config = Path.Combine(home, "config.json");
+        await File.WriteAllTextAsync(config, "{\n  // comment\n  \"container_cpus\": 1.5,\n  \"api_addr\" \"127.0.0.1:1\"\n}\n");
+
+        var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, "serve");
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"{config}:4:", output);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact]
+    public async Task A_bad_environment_override_is_refused_with_the_variable_named()
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home, ["LOOP_CONTAINER_TIMEOUT_SEC"] = "soon" }, "serve");
+        Assert.Equal(1, exit);
+        Assert.Contains("LOOP_CONTAINER_TIMEOUT_SEC", output);
+    }
+
+    [Fact]
+    public async Task Bad_usage_exits_2_and_help_exits_0()
+    {
+        var (exit, output) = await LoopAsync([], "no-such-command");
+        Assert.Equal(2, exit);
+        Assert.Contains("no-such-command", output);
+
+        (exit, output) = await LoopAsync([], "--help");
+        Assert.Equal(0, exit);
+        Assert.Contains("serve", output);
+    }
+
+    [Fact]
+    public async Task The_process_runner_runs_the_agent_on_the_host_and_says_it_gives_no_isolation()
+    {
+        var fakeHome = Directory.CreateTempSubdirectory("loop-home-").FullName;
+        await using var loop = await LoopDaemon.StartAsync(
+            new JsonObject { ["runner"] = "process", ["claude_bin_path"] = Path.Combine(AppContext.BaseDirectory, "claude") },
+            new Dictionary<string, string?> { ["HOME"] = fakeHome, ["ANTHROPIC_API_KEY"] = "sk-process-runner-test" });
+        var health = await loop.GetObjectAsync("/api/health");
+        Assert.Equal("process", (string)health["runner"]!);
+        Assert.Contains(health["warnings"]!.AsArray(), w => ((string)w!).Contains("no isolation"));
+
+        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var id = (string)(await loop.CreateChannelAsync(project))["id"]!;
+        await loop.PostMessageAsync(id, "[[pwd]] [[env ANTHROPIC_API_KEY]]");
+        await loop.PostMessageAsync(id, "[[session]]");
+        var runs = await loop.WaitForFinishedRunsAsync(id, 1);
+        Assert.Equal("succeeded", (string)runs[0]["status"]!);
+        Assert.Contains($"pwd: {project}", (string)runs[0]["reply"]!);
+        Assert.Contains("env ANTHROPIC_API_KEY is set", (string)runs[0]["reply"]!);
+    }
+}
