@@ -3,7 +3,9 @@ namespace Loop.Api;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Loop.Domain.Channels;
+using Loop.Config;
 using Loop.Domain.Runs;
+using Loop.Domain.Tasks;
 using Loop.Runtime;
 
 public sealed record CreateChannelRequest(string? DirPath, string? Name);
@@ -53,6 +55,25 @@ public sealed record HealthDto(
         h.ActiveChannels, h.Warnings, h.RecentProblems.Select(EventDto.From).ToList());
 }
 
+public sealed record ChannelTokenDto(string ChannelId, string Token);
+
+public sealed record TaskDto(
+    string Id, string ChannelId, string Name, string Type, string Schedule, string? Timezone, string Prompt, bool Enabled,
+    string Context, string Misfire, DateTimeOffset? NextRunAt, DateTimeOffset? LastRunAt, string? Template,
+    int MaxIterations, string CompletionPromise, int Iteration, string LoopState, string? StopReason,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    public static TaskDto From(ScheduledTask t) => new(
+        t.Id, t.ChannelId, t.Name, TaskWire.ToWire(t.Type), t.Schedule, t.TimeZone, t.Prompt, t.Enabled,
+        TaskWire.ToWire(t.Context), TaskWire.ToWire(t.Misfire), t.NextRunAt, t.LastRunAt, t.Template,
+        t.MaxIterations, t.CompletionPromise, t.Iteration, TaskWire.ToWire(t.LoopState), t.StopReason, t.CreatedAt, t.UpdatedAt);
+}
+
+public sealed record TemplateDto(string Name, string? Description, string Schedule, string Type, string Prompt)
+{
+    public static TemplateDto From(TaskTemplateConfig t) => new(t.Name, t.Description, t.Schedule, t.Type, t.Prompt);
+}
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
@@ -66,6 +87,12 @@ public sealed record HealthDto(
 [JsonSerializable(typeof(List<RunDto>))]
 [JsonSerializable(typeof(EventDto))]
 [JsonSerializable(typeof(HealthDto))]
+[JsonSerializable(typeof(ChannelTokenDto))]
+[JsonSerializable(typeof(NewTaskRequest))]
+[JsonSerializable(typeof(TaskChangeRequest))]
+[JsonSerializable(typeof(TaskDto))]
+[JsonSerializable(typeof(List<TaskDto>))]
+[JsonSerializable(typeof(List<TemplateDto>))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -52,6 +52,8 @@ public static class ApiErrors
             LoopValidationException invalid => Validation(invalid),
             LoopNotFoundException notFound => new ProblemDetails { Status = 404, Title = "Not found", Detail = notFound.Message },
             LoopConflictException conflict => new ProblemDetails { Status = 409, Title = "Conflict", Detail = conflict.Message },
+            LoopForbiddenException forbidden => new ProblemDetails { Status = 403, Title = "Forbidden", Detail = forbidden.Message },
+            LoopUnauthorizedException unauthorized => new ProblemDetails { Status = 401, Title = "Unauthorized", Detail = unauthorized.Message },
             BadHttpRequestException bad => new ProblemDetails { Status = bad.StatusCode, Title = "Bad request", Detail = bad.Message },
             _ => null,
         };

@@ -18,40 +18,46 @@ public static class LoopApi
         app.MapPost("/api/channels", async (HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.CreateChannelRequest, ct);
-            var (channel, created) = await channels.EnsureChannelAsync(body.DirPath, body.Name, ct);
+            var (channel, created) = await channels.EnsureChannelAsync(ApiCallers.Of(request.HttpContext), body.DirPath, body.Name, ct);
             var dto = ChannelDto.From(channel);
             return created
                 ? Results.Json(dto, json.ChannelDto, statusCode: StatusCodes.Status201Created)
                 : Results.Json(dto, json.ChannelDto);
         });
 
-        app.MapGet("/api/channels", async (CancellationToken ct) =>
-            Results.Json((await channels.ListChannelsAsync(ct)).Select(ChannelDto.From).ToList(), json.ListChannelDto));
+        app.MapGet("/api/channels", async (HttpContext http, CancellationToken ct) =>
+            Results.Json((await channels.ListChannelsAsync(ApiCallers.Of(http), ct)).Select(ChannelDto.From).ToList(), json.ListChannelDto));
 
-        app.MapGet("/api/channels/{id}", async (string id, CancellationToken ct) =>
-            Results.Json(ChannelDto.From(await channels.GetChannelAsync(id, ct)), json.ChannelDto));
+        app.MapGet("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(ChannelDto.From(await channels.GetChannelAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
+
+        app.MapGet("/api/channels/{id}/token", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(new ChannelTokenDto(id, await channels.GetChannelTokenAsync(ApiCallers.Of(http), id, ct)), json.ChannelTokenDto));
 
         app.MapPost("/api/channels/{id}/messages", async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.PostMessageRequest, ct);
-            var message = await channels.PostMessageAsync(id, body.Author, body.Content, ct);
+            var message = await channels.PostMessageAsync(ApiCallers.Of(request.HttpContext), id, body.Author, body.Content, ct);
             return Results.Json(MessageDto.From(message), json.MessageDto, statusCode: StatusCodes.Status202Accepted);
         });
 
-        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, int? limit, CancellationToken ct) =>
-            Results.Json((await channels.ListMessagesAsync(id, after ?? 0, limit ?? 100, ct)).Select(MessageDto.From).ToList(), json.ListMessageDto));
+        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, int? limit, HttpContext http, CancellationToken ct) =>
+            Results.Json((await channels.ListMessagesAsync(ApiCallers.Of(http), id, after ?? 0, limit ?? 100, ct)).Select(MessageDto.From).ToList(), json.ListMessageDto));
 
-        app.MapGet("/api/channels/{id}/runs", async (string id, string? before, int? limit, CancellationToken ct) =>
-            Results.Json((await channels.ListRunsAsync(id, limit ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
+        app.MapGet("/api/channels/{id}/runs", async (string id, string? before, int? limit, HttpContext http, CancellationToken ct) =>
+            Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, limit ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
 
-        app.MapGet("/api/runs/{id}", async (string id, CancellationToken ct) =>
-            Results.Json(RunDto.From(await channels.GetRunAsync(id, ct)), json.RunDto));
+        app.MapGet("/api/runs/{id}", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(RunDto.From(await channels.GetRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto));
 
-        app.MapPost("/api/runs/{id}/cancel", async (string id, CancellationToken ct) =>
-            Results.Json(RunDto.From(await channels.CancelRunAsync(id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
+        app.MapPost("/api/runs/{id}/cancel", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(RunDto.From(await channels.CancelRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
+
+        TaskApi.Map(app, node);
 
         app.MapGet("/api/events", async (HttpContext context, CancellationToken ct) =>
         {
+            ApiCallers.Of(context).EnsureUser("follow the live feed of every channel");
             // Server-sent events: the live feed of runs and problems.
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";

@@ -32,6 +32,7 @@ public static class LoopServer
 
         var app = builder.Build();
         app.Use(ApiErrors.CatchAsync);
+        app.Use((context, next) => ApiCallers.ResolveAsync(context, next, node.Tokens));
         app.UseStatusCodePages(async context =>
         {
             // Errors the routing layer makes on its own (405, 415) also answer in problem details.

@@ -9,6 +9,10 @@ public static class LoopCommandLine
     {
         var root = new RootCommand("Loop: Claude Code agents for chat channels and schedules, each run in its own container.");
         root.Subcommands.Add(ServeCommand.Create());
+        OnboardCommands.AddTo(root);
+        DaemonCommands.AddTo(root);
+        root.Subcommands.Add(McpCommand.Create());
+        root.Subcommands.Add(TasksCommand.Create());
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

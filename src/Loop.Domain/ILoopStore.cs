@@ -2,6 +2,7 @@ namespace Loop.Domain;
 
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
+using Loop.Domain.Tasks;
 
 /// <summary>The durable state of Loop. SQLite implements it on one node, PostgreSQL in a cluster.
 /// Every method is atomic on its own; callers never hold a transaction.</summary>
@@ -52,6 +53,47 @@ public interface ILoopStore
     /// <summary>After a crash: marks every queued or running run failed with <paramref name="reason"/>,
     /// returns its user messages to pending (so they run again), and returns the runs as they were.</summary>
     Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Moves a queued run to running; false when it is no longer queued (cancelled meanwhile).</summary>
+    Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken);
+
+    /// <summary>Ends a run that is still queued as cancelled; false when it is not queued any more.</summary>
+    Task<bool> CancelQueuedRunAsync(string runId, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The oldest queued task run of the channel, if any.</summary>
+    Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken);
+
+    /// <summary>Channels that have queued task runs (to resume work after a restart).</summary>
+    Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs of a task, newest first.</summary>
+    Task<IReadOnlyList<Run>> ListTaskRunsAsync(string taskId, int limit, string? beforeRunId, CancellationToken cancellationToken);
+
+    /// <summary>Stores a new task. A task made from a template that the channel has already is not
+    /// stored again: the existing one comes back with Created false.</summary>
+    Task<(ScheduledTask Task, bool Created)> CreateTaskAsync(ScheduledTask task, CancellationToken cancellationToken);
+
+    Task<ScheduledTask?> GetTaskAsync(string taskId, CancellationToken cancellationToken);
+
+    /// <summary>Tasks of one channel, or of all channels when <paramref name="channelId"/> is null, oldest first.</summary>
+    Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken);
+
+    /// <summary>Writes every field of the task; false when it no longer exists.</summary>
+    Task<bool> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken);
+
+    Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken);
+
+    /// <summary>Keeps the Claude session of a task that runs in its own context (null to forget it).</summary>
+    Task SetTaskSessionAsync(string taskId, string? sessionId, CancellationToken cancellationToken);
+
+    /// <summary>Claim-and-advance, for a batch of due slots in one transaction: each firing whose
+    /// task still has next_run_at = DueAt (and is enabled) gets next_run_at = NextRunAt and
+    /// last_run_at = now, and its run is queued. Firings whose slot was taken or moved meanwhile
+    /// are skipped, so no slot fires twice whatever the number of claimers. Returns the runs queued.</summary>
+    Task<IReadOnlyList<Run>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Queues a run of a task and writes the task's new state, in one transaction (loop iterations).</summary>
+    Task QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken);
 
     /// <summary>Cheap liveness probe for health checks.</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken);

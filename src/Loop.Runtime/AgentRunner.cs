@@ -27,6 +27,7 @@ public sealed class AgentRunner(
     LoopPaths paths,
     ISandbox sandbox,
     AgentEnvironment environment,
+    ChannelTokens tokens,
     ILogger<AgentRunner> logger) : IAgentRunner
 {
     public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
@@ -114,15 +115,19 @@ public sealed class AgentRunner(
             ["loop.channel"] = request.ChannelId,
             ["loop.run"] = request.RunId,
         };
-        return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(), labels,
+        return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(request.ChannelId), labels,
             TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups);
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
 
-    private Dictionary<string, string> Secrets()
+    private Dictionary<string, string> Secrets(string channelId)
     {
-        var secrets = new Dictionary<string, string>(StringComparer.Ordinal);
+        var secrets = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            // Lets the agent's `loop mcp` act on this channel, and only this one.
+            ["LOOP_CHANNEL_TOKEN"] = tokens.TokenFor(channelId),
+        };
         if (!string.IsNullOrEmpty(config.AnthropicApiKey))
         {
             secrets["ANTHROPIC_API_KEY"] = config.AnthropicApiKey;

@@ -5,7 +5,8 @@ using Loop.Domain.Runs;
 using Microsoft.Extensions.Logging;
 
 /// <summary>Turns what channel actors report into log lines and live events.</summary>
-public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger<ChannelEventLog> logger) : IChannelObserver
+/// <param name="runFinished">Also told of every run's end (the scheduler continues loop tasks).</param>
+public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger<ChannelEventLog> logger, Action<Run>? runFinished = null) : IChannelObserver
 {
     public void RunQueued(Run run)
     {
@@ -36,6 +37,7 @@ public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger
         }
         var kind = run.Status == RunStatus.Succeeded ? "run.finished" : "run.error";
         hub.Publish(new LoopEvent(kind, time.GetUtcNow(), run.ChannelId, run.Id, reply.Content, run));
+        runFinished?.Invoke(run);
     }
 
     public void Fault(string channelId, string? runId, Exception error)

@@ -8,13 +8,14 @@ using Loop.Domain.Runs;
 /// What front ends (REST, MCP, chat adapters) may do with channels, messages and runs. They call
 /// this and nothing below it: it validates, writes to the store, and wakes the channel's actor.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, ChannelActorHost actors)
+public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, TimeProvider time)
 {
     public const int MaxMessageLength = 100_000;
     public const int MaxPageSize = 500;
 
-    public async Task<(Channel Channel, bool Created)> EnsureChannelAsync(string? dirPath, string? name, CancellationToken cancellationToken)
+    public async Task<(Channel Channel, bool Created)> EnsureChannelAsync(Caller caller, string? dirPath, string? name, CancellationToken cancellationToken)
     {
+        caller.EnsureUser("register channels");
         if (dirPath is not null)
         {
             if (string.IsNullOrWhiteSpace(dirPath) || !Path.IsPathFullyQualified(dirPath))
@@ -33,16 +34,31 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors)
         return await store.EnsureChannelAsync(dirPath, name, cancellationToken);
     }
 
-    public async Task<Channel> GetChannelAsync(string channelId, CancellationToken cancellationToken) =>
-        await store.GetChannelAsync(channelId, cancellationToken)
-        ?? throw new LoopNotFoundException($"channel {channelId} does not exist");
+    public async Task<Channel> GetChannelAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    {
+        caller.EnsureCanAccess(channelId);
+        return await store.GetChannelAsync(channelId, cancellationToken)
+            ?? throw new LoopNotFoundException($"channel {channelId} does not exist");
+    }
 
-    public Task<IReadOnlyList<Channel>> ListChannelsAsync(CancellationToken cancellationToken) =>
-        store.ListChannelsAsync(cancellationToken);
+    public async Task<IReadOnlyList<Channel>> ListChannelsAsync(Caller caller, CancellationToken cancellationToken)
+    {
+        var channels = await store.ListChannelsAsync(cancellationToken);
+        return caller.IsChannel ? channels.Where(c => c.Id == caller.ChannelId).ToList() : channels;
+    }
+
+    /// <summary>The bearer token that gives an MCP server (or script) access to this channel only.</summary>
+    public async Task<string> GetChannelTokenAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    {
+        caller.EnsureUser("hand out channel tokens");
+        await GetChannelAsync(caller, channelId, cancellationToken);
+        return tokens.TokenFor(channelId);
+    }
 
     /// <summary>Stores the message, then wakes the channel. When this returns the message is durable.</summary>
-    public async Task<ChatMessage> PostMessageAsync(string channelId, string? author, string? content, CancellationToken cancellationToken)
+    public async Task<ChatMessage> PostMessageAsync(Caller caller, string channelId, string? author, string? content, CancellationToken cancellationToken)
     {
+        caller.EnsureCanAccess(channelId);
         if (string.IsNullOrWhiteSpace(author))
         {
             throw new LoopValidationException("author", "author is required: who wrote the message, like \"alice\"");
@@ -73,38 +89,42 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors)
         return message;
     }
 
-    public async Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(string channelId, long afterId, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(Caller caller, string channelId, long afterId, int limit, CancellationToken cancellationToken)
     {
-        await GetChannelAsync(channelId, cancellationToken);
+        await GetChannelAsync(caller, channelId, cancellationToken);
         return await store.ListMessagesAsync(channelId, afterId, ClampPage(limit), cancellationToken);
     }
 
-    public async Task<Run> GetRunAsync(string runId, CancellationToken cancellationToken) =>
-        await store.GetRunAsync(runId, cancellationToken)
-        ?? throw new LoopNotFoundException($"run {runId} does not exist");
-
-    public async Task<IReadOnlyList<Run>> ListRunsAsync(string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken)
+    public async Task<Run> GetRunAsync(Caller caller, string runId, CancellationToken cancellationToken)
     {
-        await GetChannelAsync(channelId, cancellationToken);
+        var run = await store.GetRunAsync(runId, cancellationToken)
+            ?? throw new LoopNotFoundException($"run {runId} does not exist");
+        caller.EnsureCanAccess(run.ChannelId);
+        return run;
+    }
+
+    public async Task<IReadOnlyList<Run>> ListRunsAsync(Caller caller, string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken)
+    {
+        await GetChannelAsync(caller, channelId, cancellationToken);
         return await store.ListRunsAsync(channelId, ClampPage(limit), beforeRunId, cancellationToken);
     }
 
     /// <summary>Stops a queued or running run (and its container). The run then ends as cancelled.</summary>
-    public async Task<Run> CancelRunAsync(string runId, CancellationToken cancellationToken)
+    public async Task<Run> CancelRunAsync(Caller caller, string runId, CancellationToken cancellationToken)
     {
-        var run = await GetRunAsync(runId, cancellationToken);
+        var run = await GetRunAsync(caller, runId, cancellationToken);
         if (run.Status.IsFinal())
         {
             throw new LoopConflictException($"run {runId} already ended ({run.Status.ToWire()}); nothing to cancel");
         }
-        if (!actors.TryCancel(run.ChannelId, runId))
+        if (actors.TryCancel(run.ChannelId, runId) || await store.CancelQueuedRunAsync(runId, time.GetUtcNow(), cancellationToken))
         {
-            throw new LoopConflictException($"run {runId} is not active on this node");
+            return run;
         }
-        return run;
+        throw new LoopConflictException($"run {runId} is not active on this node");
     }
 
-    private static int ClampPage(int limit)
+    internal static int ClampPage(int limit)
     {
         if (limit is < 1 or > MaxPageSize)
         {

@@ -11,3 +11,9 @@ public sealed class LoopNotFoundException(string message) : Exception(message);
 
 /// <summary>The request is well formed but conflicts with the current state (e.g. cancelling a finished run).</summary>
 public sealed class LoopConflictException(string message) : Exception(message);
+
+/// <summary>The caller is known but not allowed to do this (e.g. a channel token on another channel).</summary>
+public sealed class LoopForbiddenException(string message) : Exception(message);
+
+/// <summary>The caller must authenticate (or its token is not valid).</summary>
+public sealed class LoopUnauthorizedException(string message) : Exception(message);

@@ -86,12 +86,15 @@ public sealed class LoopNode : IAsyncDisposable
         _labels["loop.node"] = options.NodeName;
 
         Environment = AgentEnvironmentFor(sandbox.Kind);
-        var runner = new AgentRunner(config, options.Paths, sandbox, Environment, loggers.CreateLogger<AgentRunner>());
-        var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>());
+        Tokens = ChannelTokens.FromKeyFile(Path.Combine(options.Paths.Home, "secrets", "channel-token.key"));
+        var runner = new AgentRunner(config, options.Paths, sandbox, Environment, Tokens, loggers.CreateLogger<AgentRunner>());
+        var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
         _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
-        Channels = new ChannelService(Store, _actors);
+        Channels = new ChannelService(Store, _actors, Tokens, time);
+        Scheduler = new TaskScheduler(Store, _actors, Events, time, loggers.CreateLogger<TaskScheduler>());
+        Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, time);
     }
 
     public static string Version { get; } =
@@ -99,6 +102,9 @@ public sealed class LoopNode : IAsyncDisposable
 
     public ILoopStore Store { get; }
     public ChannelService Channels { get; }
+    public TaskService Tasks { get; }
+    public TaskScheduler Scheduler { get; }
+    public ChannelTokens Tokens { get; }
     public LoopEventHub Events { get; }
     public string Runner { get; }
     public AgentEnvironment Environment { get; }
@@ -146,7 +152,10 @@ public sealed class LoopNode : IAsyncDisposable
             _logger.LogWarning("{Warning}", warning);
         }
 
-        foreach (var channelId in await Store.ListChannelsWithPendingMessagesAsync(cancellationToken))
+        await Scheduler.StartAsync(cancellationToken);
+        var waiting = (await Store.ListChannelsWithPendingMessagesAsync(cancellationToken))
+            .Concat(await Store.ListChannelsWithQueuedTaskRunsAsync(cancellationToken));
+        foreach (var channelId in waiting.Distinct())
         {
             _actors.Wake(channelId);
         }
@@ -214,6 +223,7 @@ public sealed class LoopNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
+        await Scheduler.DisposeAsync();
         await _actors.DisposeAsync();
         _docker?.Dispose();
         if (Store is IAsyncDisposable disposable)

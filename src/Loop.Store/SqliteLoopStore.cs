@@ -12,7 +12,7 @@ using Microsoft.Data.Sqlite;
 /// alongside the writer.</summary>
 /// <remarks>synchronous=NORMAL in WAL mode survives a crash of this process (the OS holds the
 /// written pages); only a power loss can drop the last commits.</remarks>
-public sealed class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDisposable
+public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDisposable
 {
     private const int BusyTimeoutMs = 5000;
     private const string InstanceIdKey = "instance_id";
@@ -220,14 +220,7 @@ public sealed class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDisposable
         {
             try
             {
-                await connection.ExecuteAsync(Command("""
-                    INSERT INTO runs (id, channel_id, task_id, status, prompt, created_at, started_at, finished_at,
-                        exit_code, reply, error, session_id, model, container_id, input_tokens, output_tokens,
-                        cache_creation_input_tokens, cache_read_input_tokens, cost_usd, num_turns, duration_ms)
-                    VALUES (@id, @channel_id, @task_id, @status, @prompt, @created_at, @started_at, @finished_at,
-                        @exit_code, @reply, @error, @session_id, @model, @container_id, @input_tokens, @output_tokens,
-                        @cache_creation_input_tokens, @cache_read_input_tokens, @cost_usd, @num_turns, @duration_ms)
-                    """, RunRow.Parameters(run), tx, cancellationToken));
+                await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run), tx, cancellationToken));
             }
             catch (SqliteException e) when (IsForeignKeyViolation(e))
             {

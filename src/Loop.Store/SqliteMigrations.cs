@@ -78,5 +78,37 @@ internal static class SqliteMigrations
             CREATE INDEX ix_messages_pending ON messages (channel_id, id) WHERE run_id IS NULL AND role = 'user';
             CREATE INDEX ix_messages_run ON messages (run_id) WHERE run_id IS NOT NULL;
             """),
+        new(2, "tasks", """
+            CREATE TABLE tasks (
+                id TEXT NOT NULL PRIMARY KEY,
+                channel_id TEXT NOT NULL REFERENCES channels (id),
+                name TEXT NOT NULL,
+                type TEXT NOT NULL CHECK (type IN ('cron', 'interval', 'once', 'loop')),
+                schedule TEXT NOT NULL,
+                timezone TEXT NULL,
+                prompt TEXT NOT NULL,
+                enabled INTEGER NOT NULL,
+                context TEXT NOT NULL CHECK (context IN ('isolated', 'channel')),
+                misfire TEXT NOT NULL CHECK (misfire IN ('run_once', 'skip')),
+                next_run_at BIGINT NULL,
+                last_run_at BIGINT NULL,
+                session_id TEXT NULL,
+                template TEXT NULL,
+                max_iterations INTEGER NOT NULL,
+                completion_promise TEXT NOT NULL,
+                iteration INTEGER NOT NULL DEFAULT 0,
+                loop_state TEXT NOT NULL CHECK (loop_state IN ('idle', 'running', 'completed', 'stopped', 'failed')),
+                stop_reason TEXT NULL,
+                last_output TEXT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            );
+
+            CREATE INDEX ix_tasks_channel ON tasks (channel_id, id);
+            -- Adding a template to a channel twice finds the first one.
+            CREATE UNIQUE INDEX ux_tasks_template ON tasks (channel_id, template) WHERE template IS NOT NULL;
+            CREATE INDEX ix_runs_task ON runs (task_id, id) WHERE task_id IS NOT NULL;
+            CREATE INDEX ix_runs_queued_task ON runs (channel_id, id) WHERE status = 'queued' AND task_id IS NOT NULL;
+            """),
     ];
 }

@@ -98,6 +98,15 @@ internal sealed class RunRow
         FROM runs
         """;
 
+    public const string Insert = """
+        INSERT INTO runs (id, channel_id, task_id, status, prompt, created_at, started_at, finished_at,
+            exit_code, reply, error, session_id, model, container_id, input_tokens, output_tokens,
+            cache_creation_input_tokens, cache_read_input_tokens, cost_usd, num_turns, duration_ms)
+        VALUES (@id, @channel_id, @task_id, @status, @prompt, @created_at, @started_at, @finished_at,
+            @exit_code, @reply, @error, @session_id, @model, @container_id, @input_tokens, @output_tokens,
+            @cache_creation_input_tokens, @cache_read_input_tokens, @cost_usd, @num_turns, @duration_ms)
+        """;
+
     public string Id { get; set; } = "";
     public string ChannelId { get; set; } = "";
     public string? TaskId { get; set; }

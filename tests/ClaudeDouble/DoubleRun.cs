@@ -171,6 +171,13 @@ public sealed class DoubleRun
                 case "session":
                     Say($"session {_sessionId} prior_turns={priorTurns}");
                     break;
+                case "after":
+                    var (turns, text) = Directives.SplitFirst(d.Argument);
+                    if (priorTurns >= int.Parse(turns, CultureInfo.InvariantCulture))
+                    {
+                        Say(text);
+                    }
+                    break;
                 case "mcp":
                     Say(await CallToolAsync(loop, mcpStatus, d.Argument, cancellationToken));
                     break;

@@ -3,6 +3,7 @@ namespace Loop.Domain.Channels;
 using System.Threading.Channels;
 using Loop.Domain.Agents;
 using Loop.Domain.Runs;
+using Loop.Domain.Tasks;
 
 /// <summary>Everything a channel actor needs from the world.</summary>
 public sealed record ChannelActorContext(
@@ -123,19 +124,36 @@ public sealed class ChannelActor
     private async Task<bool> RunNextAsync(CancellationToken stopping)
     {
         var store = _context.Store;
+        var taskRun = await store.NextQueuedTaskRunAsync(ChannelId, stopping);
         var pending = await store.ListPendingMessagesAsync(ChannelId, stopping);
-        if (pending.Count == 0)
+        if (taskRun is null && pending.Count == 0)
         {
             return false;
         }
         var channel = await store.GetChannelAsync(ChannelId, stopping)
             ?? throw new InvalidOperationException($"channel {ChannelId} does not exist");
 
-        var now = _context.Time.GetUtcNow();
-        var run = new Run(Ids.New("run", _context.Time), ChannelId, TaskId: null, RunStatus.Queued,
-            PromptBuilder.Build(pending), now, StartedAt: null, FinishedAt: null, ExitCode: null,
-            Reply: null, Error: null, SessionId: channel.SessionId, Model: null, ContainerId: null, RunUsage.None);
-        run = await store.CreateRunAsync(run, pending.Select(m => m.Id).ToList(), stopping);
+        // Oldest work first: a task run queued before the first pending message goes before it.
+        Run run;
+        ScheduledTask? task = null;
+        if (taskRun is not null && (pending.Count == 0 || taskRun.CreatedAt <= pending[0].CreatedAt))
+        {
+            run = taskRun;
+            task = await store.GetTaskAsync(taskRun.TaskId!, stopping);
+            if (task is null)
+            {
+                await store.CancelQueuedRunAsync(run.Id, _context.Time.GetUtcNow(), stopping);
+                return true; // its task was deleted while the run waited
+            }
+        }
+        else
+        {
+            run = new Run(Ids.New("run", _context.Time), ChannelId, TaskId: null, RunStatus.Queued,
+                PromptBuilder.Build(pending), _context.Time.GetUtcNow(), StartedAt: null, FinishedAt: null, ExitCode: null,
+                Reply: null, Error: null, SessionId: null, Model: null, ContainerId: null, RunUsage.None);
+            run = await store.CreateRunAsync(run, pending.Select(m => m.Id).ToList(), stopping);
+        }
+        var session = new SessionOwner(store, channel, task);
 
         var cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         lock (_gate)
@@ -149,10 +167,14 @@ public sealed class ChannelActor
         {
             using (await _context.Slots.AcquireAsync(ChannelId, cancellation.Token))
             {
-                run = run with { Status = RunStatus.Running, StartedAt = _context.Time.GetUtcNow() };
-                await store.UpdateRunAsync(run, stopping);
+                var startedAt = _context.Time.GetUtcNow();
+                if (!await store.TryStartRunAsync(run.Id, startedAt, stopping))
+                {
+                    return true; // cancelled while it waited in the store
+                }
+                run = run with { Status = RunStatus.Running, StartedAt = startedAt };
                 _context.Observer.RunStarted(run);
-                result = await RunAgentAsync(channel, run, cancellation.Token);
+                result = await RunAgentAsync(run, session, cancellation.Token);
             }
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
@@ -162,9 +184,9 @@ public sealed class ChannelActor
         }
         stopping.ThrowIfCancellationRequested();
 
-        if (result.SessionId is not null && result.SessionId != channel.SessionId)
+        if (result.SessionId is not null && result.SessionId != session.Current)
         {
-            await store.SetChannelSessionAsync(ChannelId, result.SessionId, stopping);
+            await session.SaveAsync(result.SessionId, stopping);
         }
         run = Finish(run, result);
         // The reply goes in first, so whoever sees the run ended also finds its reply.
@@ -174,15 +196,15 @@ public sealed class ChannelActor
         return true;
     }
 
-    private async Task<AgentRunResult> RunAgentAsync(Channel channel, Run run, CancellationToken cancellationToken)
+    private async Task<AgentRunResult> RunAgentAsync(Run run, SessionOwner session, CancellationToken cancellationToken)
     {
         var observer = new RunOutputForwarder(_context.Observer, run);
-        var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(channel), run.Prompt, channel.SessionId);
+        var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(session.Channel), run.Prompt, session.Current);
         var result = await _context.Runner.RunAsync(request, observer, cancellationToken);
         if (result.SessionNotFound && request.SessionId is not null)
         {
             // The agent no longer knows the session (its state was wiped): start afresh once.
-            await _context.Store.SetChannelSessionAsync(ChannelId, null, cancellationToken);
+            await session.SaveAsync(null, cancellationToken);
             result = await _context.Runner.RunAsync(request with { SessionId = null }, observer, cancellationToken);
         }
         return result;
@@ -201,13 +223,36 @@ public sealed class ChannelActor
         ExitCode = result.ExitCode,
         Reply = result.Reply,
         Error = result.Error,
-        SessionId = result.SessionId ?? run.SessionId,
+        SessionId = result.SessionId,
         Model = result.Model,
         ContainerId = result.ContainerId,
         Usage = result.Usage,
     };
 
     private sealed record ActiveRun(string RunId, CancellationTokenSource Cancellation);
+
+    /// <summary>Whose Claude session a run continues: the channel's chat, or a task's own.</summary>
+    private sealed class SessionOwner(ILoopStore store, Channel channel, ScheduledTask? task)
+    {
+        private readonly bool _isTask = task is { Context: TaskContext.Isolated };
+
+        public Channel Channel => channel;
+
+        public string? Current { get; private set; } = task is { Context: TaskContext.Isolated } ? task.SessionId : channel.SessionId;
+
+        public async Task SaveAsync(string? sessionId, CancellationToken cancellationToken)
+        {
+            Current = sessionId;
+            if (_isTask)
+            {
+                await store.SetTaskSessionAsync(task!.Id, sessionId, cancellationToken);
+            }
+            else
+            {
+                await store.SetChannelSessionAsync(channel.Id, sessionId, cancellationToken);
+            }
+        }
+    }
 
     private sealed class RunOutputForwarder(IChannelObserver observer, Run run) : IAgentRunObserver
     {

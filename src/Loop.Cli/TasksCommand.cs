@@ -1,0 +1,192 @@
+namespace Loop.Cli;
+
+using System.CommandLine;
+using Loop.Client;
+
+/// <summary><c>loop tasks ...</c>: a channel's scheduled tasks from a terminal. API errors print
+/// one line <c>loop: &lt;detail&gt;</c> and exit 1.</summary>
+public static class TasksCommand
+{
+    private static readonly string[] Types = ["cron", "interval", "once", "loop"];
+    private static readonly string[] Contexts = ["isolated", "channel"];
+
+    public static Command Create()
+    {
+        var apiUrl = McpCommand.ApiUrlOption();
+        apiUrl.Recursive = true;
+        var token = McpCommand.TokenOption();
+        token.Recursive = true;
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of text", Recursive = true };
+        var common = new Common(apiUrl, token, json);
+
+        var command = new Command("tasks", "List, add, show, toggle and remove scheduled tasks") { apiUrl, token, json };
+        command.Subcommands.Add(List(common));
+        command.Subcommands.Add(Add(common));
+        command.Subcommands.Add(Show(common));
+        command.Subcommands.Add(Toggle(common));
+        command.Subcommands.Add(Remove(common));
+        command.Subcommands.Add(Runs(common));
+        return command;
+    }
+
+    private sealed record Common(Option<string?> ApiUrl, Option<string?> Token, Option<bool> Json);
+
+    private static Argument<string> TaskId() => new("task-id") { Description = "The task's id, e.g. task_01JD..." };
+
+    private static Command List(Common common)
+    {
+        var channel = new Option<string?>("--channel-id") { Description = "Only this channel's tasks (default: all)" };
+        var command = new Command("list", "List tasks") { channel };
+        command.Aliases.Add("ls");
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var tasks = await api.ListTasksAsync(parse.GetValue(channel), ct);
+            if (json)
+            {
+                Console.WriteLine(LoopText.Json(tasks));
+                return;
+            }
+            if (tasks.Count == 0)
+            {
+                Console.WriteLine("no tasks");
+                return;
+            }
+            PrintTable(
+                ["ID", "CHANNEL", "NAME", "TYPE", "SCHEDULE", "ENABLED", "NEXT RUN", "PROMPT"],
+                tasks.Select(t => new[]
+                {
+                    t.Id, t.ChannelId, t.Name, t.Type,
+                    t.Type == "loop" ? $"({t.LoopState})" : t.Schedule + (t.Timezone is { } tz ? $" {tz}" : ""),
+                    t.Enabled ? "yes" : "no",
+                    t.NextRunAt is { } next ? LoopText.Instant(next) : "-",
+                    LoopText.Excerpt(t.Prompt, 40),
+                }));
+        }));
+        return command;
+    }
+
+    private static Command Add(Common common)
+    {
+        var channel = new Option<string>("--channel-id") { Description = "The channel the task belongs to", Required = true };
+        var type = new Option<string>("--type") { Description = "cron, interval, once or loop", Required = true };
+        type.AcceptOnlyFromAmong(Types);
+        var schedule = new Option<string?>("--schedule") { Description = "cron \"*/5 * * * *\", interval \"90s\" or \"1h30m\", once \"10m\" or \"2026-12-01T09:00:00Z\"; none for loop" };
+        var prompt = new Option<string>("--prompt") { Description = "What the agent does when the task runs", Required = true };
+        var timezone = new Option<string?>("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin (default UTC)" };
+        var context = new Option<string?>("--context") { Description = "isolated (default: the task's own session) or channel (the chat's session)" };
+        context.AcceptOnlyFromAmong(Contexts);
+        var name = new Option<string?>("--name") { Description = "A short name, e.g. daily-summary" };
+        var maxIterations = new Option<int?>("--max-iterations") { Description = "Loop tasks: most iterations per cycle (default 10)" };
+        var disabled = new Option<bool>("--disabled") { Description = "Create the task disabled" };
+        var command = new Command("add", "Add a task to a channel") { channel, type, schedule, prompt, timezone, context, name, maxIterations, disabled };
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var request = new CreateTaskRequest(parse.GetValue(channel)!, parse.GetValue(type)!, parse.GetValue(schedule) ?? "", parse.GetValue(prompt)!)
+            {
+                Timezone = parse.GetValue(timezone),
+                Context = parse.GetValue(context),
+                Name = parse.GetValue(name),
+                MaxIterations = parse.GetValue(maxIterations),
+                Enabled = parse.GetValue(disabled) ? false : null,
+            };
+            var task = await api.CreateTaskAsync(request, ct);
+            Console.WriteLine(json ? LoopText.Json(task) : $"added {LoopText.Line(task)}");
+        }));
+        return command;
+    }
+
+    private static Command Show(Common common)
+    {
+        var id = TaskId();
+        var command = new Command("show", "Show one task") { id };
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var task = await api.GetTaskAsync(parse.GetValue(id)!, ct);
+            Console.WriteLine(json ? LoopText.Json(task) : LoopText.Details(task));
+        }));
+        return command;
+    }
+
+    private static Command Toggle(Common common)
+    {
+        var id = TaskId();
+        var command = new Command("toggle", "Enable a disabled task, or disable an enabled one") { id };
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var current = await api.GetTaskAsync(parse.GetValue(id)!, ct);
+            var task = await api.UpdateTaskAsync(current.Id, new UpdateTaskRequest { Enabled = !current.Enabled }, ct);
+            Console.WriteLine(json ? LoopText.Json(task) : $"{task.Id} {(task.Enabled ? "enabled" : "disabled")}");
+        }));
+        return command;
+    }
+
+    private static Command Remove(Common common)
+    {
+        var id = TaskId();
+        var command = new Command("remove", "Delete a task (its past runs stay)") { id };
+        command.Aliases.Add("rm");
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var taskId = parse.GetValue(id)!;
+            await api.DeleteTaskAsync(taskId, ct);
+            Console.WriteLine(json ? $"{{\"deleted\": \"{taskId}\"}}" : $"removed {taskId}");
+        }));
+        return command;
+    }
+
+    private static Command Runs(Common common)
+    {
+        var id = TaskId();
+        var limit = new Option<int>("--limit") { Description = "How many runs, newest first", DefaultValueFactory = _ => 20 };
+        var command = new Command("runs", "List a task's recent runs") { id, limit };
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var runs = await api.ListTaskRunsAsync(parse.GetValue(id)!, parse.GetValue(limit), cancellationToken: ct);
+            if (json)
+            {
+                Console.WriteLine(LoopText.Json(runs));
+                return;
+            }
+            if (runs.Count == 0)
+            {
+                Console.WriteLine("no runs yet");
+                return;
+            }
+            PrintTable(
+                ["RUN", "STATUS", "CREATED", "ELAPSED", "COST", "REPLY / ERROR"],
+                runs.Select(r => new[]
+                {
+                    r.Id, r.Status, LoopText.Instant(r.CreatedAt),
+                    r.ElapsedMs is { } ms ? $"{ms / 1000.0:0.0}s" : "-",
+                    r.Usage is { } u ? $"${u.CostUsd:0.0000}" : "-",
+                    LoopText.Excerpt(r.Error ?? r.Reply ?? "", 50),
+                }));
+        }));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ParseResult parse, Common common, Func<LoopApiClient, bool, Task> action)
+    {
+        using var api = new LoopApiClient(LoopApiClient.ResolveApiUrl(parse.GetValue(common.ApiUrl)), parse.GetValue(common.Token));
+        try
+        {
+            await action(api, parse.GetValue(common.Json));
+            return 0;
+        }
+        catch (LoopApiException error)
+        {
+            Console.Error.WriteLine($"loop: {error.Message}");
+            return 1;
+        }
+    }
+
+    private static void PrintTable(string[] header, IEnumerable<string[]> rows)
+    {
+        var all = rows.Prepend(header).ToList();
+        var widths = header.Select((_, i) => all.Max(r => r[i].Length)).ToArray();
+        foreach (var row in all)
+        {
+            Console.WriteLine(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).TrimEnd());
+        }
+    }
+}

@@ -1,0 +1,263 @@
+namespace Loop.Client;
+
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+/// <summary>
+/// A typed client of the daemon's REST API. <c>apiUrl</c> is <c>http://host:port</c> or
+/// <c>unix:///abs/path/loop.sock</c> (HTTP over the daemon's unix socket, as agent containers reach it).
+/// Every failure is a <see cref="LoopApiException"/> whose message a user can act on.
+/// </summary>
+public sealed class LoopApiClient : IDisposable
+{
+    public const string DefaultApiUrl = "http://127.0.0.1:8222";
+
+    private static readonly LoopClientJson Json = LoopClientJson.Default;
+    private readonly HttpClient _http;
+
+    /// <param name="apiUrl">Where the daemon listens; see <see cref="ResolveApiUrl"/>.</param>
+    /// <param name="token">Bearer token; when null, LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN, when set.</param>
+    /// <param name="timeout">Per request; 30 s when null.</param>
+    public LoopApiClient(string apiUrl, string? token = null, TimeSpan? timeout = null)
+    {
+        ApiUrl = apiUrl;
+        var target = ParseApiUrl(apiUrl);
+        var handler = new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) };
+        Uri baseAddress;
+        if (target.IsUnixSocket)
+        {
+            var socketPath = target.LocalPath;
+            handler.ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+            // The host name is only for the request line; the callback decides where bytes go.
+            baseAddress = new Uri("http://loop.sock/");
+        }
+        else
+        {
+            baseAddress = target.BaseAddress;
+        }
+        _http = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        Token = ResolveToken(token);
+        if (Token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        }
+        _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("loop-client", typeof(LoopApiClient).Assembly.GetName().Version?.ToString(3) ?? "0"));
+    }
+
+    /// <summary>The URL as given.</summary>
+    public string ApiUrl { get; }
+
+    /// <summary>The bearer token sent, if any.</summary>
+    public string? Token { get; }
+
+    /// <summary>The explicit URL, else LOOP_API_URL, else <see cref="DefaultApiUrl"/>.</summary>
+    public static string ResolveApiUrl(string? explicitUrl) =>
+        NonEmpty(explicitUrl) ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_URL")) ?? DefaultApiUrl;
+
+    /// <summary>The explicit token, else LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN; null when none is set.</summary>
+    public static string? ResolveToken(string? explicitToken) =>
+        NonEmpty(explicitToken)
+        ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_CHANNEL_TOKEN"))
+        ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_TOKEN"));
+
+    /// <summary>Checks an API URL; throws <see cref="FormatException"/> saying which forms are accepted.</summary>
+    public static ApiTarget ParseApiUrl(string apiUrl)
+    {
+        const string Forms = "use http://host:port (like http://127.0.0.1:8222) or unix:///path/to/loop.sock";
+        if (!Uri.TryCreate(apiUrl, UriKind.Absolute, out var uri))
+        {
+            throw new FormatException($"'{apiUrl}' is not a URL; {Forms}");
+        }
+        if (uri.Scheme == "unix")
+        {
+            if (!string.IsNullOrEmpty(uri.Host) || uri.LocalPath is not ['/', _, ..])
+            {
+                throw new FormatException($"'{apiUrl}' does not name a socket by its absolute path; {Forms}");
+            }
+            return new ApiTarget(true, uri.LocalPath, uri);
+        }
+        if (uri.Scheme is not ("http" or "https"))
+        {
+            throw new FormatException($"'{apiUrl}' has an unsupported scheme '{uri.Scheme}'; {Forms}");
+        }
+        var baseAddress = new Uri(uri.GetLeftPart(UriPartial.Authority) + "/");
+        return new ApiTarget(false, "", baseAddress);
+    }
+
+    public Task<LoopHealth> GetHealthAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "api/health", null, Json.LoopHealth, cancellationToken);
+
+    /// <summary>Registers the channel for a directory, or finds the one already registered for it.</summary>
+    public Task<LoopChannel> EnsureChannelAsync(string? dirPath, string? name = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "api/channels", JsonContent.Create(new CreateChannelRequest(dirPath, name), Json.CreateChannelRequest), Json.LoopChannel, cancellationToken);
+
+    public Task<LoopChannel> GetChannelAsync(string channelId, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"api/channels/{Escape(channelId)}", null, Json.LoopChannel, cancellationToken);
+
+    /// <summary>The channel's token, which scopes a client to that channel (user side only).</summary>
+    public async Task<string> GetChannelTokenAsync(string channelId, CancellationToken cancellationToken = default) =>
+        (await SendAsync(HttpMethod.Get, $"api/channels/{Escape(channelId)}/token", null, Json.ChannelToken, cancellationToken)).Token;
+
+    /// <summary>Tasks of one channel, or every task the caller may see when <paramref name="channelId"/> is null.</summary>
+    public Task<List<LoopTask>> ListTasksAsync(string? channelId = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, channelId is null ? "api/tasks" : $"api/tasks?channel_id={Escape(channelId)}", null, Json.ListLoopTask, cancellationToken);
+
+    public Task<LoopTask> GetTaskAsync(string taskId, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"api/tasks/{Escape(taskId)}", null, Json.LoopTask, cancellationToken);
+
+    public Task<LoopTask> CreateTaskAsync(CreateTaskRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "api/tasks", JsonContent.Create(request, Json.CreateTaskRequest), Json.LoopTask, cancellationToken);
+
+    public Task<LoopTask> UpdateTaskAsync(string taskId, UpdateTaskRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Patch, $"api/tasks/{Escape(taskId)}", JsonContent.Create(request, Json.UpdateTaskRequest), Json.LoopTask, cancellationToken);
+
+    public async Task DeleteTaskAsync(string taskId, CancellationToken cancellationToken = default)
+    {
+        using var response = await SendRawAsync(HttpMethod.Delete, $"api/tasks/{Escape(taskId)}", null, cancellationToken);
+    }
+
+    /// <summary>The task's runs, newest first.</summary>
+    public Task<List<LoopRun>> ListTaskRunsAsync(string taskId, int? limit = null, string? before = null, CancellationToken cancellationToken = default)
+    {
+        var query = new List<string>();
+        if (limit is { } l)
+        {
+            query.Add($"limit={l}");
+        }
+        if (before is not null)
+        {
+            query.Add($"before={Escape(before)}");
+        }
+        var path = $"api/tasks/{Escape(taskId)}/runs" + (query.Count > 0 ? "?" + string.Join("&", query) : "");
+        return SendAsync(HttpMethod.Get, path, null, Json.ListLoopRun, cancellationToken);
+    }
+
+    /// <summary>Loop tasks: starts a new cycle.</summary>
+    public Task<LoopTask> StartTaskAsync(string taskId, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, $"api/tasks/{Escape(taskId)}/start", null, Json.LoopTask, cancellationToken);
+
+    /// <summary>Loop tasks: stops the running cycle.</summary>
+    public Task<LoopTask> StopTaskAsync(string taskId, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, $"api/tasks/{Escape(taskId)}/stop", null, Json.LoopTask, cancellationToken);
+
+    public Task<List<TaskTemplate>> ListTemplatesAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "api/templates", null, Json.ListTaskTemplate, cancellationToken);
+
+    /// <summary>Adds a template's task to a channel; adding the same template again returns the existing task.</summary>
+    public Task<LoopTask> AddTemplateAsync(string channelId, string templateName, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, $"api/channels/{Escape(channelId)}/templates/{Escape(templateName)}", null, Json.LoopTask, cancellationToken);
+
+    private async Task<T> SendAsync<T>(HttpMethod method, string path, HttpContent? body, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    {
+        using var response = await SendRawAsync(method, path, body, cancellationToken);
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken)
+                ?? throw new LoopApiException($"the daemon at {ApiUrl} answered {method} /{path} with an empty body", (int)response.StatusCode);
+        }
+        catch (JsonException error)
+        {
+            throw new LoopApiException($"the daemon at {ApiUrl} answered {method} /{path} with JSON this client does not understand ({error.Message}); are the daemon and this loop the same version?", (int)response.StatusCode, inner: error);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, HttpContent? body, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = body };
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, cancellationToken);
+        }
+        catch (HttpRequestException error)
+        {
+            throw new LoopApiException(
+                $"the Loop daemon is not reachable at {ApiUrl} ({Innermost(error).Message}); start it with `loop serve` or `loop daemon:start`",
+                inner: error);
+        }
+        catch (TaskCanceledException error) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new LoopApiException($"the Loop daemon at {ApiUrl} did not answer {method} /{path} within {_http.Timeout.TotalSeconds:0} s", inner: error);
+        }
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+        using (response)
+        {
+            throw await ToExceptionAsync(response, cancellationToken);
+        }
+    }
+
+    private static async Task<LoopApiException> ToExceptionAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        var text = await response.Content.ReadAsStringAsync(cancellationToken);
+        ProblemDetails? problem = null;
+        try
+        {
+            problem = text.Length > 0 ? JsonSerializer.Deserialize(text, Json.ProblemDetails) : null;
+        }
+        catch (JsonException)
+        {
+        }
+        var detail = NonEmpty(problem?.Detail) ?? NonEmpty(problem?.Title) ?? NonEmpty(Shorten(text)) ?? DefaultDetail(response.StatusCode);
+        // Field errors usually repeat the detail; add only the ones that say more.
+        var extra = (problem?.Errors ?? [])
+            .SelectMany(kv => kv.Value.Select(message => (Field: kv.Key, Message: message)))
+            .Where(e => !detail.Contains(e.Message, StringComparison.Ordinal))
+            .Select(e => $"{e.Field}: {e.Message}")
+            .ToList();
+        var message = extra.Count > 0 ? $"{detail} ({string.Join("; ", extra)})" : detail;
+        return new LoopApiException(message, status, problem?.Errors);
+    }
+
+    private static string DefaultDetail(HttpStatusCode status) => status switch
+    {
+        HttpStatusCode.Unauthorized => "the daemon wants a valid token (--token, LOOP_CHANNEL_TOKEN or LOOP_API_TOKEN)",
+        HttpStatusCode.Forbidden => "this token is not allowed to do that",
+        HttpStatusCode.NotFound => "not found",
+        _ => $"the daemon answered {(int)status} {status}",
+    };
+
+    private static Exception Innermost(Exception error)
+    {
+        while (error.InnerException is not null)
+        {
+            error = error.InnerException;
+        }
+        return error;
+    }
+
+    private static string? Shorten(string text)
+    {
+        text = text.Trim();
+        return text.Length > 300 ? text[..300] + "…" : text;
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+
+    private static string Escape(string value) => Uri.EscapeDataString(value);
+
+    public void Dispose() => _http.Dispose();
+}
+
+/// <summary>A parsed API URL: TCP at <see cref="BaseAddress"/>, or the unix socket at <see cref="LocalPath"/>.</summary>
+public sealed record ApiTarget(bool IsUnixSocket, string LocalPath, Uri BaseAddress);

@@ -1,0 +1,67 @@
+namespace Loop.Domain.Tasks;
+
+using System.Text;
+using Loop.Domain.Runs;
+
+/// <summary>What a loop task does after an iteration.</summary>
+public sealed record LoopDecision(LoopState State, string? StopReason, string? NextPrompt);
+
+/// <summary>
+/// The rules of autonomous loop tasks: run the prompt, feed each iteration's output into the
+/// next, and stop when the output carries the completion promise as an exact tag
+/// (<c>&lt;promise&gt;DONE&lt;/promise&gt;</c>), when max_iterations is reached, when an iteration
+/// fails, or when the output repeats the previous one (no progress).
+/// </summary>
+public static class LoopTaskPolicy
+{
+    public static string PromiseTag(string promise) => $"<promise>{promise}</promise>";
+
+    /// <summary>The prompt of the task's current iteration (<see cref="ScheduledTask.Iteration"/>), carrying
+    /// the previous iteration's output (<see cref="ScheduledTask.LastOutput"/>) when there was one.</summary>
+    public static string PromptFor(ScheduledTask task) =>
+        WithInstructions(task, task.Prompt, task.Iteration > 1 ? task.LastOutput : null, task.Iteration);
+
+    /// <summary>Decides after iteration <paramref name="task"/>.Iteration ended as <paramref name="run"/>.</summary>
+    public static LoopDecision After(ScheduledTask task, Run run)
+    {
+        var output = run.Reply ?? "";
+        if (run.Status != RunStatus.Succeeded)
+        {
+            return run.Status == RunStatus.Cancelled
+                ? new LoopDecision(LoopState.Stopped, $"iteration {task.Iteration} was cancelled", null)
+                : new LoopDecision(LoopState.Failed, $"iteration {task.Iteration} {run.Status.ToWire()}: {run.Error}", null);
+        }
+        if (ContainsPromise(output, task.CompletionPromise))
+        {
+            return new LoopDecision(LoopState.Completed, $"completed: iteration {task.Iteration} output {PromiseTag(task.CompletionPromise)}", null);
+        }
+        if (task.LastOutput is not null && Normalize(task.LastOutput) == Normalize(output))
+        {
+            return new LoopDecision(LoopState.Stopped, $"no progress: iteration {task.Iteration} gave the same output as iteration {task.Iteration - 1}", null);
+        }
+        if (task.Iteration >= task.MaxIterations)
+        {
+            return new LoopDecision(LoopState.Stopped, $"reached max_iterations ({task.MaxIterations}) without {PromiseTag(task.CompletionPromise)}", null);
+        }
+        return new LoopDecision(LoopState.Running, null, PromptFor(task with { Iteration = task.Iteration + 1, LastOutput = output }));
+    }
+
+    /// <summary>The exact tag, not a bare mention of the word: "DONE" alone or "&lt;promise&gt; DONE" do not count.</summary>
+    public static bool ContainsPromise(string output, string promise) =>
+        output.Contains(PromiseTag(promise), StringComparison.Ordinal);
+
+    private static string Normalize(string text) => text.Trim().ReplaceLineEndings("\n");
+
+    private static string WithInstructions(ScheduledTask task, string prompt, string? previousOutput, int iteration)
+    {
+        var text = new StringBuilder(prompt.TrimEnd());
+        text.Append("\n\n[Loop task \"").Append(task.Name).Append("\", iteration ").Append(iteration)
+            .Append(" of at most ").Append(task.MaxIterations).Append(". When the work is completely done, say ")
+            .Append(PromiseTag(task.CompletionPromise)).Append(" in your answer.]");
+        if (previousOutput is not null)
+        {
+            text.Append("\n\nOutput of the previous iteration:\n").Append(previousOutput.TrimEnd());
+        }
+        return text.ToString();
+    }
+}

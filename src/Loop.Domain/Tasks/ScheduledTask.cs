@@ -1,0 +1,81 @@
+namespace Loop.Domain.Tasks;
+
+public enum TaskType
+{
+    /// <summary>5-field cron (optional 6th seconds field first), in the task's time zone.</summary>
+    Cron,
+    /// <summary>Every duration, like 90s, 5m, 1h30m.</summary>
+    Interval,
+    /// <summary>Once, a duration from now (10m) or at an ISO-8601 instant.</summary>
+    Once,
+    /// <summary>Autonomous: runs its prompt, feeds each output into the next iteration, until done.</summary>
+    Loop,
+}
+
+/// <summary>Which Claude session a task's runs use.</summary>
+public enum TaskContext
+{
+    /// <summary>A session of the task's own, so scheduled runs don't pollute the chat.</summary>
+    Isolated,
+    /// <summary>The channel's chat session.</summary>
+    Channel,
+}
+
+/// <summary>What to do with slots missed while the daemon was down.</summary>
+public enum MisfirePolicy
+{
+    /// <summary>Fire once at start-up, then continue from now.</summary>
+    RunOnce,
+    /// <summary>Skip them and continue from now.</summary>
+    Skip,
+}
+
+/// <summary>Where a loop task stands.</summary>
+public enum LoopState
+{
+    Idle,
+    Running,
+    Completed,
+    Stopped,
+    Failed,
+}
+
+/// <summary>A task that belongs to a channel and runs as that channel's work.</summary>
+/// <param name="NextRunAt">The next due instant of a time-based task; null when there is none
+/// (disabled, a once task that fired, a loop task).</param>
+/// <param name="SessionId">The task's own Claude session (context isolated).</param>
+/// <param name="Template">The template it was made from, if any (one per channel and template).</param>
+/// <param name="Iteration">Loop tasks: iterations done so far in the current cycle.</param>
+/// <param name="LastOutput">Loop tasks: the previous iteration's output, fed into the next.</param>
+public sealed record ScheduledTask(
+    string Id,
+    string ChannelId,
+    string Name,
+    TaskType Type,
+    string Schedule,
+    string? TimeZone,
+    string Prompt,
+    bool Enabled,
+    TaskContext Context,
+    MisfirePolicy Misfire,
+    DateTimeOffset? NextRunAt,
+    DateTimeOffset? LastRunAt,
+    string? SessionId,
+    string? Template,
+    int MaxIterations,
+    string CompletionPromise,
+    int Iteration,
+    LoopState LoopState,
+    string? StopReason,
+    string? LastOutput,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt)
+{
+    public const int DefaultMaxIterations = 10;
+    public const string DefaultCompletionPromise = "DONE";
+}
+
+/// <summary>A due slot of a task, to be claimed atomically: the claim advances the task's
+/// next_run_at from <see cref="DueAt"/> to <see cref="NextRunAt"/> and queues <see cref="Run"/>
+/// (none when the slot is skipped), or does nothing when another claimer got there first.</summary>
+public sealed record TaskFiring(string TaskId, DateTimeOffset DueAt, DateTimeOffset? NextRunAt, Runs.Run? Run);

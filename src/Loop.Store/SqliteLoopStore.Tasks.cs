@@ -1,0 +1,148 @@
+namespace Loop.Store;
+
+using Dapper;
+using Loop.Domain.Runs;
+using Loop.Domain.Tasks;
+using Microsoft.Data.Sqlite;
+
+public sealed partial class SqliteLoopStore
+{
+    public Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
+            "UPDATE runs SET status = 'running', started_at = @started_at WHERE id = @id AND status = 'queued'",
+            new { id = runId, started_at = Columns.ToMs(startedAt) }, tx, cancellationToken)) == 1, cancellationToken);
+
+    public Task<bool> CancelQueuedRunAsync(string runId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
+            "UPDATE runs SET status = 'cancelled', finished_at = @now, error = 'cancelled before it started' WHERE id = @id AND status = 'queued'",
+            new { id = runId, now = Columns.ToMs(now) }, tx, cancellationToken)) == 1, cancellationToken);
+
+    public Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken) =>
+        ReadAsync(async connection =>
+        {
+            // Spelled like ix_runs_queued_task's WHERE.
+            var row = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(
+                RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL ORDER BY id LIMIT 1",
+                new { channel_id = channelId }, null, cancellationToken));
+            return row?.ToRun();
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
+            "SELECT DISTINCT channel_id FROM runs WHERE status = 'queued' AND task_id IS NOT NULL",
+            null, null, cancellationToken))).ToList(), cancellationToken);
+
+    public Task<IReadOnlyList<Run>> ListTaskRunsAsync(string taskId, int limit, string? beforeRunId, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        var sql = beforeRunId is null
+            ? RunRow.Select + " WHERE task_id = @task_id ORDER BY id DESC LIMIT @limit"
+            : RunRow.Select + " WHERE task_id = @task_id AND id < @before ORDER BY id DESC LIMIT @limit";
+        return ReadAsync(async connection => (IReadOnlyList<Run>)(await connection.QueryAsync<RunRow>(Command(
+            sql, new { task_id = taskId, before = beforeRunId, limit }, null, cancellationToken))).Select(r => r.ToRun()).ToList(),
+            cancellationToken);
+    }
+
+    public Task<(ScheduledTask Task, bool Created)> CreateTaskAsync(ScheduledTask task, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return WriteAsync(async (connection, tx) =>
+        {
+            if (task.Template is not null)
+            {
+                var existing = await connection.QueryFirstOrDefaultAsync<TaskRow>(Command(
+                    TaskRow.Select + " WHERE channel_id = @channel_id AND template = @template",
+                    new { channel_id = task.ChannelId, template = task.Template }, tx, cancellationToken));
+                if (existing is not null)
+                {
+                    return (existing.ToTask(), false);
+                }
+            }
+            try
+            {
+                await connection.ExecuteAsync(Command(TaskRow.Insert, TaskRow.Parameters(task), tx, cancellationToken));
+            }
+            catch (SqliteException e) when (IsForeignKeyViolation(e))
+            {
+                throw new KeyNotFoundException($"There is no channel {task.ChannelId}.", e);
+            }
+            return (AsStored(task), true);
+        }, cancellationToken);
+    }
+
+    public Task<ScheduledTask?> GetTaskAsync(string taskId, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<TaskRow>(Command(
+            TaskRow.Select + " WHERE id = @id", new { id = taskId }, null, cancellationToken)))?.ToTask(), cancellationToken);
+
+    public Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken)
+    {
+        var sql = channelId is null
+            ? TaskRow.Select + " ORDER BY id"
+            : TaskRow.Select + " WHERE channel_id = @channel_id ORDER BY id";
+        return ReadAsync(async connection => (IReadOnlyList<ScheduledTask>)(await connection.QueryAsync<TaskRow>(Command(
+            sql, new { channel_id = channelId }, null, cancellationToken))).Select(r => r.ToTask()).ToList(), cancellationToken);
+    }
+
+    public Task<bool> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return WriteAsync(async (connection, tx) =>
+            await connection.ExecuteAsync(Command(TaskRow.Update, TaskRow.Parameters(task), tx, cancellationToken)) == 1,
+            cancellationToken);
+    }
+
+    public Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
+            "DELETE FROM tasks WHERE id = @id", new { id = taskId }, tx, cancellationToken)) == 1, cancellationToken);
+
+    public Task SetTaskSessionAsync(string taskId, string? sessionId, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
+            "UPDATE tasks SET session_id = @session_id WHERE id = @id",
+            new { id = taskId, session_id = sessionId }, tx, cancellationToken)), cancellationToken);
+
+    public Task<IReadOnlyList<Run>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(firings);
+        return WriteAsync(async (connection, tx) =>
+        {
+            var queued = new List<Run>();
+            foreach (var firing in firings)
+            {
+                // The conditional update is the claim: of any number of claimers for one slot,
+                // exactly one sees next_run_at = due and moves it on.
+                var claimed = await connection.ExecuteAsync(Command("""
+                    UPDATE tasks SET next_run_at = @next_run_at, last_run_at = @now, updated_at = @now
+                    WHERE id = @id AND enabled = 1 AND next_run_at = @due_at
+                    """, new
+                    {
+                        id = firing.TaskId,
+                        due_at = Columns.ToMs(firing.DueAt),
+                        next_run_at = Columns.ToMs(firing.NextRunAt),
+                        now = Columns.ToMs(now),
+                    }, tx, cancellationToken));
+                if (claimed == 1 && firing.Run is { } run)
+                {
+                    await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run), tx, cancellationToken));
+                    queued.Add(AsStored(run));
+                }
+            }
+            return (IReadOnlyList<Run>)queued;
+        }, cancellationToken);
+    }
+
+    public Task QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(Command(TaskRow.Update, TaskRow.Parameters(task), tx, cancellationToken));
+            await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run), tx, cancellationToken));
+            return 0;
+        }, cancellationToken);
+
+    private static ScheduledTask AsStored(ScheduledTask task) => task with
+    {
+        NextRunAt = Columns.Truncate(task.NextRunAt),
+        LastRunAt = Columns.Truncate(task.LastRunAt),
+        CreatedAt = Columns.Truncate(task.CreatedAt),
+        UpdatedAt = Columns.Truncate(task.UpdatedAt),
+    };
+}
