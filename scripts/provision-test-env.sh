@@ -43,9 +43,15 @@ ensure_docker() {
   fi
 
   mkdir -p "$STATE_DIR"
-  if [[ -f /var/run/docker.pid ]] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    log "dockerd is starting already (pid $(cat /var/run/docker.pid)); waiting for it"
+  local pid
+  pid="$(cat /var/run/docker.pid 2>/dev/null || true)"
+  if [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
+    log "dockerd is starting already (pid $pid); waiting for it"
   else
+    # A dockerd killed with the session that started it leaves its pid file, and a reused pid
+    # in it would make the new dockerd refuse to start.
+    rm -f /var/run/docker.pid
+
     log "starting dockerd --storage-driver=overlay2 (log: $STATE_DIR/dockerd.log)"
     # Its own session, so it outlives this script and the shell that ran it.
     setsid nohup dockerd --storage-driver=overlay2 >"$STATE_DIR/dockerd.log" 2>&1 &

@@ -46,12 +46,12 @@ public sealed record EventDto(string Kind, DateTimeOffset At, string? ChannelId,
 }
 
 public sealed record HealthDto(
-    string Status, string Version, string Node, double UptimeSeconds, string Runner,
+    string Status, string Version, string Node, int Pid, double UptimeSeconds, string Runner,
     StoreHealth Store, EngineHealth Docker, QueueHealth Queue, int ActiveChannels,
     IReadOnlyList<string> Warnings, IReadOnlyList<EventDto> RecentProblems)
 {
     public static HealthDto From(HealthReport h) => new(
-        h.Status, h.Version, h.Node, Math.Round(h.UptimeSeconds, 3), h.Runner, h.Store, h.Engine, h.Queue,
+        h.Status, h.Version, h.Node, h.Pid, Math.Round(h.UptimeSeconds, 3), h.Runner, h.Store, h.Engine, h.Queue,
         h.ActiveChannels, h.Warnings, h.RecentProblems.Select(EventDto.From).ToList());
 }
 

@@ -153,23 +153,23 @@ public static class DaemonCommands
 
         public IServiceManager? Manager { get; } = manager;
 
-        public string LogFile => Path.Combine(Paths.Home, "logs", "daemon.log");
+        public string LogFile => DaemonLogFile(Paths);
 
         public string RunByHandAdvice
         {
             get
             {
                 var home = Environment.GetEnvironmentVariable("LOOP_HOME") is { Length: > 0 } ? $"LOOP_HOME={Paths.Home} " : "";
-                return $"Run Loop by hand instead: '{home}loop serve' keeps it in the foreground (Ctrl-C stops it); "
-                    + $"to keep it running after you log out, use nohup, tmux or screen, e.g. 'nohup {home}loop serve >> {LogFile} 2>&1 &'.";
+                return "Run Loop by hand instead:\n"
+                    + $"  {home}loop serve    (in the foreground; Ctrl-C stops it)\n"
+                    + $"  {home}nohup loop serve >> {LogFile} 2>&1 &    (in the background; or use tmux or screen)";
             }
         }
 
         public static DaemonContext FromEnvironment()
         {
             var paths = LoopPaths.FromEnvironment();
-            var logFile = Path.Combine(paths.Home, "logs", "daemon.log");
-            return new DaemonContext(paths, ServiceManager.ForThisMachine(paths.UserHome, logFile, new ProcessCommandRunner()));
+            return new DaemonContext(paths, ServiceManager.ForThisMachine(paths.UserHome, DaemonLogFile(paths), new ProcessCommandRunner()));
         }
 
         public async Task<string?> UnavailableReasonAsync(CancellationToken cancellationToken) =>
@@ -190,6 +190,8 @@ public static class DaemonCommands
             }
             return await DaemonProbe.ProbeAsync(baseUrl, Paths.DaemonSocket, TimeSpan.FromSeconds(3), cancellationToken);
         }
+
+        private static string DaemonLogFile(LoopPaths paths) => Path.Combine(paths.Home, "daemon.log");
 
         /// <summary>This same loop binary running <c>serve</c>, with the variables that locate its home and engine.</summary>
         public ServiceDefinition Definition()

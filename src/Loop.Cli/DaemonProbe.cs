@@ -135,7 +135,11 @@ public static class DaemonProbe
             var ok = Flag(store["ok"]) ? "ok" : $"failing: {Text(store["error"])}";
             yield return Line("store", $"{ok} ({Text(store["kind"])}, {Text(store["location"])})");
         }
-        if (health["docker"] is JsonObject docker)
+        if (health["docker"] is JsonObject { } unused && Text(unused["image_status"]) == "not used")
+        {
+            yield return Line("docker", Text(unused["error"]));
+        }
+        else if (health["docker"] is JsonObject docker)
         {
             var engine = Flag(docker["reachable"])
                 ? $"reachable at {Text(docker["endpoint"])} (API {Text(docker["api_version"])})"

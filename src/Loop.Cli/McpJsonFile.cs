@@ -91,13 +91,14 @@ public static class McpJsonFile
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(text);
+            // A duplicate key would otherwise surface later as an exception without a position.
+            node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false });
         }
         catch (JsonException error)
         {
-            var line = (error.LineNumber ?? 0) + 1;
-            var column = (error.BytePositionInLine ?? 0) + 1;
-            throw new McpJsonException($"{fileName}:{line}:{column}: not valid JSON: {Reason(error.Message)}. Fix the file (or move it away) and run the command again.");
+            // A duplicate key is found after reading, without a position; its message names the key.
+            var where = error.LineNumber is { } line ? $"{fileName}:{line + 1}:{(error.BytePositionInLine ?? 0) + 1}" : fileName;
+            throw new McpJsonException($"{where}: not valid JSON: {Reason(error.Message)}. Fix the file (or move it away) and run the command again.");
         }
 
         return node as JsonObject

@@ -5,6 +5,7 @@ public sealed record HealthReport(
     string Status,
     string Version,
     string Node,
+    int Pid,
     double UptimeSeconds,
     string Runner,
     StoreHealth Store,

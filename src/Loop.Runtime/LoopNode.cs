@@ -177,6 +177,7 @@ public sealed class LoopNode : IAsyncDisposable
             degraded ? "degraded" : "ok",
             Version,
             _options.NodeName,
+            System.Environment.ProcessId,
             _time.GetElapsedTime(_startedAt).TotalSeconds,
             Runner,
             new StoreHealth(storeOk, "sqlite", _options.Config.DbPath, storeOk ? null : "not started"),
