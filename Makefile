@@ -22,7 +22,7 @@ test-env:
 	bash scripts/provision-test-env.sh
 
 ## test: everything, against a real Docker engine
-test: test-env
+test: test-env build
 	$(DOTNET) test Loop.sln -c Release --nologo
 
 ## install: put `loop` on the PATH

@@ -27,6 +27,21 @@ public sealed class LoopDaemon : IAsyncDisposable
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
     }
 
+    /// <summary>The self-contained linux `loop` that containers run for `loop mcp` (`make build`).</summary>
+    public static string ContainerBinary { get; } = FindContainerBinary();
+
+    private static string FindContainerBinary()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Loop.sln")))
+            {
+                return Path.Combine(dir.FullName, "artifacts", "bin", "loop");
+            }
+        }
+        throw new InvalidOperationException("cannot find the repository root (Loop.sln) above " + AppContext.BaseDirectory);
+    }
+
     public string Home { get; }
     public int Port { get; }
     public HttpClient Http { get; }
@@ -71,6 +86,7 @@ public sealed class LoopDaemon : IAsyncDisposable
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "loop.dll"));
         start.ArgumentList.Add("serve");
         start.Environment["LOOP_HOME"] = Home;
+        start.Environment["LOOP_CONTAINER_BINARY"] = ContainerBinary;
         foreach (var (key, value) in Environment)
         {
             start.Environment[key] = value;
