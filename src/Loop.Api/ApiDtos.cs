@@ -12,9 +12,10 @@ public sealed record CreateChannelRequest(string? DirPath, string? Name);
 
 public sealed record PostMessageRequest(string? Author, string? Content);
 
-public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    string? Platform, string? ExternalId)
 {
-    public static ChannelDto From(Channel c) => new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt);
+    public static ChannelDto From(Channel c) => new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt, c.Platform, c.ExternalId);
 }
 
 public sealed record MessageDto(long Id, string ChannelId, string Role, string Author, string Content, DateTimeOffset CreatedAt, string? RunId)
@@ -47,12 +48,12 @@ public sealed record EventDto(string Kind, DateTimeOffset At, string? ChannelId,
 
 public sealed record HealthDto(
     string Status, string Version, string Node, int Pid, double UptimeSeconds, string Runner,
-    StoreHealth Store, EngineHealth Docker, QueueHealth Queue, int ActiveChannels,
+    StoreHealth Store, EngineHealth Docker, QueueHealth Queue, int ActiveChannels, IReadOnlyList<ChatHealth> Chats,
     IReadOnlyList<string> Warnings, IReadOnlyList<EventDto> RecentProblems)
 {
     public static HealthDto From(HealthReport h) => new(
         h.Status, h.Version, h.Node, h.Pid, Math.Round(h.UptimeSeconds, 3), h.Runner, h.Store, h.Engine, h.Queue,
-        h.ActiveChannels, h.Warnings, h.RecentProblems.Select(EventDto.From).ToList());
+        h.ActiveChannels, h.Chats, h.Warnings, h.RecentProblems.Select(EventDto.From).ToList());
 }
 
 public sealed record ChannelTokenDto(string ChannelId, string Token);

@@ -21,6 +21,19 @@ public interface ILoopStore
 
     Task<Channel?> GetChannelAsync(string channelId, CancellationToken cancellationToken);
 
+    /// <summary>The channel bound to a chat platform's channel, creating it if there is none.</summary>
+    Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken);
+
+    /// <summary>The channel bound to a chat platform's channel, if any.</summary>
+    Task<Channel?> FindChannelByExternalAsync(string platform, string externalId, CancellationToken cancellationToken);
+
+    /// <summary>Binds a channel to a chat platform's channel. False when that chat channel is bound
+    /// to another Loop channel already.</summary>
+    Task<bool> BindChannelAsync(string channelId, string platform, string externalId, CancellationToken cancellationToken);
+
+    /// <summary>The messages a run took (its prompt) and its reply, in id order.</summary>
+    Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<Channel>> ListChannelsAsync(CancellationToken cancellationToken);
 
     /// <summary>Keeps the agent's session id for the channel (null to forget it).</summary>

@@ -10,6 +10,9 @@ using Loop.Domain.Runs;
 /// </summary>
 public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, TimeProvider time)
 {
+    /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
+    public event Func<Channel, CancellationToken, Task>? Registered;
+
     public const int MaxMessageLength = 100_000;
     public const int MaxPageSize = 500;
 
@@ -31,8 +34,37 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         {
             throw new LoopValidationException("name", "name must be 1 to 100 characters");
         }
-        return await store.EnsureChannelAsync(dirPath, name, cancellationToken);
+        var (channel, created) = await store.EnsureChannelAsync(dirPath, name, cancellationToken);
+        if (created && Registered is { } registered)
+        {
+            await registered(channel, cancellationToken);
+            channel = await store.GetChannelAsync(channel.Id, cancellationToken) ?? channel;
+        }
+        return (channel, created);
     }
+
+    /// <summary>Stores a message from a chat platform in the Loop channel bound to its chat channel
+    /// (registering one on first contact), then wakes that channel.</summary>
+    public async Task<(Channel Channel, ChatMessage Message)> PostChatMessageAsync(ChatInbound inbound, CancellationToken cancellationToken)
+    {
+        var (channel, _) = await store.EnsureExternalChannelAsync(inbound.Platform, inbound.ExternalChannelId, inbound.ChannelName, cancellationToken);
+        ValidateMessage(inbound.Author, inbound.Content);
+        var message = await store.AppendMessageAsync(
+            new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId), cancellationToken);
+        actors.Wake(channel.Id);
+        return (channel, message);
+    }
+
+    public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
+        store.FindChannelByExternalAsync(platform, externalId, cancellationToken);
+
+    /// <summary>Binds a Loop channel to a chat channel; false when that chat channel belongs to another one.</summary>
+    public Task<bool> BindChatChannelAsync(string channelId, string platform, string externalId, CancellationToken cancellationToken) =>
+        store.BindChannelAsync(channelId, platform, externalId, cancellationToken);
+
+    /// <summary>The messages a run answered (oldest first) and its reply.</summary>
+    public Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken) =>
+        store.ListRunMessagesAsync(runId, cancellationToken);
 
     public async Task<Channel> GetChannelAsync(Caller caller, string channelId, CancellationToken cancellationToken)
     {
@@ -59,6 +91,23 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
     public async Task<ChatMessage> PostMessageAsync(Caller caller, string channelId, string? author, string? content, CancellationToken cancellationToken)
     {
         caller.EnsureCanAccess(channelId);
+        ValidateMessage(author, content);
+        ChatMessage message;
+        try
+        {
+            message = await store.AppendMessageAsync(new NewMessage(channelId, MessageRole.User, author!, content!), cancellationToken);
+        }
+        catch (KeyNotFoundException)
+        {
+            // The store refuses a message for a channel it does not have: no separate look-up needed.
+            throw new LoopNotFoundException($"channel {channelId} does not exist");
+        }
+        actors.Wake(channelId);
+        return message;
+    }
+
+    private static void ValidateMessage(string? author, string? content)
+    {
         if (string.IsNullOrWhiteSpace(author))
         {
             throw new LoopValidationException("author", "author is required: who wrote the message, like \"alice\"");
@@ -75,18 +124,6 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         {
             throw new LoopValidationException("content", $"content must be at most {MaxMessageLength} characters (got {content.Length})");
         }
-        ChatMessage message;
-        try
-        {
-            message = await store.AppendMessageAsync(new NewMessage(channelId, MessageRole.User, author, content), cancellationToken);
-        }
-        catch (KeyNotFoundException)
-        {
-            // The store refuses a message for a channel it does not have: no separate look-up needed.
-            throw new LoopNotFoundException($"channel {channelId} does not exist");
-        }
-        actors.Wake(channelId);
-        return message;
     }
 
     public async Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(Caller caller, string channelId, long afterId, int limit, CancellationToken cancellationToken)

@@ -12,6 +12,7 @@ public sealed record HealthReport(
     EngineHealth Engine,
     QueueHealth Queue,
     int ActiveChannels,
+    IReadOnlyList<ChatHealth> Chats,
     IReadOnlyList<string> Warnings,
     IReadOnlyList<LoopEvent> RecentProblems);
 
@@ -20,3 +21,5 @@ public sealed record StoreHealth(bool Ok, string Kind, string Location, string? 
 public sealed record EngineHealth(bool Reachable, string Endpoint, string? ApiVersion, string? Error, string Image, string ImageStatus);
 
 public sealed record QueueHealth(int Capacity, int Running, int Waiting);
+
+public sealed record ChatHealth(string Platform, string Status);

@@ -45,6 +45,7 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly long _startedAt;
     private readonly List<string> _warnings = [];
     private readonly Dictionary<string, string> _labels = new(StringComparer.Ordinal);
+    private readonly List<IChatAdapter> _chats = [];
     private string _instanceId = "";
 
     public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -95,7 +96,30 @@ public sealed class LoopNode : IAsyncDisposable
         Channels = new ChannelService(Store, _actors, Tokens, time);
         Scheduler = new TaskScheduler(Store, _actors, Events, time, loggers.CreateLogger<TaskScheduler>());
         Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, time);
+        Channels.Registered += async (channel, ct) =>
+        {
+            foreach (var chat in _chats)
+            {
+                try
+                {
+                    await chat.ChannelRegisteredAsync(channel, ct);
+                }
+                catch (Exception error) when (error is not OperationCanceledException)
+                {
+                    // The channel is registered all the same; the chat side is reported.
+                    _logger.LogError(error, "{Platform} could not set up a chat channel for {ChannelId}", chat.Platform, channel.Id);
+                    Events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), channel.Id, null, $"{chat.Platform}: {error.Message}"));
+                }
+            }
+        };
     }
+
+    /// <summary>Adds a chat platform (before <see cref="StartAsync"/>); it is started and stopped with the node.</summary>
+    public void AddChatAdapter(IChatAdapter adapter) => _chats.Add(adapter);
+
+    public TimeProvider Time => _time;
+    public ILoggerFactory Loggers => _loggers;
+    public LoopConfig Config => _options.Config;
 
     public static string Version { get; } =
         typeof(LoopNode).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
@@ -159,6 +183,10 @@ public sealed class LoopNode : IAsyncDisposable
         {
             _actors.Wake(channelId);
         }
+        foreach (var chat in _chats)
+        {
+            await chat.StartAsync(cancellationToken);
+        }
         _logger.LogInformation("Loop {Version} node {Node} started: store {DbPath}, runner {Runner}, up to {Max} concurrent runs",
             Version, _options.NodeName, config.DbPath, Runner, config.MaxConcurrentContainers);
     }
@@ -184,6 +212,7 @@ public sealed class LoopNode : IAsyncDisposable
             engine,
             new QueueHealth(_pool.Capacity, _pool.InUse, _pool.Waiting),
             _actors.ActiveCount,
+            _chats.Select(c => new ChatHealth(c.Platform, c.Status)).ToList(),
             warnings,
             Events.RecentProblems);
     }
@@ -224,6 +253,10 @@ public sealed class LoopNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stopping.CancelAsync();
+        foreach (var chat in _chats)
+        {
+            await chat.DisposeAsync();
+        }
         await Scheduler.DisposeAsync();
         await _actors.DisposeAsync();
         _docker?.Dispose();

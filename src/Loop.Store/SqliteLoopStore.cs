@@ -158,8 +158,8 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
                 // only on the step after the returned row, and a scalar read stops before it (the row is then
                 // silently rolled back while its id is handed out).
                 var id = await connection.QuerySingleAsync<long>(Command("""
-                    INSERT INTO messages (channel_id, role, author, content, created_at, run_id)
-                    VALUES (@channel_id, @role, @author, @content, @created_at, @run_id)
+                    INSERT INTO messages (channel_id, role, author, content, created_at, run_id, external_id)
+                    VALUES (@channel_id, @role, @author, @content, @created_at, @run_id, @external_id)
                     RETURNING id
                     """,
                     new
@@ -170,8 +170,9 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
                         content = message.Content,
                         created_at = Columns.ToMs(createdAt),
                         run_id = message.RunId,
+                        external_id = message.ExternalId,
                     }, tx, cancellationToken));
-                return new ChatMessage(id, message.ChannelId, message.Role, message.Author, message.Content, createdAt, message.RunId);
+                return new ChatMessage(id, message.ChannelId, message.Role, message.Author, message.Content, createdAt, message.RunId, message.ExternalId);
             }
             catch (SqliteException e) when (IsForeignKeyViolation(e))
             {

@@ -110,5 +110,11 @@ internal static class SqliteMigrations
             CREATE INDEX ix_runs_task ON runs (task_id, id) WHERE task_id IS NOT NULL;
             CREATE INDEX ix_runs_queued_task ON runs (channel_id, id) WHERE status = 'queued' AND task_id IS NOT NULL;
             """),
+        new(3, "chat bindings", """
+            ALTER TABLE channels ADD COLUMN platform TEXT NULL;
+            ALTER TABLE channels ADD COLUMN external_id TEXT NULL;
+            CREATE UNIQUE INDEX ux_channels_external ON channels (platform, external_id) WHERE external_id IS NOT NULL;
+            ALTER TABLE messages ADD COLUMN external_id TEXT NULL;
+            """),
     ];
 }

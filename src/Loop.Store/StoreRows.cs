@@ -49,7 +49,7 @@ internal sealed class ChannelRow
 {
     public const string Select = """
         SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,
-               created_at AS CreatedAt, updated_at AS UpdatedAt
+               created_at AS CreatedAt, updated_at AS UpdatedAt, platform AS Platform, external_id AS ExternalId
         FROM channels
         """;
 
@@ -59,16 +59,18 @@ internal sealed class ChannelRow
     public string? SessionId { get; set; }
     public long CreatedAt { get; set; }
     public long UpdatedAt { get; set; }
+    public string? Platform { get; set; }
+    public string? ExternalId { get; set; }
 
     public Channel ToChannel() =>
-        new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt));
+        new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId);
 }
 
 internal sealed class MessageRow
 {
     public const string Select = """
         SELECT id AS Id, channel_id AS ChannelId, role AS Role, author AS Author, content AS Content,
-               created_at AS CreatedAt, run_id AS RunId
+               created_at AS CreatedAt, run_id AS RunId, external_id AS ExternalId
         FROM messages
         """;
 
@@ -79,9 +81,10 @@ internal sealed class MessageRow
     public string Content { get; set; } = "";
     public long CreatedAt { get; set; }
     public string? RunId { get; set; }
+    public string? ExternalId { get; set; }
 
     public ChatMessage ToMessage() =>
-        new(Id, ChannelId, Columns.RoleFromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId);
+        new(Id, ChannelId, Columns.RoleFromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId, ExternalId);
 }
 
 internal sealed class RunRow

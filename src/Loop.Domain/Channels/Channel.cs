@@ -1,11 +1,15 @@
 namespace Loop.Domain.Channels;
 
 /// <summary>A conversation bound to a project directory. <see cref="DirPath"/> is null for a
-/// channel that works in its own folder under the Loop home.</summary>
+/// channel that works in its own folder under the Loop home. <see cref="Platform"/> and
+/// <see cref="ExternalId"/> name the chat channel it is bound to (e.g. "discord" and a channel
+/// snowflake), if any.</summary>
 public sealed record Channel(
     string Id,
     string Name,
     string? DirPath,
     string? SessionId,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt);
+    DateTimeOffset UpdatedAt,
+    string? Platform = null,
+    string? ExternalId = null);

@@ -19,6 +19,8 @@ public sealed record ChatMessage(
     string Author,
     string Content,
     DateTimeOffset CreatedAt,
-    string? RunId);
+    string? RunId,
+    string? ExternalId = null);
 
-public sealed record NewMessage(string ChannelId, MessageRole Role, string Author, string Content, string? RunId = null);
+/// <param name="ExternalId">The chat platform's id of the message (so a reply can reference it).</param>
+public sealed record NewMessage(string ChannelId, MessageRole Role, string Author, string Content, string? RunId = null, string? ExternalId = null);
