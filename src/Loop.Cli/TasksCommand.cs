@@ -56,7 +56,7 @@ public static class TasksCommand
                 tasks.Select(t => new[]
                 {
                     t.Id, t.ChannelId, t.Name, t.Type,
-                    t.Type == "loop" ? $"({t.LoopState})" : t.Schedule + (t.Timezone is { } tz ? $" {tz}" : ""),
+                    t.Type == "loop" ? $"({t.LoopState})" : t.Schedule + (t.Type == "cron" && t.Timezone is { } tz ? $" {tz}" : ""),
                     t.Enabled ? "yes" : "no",
                     t.NextRunAt is { } next ? LoopText.Instant(next) : "-",
                     LoopText.Excerpt(t.Prompt, 40),
@@ -69,12 +69,12 @@ public static class TasksCommand
     {
         var channel = new Option<string>("--channel-id") { Description = "The channel the task belongs to", Required = true };
         var type = new Option<string>("--type") { Description = "cron, interval, once or loop", Required = true };
-        type.AcceptOnlyFromAmong(Types);
+        OneOf(type, Types);
         var schedule = new Option<string?>("--schedule") { Description = "cron \"*/5 * * * *\", interval \"90s\" or \"1h30m\", once \"10m\" or \"2026-12-01T09:00:00Z\"; none for loop" };
         var prompt = new Option<string>("--prompt") { Description = "What the agent does when the task runs", Required = true };
         var timezone = new Option<string?>("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin (default UTC)" };
         var context = new Option<string?>("--context") { Description = "isolated (default: the task's own session) or channel (the chat's session)" };
-        context.AcceptOnlyFromAmong(Contexts);
+        OneOf(context, Contexts);
         var name = new Option<string?>("--name") { Description = "A short name, e.g. daily-summary" };
         var maxIterations = new Option<int?>("--max-iterations") { Description = "Loop tasks: most iterations per cycle (default 10)" };
         var disabled = new Option<bool>("--disabled") { Description = "Create the task disabled" };
@@ -164,6 +164,19 @@ public static class TasksCommand
         }));
         return command;
     }
+
+    /// <summary>Like AcceptOnlyFromAmong, but the error is one line.</summary>
+    private static void OneOf(Option option, string[] allowed) =>
+        option.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens)
+            {
+                if (!allowed.Contains(token.Value, StringComparer.Ordinal))
+                {
+                    result.AddError($"{option.Name} must be one of {string.Join(", ", allowed)} (got '{token.Value}')");
+                }
+            }
+        });
 
     private static async Task<int> RunAsync(ParseResult parse, Common common, Func<LoopApiClient, bool, Task> action)
     {

@@ -11,7 +11,7 @@ public static class LoopText
     {
         "loop" => $"loop (max {task.MaxIterations} iterations, until <promise>{task.CompletionPromise}</promise>)",
         "cron" => $"cron \"{task.Schedule}\" ({task.Timezone ?? "UTC"})",
-        _ => $"{task.Type} {task.Schedule}" + (task.Timezone is { } tz ? $" ({tz})" : ""),
+        _ => $"{task.Type} {task.Schedule}",
     };
 
     /// <summary>One line: id, name, schedule, state, next run, prompt excerpt.</summary>

@@ -1,5 +1,6 @@
 namespace Loop.Mcp;
 
+using System.Text.Json;
 using Loop.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -47,7 +48,21 @@ public static class LoopMcpServer
                     "Every tool acts on this server's own channel.";
             })
             .WithStdioServerTransport()
-            .WithTools<TaskTools>();
+            .WithTools<TaskTools>()
+            .WithRequestFilters(filters => filters.AddCallToolFilter(next => async (request, cancellationToken) =>
+            {
+                // Arguments that do not bind to the tool's parameters (missing, wrong JSON type) fail
+                // before the tool runs; say what was wrong instead of the SDK's generic message.
+                try
+                {
+                    return await next(request, cancellationToken);
+                }
+                catch (Exception error) when (error is ArgumentException or JsonException)
+                {
+                    var message = error.Message.Replace(" (Parameter 'arguments')", "", StringComparison.Ordinal);
+                    return TaskTools.Result($"invalid arguments for {request.Params?.Name}: {message} See the tool's input schema.", isError: true);
+                }
+            }));
 
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop.Mcp");

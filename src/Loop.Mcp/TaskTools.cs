@@ -1,8 +1,9 @@
 namespace Loop.Mcp;
 
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using Loop.Client;
-using ModelContextProtocol;
+using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 
 /// <summary>The MCP tools. Each answers with a short readable text (and the task's JSON where one
@@ -24,12 +25,13 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         "once (a single run after a delay or at an instant), loop (an autonomous task: runs the prompt now, feeds each " +
         "iteration's output into the next, and stops when the output contains <promise>DONE</promise>, after max_iterations, " +
         "or when stopped). " + ScheduleFormats + " Returns the new task with its id and next run time.")]
-    public Task<string> ScheduleTask(
+    public Task<CallToolResult> ScheduleTask(
         [Description("When to run; see the formats in the tool description. Examples: \"*/5 * * * *\", \"1h30m\", \"10m\", \"2026-12-01T09:00:00Z\"; \"\" for type loop.")]
         string schedule,
         [Description("What the agent should do when the task runs, written as a complete instruction, e.g. \"Summarize yesterday's commits and post the summary\".")]
         string prompt,
         [Description("One of: cron, interval, once, loop.")]
+        [AllowedValues("cron", "interval", "once", "loop")]
         string type,
         [Description("IANA time zone for a cron schedule, e.g. \"Europe/Berlin\" or \"America/New_York\". Default UTC.")]
         string? timezone = null,
@@ -52,12 +54,12 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
                     MaxIterations = max_iterations,
                 },
                 cancellationToken);
-            return $"Scheduled task {task.Id}: {LoopText.Line(task)}\n\n{LoopText.Json(task)}";
+            return $"Scheduled task {LoopText.Line(task)}\n\n{LoopText.Json(task)}";
         });
 
     [McpServerTool(Name = "list_tasks", Title = "List tasks", ReadOnly = true, Idempotent = true, OpenWorld = false)]
     [Description("List this channel's scheduled and loop tasks: id, name, schedule, enabled or not, next run, and the start of the prompt. Use the ids with the other task tools.")]
-    public Task<string> ListTasks(CancellationToken cancellationToken = default) =>
+    public Task<CallToolResult> ListTasks(CancellationToken cancellationToken = default) =>
         Guard(async () =>
         {
             var channelId = await channel.GetChannelIdAsync(cancellationToken);
@@ -72,7 +74,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
 
     [McpServerTool(Name = "show_task", Title = "Show a task", ReadOnly = true, Idempotent = true, OpenWorld = false)]
     [Description("Show everything about one task of this channel: schedule, time zone, enabled, next and last run, loop state, full prompt.")]
-    public Task<string> ShowTask(
+    public Task<CallToolResult> ShowTask(
         [Description("The task's id, as returned by schedule_task or list_tasks, e.g. \"task_01JD...\".")]
         string task_id,
         CancellationToken cancellationToken = default) =>
@@ -84,7 +86,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
 
     [McpServerTool(Name = "cancel_task", Title = "Cancel a task", Destructive = true, Idempotent = false, OpenWorld = false)]
     [Description("Cancel a task of this channel for good: it is deleted and will not run again (its past runs stay in the history). To pause a task instead, use toggle_task.")]
-    public Task<string> CancelTask(
+    public Task<CallToolResult> CancelTask(
         [Description("The id of the task to delete, e.g. \"task_01JD...\".")]
         string task_id,
         CancellationToken cancellationToken = default) =>
@@ -97,7 +99,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
 
     [McpServerTool(Name = "toggle_task", Title = "Enable or disable a task", Destructive = false, OpenWorld = false)]
     [Description("Enable or disable a task of this channel. Without `enabled` it flips the current state. A disabled task keeps its settings but does not run; enabling it schedules its next run from now.")]
-    public Task<string> ToggleTask(
+    public Task<CallToolResult> ToggleTask(
         [Description("The task's id, e.g. \"task_01JD...\".")]
         string task_id,
         [Description("true to enable, false to disable; leave out to flip the current state.")]
@@ -107,12 +109,12 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         {
             var current = await channel.GetOwnTaskAsync(Required(task_id, "task_id"), cancellationToken);
             var task = await api.UpdateTaskAsync(current.Id, new UpdateTaskRequest { Enabled = enabled ?? !current.Enabled }, cancellationToken);
-            return $"Task {task.Id} is now {(task.Enabled ? "enabled" : "disabled")}: {LoopText.Line(task)}\n\n{LoopText.Json(task)}";
+            return $"Task is now {(task.Enabled ? "enabled" : "disabled")}: {LoopText.Line(task)}\n\n{LoopText.Json(task)}";
         });
 
     [McpServerTool(Name = "edit_task", Title = "Edit a task", Destructive = false, OpenWorld = false)]
     [Description("Change a task of this channel: its schedule, type, prompt or time zone (give at least one). The next run moves at once. " + ScheduleFormats)]
-    public Task<string> EditTask(
+    public Task<CallToolResult> EditTask(
         [Description("The task's id, e.g. \"task_01JD...\".")]
         string task_id,
         [Description("New schedule in the format of the (new) type, e.g. \"0 9 * * *\", \"30m\", \"2026-12-01T09:00:00Z\".")]
@@ -139,12 +141,12 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
             }
             var current = await channel.GetOwnTaskAsync(Required(task_id, "task_id"), cancellationToken);
             var task = await api.UpdateTaskAsync(current.Id, update, cancellationToken);
-            return $"Updated task {task.Id}: {LoopText.Line(task)}\n\n{LoopText.Json(task)}";
+            return $"Updated task {LoopText.Line(task)}\n\n{LoopText.Json(task)}";
         });
 
     [McpServerTool(Name = "list_task_runs", Title = "List a task's runs", ReadOnly = true, Idempotent = true, OpenWorld = false)]
     [Description("List the recent runs of a task of this channel, newest first: status (queued, running, succeeded, failed, timed_out, cancelled), when, how long, cost, and the start of the reply or error.")]
-    public Task<string> ListTaskRuns(
+    public Task<CallToolResult> ListTaskRuns(
         [Description("The task's id, e.g. \"task_01JD...\".")]
         string task_id,
         [Description("How many runs to return, 1 to 100 (default 10).")]
@@ -163,7 +165,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
 
     [McpServerTool(Name = "start_loop", Title = "Start a loop task", Destructive = false, OpenWorld = false)]
     [Description("Start a new cycle of a loop task of this channel (it iterates until its completion promise, max_iterations, or stop_loop). Fails if a cycle is already running.")]
-    public Task<string> StartLoop(
+    public Task<CallToolResult> StartLoop(
         [Description("The loop task's id, e.g. \"task_01JD...\".")]
         string task_id,
         CancellationToken cancellationToken = default) =>
@@ -171,12 +173,12 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         {
             var current = await channel.GetOwnTaskAsync(Required(task_id, "task_id"), cancellationToken);
             var task = await api.StartTaskAsync(current.Id, cancellationToken);
-            return $"Started loop task {task.Id}: {LoopText.Line(task)}";
+            return $"Started loop task {LoopText.Line(task)}";
         });
 
     [McpServerTool(Name = "stop_loop", Title = "Stop a loop task", Destructive = false, OpenWorld = false)]
     [Description("Stop the running cycle of a loop task of this channel; the task stays and can be started again with start_loop.")]
-    public Task<string> StopLoop(
+    public Task<CallToolResult> StopLoop(
         [Description("The loop task's id, e.g. \"task_01JD...\".")]
         string task_id,
         CancellationToken cancellationToken = default) =>
@@ -184,25 +186,29 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         {
             var current = await channel.GetOwnTaskAsync(Required(task_id, "task_id"), cancellationToken);
             var task = await api.StopTaskAsync(current.Id, cancellationToken);
-            return $"Stopped loop task {task.Id}: {LoopText.Line(task)}";
+            return $"Stopped loop task {LoopText.Line(task)}";
         });
 
-    /// <summary>Turns what went wrong into a tool error the agent can read and act on.</summary>
-    private static async Task<string> Guard(Func<Task<string>> action)
+    /// <summary>Runs a tool body; what went wrong becomes a tool error (isError) the agent can read
+    /// and act on, not a protocol error, and not a stack trace in the log.</summary>
+    private static async Task<CallToolResult> Guard(Func<Task<string>> action)
     {
         try
         {
-            return await action();
+            return Result(await action(), isError: false);
         }
         catch (LoopApiException error)
         {
-            throw new McpException(error.Message, error);
+            return Result(error.Message, isError: true);
         }
         catch (ArgumentException error)
         {
-            throw new McpException(error.Message, error);
+            return Result(error.Message, isError: true);
         }
     }
+
+    internal static CallToolResult Result(string text, bool isError) =>
+        new() { Content = [new TextContentBlock { Text = text }], IsError = isError };
 
     private static string CheckType(string? type) => type?.Trim().ToLowerInvariant() switch
     {
