@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Loop's benchmarks, (a) to (e) of bench/README.md, in one run with their baselines.
+# Loop's benchmarks, (a) to (h) of bench/README.md, in one run with their baselines.
 # Prints the summary table and writes it to bench/results/latest.md. Everything it starts listens
 # on 127.0.0.1 only, stops by itself, and is cleaned up on exit (trap), even on Ctrl-C.
 # Needs: artifacts/bin/loop (make build), a Docker engine and loop-agent-test:latest (make test-env),
@@ -95,7 +95,19 @@ step c2 120 ingest --state "$STATE" --id c2 --daemon instant --channels 100 --co
 step d 300 startup --state "$STATE" --loop-bin "$LOOP_BIN" --image "$BENCH_IMAGE" --node-script "$ROOT/bench/baseline/health-server.js" --runs 5 --idle 5
 step e 120 health --state "$STATE" --loop-bin "$LOOP_BIN" --image "$BENCH_IMAGE" --node-script "$ROOT/bench/baseline/health-server.js" --seconds 10
 
+# Task scheduler: fire lateness and memory (about 4 minutes together, most of it waiting for due instants).
+step f1 120 lateness --id f1 --home "$STATE/f1-home" --node "$NODE_NAME" --tasks 10000 --channels 100 --types cron --window 0 --lead 12
+step f2 150 lateness --id f2 --home "$STATE/f2-home" --node "$NODE_NAME" --tasks 10000 --channels 100 --types once --window 60 --lead 12
+# h makes 100,000 tasks due over an hour from --lead seconds on, measures loop serve's RSS with them
+# armed, and leaves them (and their plan) for g, which measures the first minute of that hour.
+step h 300 task-memory --state "$STATE" --loop-bin "$LOOP_BIN" --node "$NODE_NAME" --tasks 100000 --channels 100 --lead 65 --settle 10 --plan-out "$STATE/h-plan.json"
+if [[ -f "$STATE/h-plan.json" ]]; then
+  step g 240 lateness --id g --home "$STATE/h-home" --node "$NODE_NAME" --plan "$STATE/h-plan.json" --measure 60
+else
+  log "(g) skipped: step h left no tasks to measure"
+fi
+
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-inputs="$STATE/a.json,$STATE/b.json,$STATE/c.json,$STATE/c2.json,$STATE/d.json,$STATE/e.json"
+inputs="$STATE/a.json,$STATE/b.json,$STATE/c.json,$STATE/c2.json,$STATE/d.json,$STATE/e.json,$STATE/f1.json,$STATE/f2.json,$STATE/g.json,$STATE/h.json"
 "$BENCH" report --inputs "$inputs" --out "$RESULTS/latest.md" \
   --context "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER. Other work on the machine shows up as scheduling delays of a few ms in the tails."

@@ -30,7 +30,7 @@ public static class ContainerBench
         await node.StartAsync(cancellationToken);
 
         await using var runs = new RunWaiter(node.Events, cancellationToken);
-        var channel = (await node.Channels.EnsureChannelAsync(null, "bench-container", cancellationToken)).Channel.Id;
+        var channel = (await node.Channels.EnsureChannelAsync(Caller.User, null, "bench-container", cancellationToken)).Channel.Id;
 
         var loop = new List<double>();
         var docker = new List<double>();
@@ -38,7 +38,7 @@ public static class ContainerBench
         {
             var done = runs.Expect(channel, TimeSpan.FromSeconds(120));
             var posting = time.GetTimestamp();
-            await node.Channels.PostMessageAsync(channel, "bench", $"container run {i}", cancellationToken);
+            await node.Channels.PostMessageAsync(Caller.User, channel, "bench", $"container run {i}", cancellationToken);
             var end = await done.WaitAsync(cancellationToken);
             if (end.Kind != "run.finished")
             {

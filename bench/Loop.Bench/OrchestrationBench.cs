@@ -29,7 +29,7 @@ public static class OrchestrationBench
         var channels = new List<string>();
         for (var i = 0; i < channelCount; i++)
         {
-            channels.Add((await node.Channels.EnsureChannelAsync(null, $"bench-{i}", cancellationToken)).Channel.Id);
+            channels.Add((await node.Channels.EnsureChannelAsync(Caller.User, null, $"bench-{i}", cancellationToken)).Channel.Id);
         }
 
         var accept = new List<double>();
@@ -41,7 +41,7 @@ public static class OrchestrationBench
             var channel = channels[i % channels.Count];
             var done = runs.Expect(channel, TimeSpan.FromSeconds(30));
             var posting = time.GetTimestamp();
-            await node.Channels.PostMessageAsync(channel, "bench", $"message {i}", cancellationToken);
+            await node.Channels.PostMessageAsync(Caller.User, channel, "bench", $"message {i}", cancellationToken);
             var accepted = time.GetTimestamp();
             var end = await done.WaitAsync(cancellationToken);
             if (end.Kind != "run.finished" || end.RunId is null)

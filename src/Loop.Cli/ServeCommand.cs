@@ -41,6 +41,10 @@ public static class ServeCommand
         using var loggers = LoggerFactory.Create(logging => ConfigureLogging(logging, config));
         var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
         await using var loop = new LoopNode(options, loggers, TimeProvider.System);
+        if (!string.IsNullOrWhiteSpace(config.DiscordToken))
+        {
+            loop.AddChatAdapter(Loop.Discord.DiscordChatAdapter.Create(loop));
+        }
         try
         {
             await loop.StartAsync(cancellationToken);

@@ -47,13 +47,17 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
     /// (registering one on first contact), then wakes that channel.</summary>
     public async Task<(Channel Channel, ChatMessage Message)> PostChatMessageAsync(ChatInbound inbound, CancellationToken cancellationToken)
     {
-        var (channel, _) = await store.EnsureExternalChannelAsync(inbound.Platform, inbound.ExternalChannelId, inbound.ChannelName, cancellationToken);
         ValidateMessage(inbound.Author, inbound.Content);
+        var channel = await EnsureChatChannelAsync(inbound.Platform, inbound.ExternalChannelId, inbound.ChannelName, cancellationToken);
         var message = await store.AppendMessageAsync(
             new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId), cancellationToken);
         actors.Wake(channel.Id);
         return (channel, message);
     }
+
+    /// <summary>The Loop channel bound to a chat channel, registering one on first contact.</summary>
+    public async Task<Channel> EnsureChatChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken) =>
+        (await store.EnsureExternalChannelAsync(platform, externalId, name, cancellationToken)).Channel;
 
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);

@@ -6,13 +6,15 @@ using System.Threading.Channels;
 public sealed record LoopEvent(string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text, object? Data = null);
 
 /// <summary>
-/// In-process fan-out of <see cref="LoopEvent"/>s. Each subscriber gets its own bounded queue;
-/// a slow subscriber loses its oldest events rather than slowing the actors down.
+/// In-process fan-out of <see cref="LoopEvent"/>s. Each subscriber gets its own queue. A slow
+/// subscriber loses streamed output lines past a backlog rather than slowing the actors down,
+/// but never a state change (a run's start or end, a task firing): chat adapters post replies from those.
 /// Also keeps the most recent problems so the API can show background failures.
 /// </summary>
 public sealed class LoopEventHub
 {
     private const int RecentProblemLimit = 50;
+    private const int OutputBacklogLimit = 1024;
     private readonly object _gate = new();
     private readonly List<Channel<LoopEvent>> _subscribers = [];
     private readonly LinkedList<LoopEvent> _recentProblems = new();
@@ -34,16 +36,20 @@ public sealed class LoopEventHub
                     _recentProblems.RemoveLast();
                 }
             }
+            var droppable = loopEvent.Kind == "run.output";
             foreach (var subscriber in _subscribers)
             {
-                subscriber.Writer.TryWrite(loopEvent);
+                if (!droppable || subscriber.Reader.Count < OutputBacklogLimit)
+                {
+                    subscriber.Writer.TryWrite(loopEvent);
+                }
             }
         }
     }
 
     public async IAsyncEnumerable<LoopEvent> SubscribeAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var queue = Channel.CreateBounded<LoopEvent>(new BoundedChannelOptions(1024) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        var queue = Channel.CreateUnbounded<LoopEvent>(new UnboundedChannelOptions { SingleReader = true });
         lock (_gate)
         {
             _subscribers.Add(queue);

@@ -1,0 +1,522 @@
+namespace Loop.Discord;
+
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+using Loop.Runtime;
+using Microsoft.Extensions.Logging;
+
+/// <summary>
+/// The Discord bot. Messages that address it (a mention, a reply to it, <c>!loop …</c>, any DM)
+/// become messages of the Loop channel bound to their Discord channel; runs of Discord-bound
+/// channels show the bot typing and end with a reply (referencing the message that started it);
+/// <c>/loop</c> slash commands manage tasks; <c>loop mcp --dir</c> gets a guild channel per directory.
+/// </summary>
+public sealed partial class DiscordChatAdapter : IChatAdapter
+{
+    public const string PlatformName = "discord";
+    private const string Prefix = "!loop";
+
+    private readonly DiscordOptions _options;
+    private readonly ChannelService _channels;
+    private readonly TaskService _tasks;
+    private readonly LoopEventHub _events;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly DiscordRestClient _rest;
+    private readonly DiscordGatewayClient _gateway;
+    private readonly SlashCommands _commands;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<string, string> _channelNames = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
+    private readonly List<Task> _background = [];
+    private Task? _eventPump;
+    private int _commandsRegistered;
+
+    public DiscordChatAdapter(DiscordOptions options, ChannelService channels, TaskService tasks, LoopEventHub events,
+        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers)
+    {
+        _options = options;
+        _channels = channels;
+        _tasks = tasks;
+        _events = events;
+        _time = time;
+        _logger = loggers.CreateLogger<DiscordChatAdapter>();
+        _rest = new DiscordRestClient(options, time, loggers.CreateLogger<DiscordRestClient>());
+        _gateway = new DiscordGatewayClient(options, OnDispatchAsync, time, loggers.CreateLogger<DiscordGatewayClient>());
+        _commands = new SlashCommands(tasks, health);
+    }
+
+    /// <summary>The adapter for a node, from its config (discord_token must be set).</summary>
+    public static DiscordChatAdapter Create(LoopNode node) =>
+        new(DiscordOptions.FromConfig(node.Config), node.Channels, node.Tasks, node.Events, node.GetHealth, node.Time, node.Loggers);
+
+    public string Platform => PlatformName;
+
+    public string Status => _gateway.Status;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Subscribe before returning so no run event after start-up is missed: the subscription is
+        // registered synchronously by the first MoveNextAsync.
+        var subscription = _events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
+        var first = subscription.MoveNextAsync();
+        _eventPump = Task.Run(() => PumpEventsAsync(subscription, first));
+        _gateway.Start();
+        return Task.CompletedTask;
+    }
+
+    // ---- inbound: gateway dispatches ----
+
+    private async Task OnDispatchAsync(string type, JsonNode? data, CancellationToken cancellationToken)
+    {
+        switch (type)
+        {
+            case "READY":
+                if (Interlocked.Exchange(ref _commandsRegistered, 1) == 0)
+                {
+                    Track(RegisterCommandsAsync(_stop.Token));
+                }
+                break;
+            case "GUILD_CREATE":
+                foreach (var channel in data?["channels"]?.AsArray() ?? [])
+                {
+                    RememberChannel(channel);
+                }
+                break;
+            case "CHANNEL_CREATE" or "CHANNEL_UPDATE":
+                RememberChannel(data);
+                break;
+            case "MESSAGE_CREATE":
+                await OnMessageAsync(data!, cancellationToken);
+                break;
+            case "INTERACTION_CREATE":
+                // Answered off the gateway's receive loop: Discord gives 3 s for the first response.
+                Track(OnInteractionAsync(data!, _stop.Token));
+                break;
+        }
+    }
+
+    private void RememberChannel(JsonNode? channel)
+    {
+        if ((string?)channel?["id"] is { } id && (string?)channel["name"] is { } name)
+        {
+            _channelNames[id] = name;
+        }
+    }
+
+    private async Task OnMessageAsync(JsonNode message, CancellationToken cancellationToken)
+    {
+        var author = message["author"];
+        var botId = _gateway.UserId;
+        if ((bool?)author?["bot"] == true || (string?)author?["id"] == botId || (string?)message["webhook_id"] is not null)
+        {
+            return;
+        }
+        var content = (string?)message["content"] ?? "";
+        var channelId = (string)message["channel_id"]!;
+        var isDm = message["guild_id"] is null;
+        var mentioned = botId is not null && (message["mentions"]?.AsArray().Any(m => (string?)m?["id"] == botId) == true
+            || content.Contains($"<@{botId}>", StringComparison.Ordinal) || content.Contains($"<@!{botId}>", StringComparison.Ordinal));
+        var repliesToBot = botId is not null && (string?)message["referenced_message"]?["author"]?["id"] == botId;
+        var prefixed = content.TrimStart().StartsWith(Prefix, StringComparison.OrdinalIgnoreCase);
+        if (!(isDm || mentioned || repliesToBot || prefixed))
+        {
+            return;
+        }
+
+        var text = content.Trim();
+        if (prefixed)
+        {
+            text = text[Prefix.Length..];
+        }
+        if (botId is not null)
+        {
+            text = text.Replace($"<@{botId}>", "", StringComparison.Ordinal).Replace($"<@!{botId}>", "", StringComparison.Ordinal);
+        }
+        text = text.Trim();
+        if (text.Length == 0)
+        {
+            return;
+        }
+        var authorName = (string?)author?["global_name"] ?? (string?)author?["username"] ?? "someone";
+        var channelName = isDm
+            ? $"dm-{(string?)author?["username"] ?? channelId}"
+            : _channelNames.TryGetValue(channelId, out var known) ? known : $"discord-{channelId}";
+        try
+        {
+            var (channel, stored) = await _channels.PostChatMessageAsync(
+                new ChatInbound(PlatformName, channelId, channelName, authorName, text, (string?)message["id"]), cancellationToken);
+            _logger.LogInformation("Discord message {MessageId} from {Author} stored as message {StoredId} of channel {ChannelId}",
+                (string?)message["id"], authorName, stored.Id, channel.Id);
+        }
+        catch (LoopValidationException invalid)
+        {
+            await SendInOrderAsync(channelId, () => _rest.CreateMessageAsync(channelId, $"I can't take that message: {invalid.Message}", (string?)message["id"], _stop.Token));
+        }
+    }
+
+    private async Task OnInteractionAsync(JsonNode interaction, CancellationToken cancellationToken)
+    {
+        var id = (string)interaction["id"]!;
+        var token = (string)interaction["token"]!;
+        var type = (int?)interaction["type"];
+        var data = interaction["data"];
+        if ((string?)data?["name"] != "loop")
+        {
+            return;
+        }
+        try
+        {
+            if (type == 4)
+            {
+                var focused = FindFocused(data?["options"]?.AsArray());
+                await _rest.RespondToInteractionAsync(id, token, new JsonObject
+                {
+                    ["type"] = 8,
+                    ["data"] = new JsonObject { ["choices"] = _commands.TemplateChoices(focused ?? "") },
+                }, cancellationToken);
+                return;
+            }
+            if (type != 2)
+            {
+                return;
+            }
+            // Defer first: the tasks and store may take longer than Discord's 3 s window.
+            await _rest.RespondToInteractionAsync(id, token, new JsonObject { ["type"] = 5 }, cancellationToken);
+            var appId = _options.AppId ?? _gateway.ApplicationId ?? (string?)interaction["application_id"]!;
+            var (path, options) = SlashCommands.Read(data);
+            string answer;
+            try
+            {
+                var channelId = await LoopChannelForAsync(interaction, cancellationToken);
+                answer = await _commands.ExecuteAsync(path, options, channelId, cancellationToken);
+            }
+            catch (Exception error) when (error is LoopValidationException or LoopNotFoundException or LoopConflictException or LoopForbiddenException)
+            {
+                answer = $"❌ {error.Message}";
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                _logger.LogError(error, "/loop {Command} failed", path);
+                answer = $"❌ Something went wrong: {error.Message}";
+            }
+            var parts = MessageSplitter.Split(answer);
+            await _rest.EditOriginalResponseAsync(appId!, token, parts[0], cancellationToken);
+            foreach (var part in parts.Skip(1))
+            {
+                await _rest.CreateFollowupAsync(appId!, token, part, cancellationToken);
+            }
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            _logger.LogError(error, "Answering Discord interaction {InteractionId} failed", id);
+        }
+    }
+
+    private static string? FindFocused(JsonArray? options)
+    {
+        foreach (var option in options ?? [])
+        {
+            if ((bool?)option?["focused"] == true)
+            {
+                return option!["value"]?.ToString();
+            }
+            if (FindFocused(option?["options"]?.AsArray()) is { } nested)
+            {
+                return nested;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The Loop channel of the interaction's Discord channel, registered on first use.</summary>
+    private async Task<string> LoopChannelForAsync(JsonNode interaction, CancellationToken cancellationToken)
+    {
+        var discordChannel = (string?)interaction["channel_id"] ?? (string)interaction["channel"]!["id"]!;
+        if (await _channels.FindChatChannelAsync(PlatformName, discordChannel, cancellationToken) is { } bound)
+        {
+            return bound.Id;
+        }
+        var name = (string?)interaction["channel"]?["name"]
+            ?? (_channelNames.TryGetValue(discordChannel, out var known) ? known : null)
+            ?? (interaction["guild_id"] is null ? $"dm-{(string?)interaction["user"]?["username"] ?? discordChannel}" : $"discord-{discordChannel}");
+        return (await _channels.EnsureChatChannelAsync(PlatformName, discordChannel, name, cancellationToken)).Id;
+    }
+
+    private async Task RegisterCommandsAsync(CancellationToken cancellationToken)
+    {
+        var appId = _options.AppId ?? _gateway.ApplicationId;
+        if (appId is null)
+        {
+            _logger.LogError("Cannot register /loop commands: no discord_app_id and none in READY");
+            return;
+        }
+        try
+        {
+            await _rest.BulkOverwriteCommandsAsync(appId, _options.GuildId, SlashCommands.Definitions(), cancellationToken);
+            _logger.LogInformation("Registered /loop commands {Scope}", _options.GuildId is null ? "globally (they may take up to an hour to appear)" : $"in guild {_options.GuildId}");
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            _logger.LogError(error, "Registering /loop commands failed");
+            _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), null, null, $"discord: registering /loop commands failed: {error.Message}"));
+        }
+    }
+
+    // ---- outbound: run events ----
+
+    private async Task PumpEventsAsync(IAsyncEnumerator<LoopEvent> subscription, ValueTask<bool> first)
+    {
+        try
+        {
+            var more = await first;
+            while (more)
+            {
+                var loopEvent = subscription.Current;
+                if (loopEvent is { ChannelId: not null, RunId: not null, Kind: "run.queued" or "run.started" or "run.finished" or "run.error", Data: Run run })
+                {
+                    try
+                    {
+                        await OnRunEventAsync(loopEvent, run);
+                    }
+                    catch (Exception error) when (error is not OperationCanceledException)
+                    {
+                        _logger.LogError(error, "Handling {Event} of run {RunId} for Discord failed", loopEvent.Kind, loopEvent.RunId);
+                    }
+                }
+                more = await subscription.MoveNextAsync();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            await subscription.DisposeAsync();
+        }
+    }
+
+    private async Task OnRunEventAsync(LoopEvent loopEvent, Run run)
+    {
+        var channel = await _channels.GetChannelAsync(Caller.User, run.ChannelId, _stop.Token);
+        if (channel.Platform != PlatformName || channel.ExternalId is not { } discordChannel)
+        {
+            return;
+        }
+        if (loopEvent.Kind is "run.queued" or "run.started")
+        {
+            StartTyping(discordChannel, run.Id);
+            return;
+        }
+        var typing = StopTyping(discordChannel, run.Id);
+        Track(SendInOrderAsync(discordChannel, async () =>
+        {
+            await typing;
+            await PostReplyAsync(discordChannel, run, loopEvent.Text, _stop.Token);
+        }));
+    }
+
+    private async Task PostReplyAsync(string discordChannel, Run run, string fallback, CancellationToken cancellationToken)
+    {
+        var messages = await _channels.ListRunMessagesAsync(run.Id, cancellationToken);
+        var trigger = messages.LastOrDefault(m => m.Role == MessageRole.User && m.ExternalId is not null)?.ExternalId;
+        var reply = messages.LastOrDefault(m => m.Role != MessageRole.User)?.Content ?? fallback;
+        if (run.TaskId is { } taskId)
+        {
+            var name = await TaskNameAsync(taskId, cancellationToken);
+            reply = $"**⏰ {name}**\n{reply}";
+        }
+        var parts = MessageSplitter.Split(reply);
+        for (var i = 0; i < parts.Count; i++)
+        {
+            await _rest.CreateMessageAsync(discordChannel, parts[i], i == 0 ? trigger : null, cancellationToken);
+        }
+        _logger.LogInformation("Posted the reply of run {RunId} to Discord channel {DiscordChannel} in {Parts} part(s)", run.Id, discordChannel, parts.Count);
+    }
+
+    private async Task<string> TaskNameAsync(string taskId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await _tasks.GetAsync(Caller.User, taskId, cancellationToken)).Name;
+        }
+        catch (LoopNotFoundException)
+        {
+            return $"task {taskId}";
+        }
+    }
+
+    /// <summary>Runs sends to one Discord channel one after another, in the order asked.</summary>
+    private Task SendInOrderAsync(string discordChannel, Func<Task> send)
+    {
+        lock (_gate)
+        {
+            var previous = _outboxTails.GetValueOrDefault(discordChannel, Task.CompletedTask);
+            var next = AfterAsync(previous, send);
+            _outboxTails[discordChannel] = next;
+            return next;
+        }
+
+        async Task AfterAsync(Task previous, Func<Task> work)
+        {
+            await previous.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, System.Threading.Tasks.TaskScheduler.Default);
+            try
+            {
+                await work();
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                _logger.LogError(error, "Posting to Discord channel {DiscordChannel} failed", discordChannel);
+                _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), null, null, $"discord: posting to channel {discordChannel} failed: {error.Message}"));
+            }
+        }
+    }
+
+    private void StartTyping(string discordChannel, string runId)
+    {
+        lock (_gate)
+        {
+            if (!_typing.TryGetValue(discordChannel, out var typing))
+            {
+                var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                typing = new Typing(stop, TypeAsync(discordChannel, stop.Token));
+                _typing[discordChannel] = typing;
+            }
+            typing.Runs.Add(runId);
+        }
+    }
+
+    /// <summary>Stops typing when no other run of the channel is active; returns the typing loop, to wait
+    /// for its last request before replying (a late one would show "typing" again after the reply).</summary>
+    private Task StopTyping(string discordChannel, string runId)
+    {
+        lock (_gate)
+        {
+            if (!_typing.TryGetValue(discordChannel, out var typing))
+            {
+                return Task.CompletedTask;
+            }
+            typing.Runs.Remove(runId);
+            if (typing.Runs.Count > 0)
+            {
+                return Task.CompletedTask;
+            }
+            _typing.Remove(discordChannel);
+            typing.Stop.Cancel();
+            return typing.Loop.ContinueWith(_ => typing.Stop.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, System.Threading.Tasks.TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Discord shows "typing" for about 10 s per trigger (or until the bot posts): renew it until the run ends.</summary>
+    private async Task TypeAsync(string discordChannel, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await _rest.TriggerTypingAsync(discordChannel, cancellationToken);
+                }
+                catch (Exception error) when (error is DiscordApiException or HttpRequestException)
+                {
+                    _logger.LogDebug("Typing in Discord channel {DiscordChannel} failed: {Error}", discordChannel, error.Message);
+                }
+                await Task.Delay(_options.Timings.Typing, _time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    // ---- channels for directories (loop mcp --dir) ----
+
+    public async Task ChannelRegisteredAsync(Channel channel, CancellationToken cancellationToken)
+    {
+        if (_options.GuildId is not { } guildId || channel.DirPath is null || channel.ExternalId is not null)
+        {
+            return;
+        }
+        var name = ChannelNameFor(channel.DirPath);
+        var existing = (await _rest.ListGuildChannelsAsync(guildId, cancellationToken))
+            .Where(c => (int?)c?["type"] == 0 && (string?)c?["name"] == name)
+            .Select(c => (string)c!["id"]!)
+            .ToList();
+        foreach (var candidate in existing)
+        {
+            // A channel of that name from an earlier registration (or made by hand) is reused.
+            if (await _channels.BindChatChannelAsync(channel.Id, PlatformName, candidate, cancellationToken))
+            {
+                _logger.LogInformation("Bound channel {ChannelId} ({Dir}) to the existing Discord channel #{Name}", channel.Id, channel.DirPath, name);
+                return;
+            }
+        }
+        var created = await _rest.CreateTextChannelAsync(guildId, name, $"Loop agent for {channel.DirPath}", cancellationToken);
+        _channelNames[created] = name;
+        if (!await _channels.BindChatChannelAsync(channel.Id, PlatformName, created, cancellationToken))
+        {
+            throw new InvalidOperationException($"the new Discord channel {created} is already bound to another Loop channel");
+        }
+        _logger.LogInformation("Created Discord channel #{Name} ({DiscordChannel}) for {Dir}", name, created, channel.DirPath);
+    }
+
+    /// <summary>A Discord text channel name for a directory: its last segment, lower case, letters and digits kept, dashes for anything else.</summary>
+    public static string ChannelNameFor(string dirPath)
+    {
+        var last = Path.GetFileName(dirPath.TrimEnd('/', '\\'));
+        var name = NotAllowed().Replace(last.ToLowerInvariant(), "-").Trim('-');
+        name = Dashes().Replace(name, "-");
+        if (name.Length > 100)
+        {
+            name = name[..100].TrimEnd('-');
+        }
+        return name.Length == 0 ? "loop" : name;
+    }
+
+    [GeneratedRegex(@"[^\p{L}\p{N}_-]+")]
+    private static partial Regex NotAllowed();
+
+    [GeneratedRegex("-{2,}")]
+    private static partial Regex Dashes();
+
+    private void Track(Task task)
+    {
+        lock (_gate)
+        {
+            _background.RemoveAll(t => t.IsCompleted);
+            _background.Add(task);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _stop.CancelAsync();
+        Task[] pending;
+        lock (_gate)
+        {
+            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop), _eventPump ?? Task.CompletedTask];
+        }
+        try
+        {
+            await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception)
+        {
+            // Shutting down: what was cancelled or failed has been logged where it happened.
+        }
+        _rest.Dispose();
+        _stop.Dispose();
+    }
+
+    private sealed record Typing(CancellationTokenSource Stop, Task Loop)
+    {
+        public HashSet<string> Runs { get; } = new(StringComparer.Ordinal);
+    }
+}
