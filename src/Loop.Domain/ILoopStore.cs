@@ -88,6 +88,9 @@ public interface ILoopStore
 
     Task<ScheduledTask?> GetTaskAsync(string taskId, CancellationToken cancellationToken);
 
+    /// <summary>The tasks with the given ids that exist, in no particular order.</summary>
+    Task<IReadOnlyList<ScheduledTask>> GetTasksAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken);
+
     /// <summary>Tasks of one channel, or of all channels when <paramref name="channelId"/> is null, oldest first.</summary>
     Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken);
 

@@ -19,6 +19,7 @@ public sealed class TaskScheduler : IAsyncDisposable
     private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromDays(1);
     private static readonly TimeSpan RetryAfterStoreError = TimeSpan.FromSeconds(1);
     private const int MaxClaimBatch = 2_000;
+    private const int MaxCachedSchedules = 4_096;
 
     private readonly ILoopStore _store;
     private readonly ChannelActorHost _channels;
@@ -30,6 +31,8 @@ public sealed class TaskScheduler : IAsyncDisposable
     private readonly Channel<DueSlot> _due = Channel.CreateUnbounded<DueSlot>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private Task _claimer = Task.CompletedTask;
+    // Only the claimer loop touches it.
+    private readonly Dictionary<(TaskType, string, string?), TaskSchedule> _schedules = [];
 
     public TaskScheduler(ILoopStore store, ChannelActorHost channels, LoopEventHub events, TimeProvider time, ILogger<TaskScheduler> logger)
     {
@@ -92,25 +95,14 @@ public sealed class TaskScheduler : IAsyncDisposable
 
     private void Arm(ScheduledTask task)
     {
-        TaskSchedule schedule;
-        try
-        {
-            schedule = TaskSchedule.FromStored(task.Type, task.Schedule, task.TimeZone);
-        }
-        catch (ScheduleFormatException error)
-        {
-            _logger.LogError("Task {TaskId} has a schedule that no longer parses ({Error}); it will not fire until edited", task.Id, error.Message);
-            _events.Publish(new LoopEvent("task.error", _time.GetUtcNow(), task.ChannelId, null, $"task {task.Id}: {error.Message}"));
-            return;
-        }
         lock (_gate)
         {
             if (!_actors.TryGetValue(task.Id, out var actor))
             {
-                actor = new TaskActor(this);
+                actor = new TaskActor(this, task.Id);
                 _actors.Add(task.Id, actor);
             }
-            actor.Set(task, schedule);
+            actor.Set(task.Enabled ? task.NextRunAt : null);
         }
     }
 
@@ -139,55 +131,75 @@ public sealed class TaskScheduler : IAsyncDisposable
     private async Task ClaimAsync(List<DueSlot> batch, CancellationToken stopping)
     {
         var now = _time.GetUtcNow();
-        var firings = new List<(TaskActor Actor, ScheduledTask Task, TaskFiring Firing)>(batch.Count);
-        foreach (var slot in batch)
+        var due = new Dictionary<string, DueSlot>(batch.Count, StringComparer.Ordinal);
+        lock (_gate)
         {
-            ScheduledTask task;
-            TaskSchedule schedule;
-            lock (_gate)
+            foreach (var slot in batch)
             {
-                if (!_actors.TryGetValue(slot.TaskId, out var current) || current.Task is null || current.Task.NextRunAt != slot.DueAt)
+                // A slot whose task was edited, disabled or deleted since its timer was set is stale.
+                if (_actors.TryGetValue(slot.TaskId, out var actor) && actor.DueAt == slot.DueAt)
                 {
-                    continue; // edited, disabled or deleted since its timer was set
+                    due[slot.TaskId] = slot;
                 }
-                task = current.Task;
-                schedule = current.Schedule!;
             }
-            var next = NextSlot(schedule, slot.DueAt, now);
-            var late = now - slot.DueAt > TimeSpan.FromMinutes(1);
-            Run? run = late && task.Misfire == MisfirePolicy.Skip
-                ? null
-                : new Run(Ids.New("run", _time), task.ChannelId, task.Id, RunStatus.Queued, task.Prompt, now,
-                    null, null, null, null, null, null, null, null, RunUsage.None);
-            firings.Add((_actors[slot.TaskId], task, new TaskFiring(task.Id, slot.DueAt, next, run)));
         }
-        if (firings.Count == 0)
+        if (due.Count == 0)
         {
             return;
         }
 
+        // Actors keep only what their timers need; the rest of each task is read when it fires.
+        List<(ScheduledTask Task, TaskFiring Firing)> firings;
         IReadOnlyList<Run> queued;
         try
         {
+            var tasks = await _store.GetTasksAsync(due.Keys, stopping);
+            firings = new List<(ScheduledTask, TaskFiring)>(tasks.Count);
+            foreach (var task in tasks)
+            {
+                var slot = due[task.Id];
+                if (!task.Enabled || task.NextRunAt != slot.DueAt)
+                {
+                    Arm(task);
+                    continue;
+                }
+                DateTimeOffset? next;
+                try
+                {
+                    next = NextSlot(ScheduleOf(task), slot.DueAt, now);
+                }
+                catch (ScheduleFormatException invalid)
+                {
+                    _logger.LogError("Task {TaskId} has a schedule that no longer parses ({Error}); it will not fire until edited", task.Id, invalid.Message);
+                    _events.Publish(new LoopEvent("task.error", now, task.ChannelId, null, $"task {task.Id}: {invalid.Message}"));
+                    Arm(task with { Enabled = false });
+                    continue;
+                }
+                var late = now - slot.DueAt > TimeSpan.FromMinutes(1);
+                Run? run = late && task.Misfire == MisfirePolicy.Skip
+                    ? null
+                    : new Run(Ids.New("run", _time), task.ChannelId, task.Id, RunStatus.Queued, task.Prompt, now,
+                        null, null, null, null, null, null, null, null, RunUsage.None);
+                firings.Add((task, new TaskFiring(task.Id, slot.DueAt, next, run)));
+            }
             queued = await _store.ClaimTaskFiringsAsync(firings.Select(f => f.Firing).ToList(), now, stopping);
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
-            _logger.LogError(error, "Could not claim {Count} due task slot(s); retrying in {Delay}", firings.Count, RetryAfterStoreError);
+            _logger.LogError(error, "Could not claim {Count} due task slot(s); retrying in {Delay}", due.Count, RetryAfterStoreError);
             _events.Publish(new LoopEvent("task.error", _time.GetUtcNow(), null, null, $"could not claim due task slots: {error.Message}"));
             await Task.Delay(RetryAfterStoreError, _time, stopping);
-            foreach (var (_, task, firing) in firings)
+            foreach (var slot in due.Values)
             {
-                Enqueue(new DueSlot(task.Id, firing.DueAt));
+                Enqueue(slot);
             }
             return;
         }
 
         var claimedAt = _time.GetUtcNow();
         var queuedRuns = queued.ToDictionary(r => r.TaskId!, StringComparer.Ordinal);
-        foreach (var (actor, task, firing) in firings)
+        foreach (var (task, firing) in firings)
         {
-            var advanced = task with { NextRunAt = firing.NextRunAt, LastRunAt = now };
             if (queuedRuns.TryGetValue(task.Id, out var run))
             {
                 _channels.Wake(task.ChannelId);
@@ -215,12 +227,28 @@ public sealed class TaskScheduler : IAsyncDisposable
             }
             lock (_gate)
             {
-                if (actor.Task?.NextRunAt == firing.DueAt)
+                if (_actors.TryGetValue(task.Id, out var actor) && actor.DueAt == firing.DueAt)
                 {
-                    actor.Set(advanced, actor.Schedule!);
+                    actor.Set(firing.NextRunAt);
                 }
             }
         }
+    }
+
+    /// <summary>Parsed schedules, shared by tasks with the same one. Bounded: cleared when full,
+    /// since parsing again is cheap and a cache must not grow with the number of tasks.</summary>
+    private TaskSchedule ScheduleOf(ScheduledTask task)
+    {
+        var key = (task.Type, task.Schedule, task.TimeZone);
+        if (_schedules.TryGetValue(key, out var cached))
+        {
+            return cached;
+        }
+        if (_schedules.Count >= MaxCachedSchedules)
+        {
+            _schedules.Clear();
+        }
+        return _schedules[key] = TaskSchedule.FromStored(task.Type, task.Schedule, task.TimeZone);
     }
 
     /// <summary>The slot after <paramref name="due"/>; when the daemon is behind (it was down), the
@@ -301,45 +329,43 @@ public sealed class TaskScheduler : IAsyncDisposable
 
     private sealed record DueSlot(string TaskId, DateTimeOffset DueAt);
 
-    /// <summary>One task's timer: it wakes at the task's due instant and hands the slot to the claimer.</summary>
-    private sealed class TaskActor(TaskScheduler scheduler)
+    /// <summary>One task's timer: it wakes at the task's due instant and hands the slot to the
+    /// claimer. It holds only the id and the instant, so 100,000 armed tasks stay small.</summary>
+    private sealed class TaskActor(TaskScheduler scheduler, string taskId)
     {
         private ITimer? _timer;
 
-        public ScheduledTask? Task { get; private set; }
-        public TaskSchedule? Schedule { get; private set; }
+        public DateTimeOffset? DueAt { get; private set; }
         public bool IsArmed => _timer is not null;
 
-        /// <summary>Caller holds the scheduler's lock.</summary>
-        public void Set(ScheduledTask task, TaskSchedule schedule)
+        /// <summary>Caller holds the scheduler's lock. Null: nothing is due (disabled, done).</summary>
+        public void Set(DateTimeOffset? dueAt)
         {
-            Task = task;
-            Schedule = schedule;
+            DueAt = dueAt;
             Disarm();
-            if (!task.Enabled || task.NextRunAt is not { } due)
+            if (dueAt is not { } due)
             {
                 return;
             }
             var delay = due - scheduler._time.GetUtcNow();
             if (delay <= TimeSpan.Zero)
             {
-                scheduler.Enqueue(new DueSlot(task.Id, due));
+                scheduler.Enqueue(new DueSlot(taskId, due));
                 return;
             }
             var hop = delay > MaxTimerDelay ? MaxTimerDelay : delay;
-            _timer = scheduler._time.CreateTimer(_ => Wake(task.Id, due), null, hop, Timeout.InfiniteTimeSpan);
+            _timer = scheduler._time.CreateTimer(_ => Wake(due), null, hop, Timeout.InfiniteTimeSpan);
         }
 
-        private void Wake(string taskId, DateTimeOffset due)
+        private void Wake(DateTimeOffset due)
         {
             lock (scheduler._gate)
             {
-                if (Task?.Id != taskId || Task.NextRunAt != due)
+                if (DueAt == due)
                 {
-                    return;
+                    // Either the slot is due, or this was a hop towards a far slot: Set decides.
+                    Set(due);
                 }
-                // Either the slot is due, or this was a hop towards a far slot: Set decides.
-                Set(Task, Schedule!);
             }
         }
 

@@ -3,6 +3,7 @@ namespace Loop.Store;
 using System.Globalization;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
+using Microsoft.Data.Sqlite;
 
 /// <summary>Conversions between domain values and their column forms. Times are unix milliseconds
 /// UTC; costs are invariant decimal text.</summary>
@@ -155,6 +156,53 @@ internal sealed class RunRow
             Columns.FromText(CostUsd),
             checked((int)NumTurns),
             DurationMs));
+
+    /// <summary>An INSERT of one run whose parameters <see cref="Bind"/> sets: reuse it for many
+    /// runs in one transaction, so its statement is prepared once.</summary>
+    public static SqliteCommand InsertCommand(SqliteConnection connection, SqliteTransaction tx)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = tx;
+        command.CommandText = Insert;
+        foreach (var name in ParameterNames)
+        {
+            command.Parameters.Add(new SqliteParameter("@" + name, DBNull.Value));
+        }
+        return command;
+    }
+
+    public static void Bind(SqliteCommand insert, Run run)
+    {
+        var p = insert.Parameters;
+        p["@id"].Value = run.Id;
+        p["@channel_id"].Value = run.ChannelId;
+        p["@task_id"].Value = (object?)run.TaskId ?? DBNull.Value;
+        p["@status"].Value = run.Status.ToWire();
+        p["@prompt"].Value = run.Prompt;
+        p["@created_at"].Value = Columns.ToMs(run.CreatedAt);
+        p["@started_at"].Value = Columns.ToMs(run.StartedAt) is { } started ? started : DBNull.Value;
+        p["@finished_at"].Value = Columns.ToMs(run.FinishedAt) is { } finished ? finished : DBNull.Value;
+        p["@exit_code"].Value = run.ExitCode is { } exit ? exit : DBNull.Value;
+        p["@reply"].Value = (object?)run.Reply ?? DBNull.Value;
+        p["@error"].Value = (object?)run.Error ?? DBNull.Value;
+        p["@session_id"].Value = (object?)run.SessionId ?? DBNull.Value;
+        p["@model"].Value = (object?)run.Model ?? DBNull.Value;
+        p["@container_id"].Value = (object?)run.ContainerId ?? DBNull.Value;
+        p["@input_tokens"].Value = run.Usage.InputTokens;
+        p["@output_tokens"].Value = run.Usage.OutputTokens;
+        p["@cache_creation_input_tokens"].Value = run.Usage.CacheCreationInputTokens;
+        p["@cache_read_input_tokens"].Value = run.Usage.CacheReadInputTokens;
+        p["@cost_usd"].Value = Columns.ToText(run.Usage.CostUsd);
+        p["@num_turns"].Value = run.Usage.NumTurns;
+        p["@duration_ms"].Value = run.Usage.DurationMs;
+    }
+
+    private static readonly string[] ParameterNames =
+    [
+        "id", "channel_id", "task_id", "status", "prompt", "created_at", "started_at", "finished_at", "exit_code", "reply", "error",
+        "session_id", "model", "container_id", "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+        "cost_usd", "num_turns", "duration_ms",
+    ];
 
     /// <summary>The run's columns as Dapper parameters (names match the snake_case columns).</summary>
     public static object Parameters(Run run) => new

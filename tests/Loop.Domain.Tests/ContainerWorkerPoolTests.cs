@@ -10,6 +10,13 @@ public sealed class ContainerWorkerPoolTests
         var pool = new ContainerWorkerPool(2);
         var a = await pool.AcquireAsync("a", CancellationToken.None);
         var b = await pool.AcquireAsync("b", CancellationToken.None);
+        var third = pool.AcquireAsync("x", CancellationToken.None).AsTask();
+        await Task.Delay(50);
+        Assert.False(third.IsCompleted); // capped at 2
+        b.Dispose();
+        b = await third;
+        // From here one slot is busy for the whole test, so waiters are granted one at a time
+        // and the order they record is the order they were served.
         var order = new List<string>();
         var waiters = new[] { "c", "d", "e" }.Select(async name =>
         {
@@ -22,9 +29,9 @@ public sealed class ContainerWorkerPoolTests
         Assert.Empty(order);
 
         a.Dispose();
-        b.Dispose();
         await Task.WhenAll(waiters);
         Assert.Equal(["c", "d", "e"], order);
+        b.Dispose();
         Assert.Equal(0, pool.InUse);
         Assert.Equal(0, pool.Waiting);
     }
