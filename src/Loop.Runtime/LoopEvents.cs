@@ -49,7 +49,8 @@ public sealed class LoopEventHub
 
     public async IAsyncEnumerable<LoopEvent> SubscribeAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var queue = Channel.CreateUnbounded<LoopEvent>(new UnboundedChannelOptions { SingleReader = true });
+        // Not SingleReader: that variant cannot count its backlog, which Publish needs.
+        var queue = Channel.CreateUnbounded<LoopEvent>();
         lock (_gate)
         {
             _subscribers.Add(queue);

@@ -1,5 +1,7 @@
 namespace Loop.Integration.Tests;
 
+using Loop.Testing;
+
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 
@@ -9,7 +11,7 @@ public sealed class CliTests
     private static async Task<(int ExitCode, string Output)> LoopAsync(Dictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "loop.dll"));
+        start.ArgumentList.Add(LoopDaemon.LoopDll);
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);

@@ -1,5 +1,7 @@
 namespace Loop.Integration.Tests;
 
+using Loop.Testing;
+
 using System.Text.Json.Nodes;
 
 /// <summary>Mounts and secrets: what the agent can see, and what nobody else can.</summary>

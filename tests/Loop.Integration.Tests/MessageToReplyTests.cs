@@ -1,5 +1,7 @@
 namespace Loop.Integration.Tests;
 
+using Loop.Testing;
+
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;

@@ -1,5 +1,7 @@
 namespace Loop.Integration.Tests;
 
+using Loop.Testing;
+
 /// <summary>Nothing accepted is lost when the daemon dies mid-run.</summary>
 public sealed class RecoveryTests
 {

@@ -1,5 +1,7 @@
 namespace Loop.Mcp.Tests;
 
+using Loop.Testing;
+
 using System.Text.Json;
 using Loop.Client;
 

@@ -1,6 +1,7 @@
 namespace Loop.Mcp.Tests;
 
 using System.Diagnostics;
+using Loop.Testing;
 
 public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 {
@@ -10,7 +11,7 @@ public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>Runs the built <c>loop</c> as a user would: a process, its exit code and output.</summary>
 public static class LoopCli
 {
-    public static string LoopDll => Path.Combine(AppContext.BaseDirectory, "loop.dll");
+    public static string LoopDll => LoopDaemon.LoopDll;
 
     public static async Task<CliResult> RunAsync(IReadOnlyDictionary<string, string?>? environment, params string[] args)
     {

@@ -1,4 +1,4 @@
-namespace Loop.Integration.Tests;
+namespace Loop.Testing;
 
 using System.Diagnostics;
 

@@ -1,4 +1,4 @@
-namespace Loop.Integration.Tests;
+namespace Loop.Testing;
 
 using System.Diagnostics;
 using System.Net;
@@ -27,16 +27,24 @@ public sealed class LoopDaemon : IAsyncDisposable
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    /// <summary>The self-contained linux `loop` that containers run for `loop mcp` (`make build`).</summary>
-    public static string ContainerBinary { get; } = FindContainerBinary();
+    private static readonly string RepositoryRoot = FindRepositoryRoot();
 
-    private static string FindContainerBinary()
+    /// <summary>The self-contained linux `loop` that containers run for `loop mcp` (`make build`).</summary>
+    public static string ContainerBinary { get; } = Path.Combine(RepositoryRoot, "artifacts", "bin", "loop");
+
+    /// <summary>loop.dll in Loop.Cli's own build output, of this test assembly's configuration. Run from
+    /// there, not from a test's output folder, where other framework references change how its
+    /// dependencies resolve.</summary>
+    public static string LoopDll { get; } = Path.Combine(RepositoryRoot, "src", "Loop.Cli", "bin",
+        new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')).Parent!.Name, "net10.0", "loop.dll");
+
+    private static string FindRepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
             if (File.Exists(Path.Combine(dir.FullName, "Loop.sln")))
             {
-                return Path.Combine(dir.FullName, "artifacts", "bin", "loop");
+                return dir.FullName;
             }
         }
         throw new InvalidOperationException("cannot find the repository root (Loop.sln) above " + AppContext.BaseDirectory);
@@ -44,6 +52,10 @@ public sealed class LoopDaemon : IAsyncDisposable
 
     public string Home { get; }
     public int Port { get; }
+    public string ApiUrl => $"http://127.0.0.1:{Port}";
+
+    /// <summary>The daemon's unix socket, as <c>--api-url</c>.</summary>
+    public string SocketUrl => $"unix://{Path.Combine(Home, "run", "loop.sock")}";
     public HttpClient Http { get; }
     public Dictionary<string, string?> Environment { get; }
 
@@ -83,7 +95,7 @@ public sealed class LoopDaemon : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "loop.dll"));
+        start.ArgumentList.Add(LoopDll);
         start.ArgumentList.Add("serve");
         start.Environment["LOOP_HOME"] = Home;
         start.Environment["LOOP_CONTAINER_BINARY"] = ContainerBinary;
@@ -217,7 +229,7 @@ public sealed class LoopDaemon : IAsyncDisposable
         return JsonNode.Parse(text)!.AsObject();
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
