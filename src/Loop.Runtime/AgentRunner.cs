@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using System.Collections.Concurrent;
 using Loop.Claude;
 using Loop.Config;
 using Loop.Domain.Agents;
@@ -30,6 +31,8 @@ public sealed class AgentRunner(
     ChannelTokens tokens,
     ILogger<AgentRunner> logger) : IAgentRunner
 {
+    private readonly ConcurrentDictionary<string, string> _mcpConfigs = new(StringComparer.Ordinal);
+
     public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -80,7 +83,7 @@ public sealed class AgentRunner(
         {
             servers[name] = new McpServer(server.Command, server.Args, server.Env);
         }
-        McpConfigFile.Write(mcpConfigPath, servers);
+        WriteIfChanged(mcpConfigPath, servers);
 
         var mounts = new List<BindMount>
         {
@@ -120,6 +123,19 @@ public sealed class AgentRunner(
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
+
+    /// <summary>A channel's MCP config rarely changes: rewrite it only when it does (or went missing),
+    /// rather than on every run.</summary>
+    private void WriteIfChanged(string path, IReadOnlyDictionary<string, McpServer> servers)
+    {
+        var json = McpConfigFile.ToJson(servers);
+        if (_mcpConfigs.TryGetValue(path, out var written) && written == json && File.Exists(path))
+        {
+            return;
+        }
+        McpConfigFile.Write(path, servers);
+        _mcpConfigs[path] = json;
+    }
 
     private Dictionary<string, string> Secrets(string channelId)
     {

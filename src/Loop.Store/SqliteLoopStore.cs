@@ -22,6 +22,9 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
     private readonly SqliteConnection _writer;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private string? _instanceId;
+    private static readonly TimeSpan CheckpointEvery = TimeSpan.FromSeconds(1);
+    private readonly ITimer _checkpoints;
+    private int _checkpointing;
     private bool _disposed;
 
     static SqliteLoopStore() => SQLitePCL.Batteries_V2.Init();
@@ -48,7 +51,33 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
 
         // Opened here so the file exists and is in WAL mode before any reader opens it.
         _writer = Open();
-        Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL;");
+        // No automatic checkpoints: SQLite runs them inside whichever commit crosses the threshold,
+        // which then takes milliseconds. A timer checkpoints in the background instead.
+        Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;");
+        _checkpoints = time.CreateTimer(_ => Checkpoint(), null, CheckpointEvery, CheckpointEvery);
+    }
+
+    /// <summary>Copies the write-ahead log back into the database without blocking writers or
+    /// readers (PASSIVE), off the write path.</summary>
+    private void Checkpoint()
+    {
+        if (_disposed || Interlocked.Exchange(ref _checkpointing, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            using var connection = Open();
+            Execute(connection, "PRAGMA wal_checkpoint(PASSIVE);");
+        }
+        catch (SqliteException)
+        {
+            // Busy or closing: the next tick tries again.
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _checkpointing, 0);
+        }
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -328,10 +357,12 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
             return;
         }
         _disposed = true;
+        _checkpoints.Dispose();
         // Taking the gate lets a write in flight finish before its connection goes away.
         _writeGate.Wait();
         try
         {
+            Execute(_writer, "PRAGMA wal_checkpoint(TRUNCATE);");
             _writer.Dispose();
             // Pooled readers would otherwise keep the file open after the store is gone.
             using var forPool = new SqliteConnection(_connectionString);
