@@ -57,30 +57,6 @@ public sealed partial class TaskSchedule
     public static TaskSchedule FromStored(TaskType type, string? schedule, string? timeZone) =>
         Create(type, schedule, timeZone, now: null);
 
-    /// <summary>Reads a type name: cron, interval, once or loop (any case).</summary>
-    public static TaskType ParseType(string? type)
-    {
-        var trimmed = type?.Trim() ?? "";
-        foreach (var candidate in Enum.GetValues<TaskType>())
-        {
-            if (string.Equals(trimmed, FormatType(candidate), StringComparison.OrdinalIgnoreCase))
-            {
-                return candidate;
-            }
-        }
-        throw UnknownType(trimmed);
-    }
-
-    /// <summary>The lower-case name of a type, as <see cref="ParseType"/> reads it.</summary>
-    public static string FormatType(TaskType type) => type switch
-    {
-        TaskType.Cron => "cron",
-        TaskType.Interval => "interval",
-        TaskType.Once => "once",
-        TaskType.Loop => "loop",
-        _ => throw UnknownType(((int)type).ToString(CultureInfo.InvariantCulture)),
-    };
-
     /// <summary>The first due instant strictly after <paramref name="after"/>, or null when there is
     /// none. Interval tasks step from <paramref name="after"/> itself; use
     /// <see cref="NextAfter(DateTimeOffset, DateTimeOffset)"/> for a cadence that does not drift.</summary>
@@ -119,8 +95,8 @@ public sealed partial class TaskSchedule
     };
 
     public override string ToString() => Text.Length == 0
-        ? FormatType(Type)
-        : $"{FormatType(Type)} {Text}{(Type == TaskType.Cron ? $" ({TimeZone})" : "")}";
+        ? TaskWire.ToWire(Type)
+        : $"{TaskWire.ToWire(Type)} {Text}{(Type == TaskType.Cron ? $" ({TimeZone})" : "")}";
 
     private static TaskSchedule Create(TaskType type, string? schedule, string? timeZone, DateTimeOffset? now)
     {

@@ -12,9 +12,10 @@ public static class TaskWire
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 
+    /// <summary>Reads a type name in any case: cron, interval, once or loop.</summary>
     public static bool TryType(string? value, out TaskType type)
     {
-        (var ok, type) = value switch
+        (var ok, type) = value?.Trim().ToLowerInvariant() switch
         {
             "cron" => (true, TaskType.Cron),
             "interval" => (true, TaskType.Interval),
