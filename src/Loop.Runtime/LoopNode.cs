@@ -46,6 +46,7 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly List<string> _warnings = [];
     private readonly Dictionary<string, string> _labels = new(StringComparer.Ordinal);
     private readonly List<IChatAdapter> _chats = [];
+    private readonly AgentEnvironment _agent;
     private string _instanceId = "";
 
     public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -74,7 +75,7 @@ public sealed class LoopNode : IAsyncDisposable
         }
         else
         {
-            _docker = new DockerEngineClient(System.Environment.GetEnvironmentVariable("DOCKER_HOST"));
+            _docker = new DockerEngineClient(Environment.GetEnvironmentVariable("DOCKER_HOST"));
             _engine = new DockerEngineState(_docker, config.ContainerImage, AgentImageFiles.All, options.ImageBuildArgs,
                 time, loggers.CreateLogger<DockerEngineState>());
             var container = new ContainerSandbox(_docker, new ContainerSandboxOptions(
@@ -86,9 +87,9 @@ public sealed class LoopNode : IAsyncDisposable
         _labels["loop.managed"] = "true";
         _labels["loop.node"] = options.NodeName;
 
-        Environment = AgentEnvironmentFor(sandbox.Kind);
+        _agent = AgentEnvironmentFor(sandbox.Kind);
         Tokens = ChannelTokens.FromKeyFile(Path.Combine(options.Paths.Home, "secrets", "channel-token.key"));
-        var runner = new AgentRunner(config, options.Paths, sandbox, Environment, Tokens, loggers.CreateLogger<AgentRunner>());
+        var runner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, loggers.CreateLogger<AgentRunner>());
         var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
@@ -131,7 +132,6 @@ public sealed class LoopNode : IAsyncDisposable
     public ChannelTokens Tokens { get; }
     public LoopEventHub Events { get; }
     public string Runner { get; }
-    public AgentEnvironment Environment { get; }
     public LoopPaths Paths => _options.Paths;
 
     /// <summary>Prepares the store, reports and requeues work a crash interrupted, reaps orphan
@@ -167,7 +167,7 @@ public sealed class LoopNode : IAsyncDisposable
                 _engine.EnsureImage();
             }
         }
-        if (Runner == "docker" && Environment.LoopBinaryMount is null)
+        if (Runner == "docker" && _agent.LoopBinaryMount is null)
         {
             _warnings.Add("no linux-x64 loop binary found to mount into containers: the loop MCP tools will be missing inside agents (run `make build`)");
         }
@@ -205,7 +205,7 @@ public sealed class LoopNode : IAsyncDisposable
             degraded ? "degraded" : "ok",
             Version,
             _options.NodeName,
-            System.Environment.ProcessId,
+            Environment.ProcessId,
             _time.GetElapsedTime(_startedAt).TotalSeconds,
             Runner,
             new StoreHealth(storeOk, "sqlite", _options.Config.DbPath, storeOk ? null : "not started"),
@@ -224,7 +224,7 @@ public sealed class LoopNode : IAsyncDisposable
         var apiUrl = "unix://" + paths.DaemonSocket;
         if (kind != "docker")
         {
-            var self = System.Environment.ProcessPath;
+            var self = Environment.ProcessPath;
             var loop = self is not null && Path.GetFileNameWithoutExtension(self) == "loop" ? self : "loop";
             return new AgentEnvironment(_options.Config.ClaudeBinPath, loop, null, apiUrl, null, _labels);
         }
@@ -241,8 +241,8 @@ public sealed class LoopNode : IAsyncDisposable
     {
         var candidates = new[]
         {
-            System.Environment.GetEnvironmentVariable("LOOP_CONTAINER_BINARY"),
-            OperatingSystem.IsLinux() && System.Environment.ProcessPath is { } self && Path.GetFileName(self) == "loop" && IsSingleFile(self) ? self : null,
+            Environment.GetEnvironmentVariable("LOOP_CONTAINER_BINARY"),
+            OperatingSystem.IsLinux() && Environment.ProcessPath is { } self && Path.GetFileName(self) == "loop" && IsSingleFile(self) ? self : null,
             Path.Combine(AppContext.BaseDirectory, "linux-x64", "loop"),
         };
         return candidates.FirstOrDefault(c => c is not null && File.Exists(c));
