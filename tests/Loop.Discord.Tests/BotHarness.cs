@@ -39,25 +39,44 @@ public sealed class ScriptedSandbox : ISandbox
         var session = "session-" + spec.ChannelId;
         await onStdoutLine(Line(new JsonObject
         {
-            ["type"] = "system", ["subtype"] = "init", ["cwd"] = spec.WorkDir, ["session_id"] = session, ["tools"] = new JsonArray(),
-            ["mcp_servers"] = new JsonArray(), ["model"] = "claude-test", ["permissionMode"] = "bypassPermissions", ["apiKeySource"] = "none",
+            ["type"] = "system",
+            ["subtype"] = "init",
+            ["cwd"] = spec.WorkDir,
+            ["session_id"] = session,
+            ["tools"] = new JsonArray(),
+            ["mcp_servers"] = new JsonArray(),
+            ["model"] = "claude-test",
+            ["permissionMode"] = "bypassPermissions",
+            ["apiKeySource"] = "none",
         }));
         if (script.ExitCode == 0 && script.Reply is not null)
         {
             await onStdoutLine(Line(new JsonObject
             {
-                ["type"] = "assistant", ["session_id"] = session,
+                ["type"] = "assistant",
+                ["session_id"] = session,
                 ["message"] = new JsonObject
                 {
-                    ["id"] = "msg_1", ["type"] = "message", ["role"] = "assistant", ["model"] = "claude-test", ["stop_reason"] = null,
+                    ["id"] = "msg_1",
+                    ["type"] = "message",
+                    ["role"] = "assistant",
+                    ["model"] = "claude-test",
+                    ["stop_reason"] = null,
                     ["content"] = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = script.Reply }),
                     ["usage"] = new JsonObject { ["input_tokens"] = 3, ["output_tokens"] = 1 },
                 },
             }));
             await onStdoutLine(Line(new JsonObject
             {
-                ["type"] = "result", ["subtype"] = "success", ["is_error"] = false, ["duration_ms"] = 1, ["duration_api_ms"] = 1, ["num_turns"] = 1,
-                ["result"] = script.Reply, ["session_id"] = session, ["total_cost_usd"] = 0.0001,
+                ["type"] = "result",
+                ["subtype"] = "success",
+                ["is_error"] = false,
+                ["duration_ms"] = 1,
+                ["duration_api_ms"] = 1,
+                ["num_turns"] = 1,
+                ["result"] = script.Reply,
+                ["session_id"] = session,
+                ["total_cost_usd"] = 0.0001,
                 ["usage"] = new JsonObject { ["input_tokens"] = 3, ["output_tokens"] = 1, ["cache_creation_input_tokens"] = 0, ["cache_read_input_tokens"] = 0 },
             }));
         }

@@ -134,10 +134,12 @@ public sealed class SlashCommandTests : IAsyncLifetime
         // Autocomplete: answered directly with choices (type 8), never deferred.
         var autocomplete = _discord.Interaction(General, new JsonArray(new JsonObject
         {
-            ["name"] = "template", ["type"] = 2,
+            ["name"] = "template",
+            ["type"] = 2,
             ["options"] = new JsonArray(new JsonObject
             {
-                ["name"] = "add", ["type"] = 1,
+                ["name"] = "add",
+                ["type"] = 1,
                 ["options"] = new JsonArray(new JsonObject { ["name"] = "name", ["type"] = 3, ["value"] = "dai", ["focused"] = true }),
             }),
         }), type: 4);

@@ -80,7 +80,11 @@ public sealed class DockerEngineClientTests(DockerFixture docker)
         {
             Image = "loop-test-base:latest",
             Cmd = ["sh", "-c", "cat; echo to-stderr >&2"],
-            AttachStdin = true, AttachStdout = true, AttachStderr = true, OpenStdin = true, StdinOnce = true,
+            AttachStdin = true,
+            AttachStdout = true,
+            AttachStderr = true,
+            OpenStdin = true,
+            StdinOnce = true,
         }, name: null, CancellationToken.None);
         try
         {

@@ -84,7 +84,9 @@ public sealed class TaskTests
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
         var task = await CreateTaskAsync(loop, new
         {
-            channel_id = channel, type = "loop", name = "refactor",
+            channel_id = channel,
+            type = "loop",
+            name = "refactor",
             prompt = "[[session]] [[after 2 all finished <promise>DONE</promise>]]",
         });
         var id = (string)task["id"]!;
@@ -202,8 +204,11 @@ public sealed class TaskTests
         {
             ["task_templates"] = new JsonArray(new JsonObject
             {
-                ["name"] = "daily-summary", ["description"] = "Summarise the day",
-                ["schedule"] = "0 17 * * *", ["type"] = "cron", ["prompt"] = "Summarise today's work",
+                ["name"] = "daily-summary",
+                ["description"] = "Summarise the day",
+                ["schedule"] = "0 17 * * *",
+                ["type"] = "cron",
+                ["prompt"] = "Summarise today's work",
             }),
         });
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
@@ -240,7 +245,8 @@ public sealed class TaskTests
                 await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(loop.Home, "run", "loop.sock")), ct);
                 return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
             },
-        }) { BaseAddress = new Uri("http://localhost") };
+        })
+        { BaseAddress = new Uri("http://localhost") };
 
         using (var anonymous = await socket.GetAsync($"/api/tasks?channel_id={mine}"))
         {
