@@ -37,6 +37,11 @@ public static class ServeCommand
             return 1;
         }
 
+        if (node.Store.Kind != StoreKind.Sqlite)
+        {
+            Console.Error.WriteLine("loop: silo.json asks for a PostgreSQL store, which this version does not have yet; use \"store\": {\"kind\": \"sqlite\"}");
+            return 1;
+        }
         var config = loaded.Config with { DbPath = node.Store.Path ?? loaded.Config.DbPath, ApiAddr = node.ApiAddr };
         using var loggers = LoggerFactory.Create(logging => ConfigureLogging(logging, config));
         var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };

@@ -52,6 +52,20 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_silo_asking_for_a_store_this_version_lacks_is_refused()
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(home, "silo.json"),
+            """{ "store": { "kind": "postgres", "connection_string": "Host=db;Database=loop" } }""");
+
+        var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, "serve");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("PostgreSQL", output);
+        Assert.False(File.Exists(Path.Combine(home, "loop.db")));
+    }
+
+    [Fact]
     public async Task Bad_usage_exits_2_and_help_exits_0()
     {
         var (exit, output) = await LoopAsync([], "no-such-command");
