@@ -4,40 +4,74 @@ using Loop.Runtime;
 using Microsoft.AspNetCore.Http;
 
 /// <summary>
-/// Works out who is calling. On the unix socket (mounted into agent containers) a channel token
-/// is required and scopes the call to its channel. On TCP (loopback unless configured) a channel
-/// token scopes the call the same way; without one the caller is the user.
+/// Works out who is calling: a channel token (scoped to its channel), or a user's session
+/// (the <c>loop_session</c> cookie or its token as Bearer) or API token. Without credentials only
+/// health, the auth status, setup and login answer; everything else under /api is 401. On the
+/// unix socket (mounted into agent containers) a token is always required.
 /// </summary>
 public static class ApiCallers
 {
+    public const string SessionCookie = "loop_session";
     private const string Key = "loop.caller";
+    private const string PrincipalKey = "loop.principal";
 
     public static Caller Of(HttpContext context) => (Caller)context.Items[Key]!;
 
-    public static Task ResolveAsync(HttpContext context, RequestDelegate next, ChannelTokens tokens)
+    /// <summary>The signed-in user or token behind the call; null for channel tokens and anonymous calls.</summary>
+    public static bool IsAuthenticated(HttpContext context) => context.Items.ContainsKey(Key);
+
+    public static AuthPrincipal? PrincipalOf(HttpContext context) => context.Items[PrincipalKey] as AuthPrincipal;
+
+    public static async Task ResolveAsync(HttpContext context, RequestDelegate next, ChannelTokens tokens, AuthService auth)
     {
         var header = context.Request.Headers.Authorization.ToString();
         var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : null;
         // Kestrel gives unix-socket connections no IP addresses.
         var onSocket = context.Connection.RemoteIpAddress is null && context.Connection.LocalIpAddress is null;
-        var isHealth = context.Request.Path.StartsWithSegments("/api/health");
+        var anonymousAllowed = IsAnonymousAllowed(context.Request);
+        if (string.IsNullOrEmpty(token) && !onSocket)
+        {
+            token = context.Request.Cookies[SessionCookie];
+        }
 
-        Caller caller;
+        Caller? caller = null;
         if (!string.IsNullOrEmpty(token))
         {
-            var channelId = tokens.ChannelOf(token)
-                ?? throw new LoopUnauthorizedException("the bearer token is not valid for this daemon");
-            caller = new Caller(channelId);
+            if (tokens.ChannelOf(token) is { } channelId)
+            {
+                caller = new Caller(channelId);
+            }
+            else if (await auth.AuthenticateAsync(token, context.RequestAborted) is { } principal)
+            {
+                caller = Caller.User;
+                context.Items[PrincipalKey] = principal;
+            }
+            else if (!anonymousAllowed)
+            {
+                // A stale cookie must not keep anyone from logging in again, so only here.
+                throw new LoopUnauthorizedException("the token or session is not valid for this daemon (expired, revoked or mistyped): log in again or create a new API token");
+            }
         }
-        else if (onSocket && !isHealth)
+        else if (onSocket && !anonymousAllowed)
         {
             throw new LoopUnauthorizedException("calls on the daemon's unix socket need a channel token: send Authorization: Bearer $LOOP_CHANNEL_TOKEN");
         }
-        else
+
+        if (caller is null && !anonymousAllowed && context.Request.Path.StartsWithSegments("/api"))
         {
-            caller = Caller.User;
+            throw new LoopUnauthorizedException("this endpoint needs a login: log in with POST /api/auth/login (session cookie, or its token as Authorization: Bearer) or send an API token");
         }
-        context.Items[Key] = caller;
-        return next(context);
+        if (caller is not null)
+        {
+            context.Items[Key] = caller;
+        }
+        await next(context);
+    }
+
+    private static bool IsAnonymousAllowed(HttpRequest request)
+    {
+        var path = request.Path;
+        return HttpMethods.IsGet(request.Method) && (path.Equals("/api/health") || path.Equals("/api/auth/status"))
+            || HttpMethods.IsPost(request.Method) && (path.Equals("/api/auth/setup") || path.Equals("/api/auth/login"));
     }
 }

@@ -54,6 +54,7 @@ public static class LoopApi
             Results.Json(RunDto.From(await channels.CancelRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
 
         TaskApi.Map(app, node);
+        UsageApi.Map(app, node);
 
         app.MapGet("/api/events", async (HttpContext context, CancellationToken ct) =>
         {

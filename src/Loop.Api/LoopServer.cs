@@ -19,6 +19,9 @@ public static class LoopServer
         builder.Logging.ClearProviders();
         configureLogging(builder.Logging);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(1, AuthJsonContext.Default));
+        builder.Services.AddRateLimiter(ApiRateLimits.Configure);
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, UsageJsonContext.Default));
         builder.Services.AddSingleton(node);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -32,7 +35,8 @@ public static class LoopServer
 
         var app = builder.Build();
         app.Use(ApiErrors.CatchAsync);
-        app.Use((context, next) => ApiCallers.ResolveAsync(context, next, node.Tokens));
+        app.UseRateLimiter();
+        app.Use((context, next) => ApiCallers.ResolveAsync(context, next, node.Tokens, node.Auth));
         app.UseStatusCodePages(async context =>
         {
             // Errors the routing layer makes on its own (405, 415) also answer in problem details.
@@ -43,6 +47,7 @@ public static class LoopServer
                     .ExecuteAsync(http);
             }
         });
+        AuthApi.Map(app, node);
         LoopApi.Map(app, node);
         return app;
     }

@@ -71,11 +71,35 @@ public sealed class LoopApiClient : IDisposable
     public static string ResolveApiUrl(string? explicitUrl) =>
         NonEmpty(explicitUrl) ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_URL")) ?? DefaultApiUrl;
 
-    /// <summary>The explicit token, else LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN; null when none is set.</summary>
+    /// <summary>The explicit token, else LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN, else the local token
+    /// the daemon wrote on this machine (<see cref="LocalTokenPath"/>); null when there is none.</summary>
     public static string? ResolveToken(string? explicitToken) =>
         NonEmpty(explicitToken)
         ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_CHANNEL_TOKEN"))
-        ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_TOKEN"));
+        ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_TOKEN"))
+        ?? ReadLocalToken();
+
+    /// <summary>Where the daemon writes its machine token: &lt;LOOP_HOME or ~/.loop&gt;/secrets/local-token.</summary>
+    public static string LocalTokenPath()
+    {
+        var home = NonEmpty(Environment.GetEnvironmentVariable("LOOP_HOME"))
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".loop");
+        return Path.Combine(home, "secrets", "local-token");
+    }
+
+    private static string? ReadLocalToken()
+    {
+        try
+        {
+            return NonEmpty(File.ReadAllText(LocalTokenPath()).Trim());
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            // No daemon has run here as this user: the call goes out without a token and the
+            // daemon's 401 says what to do.
+            return null;
+        }
+    }
 
     /// <summary>Checks an API URL; throws <see cref="FormatException"/> saying which forms are accepted.</summary>
     public static ApiTarget ParseApiUrl(string apiUrl)
@@ -231,7 +255,7 @@ public sealed class LoopApiClient : IDisposable
 
     private static string DefaultDetail(HttpStatusCode status) => status switch
     {
-        HttpStatusCode.Unauthorized => "the daemon wants a valid token (--token, LOOP_CHANNEL_TOKEN or LOOP_API_TOKEN)",
+        HttpStatusCode.Unauthorized => "the daemon wants a valid token (--token, LOOP_CHANNEL_TOKEN, LOOP_API_TOKEN, or the local token that a daemon on this machine writes under LOOP_HOME)",
         HttpStatusCode.Forbidden => "this token is not allowed to do that",
         HttpStatusCode.NotFound => "not found",
         _ => $"the daemon answered {(int)status} {status}",

@@ -123,10 +123,11 @@ internal static class ConfigKeys
     public const string AllowedMountRoots = "allowed_mount_roots";
     public const string Mcp = "mcp";
     public const string TaskTemplates = "task_templates";
+    public const string ModelPrices = "model_prices";
 
     /// <summary>Every top-level key of config.json.</summary>
     public static readonly IReadOnlySet<string> All =
-        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, Mcp, TaskTemplates]).ToHashSet();
+        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, Mcp, TaskTemplates, ModelPrices]).ToHashSet();
 
     public static ScalarKey? Scalar(string name) => Scalars.FirstOrDefault(k => k.Name == name);
 }

@@ -63,6 +63,9 @@ public static class ConfigLoader
                 case ConfigKeys.TaskTemplates:
                     config = config with { TaskTemplates = ConfigJson.TaskTemplates(value, file, warnings) };
                     break;
+                case ConfigKeys.ModelPrices:
+                    config = config with { ModelPrices = Config.ModelPrices.Read(value, config.ModelPrices, file) };
+                    break;
                 default:
                     warnings.Add(ConfigJson.UnknownKey(name, file));
                     continue;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Loop.Domain.Runs;
 
 namespace Loop.Config;
 
@@ -42,6 +43,9 @@ public sealed record LoopConfig
     public IReadOnlyDictionary<string, McpServerConfig> McpServers { get; init; } = new Dictionary<string, McpServerConfig>();
 
     public IReadOnlyList<TaskTemplateConfig> TaskTemplates { get; init; } = [];
+
+    /// <summary>Key <c>model_prices</c>: USD per million tokens by model id (see <see cref="Config.ModelPrices"/>).</summary>
+    public IReadOnlyDictionary<string, ModelPrice> ModelPrices { get; init; } = Config.ModelPrices.Defaults;
 
     /// <summary>host:port the REST API listens on.</summary>
     public string ApiAddr { get; init; } = "127.0.0.1:8222";
@@ -86,7 +90,8 @@ public sealed record LoopConfig
         // Server env often carries credentials (DATABASE_URL, tokens): show names only.
         text.Append("mcp.servers = [").Append(string.Join(", ", McpServers.Select(s =>
             $"{s.Key}: {s.Value.Command} (env: {string.Join(", ", s.Value.Env.Keys)})"))).Append("], ");
-        text.Append("task_templates = [").Append(string.Join(", ", TaskTemplates.Select(t => t.Name))).Append("] }");
+        text.Append("task_templates = [").Append(string.Join(", ", TaskTemplates.Select(t => t.Name))).Append("], ");
+        text.Append("model_prices = [").Append(string.Join(", ", ModelPrices.Keys)).Append("] }");
         return text.ToString();
     }
 

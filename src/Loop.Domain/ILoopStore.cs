@@ -1,5 +1,6 @@
 namespace Loop.Domain;
 
+using Loop.Domain.Accounts;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
@@ -113,4 +114,48 @@ public interface ILoopStore
 
     /// <summary>Cheap liveness probe for health checks.</summary>
     Task<bool> PingAsync(CancellationToken cancellationToken);
+
+    /// <summary>Usage of the finished runs that <paramref name="query"/> selects; runs that reported
+    /// tokens but no cost are priced with <paramref name="prices"/>.</summary>
+    Task<UsageTotals> GetUsageTotalsAsync(UsageQuery query, PriceTable prices, CancellationToken cancellationToken);
+
+    /// <summary>Usage of the selected finished runs per day, model, channel or task, ordered by key.</summary>
+    Task<IReadOnlyList<UsageGroup>> GetUsageGroupsAsync(UsageGrouping by, UsageQuery query, PriceTable prices, CancellationToken cancellationToken);
+
+    /// <summary>Selected finished runs that used tokens or cost something, newest first;
+    /// <paramref name="beforeRunId"/> pages back.</summary>
+    Task<IReadOnlyList<UsageCall>> ListUsageCallsAsync(UsageQuery query, PriceTable prices, int limit, string? beforeRunId, CancellationToken cancellationToken);
+
+    // Accounts, sessions and API tokens. Tokens are stored only as SHA-256 hashes.
+
+    Task<int> CountUsersAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stores the first account; false (and nothing stored) when an account exists already.</summary>
+    Task<bool> CreateFirstUserAsync(UserAccount user, CancellationToken cancellationToken);
+
+    Task<UserAccount?> FindUserByNameAsync(string username, CancellationToken cancellationToken);
+
+    Task<UserAccount?> GetUserAsync(string userId, CancellationToken cancellationToken);
+
+    Task CreateSessionAsync(UserSession session, CancellationToken cancellationToken);
+
+    Task<UserSession?> GetSessionAsync(string tokenHash, CancellationToken cancellationToken);
+
+    Task ExtendSessionAsync(string tokenHash, DateTimeOffset expiresAt, CancellationToken cancellationToken);
+
+    Task DeleteSessionAsync(string tokenHash, CancellationToken cancellationToken);
+
+    Task CreateApiTokenAsync(ApiToken token, CancellationToken cancellationToken);
+
+    Task<ApiToken?> FindApiTokenAsync(string tokenHash, CancellationToken cancellationToken);
+
+    /// <summary>The user tokens (not the local machine tokens), oldest first.</summary>
+    Task<IReadOnlyList<ApiToken>> ListApiTokensAsync(CancellationToken cancellationToken);
+
+    Task<bool> DeleteApiTokenAsync(string tokenId, CancellationToken cancellationToken);
+
+    /// <summary>Replaces the local machine token named <paramref name="token"/>.Name (one per node).</summary>
+    Task ReplaceLocalTokenAsync(ApiToken token, CancellationToken cancellationToken);
+
+    Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }

@@ -97,6 +97,8 @@ public sealed class LoopNode : IAsyncDisposable
         Channels = new ChannelService(Store, _actors, Tokens, time);
         Scheduler = new TaskScheduler(Store, _actors, Events, time, loggers.CreateLogger<TaskScheduler>());
         Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, time);
+        Usage = new UsageService(Store, new Domain.Runs.PriceTable(config.ModelPrices), time);
+        Auth = new AuthService(Store, time);
         Channels.Registered += async (channel, ct) =>
         {
             foreach (var chat in _chats)
@@ -128,8 +130,10 @@ public sealed class LoopNode : IAsyncDisposable
     public ILoopStore Store { get; }
     public ChannelService Channels { get; }
     public TaskService Tasks { get; }
+    public UsageService Usage { get; }
     public TaskScheduler Scheduler { get; }
     public ChannelTokens Tokens { get; }
+    public AuthService Auth { get; }
     public LoopEventHub Events { get; }
     public string Runner { get; }
     public LoopPaths Paths => _options.Paths;
@@ -144,6 +148,8 @@ public sealed class LoopNode : IAsyncDisposable
         // before the API has started listening.
         Directory.CreateDirectory(_options.Paths.RunDir);
         _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
+        // The secrets dir is never mounted into containers: this token stays on the daemon's machine.
+        await Auth.IssueLocalTokenAsync(Path.Combine(_options.Paths.Home, "secrets", "local-token"), _options.NodeName, cancellationToken);
         // Filled before any actor wakes, so every container carries the instance it belongs to.
         _labels["loop.instance"] = _instanceId;
 

@@ -116,5 +116,31 @@ internal static class SqliteMigrations
             CREATE UNIQUE INDEX ux_channels_external ON channels (platform, external_id) WHERE external_id IS NOT NULL;
             ALTER TABLE messages ADD COLUMN external_id TEXT NULL;
             """),
+        new(4, "accounts", """
+            CREATE TABLE users (
+                id TEXT NOT NULL PRIMARY KEY,
+                username TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            );
+
+            -- Only hashes of session and API tokens are kept: a copy of the database logs no one in.
+            CREATE TABLE sessions (
+                token_hash TEXT NOT NULL PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users (id),
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+
+            CREATE TABLE api_tokens (
+                id TEXT NOT NULL PRIMARY KEY,
+                name TEXT NOT NULL,
+                token_hash TEXT NOT NULL UNIQUE,
+                user_id TEXT NULL REFERENCES users (id),
+                is_local INTEGER NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_used_at BIGINT NULL
+            );
+            """),
     ];
 }

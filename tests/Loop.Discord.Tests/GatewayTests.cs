@@ -110,7 +110,8 @@ public sealed class GatewayTests
         discord.InvalidateSessions();
         first.Abort();
         var second = await discord.WaitForConnectionAsync(1);
-        await Eventually.WaitAsync(() => second.InvalidSessionSent, "INVALID_SESSION");
+        // Reconnecting waits a backoff first; give it room on a busy machine.
+        await Eventually.WaitAsync(() => second.InvalidSessionSent, "INVALID_SESSION", TimeSpan.FromSeconds(45));
         var third = await discord.WaitForReadyAsync(2);
 
         Assert.Single(second.ReceivedOp(6));

@@ -9,7 +9,13 @@ public sealed class DaemonFixture : IAsyncLifetime
 {
     public LoopDaemon Daemon { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Daemon = await LoopDaemon.StartAsync();
+    public async Task InitializeAsync()
+    {
+        Daemon = await LoopDaemon.StartAsync();
+        // The CLI, `loop mcp` and this process's own client run as on the daemon's machine: they
+        // find the daemon's local token under LOOP_HOME with no other set-up.
+        Environment.SetEnvironmentVariable("LOOP_HOME", Daemon.Home);
+    }
 
     public async Task DisposeAsync() => await Daemon.DisposeAsync();
 }
@@ -26,7 +32,7 @@ public static class LoopDaemonApi
 
     extension(LoopDaemon daemon)
     {
-        /// <summary>The user's client of this daemon (TCP, no token).</summary>
+        /// <summary>The user's client of this daemon (TCP, no token given: it finds the local token).</summary>
         public LoopApiClient Api => Clients.GetValue(daemon, d => new LoopApiClient(d.ApiUrl, token: null));
     }
 }

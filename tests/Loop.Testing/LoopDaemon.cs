@@ -56,7 +56,11 @@ public sealed class LoopDaemon : IAsyncDisposable
 
     /// <summary>The daemon's unix socket, as <c>--api-url</c>.</summary>
     public string SocketUrl => $"unix://{Path.Combine(Home, "run", "loop.sock")}";
+    /// <summary>Authenticated with <see cref="LocalToken"/>; remove its Authorization header to call anonymously.</summary>
     public HttpClient Http { get; }
+
+    /// <summary>The machine token the daemon wrote to &lt;home&gt;/secrets/local-token at its last start.</summary>
+    public string LocalToken { get; private set; } = "";
     public Dictionary<string, string?> Environment { get; }
 
     /// <summary>Everything the daemon printed so far (stdout and stderr).</summary>
@@ -99,6 +103,8 @@ public sealed class LoopDaemon : IAsyncDisposable
         start.ArgumentList.Add("serve");
         start.Environment["LOOP_HOME"] = Home;
         start.Environment["LOOP_CONTAINER_BINARY"] = ContainerBinary;
+        // Tests poll the API far faster than a person would; a test that checks the limit sets it.
+        start.Environment["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "0";
         foreach (var (key, value) in Environment)
         {
             start.Environment[key] = value;
@@ -110,6 +116,8 @@ public sealed class LoopDaemon : IAsyncDisposable
         process.BeginErrorReadLine();
         _process = process;
 
+        // A restarted daemon issues a new local token; the old one is gone.
+        Http.DefaultRequestHeaders.Authorization = null;
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
@@ -122,6 +130,10 @@ public sealed class LoopDaemon : IAsyncDisposable
                 using var response = await Http.GetAsync("/api/health");
                 if (response.StatusCode == HttpStatusCode.OK)
                 {
+                    // Authenticated as the daemon's own machine (the token the CLI uses), so
+                    // tests call the API as the user does.
+                    LocalToken = (await File.ReadAllTextAsync(Path.Combine(Home, "secrets", "local-token"))).Trim();
+                    Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", LocalToken);
                     return;
                 }
             }

@@ -1,0 +1,76 @@
+namespace Loop.Api;
+
+using Loop.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+/// <summary>Accounts, login sessions and API tokens: thin calls into <see cref="AuthService"/>.</summary>
+public static class AuthApi
+{
+    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    {
+        var auth = node.Auth;
+        var json = AuthJsonContext.Default;
+
+        app.MapGet("/api/auth/status", async (HttpContext http, CancellationToken ct) =>
+        {
+            var principal = ApiCallers.PrincipalOf(http);
+            var authenticated = ApiCallers.IsAuthenticated(http);
+            return Results.Json(new AuthStatusDto(await auth.IsSetupRequiredAsync(ct), authenticated, principal?.Username), json.AuthStatusDto);
+        });
+
+        app.MapPost("/api/auth/setup", async (HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ApiErrors.ReadBodyAsync(request, json.CredentialsRequest, ct);
+            var user = await auth.SetupAsync(body.Username, body.Password, ct);
+            return Results.Json(UserDto.From(user), json.UserDto, statusCode: StatusCodes.Status201Created);
+        });
+
+        app.MapPost("/api/auth/login", async (HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ApiErrors.ReadBodyAsync(request, json.CredentialsRequest, ct);
+            var (token, user, expiresAt) = await auth.LoginAsync(body.Username, body.Password, ct);
+            request.HttpContext.Response.Cookies.Append(ApiCallers.SessionCookie, token, new CookieOptions
+            {
+                HttpOnly = true,
+                SameSite = SameSiteMode.Strict,
+                Secure = request.IsHttps,
+                Path = "/",
+                Expires = expiresAt,
+            });
+            return Results.Json(new LoginDto(token, user.Username, expiresAt), json.LoginDto);
+        });
+
+        app.MapPost("/api/auth/logout", async (HttpContext http, CancellationToken ct) =>
+        {
+            if (ApiCallers.PrincipalOf(http) is { } principal)
+            {
+                await auth.LogoutAsync(principal, ct);
+            }
+            http.Response.Cookies.Delete(ApiCallers.SessionCookie, new CookieOptions { Path = "/" });
+            return Results.NoContent();
+        });
+
+        app.MapGet("/api/auth/tokens", async (HttpContext http, CancellationToken ct) =>
+        {
+            ApiCallers.Of(http).EnsureUser("manage API tokens");
+            return Results.Json((await auth.ListTokensAsync(ct)).Select(ApiTokenDto.From).ToList(), json.ListApiTokenDto);
+        });
+
+        app.MapPost("/api/auth/tokens", async (HttpRequest request, CancellationToken ct) =>
+        {
+            ApiCallers.Of(request.HttpContext).EnsureUser("manage API tokens");
+            var body = await ApiErrors.ReadBodyAsync(request, json.CreateTokenRequest, ct);
+            var (info, token) = await auth.CreateTokenAsync(body.Name, ApiCallers.PrincipalOf(request.HttpContext)!, ct);
+            return Results.Json(new NewApiTokenDto(info.Id, info.Name, info.CreatedAt, token), json.NewApiTokenDto, statusCode: StatusCodes.Status201Created);
+        });
+
+        app.MapDelete("/api/auth/tokens/{id}", async (string id, HttpContext http, CancellationToken ct) =>
+        {
+            ApiCallers.Of(http).EnsureUser("manage API tokens");
+            await auth.RevokeTokenAsync(id, ct);
+            return Results.NoContent();
+        });
+    }
+}

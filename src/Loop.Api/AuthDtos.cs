@@ -1,0 +1,39 @@
+namespace Loop.Api;
+
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Loop.Domain.Accounts;
+
+public sealed record CredentialsRequest(string? Username, string? Password);
+
+public sealed record AuthStatusDto(bool SetupRequired, bool Authenticated, string? Username);
+
+public sealed record UserDto(string Id, string Username, DateTimeOffset CreatedAt)
+{
+    public static UserDto From(UserAccount u) => new(u.Id, u.Username, u.CreatedAt);
+}
+
+public sealed record LoginDto(string Token, string Username, DateTimeOffset ExpiresAt);
+
+public sealed record CreateTokenRequest(string? Name);
+
+/// <summary>A token as listed: never the token itself.</summary>
+public sealed record ApiTokenDto(string Id, string Name, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt)
+{
+    public static ApiTokenDto From(ApiToken t) => new(t.Id, t.Name, t.CreatedAt, t.LastUsedAt);
+}
+
+/// <summary>The answer to creating a token: the only time the token is shown.</summary>
+public sealed record NewApiTokenDto(string Id, string Name, DateTimeOffset CreatedAt, string Token);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(CredentialsRequest))]
+[JsonSerializable(typeof(AuthStatusDto))]
+[JsonSerializable(typeof(UserDto))]
+[JsonSerializable(typeof(LoginDto))]
+[JsonSerializable(typeof(CreateTokenRequest))]
+[JsonSerializable(typeof(List<ApiTokenDto>))]
+[JsonSerializable(typeof(NewApiTokenDto))]
+public sealed partial class AuthJsonContext : JsonSerializerContext;

@@ -1,0 +1,206 @@
+namespace Loop.Runtime;
+
+using System.Security.Cryptography;
+using System.Text;
+using Loop.Domain;
+using Loop.Domain.Accounts;
+
+/// <summary>Who a session or API token belongs to. <see cref="UserId"/> is null for the daemon's
+/// local machine token, which acts for the user before any account exists.</summary>
+public sealed record AuthPrincipal(string? UserId, string? Username, string Kind, string? SessionTokenHash = null);
+
+/// <summary>
+/// Accounts, login sessions and API tokens. Passwords are PBKDF2-SHA256 with a random salt; session
+/// and API tokens are 256-bit random strings of which only the SHA-256 is stored, so the store
+/// never holds anything that logs a person in.
+/// </summary>
+public sealed class AuthService(ILoopStore store, TimeProvider time)
+{
+    public const int Pbkdf2Iterations = 210_000;
+    public const string SessionPrefix = "loopss_";
+    public const string ApiTokenPrefix = "loopat_";
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromDays(14);
+
+    // Extending a session costs a write, so it is done at most this often per session.
+    private static readonly TimeSpan ExtendEvery = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan TouchEvery = TimeSpan.FromMinutes(1);
+    // Verified against when the user does not exist, so a wrong username costs as long as a wrong password.
+    private static readonly Lazy<string> DummyHash = new(() => HashPassword("not a real password", Pbkdf2Iterations));
+
+    public async Task<bool> IsSetupRequiredAsync(CancellationToken cancellationToken) =>
+        await store.CountUsersAsync(cancellationToken) == 0;
+
+    /// <summary>Creates the admin account; only once.</summary>
+    public async Task<UserAccount> SetupAsync(string? username, string? password, CancellationToken cancellationToken)
+    {
+        var name = ValidUsername(username);
+        if (string.IsNullOrEmpty(password) || password.Length < 8)
+        {
+            throw new LoopValidationException("password", "the password must have at least 8 characters");
+        }
+        if (password.Length > 1024)
+        {
+            throw new LoopValidationException("password", "the password must have at most 1024 characters");
+        }
+        var user = new UserAccount(Ids.New("usr", time), name, HashPassword(password, Pbkdf2Iterations), time.GetUtcNow());
+        if (!await store.CreateFirstUserAsync(user, cancellationToken))
+        {
+            throw new LoopConflictException("the account is set up already; log in with POST /api/auth/login");
+        }
+        return user;
+    }
+
+    /// <summary>Checks the password and opens a session; returns its token (shown once).</summary>
+    public async Task<(string Token, UserAccount User, DateTimeOffset ExpiresAt)> LoginAsync(string? username, string? password, CancellationToken cancellationToken)
+    {
+        var user = string.IsNullOrWhiteSpace(username) ? null : await store.FindUserByNameAsync(username.Trim(), cancellationToken);
+        var ok = VerifyPassword(password ?? "", user?.PasswordHash ?? DummyHash.Value);
+        if (user is null || !ok)
+        {
+            throw new LoopUnauthorizedException("wrong username or password");
+        }
+        var token = NewToken(SessionPrefix);
+        var now = time.GetUtcNow();
+        var expiresAt = now + SessionLifetime;
+        await store.CreateSessionAsync(new UserSession(Hash(token), user.Id, now, expiresAt), cancellationToken);
+        return (token, user, expiresAt);
+    }
+
+    public Task LogoutAsync(AuthPrincipal principal, CancellationToken cancellationToken) =>
+        principal.SessionTokenHash is { } hash ? store.DeleteSessionAsync(hash, cancellationToken) : Task.CompletedTask;
+
+    /// <summary>The owner of a session or API token, or null when it is unknown, revoked or expired.</summary>
+    public async Task<AuthPrincipal?> AuthenticateAsync(string token, CancellationToken cancellationToken)
+    {
+        var hash = Hash(token);
+        var now = time.GetUtcNow();
+        if (token.StartsWith(SessionPrefix, StringComparison.Ordinal))
+        {
+            var session = await store.GetSessionAsync(hash, cancellationToken);
+            if (session is null)
+            {
+                return null;
+            }
+            if (session.ExpiresAt <= now)
+            {
+                await store.DeleteSessionAsync(hash, cancellationToken);
+                return null;
+            }
+            var user = await store.GetUserAsync(session.UserId, cancellationToken);
+            if (user is null)
+            {
+                return null;
+            }
+            // Sliding expiry: a session in use stays open.
+            if (now + SessionLifetime - session.ExpiresAt >= ExtendEvery)
+            {
+                await store.ExtendSessionAsync(hash, now + SessionLifetime, cancellationToken);
+            }
+            return new AuthPrincipal(user.Id, user.Username, "session", hash);
+        }
+        if (token.StartsWith(ApiTokenPrefix, StringComparison.Ordinal))
+        {
+            var apiToken = await store.FindApiTokenAsync(hash, cancellationToken);
+            if (apiToken is null)
+            {
+                return null;
+            }
+            if (apiToken.LastUsedAt is not { } used || now - used >= TouchEvery)
+            {
+                await store.TouchApiTokenAsync(apiToken.Id, now, cancellationToken);
+            }
+            var user = apiToken.UserId is { } userId ? await store.GetUserAsync(userId, cancellationToken) : null;
+            return new AuthPrincipal(user?.Id, user?.Username, apiToken.IsLocal ? "local" : "token");
+        }
+        return null;
+    }
+
+    /// <summary>A new API token for scripts; the token is returned here and never again.</summary>
+    public async Task<(ApiToken Info, string Token)> CreateTokenAsync(string? name, AuthPrincipal owner, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            throw new LoopValidationException("name", "give the token a name, like \"backup script\"");
+        }
+        name = name.Trim();
+        if (name.Length > 100)
+        {
+            throw new LoopValidationException("name", "the name must have at most 100 characters");
+        }
+        var token = NewToken(ApiTokenPrefix);
+        var info = new ApiToken(Ids.New("tok", time), name, Hash(token), owner.UserId, false, Columns(time.GetUtcNow()), null);
+        await store.CreateApiTokenAsync(info, cancellationToken);
+        return (info, token);
+    }
+
+    public Task<IReadOnlyList<ApiToken>> ListTokensAsync(CancellationToken cancellationToken) => store.ListApiTokensAsync(cancellationToken);
+
+    public async Task RevokeTokenAsync(string tokenId, CancellationToken cancellationToken)
+    {
+        if (!await store.DeleteApiTokenAsync(tokenId, cancellationToken))
+        {
+            throw new LoopNotFoundException($"no API token {tokenId}");
+        }
+    }
+
+    /// <summary>Makes a fresh machine token for this node and writes it, readable only by this
+    /// user, to <paramref name="path"/>: the CLI and <c>loop mcp</c> on this machine use it.</summary>
+    public async Task IssueLocalTokenAsync(string path, string nodeName, CancellationToken cancellationToken)
+    {
+        var token = NewToken(ApiTokenPrefix);
+        await store.ReplaceLocalTokenAsync(
+            new ApiToken(Ids.New("tok", time), "local:" + nodeName, Hash(token), null, true, Columns(time.GetUtcNow()), null), cancellationToken);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temporary = path + ".tmp";
+        File.Delete(temporary);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        await using (var file = new FileStream(temporary, options))
+        {
+            await file.WriteAsync(Encoding.ASCII.GetBytes(token + "\n"), cancellationToken);
+        }
+        // Renamed into place so a CLI never reads half a token.
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public static string HashPassword(string password, int iterations)
+    {
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var hash = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, 32);
+        return $"pbkdf2-sha256${iterations}${Convert.ToBase64String(salt)}${Convert.ToBase64String(hash)}";
+    }
+
+    public static bool VerifyPassword(string password, string stored)
+    {
+        var parts = stored.Split('$');
+        if (parts.Length != 4 || parts[0] != "pbkdf2-sha256" || !int.TryParse(parts[1], out var iterations))
+        {
+            return false;
+        }
+        var salt = Convert.FromBase64String(parts[2]);
+        var expected = Convert.FromBase64String(parts[3]);
+        var actual = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, expected.Length);
+        return CryptographicOperations.FixedTimeEquals(actual, expected);
+    }
+
+    private static string ValidUsername(string? username)
+    {
+        var name = username?.Trim() ?? "";
+        if (name.Length is 0 or > 64 || name.Any(char.IsControl))
+        {
+            throw new LoopValidationException("username", "the username must have 1 to 64 characters and no control characters");
+        }
+        return name;
+    }
+
+    private static string NewToken(string prefix) =>
+        prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+
+    // The store keeps milliseconds; so does what is handed back.
+    private static DateTimeOffset Columns(DateTimeOffset at) => DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds());
+}

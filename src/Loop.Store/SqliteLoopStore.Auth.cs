@@ -1,0 +1,125 @@
+namespace Loop.Store;
+
+using Dapper;
+using Loop.Domain.Accounts;
+
+public sealed partial class SqliteLoopStore
+{
+    private const string UserSelect = "SELECT id AS Id, username AS Username, password_hash AS PasswordHash, created_at AS CreatedAt FROM users";
+    private const string SessionSelect = "SELECT token_hash AS TokenHash, user_id AS UserId, created_at AS CreatedAt, expires_at AS ExpiresAt FROM sessions";
+    private const string TokenSelect = """
+        SELECT id AS Id, name AS Name, token_hash AS TokenHash, user_id AS UserId, is_local AS IsLocal,
+               created_at AS CreatedAt, last_used_at AS LastUsedAt FROM api_tokens
+        """;
+
+    public Task<int> CountUsersAsync(CancellationToken cancellationToken) =>
+        ReadAsync(connection => connection.ExecuteScalarAsync<int>(Command("SELECT COUNT(*) FROM users", null, null, cancellationToken)), cancellationToken);
+
+    public Task<bool> CreateFirstUserAsync(UserAccount user, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command("""
+            INSERT INTO users (id, username, password_hash, created_at)
+            SELECT @id, @username, @password_hash, @created_at WHERE NOT EXISTS (SELECT 1 FROM users)
+            """, new { id = user.Id, username = user.Username, password_hash = user.PasswordHash, created_at = Columns.ToMs(user.CreatedAt) },
+            tx, cancellationToken)) == 1, cancellationToken);
+
+    public Task<UserAccount?> FindUserByNameAsync(string username, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<UserRow>(Command(
+            UserSelect + " WHERE username = @username", new { username }, null, cancellationToken)))?.ToUser(), cancellationToken);
+
+    public Task<UserAccount?> GetUserAsync(string userId, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<UserRow>(Command(
+            UserSelect + " WHERE id = @id", new { id = userId }, null, cancellationToken)))?.ToUser(), cancellationToken);
+
+    public Task CreateSessionAsync(UserSession session, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (@token_hash, @user_id, @created_at, @expires_at)",
+            new { token_hash = session.TokenHash, user_id = session.UserId, created_at = Columns.ToMs(session.CreatedAt), expires_at = Columns.ToMs(session.ExpiresAt) },
+            tx, cancellationToken)), cancellationToken);
+
+    public Task<UserSession?> GetSessionAsync(string tokenHash, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<SessionRow>(Command(
+            SessionSelect + " WHERE token_hash = @token_hash", new { token_hash = tokenHash }, null, cancellationToken)))?.ToSession(), cancellationToken);
+
+    public Task ExtendSessionAsync(string tokenHash, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
+            "UPDATE sessions SET expires_at = @expires_at WHERE token_hash = @token_hash",
+            new { token_hash = tokenHash, expires_at = Columns.ToMs(expiresAt) }, tx, cancellationToken)), cancellationToken);
+
+    public Task DeleteSessionAsync(string tokenHash, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
+            "DELETE FROM sessions WHERE token_hash = @token_hash", new { token_hash = tokenHash }, tx, cancellationToken)), cancellationToken);
+
+    public Task CreateApiTokenAsync(ApiToken token, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => InsertTokenAsync(connection, tx, token, cancellationToken), cancellationToken);
+
+    public Task<ApiToken?> FindApiTokenAsync(string tokenHash, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<TokenRow>(Command(
+            TokenSelect + " WHERE token_hash = @token_hash", new { token_hash = tokenHash }, null, cancellationToken)))?.ToToken(), cancellationToken);
+
+    public Task<IReadOnlyList<ApiToken>> ListApiTokensAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<ApiToken>)(await connection.QueryAsync<TokenRow>(Command(
+            TokenSelect + " WHERE is_local = 0 ORDER BY created_at, id", null, null, cancellationToken))).Select(r => r.ToToken()).ToList(), cancellationToken);
+
+    public Task<bool> DeleteApiTokenAsync(string tokenId, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
+            "DELETE FROM api_tokens WHERE id = @id AND is_local = 0", new { id = tokenId }, tx, cancellationToken)) == 1, cancellationToken);
+
+    public Task ReplaceLocalTokenAsync(ApiToken token, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(Command("DELETE FROM api_tokens WHERE is_local = 1 AND name = @name", new { name = token.Name }, tx, cancellationToken));
+            return await InsertTokenAsync(connection, tx, token with { IsLocal = true }, cancellationToken);
+        }, cancellationToken);
+
+    public Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
+            "UPDATE api_tokens SET last_used_at = @at WHERE id = @id", new { id = tokenId, at = Columns.ToMs(usedAt) }, tx, cancellationToken)), cancellationToken);
+
+    private static Task<int> InsertTokenAsync(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction tx, ApiToken token, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(Command("""
+            INSERT INTO api_tokens (id, name, token_hash, user_id, is_local, created_at, last_used_at)
+            VALUES (@id, @name, @token_hash, @user_id, @is_local, @created_at, @last_used_at)
+            """, new
+        {
+            id = token.Id,
+            name = token.Name,
+            token_hash = token.TokenHash,
+            user_id = token.UserId,
+            is_local = token.IsLocal ? 1 : 0,
+            created_at = Columns.ToMs(token.CreatedAt),
+            last_used_at = Columns.ToMs(token.LastUsedAt),
+        }, tx, cancellationToken));
+
+    private sealed class UserRow
+    {
+        public string Id { get; set; } = "";
+        public string Username { get; set; } = "";
+        public string PasswordHash { get; set; } = "";
+        public long CreatedAt { get; set; }
+
+        public UserAccount ToUser() => new(Id, Username, PasswordHash, Columns.FromMs(CreatedAt));
+    }
+
+    private sealed class SessionRow
+    {
+        public string TokenHash { get; set; } = "";
+        public string UserId { get; set; } = "";
+        public long CreatedAt { get; set; }
+        public long ExpiresAt { get; set; }
+
+        public UserSession ToSession() => new(TokenHash, UserId, Columns.FromMs(CreatedAt), Columns.FromMs(ExpiresAt));
+    }
+
+    private sealed class TokenRow
+    {
+        public string Id { get; set; } = "";
+        public string Name { get; set; } = "";
+        public string TokenHash { get; set; } = "";
+        public string? UserId { get; set; }
+        public long IsLocal { get; set; }
+        public long CreatedAt { get; set; }
+        public long? LastUsedAt { get; set; }
+
+        public ApiToken ToToken() => new(Id, Name, TokenHash, UserId, IsLocal != 0, Columns.FromMs(CreatedAt), Columns.FromMs(LastUsedAt));
+    }
+}
