@@ -17,7 +17,7 @@ public sealed record DaemonCommand(string Name, string File, IReadOnlyList<strin
     /// <summary>Loop's API and node on the no-Docker sandbox, hosted by this benchmark program (<c>serve</c>).</summary>
     public static DaemonCommand BenchServe(string home) =>
         new("Loop API + InstantSandbox", Path.Combine(AppContext.BaseDirectory, "Loop.Bench"), ["serve", "--home", home, "--port", "{port}"],
-            new Dictionary<string, string>());
+            new Dictionary<string, string> { ["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "0" });
 
     /// <summary>The Node.js baseline (bench/baseline/health-server.js).</summary>
     public static DaemonCommand NodeHealth(string script) =>

@@ -28,6 +28,8 @@ public static class IngestBench
             "loop" => DaemonCommand.LoopServe(args.Get("loop-bin"), home, new Dictionary<string, string>
             {
                 ["DOCKER_HOST"] = "unix://" + Path.Combine(state, "no-docker-engine.sock"),
+                // This measures ingestion; the per-IP limit (120/min by default) would measure itself.
+                ["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "0",
             }),
             "instant" => DaemonCommand.BenchServe(home),
             _ => throw new BenchFailure("--daemon must be loop or instant"),
@@ -36,7 +38,10 @@ public static class IngestBench
         await using var daemon = command.Start(Path.Combine(state, $"{id}-daemon.log"));
         await daemon.WaitHealthyAsync(TimeSpan.FromSeconds(30), cancellationToken);
 
+        // The API needs a token: the daemon's own local machine token, as `loop` commands use it.
+        var token = (await File.ReadAllTextAsync(Path.Combine(home, "secrets", "local-token"), cancellationToken)).Trim();
         using var http = new HttpClient { BaseAddress = daemon.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", token);
         var ids = new List<string>();
         for (var i = 0; i < channelCount; i++)
         {
@@ -47,7 +52,7 @@ public static class IngestBench
         }
         var idsFile = Path.Combine(state, $"{id}-channels.txt");
         await File.WriteAllLinesAsync(idsFile, ids, cancellationToken);
-        var wrkEnvironment = new Dictionary<string, string> { ["CHANNELS"] = idsFile };
+        var wrkEnvironment = new Dictionary<string, string> { ["CHANNELS"] = idsFile, ["TOKEN"] = token };
         var url = new Uri(daemon.BaseUri, "/");
         var database = Path.Combine(home, "loop.db");
 

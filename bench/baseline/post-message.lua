@@ -7,7 +7,7 @@ end
 local counter = 0
 local thread_no = 0
 local body = '{"author":"bench","content":"hello from wrk"}'
-local headers = { ["Content-Type"] = "application/json" }
+local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("TOKEN") }
 
 function setup(thread)
   thread:set("offset", thread_no * 7)
