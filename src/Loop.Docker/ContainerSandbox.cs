@@ -72,16 +72,27 @@ public sealed partial class ContainerSandbox(
                 NanoCpus = (long)Math.Round(options.Cpus * 1e9),
                 PidsLimit = options.PidsLimit,
                 ReadonlyRootfs = true,
-                Tmpfs = new Dictionary<string, string>
+                Tmpfs = MaskedTmpfs(spec, new Dictionary<string, string>
                 {
                     ["/tmp"] = $"rw,exec,nosuid,nodev,{size},mode=1777",
                     [options.HomeDir] = $"rw,exec,nosuid,nodev,{size},{homeOwner}",
-                },
+                }),
                 CapDrop = ["ALL"],
                 SecurityOpt = ["no-new-privileges"],
                 GroupAdd = spec.SupplementaryGroups.Select(g => g.ToString(CultureInfo.InvariantCulture)).ToList(),
             },
         };
+    }
+
+    /// <summary>A small empty tmpfs over each masked path: Docker can still make mountpoints in it for
+    /// deeper bind mounts, and nothing of the host shows through.</summary>
+    private static Dictionary<string, string> MaskedTmpfs(SandboxSpec spec, Dictionary<string, string> tmpfs)
+    {
+        foreach (var path in spec.MaskedPaths ?? [])
+        {
+            tmpfs[path] = "rw,noexec,nosuid,nodev,size=1m,mode=0755";
+        }
+        return tmpfs;
     }
 
     private async Task<string> CreateAsync(SandboxSpec spec, CancellationToken cancellationToken)

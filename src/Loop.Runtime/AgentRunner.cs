@@ -109,6 +109,10 @@ public sealed class AgentRunner(
             }
         }
         mounts.AddRange(plan.Mounts.Where(m => mounts.All(existing => existing.ContainerPath != m.ContainerPath)));
+        // A mount that holds the Loop home (a project at ~, say) would show the agent the store,
+        // other channels' state and the daemon's secrets: the home is masked, and the deeper
+        // mounts above (this channel's own dirs) still show through.
+        IReadOnlyList<string> masked = mounts.Any(m => Contains(m.HostPath, paths.Home)) ? [paths.Home] : [];
 
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
             environment.ClaudeCommand, mcpConfigPath, request.Prompt, settings.ClaudeModel, request.SessionId));
@@ -119,10 +123,19 @@ public sealed class AgentRunner(
             ["loop.run"] = request.RunId,
         };
         return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(request.ChannelId), labels,
-            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups);
+            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked);
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
+
+    private static bool Contains(string directory, string path)
+    {
+        var dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        return full == dir || full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
+
+
 
     /// <summary>A channel's MCP config rarely changes: rewrite it only when it does (or went missing),
     /// rather than on every run.</summary>

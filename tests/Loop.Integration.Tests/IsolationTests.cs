@@ -49,6 +49,28 @@ public sealed class IsolationTests
     }
 
     [Fact]
+    public async Task A_project_that_holds_the_loop_home_does_not_show_the_agent_the_store_or_the_daemons_secrets()
+    {
+        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var home = Directory.CreateDirectory(Path.Combine(project, ".loop")).FullName;
+        await using var loop = await LoopDaemon.StartAsync(home: home);
+        var id = (string)(await loop.CreateChannelAsync(project))["id"]!;
+
+        await loop.PostMessageAsync(id,
+            $"[[read {home}/secrets/local-token]] [[read {home}/loop.db]] [[write {project}/seen.txt project is visible]] " +
+            """[[mcp list_tasks {}]]""");
+        var run = (await loop.WaitForFinishedRunsAsync(id, 1)).Single();
+        var reply = (string)run["reply"]!;
+
+        Assert.Equal("succeeded", (string)run["status"]!);
+        Assert.Contains($"read {home}/secrets/local-token failed", reply);
+        Assert.Contains($"read {home}/loop.db failed", reply);
+        Assert.Equal("project is visible", (await File.ReadAllTextAsync(Path.Combine(project, "seen.txt"))).Trim());
+        // The channel's own pieces under the home (MCP config, API socket) still show through.
+        Assert.DoesNotContain("mcp error", reply);
+    }
+
+    [Fact]
     public async Task Secrets_reach_the_agent_but_not_docker_inspect_the_store_or_the_logs()
     {
         const string secret = "sk-ant-test-7f3b9c2d4e5f";

@@ -9,6 +9,8 @@ public sealed record BindMount(string HostPath, string ContainerPath, bool ReadO
 /// outside: not in the container's config, command line, image, store or logs.</param>
 /// <param name="Labels">Identify the owner so orphans can be reaped after a crash.</param>
 /// <param name="SupplementaryGroups">Extra group ids for the process (e.g. the docker socket's group).</param>
+/// <param name="MaskedPaths">Paths the command must not see even where a mount would show them: each
+/// is covered by an empty, private directory (deeper mounts still show through).</param>
 public sealed record SandboxSpec(
     string RunId,
     string ChannelId,
@@ -18,7 +20,8 @@ public sealed record SandboxSpec(
     IReadOnlyDictionary<string, string> Secrets,
     IReadOnlyDictionary<string, string> Labels,
     TimeSpan Timeout,
-    IReadOnlyList<long> SupplementaryGroups);
+    IReadOnlyList<long> SupplementaryGroups,
+    IReadOnlyList<string>? MaskedPaths = null);
 
 /// <summary>How the command ended. Exactly one of <see cref="TimedOut"/>, <see cref="Cancelled"/>
 /// may be set; <see cref="OutOfMemory"/> says the memory limit killed it.</summary>
