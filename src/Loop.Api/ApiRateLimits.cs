@@ -9,23 +9,16 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 
 /// <summary>
-/// Requests per client IP on the API, per minute: <see cref="DefaultPerMinute"/> in all (the
-/// LOOP_API_RATE_LIMIT_PER_MINUTE environment variable changes it; 0 turns it off), and
+/// Requests per client IP on the API, per minute: api_rate_limit_per_minute in all (0 turns it off), and
 /// <see cref="LoginPerMinute"/> for login and setup, against password guessing. Health and the unix
 /// socket (agent containers, which have their own concurrency limits) are not limited.
 /// </summary>
 public static class ApiRateLimits
 {
-    public const int DefaultPerMinute = 120;
     public const int LoginPerMinute = 10;
-    public const string EnvironmentVariable = "LOOP_API_RATE_LIMIT_PER_MINUTE";
 
-    public static int PerMinute { get; } =
-        int.TryParse(Environment.GetEnvironmentVariable(EnvironmentVariable), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : DefaultPerMinute;
-
-    public static void Configure(RateLimiterOptions options)
+    public static void Configure(RateLimiterOptions options, int perMinute)
     {
-        var perMinute = PerMinute;
         options.GlobalLimiter = PartitionedRateLimiter.CreateChained(
             PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 perMinute <= 0 || ClientOf(context) is not { } ip || context.Request.Path.Equals("/api/health") || !context.Request.Path.StartsWithSegments("/api")

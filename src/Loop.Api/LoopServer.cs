@@ -20,7 +20,7 @@ public static class LoopServer
         configureLogging(builder.Logging);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(1, AuthJsonContext.Default));
-        builder.Services.AddRateLimiter(ApiRateLimits.Configure);
+        builder.Services.AddRateLimiter(options => ApiRateLimits.Configure(options, node.Config.ApiRateLimitPerMinute));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, UsageJsonContext.Default));
         builder.Services.AddSingleton(node);
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -113,6 +113,7 @@ internal static class ConfigKeys
         new("runner", ScalarKind.Runner, c => c.Runner.ToString().ToLowerInvariant(), (c, v) => c with { Runner = (RunnerKind)v! }),
         new("max_concurrent_containers", ScalarKind.WholeNumber, c => c.MaxConcurrentContainers, (c, v) => c with { MaxConcurrentContainers = (int)v! }),
         new("container_pids_limit", ScalarKind.WholeNumber, c => c.ContainerPidsLimit, (c, v) => c with { ContainerPidsLimit = (int)v! }),
+        new("api_rate_limit_per_minute", ScalarKind.WholeNumber, c => c.ApiRateLimitPerMinute, (c, v) => c with { ApiRateLimitPerMinute = (int)v! }),
         new("anthropic_api_key", ScalarKind.OptionalText, c => c.AnthropicApiKey, (c, v) => c with { AnthropicApiKey = (string?)v }, Secret: true),
         new("claude_code_oauth_token", ScalarKind.OptionalText, c => c.ClaudeCodeOauthToken, (c, v) => c with { ClaudeCodeOauthToken = (string?)v }, Secret: true),
         new("discord_api_url", ScalarKind.OptionalText, c => c.DiscordApiUrl, (c, v) => c with { DiscordApiUrl = (string?)v }),

@@ -129,7 +129,8 @@ public static class ConfigLoader
         {
             var positive = key.Get(config) switch
             {
-                int whole => whole > 0,
+                // 0 turns the rate limit off; every other number must be positive.
+                int whole => whole > 0 || (whole == 0 && key.Name == "api_rate_limit_per_minute"),
                 double number => number > 0 && double.IsFinite(number),
                 _ => true,
             };

@@ -62,6 +62,9 @@ public sealed record LoopConfig
 
     public int ContainerPidsLimit { get; init; } = 256;
 
+    /// <summary>API requests per client IP per minute; 0 turns the limit off.</summary>
+    public int ApiRateLimitPerMinute { get; init; } = 120;
+
     /// <summary>Secret: never logged (see <see cref="ToString"/>).</summary>
     public string? AnthropicApiKey { get; init; }
 

@@ -133,6 +133,16 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void The_api_rate_limit_defaults_to_120_a_minute_and_0_turns_it_off()
+    {
+        Assert.Equal(120, Load().Config.ApiRateLimitPerMinute);
+        Assert.Equal(0, Load("""{ "api_rate_limit_per_minute": 0 }""").Config.ApiRateLimitPerMinute);
+        Assert.Equal(30, Load(environment: new() { ["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "30" }).Config.ApiRateLimitPerMinute);
+        var error = Assert.Throws<ConfigException>(() => Load("""{ "api_rate_limit_per_minute": -5 }"""));
+        Assert.Contains("api_rate_limit_per_minute", error.Message);
+    }
+
+    [Fact]
     public void An_unknown_key_is_a_warning_not_an_error()
     {
         var (config, warnings) = Load("""{ "foo": 1, "log_level": "info" }""");
