@@ -106,6 +106,9 @@ public sealed class GatewayTests
         await using var discord = await DiscordDouble.StartAsync();
         await using var bot = await BotHarness.StartAsync(discord);
         var first = await discord.WaitForReadyAsync();
+        // READY sent is not READY handled: until the bot has its session it has nothing to
+        // resume, and a drop then leads to a plain IDENTIFY, not the RESUME this test is about.
+        await Eventually.WaitAsync(() => bot.Adapter.Status == "connected as loop", "READY handled");
 
         discord.InvalidateSessions();
         first.Abort();
