@@ -35,6 +35,7 @@ public static class LoopServer
 
         var app = builder.Build();
         app.Use(ApiErrors.CatchAsync);
+        app.Use(DashboardAssets.ServeAsync);
         app.UseRateLimiter();
         app.Use((context, next) => ApiCallers.ResolveAsync(context, next, node.Tokens, node.Auth));
         app.UseStatusCodePages(async context =>

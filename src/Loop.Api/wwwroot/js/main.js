@@ -1,0 +1,163 @@
+// The dashboard's entry: decides between setup, login and the app, draws the shell (navigation,
+// live status, log out) and routes #/page/argument to the page modules.
+
+import { api, onUnauthorized } from './api.js';
+import { h, field, alertBox, clearErrors, setFieldError, showApiError } from './ui.js';
+import { startLive, stopLive, onLiveStatus, isLive } from './live.js';
+import * as chat from './pages/chat.js';
+import * as activity from './pages/activity.js';
+import * as channels from './pages/channels.js';
+import * as tasks from './pages/tasks.js';
+import * as usage from './pages/usage.js';
+import * as runtime from './pages/runtime.js';
+import * as tokens from './pages/tokens.js';
+
+const PAGES = [
+  { route: 'chat', label: 'Chat', module: chat },
+  { route: 'activity', label: 'Activity', module: activity },
+  { route: 'channels', label: 'Channels', module: channels },
+  { route: 'tasks', label: 'Tasks', module: tasks },
+  { route: 'usage', label: 'Usage', module: usage },
+  { route: 'runtime', label: 'Runtime', module: runtime },
+  { route: 'tokens', label: 'Tokens', module: tokens },
+];
+
+const app = document.getElementById('app');
+let user = null;
+let cleanupPage = null;
+let main = null;
+let unsubscribeStatus = null;
+
+onUnauthorized(() => { if (user) showLogin('Your session has ended: log in again.'); });
+window.addEventListener('hashchange', () => { if (user) route(); });
+boot();
+
+async function boot() {
+  let status;
+  try {
+    status = await api.get('/api/auth/status');
+  } catch (error) {
+    app.replaceChildren(h('main', { class: 'auth' }, h('h1', {}, 'Loop'), h('p', { role: 'alert', class: 'alert' }, error.message),
+      h('button', { type: 'button', onclick: boot }, 'Try again')));
+    return;
+  }
+  if (status.setup_required) showSetup();
+  else if (!status.authenticated) showLogin();
+  else showApp(status.username);
+}
+
+function credentialsForm({ title, intro, submitLabel, confirm, onSubmit }) {
+  const alert = alertBox();
+  const username = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: confirm ? 'new-password' : 'current-password', required: true });
+  const confirmation = confirm ? h('input', { name: 'confirm', type: 'password', autocomplete: 'new-password', required: true }) : null;
+  const button = h('button', { type: 'submit', class: 'primary' }, submitLabel);
+  const form = h('form', { class: 'card', novalidate: true },
+    field('Username', username),
+    field('Password', password, confirm ? 'At least 8 characters.' : null),
+    confirmation ? field('Confirm password', confirmation) : null,
+    alert, button);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    alert.show('');
+    if (!username.value.trim()) { setFieldError(form, 'username', 'enter a username'); username.focus(); return; }
+    if (!password.value) { setFieldError(form, 'password', 'enter a password'); password.focus(); return; }
+    if (confirmation && confirmation.value !== password.value) {
+      setFieldError(form, 'confirm', 'the passwords do not match');
+      confirmation.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      await onSubmit({ username: username.value.trim(), password: password.value });
+    } catch (error) {
+      showApiError(form, alert, error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  app.replaceChildren(h('main', { class: 'auth' }, h('div', { class: 'brand' }, 'Loop'), h('h1', {}, title), intro ? h('p', {}, intro) : null, form));
+  username.focus();
+}
+
+function showSetup() {
+  leaveApp();
+  credentialsForm({
+    title: 'Create the admin account',
+    intro: 'Welcome to Loop. This account signs in to the dashboard and creates API tokens for scripts.',
+    submitLabel: 'Create account',
+    confirm: true,
+    onSubmit: async (credentials) => {
+      await api.post('/api/auth/setup', credentials);
+      const login = await api.post('/api/auth/login', credentials);
+      location.hash = '#/chat';
+      showApp(login.username);
+    },
+  });
+}
+
+function showLogin(notice) {
+  leaveApp();
+  credentialsForm({
+    title: 'Log in to Loop',
+    intro: notice,
+    submitLabel: 'Log in',
+    confirm: false,
+    onSubmit: async (credentials) => {
+      const login = await api.post('/api/auth/login', credentials);
+      showApp(login.username);
+    },
+  });
+}
+
+function leaveApp() {
+  user = null;
+  cleanupPage?.();
+  cleanupPage = null;
+  unsubscribeStatus?.();
+  unsubscribeStatus = null;
+  stopLive();
+}
+
+function showApp(username) {
+  user = username;
+  const liveStatus = h('span', { class: 'live-status', 'data-testid': 'live-status', role: 'status' });
+  const showStatus = (connected) => {
+    liveStatus.textContent = connected ? 'live' : 'reconnecting…';
+    liveStatus.classList.toggle('down', !connected);
+  };
+  showStatus(isLive());
+  unsubscribeStatus = onLiveStatus(showStatus);
+
+  const nav = h('nav', { 'aria-label': 'Main' },
+    PAGES.map((page) => h('a', { href: `#/${page.route}`, 'data-route': page.route }, page.label)));
+  const logout = h('button', { type: 'button', class: 'link', onclick: logOut }, 'Log out');
+  main = h('main', { id: 'main', tabindex: '-1' });
+  app.replaceChildren(
+    h('header', { class: 'topbar' },
+      h('a', { class: 'brand', href: '#/chat' }, 'Loop'),
+      nav,
+      h('div', { class: 'session' }, liveStatus, h('span', { class: 'user' }, username), logout)),
+    main);
+  startLive();
+  route();
+}
+
+async function logOut() {
+  try { await api.post('/api/auth/logout'); } catch { /* the session is gone either way */ }
+  showLogin('You have logged out.');
+}
+
+function route() {
+  const [name, ...params] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const page = PAGES.find((p) => p.route === name) ?? PAGES[0];
+  for (const link of document.querySelectorAll('nav a')) {
+    if (link.dataset.route === page.route) link.setAttribute('aria-current', 'page'); else link.removeAttribute('aria-current');
+  }
+  cleanupPage?.();
+  const root = h('div', { class: `page page-${page.route}` });
+  main.replaceChildren(root);
+  document.title = `${page.label} · Loop`;
+  cleanupPage = page.module.render(root, { user, params, navigate: (hash) => { location.hash = hash; } }) || null;
+}

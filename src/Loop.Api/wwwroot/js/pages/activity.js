@@ -1,0 +1,88 @@
+// Activity: the live feed of what happens in Loop, newest first, with the recent problems the
+// daemon kept from before the page opened.
+
+import { api } from '../api.js';
+import { h, alertBox, formatTime, excerpt } from '../ui.js';
+import { onLiveEvent, onLiveStatus } from '../live.js';
+
+const LIMIT = 500;
+const FILTERS = {
+  all: () => true,
+  runs: (kind) => kind.startsWith('run.') || kind.startsWith('message.'),
+  tasks: (kind) => kind.startsWith('task.'),
+  errors: (kind) => kind.endsWith('error') || kind.endsWith('warning'),
+};
+const LABELS = {
+  'message.received': 'message',
+  'run.queued': 'run queued',
+  'run.started': 'run started',
+  'run.finished': 'run finished',
+  'run.error': 'run failed',
+  'task.fired': 'task fired',
+  'task.error': 'task error',
+  'task.loop_ended': 'loop ended',
+  'channel.error': 'channel error',
+  'channel.session_reset': 'session reset',
+  'chat.error': 'chat error',
+};
+
+export function render(root) {
+  const names = new Map();
+  const alert = alertBox();
+  const show = h('select', { id: 'activity-show' },
+    h('option', { value: 'all' }, 'All'), h('option', { value: 'runs' }, 'Runs and messages'),
+    h('option', { value: 'tasks' }, 'Tasks'), h('option', { value: 'errors' }, 'Errors'));
+  const feed = h('ul', { role: 'log', 'aria-label': 'Live feed', 'aria-live': 'polite', class: 'feed', hidden: true });
+  const empty = h('p', { class: 'empty' }, 'Nothing yet. Events appear here as they happen.');
+  root.append(
+    h('header', { class: 'page-header' }, h('h1', {}, 'Activity'),
+      h('div', { class: 'actions' }, h('div', { class: 'field inline' }, h('label', { for: show.id }, 'Show'), show))),
+    alert, empty, feed);
+
+  show.addEventListener('change', applyFilter);
+  const stopEvents = onLiveEvent((event) => { if (event.kind !== 'run.output') add(event, true); });
+  const stopStatus = onLiveStatus((connected, reconnected) => {
+    if (!connected) add({ kind: 'feed.disconnected', at: new Date().toISOString(), text: 'lost the connection to the daemon; reconnecting…' }, true);
+    else if (reconnected) add({ kind: 'feed.reconnected', at: new Date().toISOString(), text: 'reconnected; events while disconnected are not shown' }, true);
+  });
+  loadInitial();
+  return () => { stopEvents(); stopStatus(); };
+
+  async function loadInitial() {
+    try {
+      const [channels, health] = await Promise.all([api.get('/api/channels?limit=500'), api.get('/api/health')]);
+      for (const c of channels) names.set(c.id, c.name);
+      for (const problem of [...health.recent_problems].reverse()) add(problem, false);
+    } catch (error) {
+      alert.show(error.message);
+    }
+  }
+
+  function add(event, live) {
+    const item = h('li', { 'data-kind': event.kind, class: live ? 'fresh' : '' },
+      h('time', { datetime: event.at }, formatTime(event.at)),
+      h('span', { class: `kind kind-${event.kind.split('.')[0]} ${event.kind.endsWith('error') ? 'error' : ''}` }, LABELS[event.kind] ?? event.kind.replace('.', ' ')),
+      event.channel_id ? h('a', { class: 'channel', href: `#/chat/${encodeURIComponent(event.channel_id)}` }, channelName(event.channel_id)) : null,
+      h('span', { class: 'text' }, excerpt(event.text, 200)));
+    item.hidden = !FILTERS[show.value](event.kind);
+    feed.prepend(item);
+    empty.hidden = true;
+    feed.hidden = false;
+    while (feed.children.length > LIMIT) feed.lastElementChild.remove();
+  }
+
+  function channelName(id) {
+    if (!names.has(id)) {
+      names.set(id, id);
+      api.get(`/api/channels/${encodeURIComponent(id)}`).then((c) => {
+        names.set(id, c.name);
+        for (const link of feed.querySelectorAll(`a.channel[href="#/chat/${CSS.escape(encodeURIComponent(id))}"]`)) link.textContent = c.name;
+      }).catch(() => {});
+    }
+    return names.get(id);
+  }
+
+  function applyFilter() {
+    for (const item of feed.children) item.hidden = !FILTERS[show.value](item.dataset.kind);
+  }
+}

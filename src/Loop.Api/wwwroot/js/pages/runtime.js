@@ -1,0 +1,87 @@
+// Runtime: what an operator checks first: the node, the container pool, live channel actors,
+// throughput and run durations, the store and the Docker engine. Refreshes while visible.
+
+import { api } from '../api.js';
+import { h, alertBox, formatDuration, formatNumber, excerpt, formatTime } from '../ui.js';
+import { columnChart } from '../charts.js';
+
+const REFRESH_MS = 3000;
+
+export function render(root) {
+  const alert = alertBox();
+  const content = h('div', { class: 'runtime' });
+  root.append(h('header', { class: 'page-header' }, h('h1', {}, 'Runtime'), h('span', { class: 'muted small' }, `refreshes every ${REFRESH_MS / 1000} s`)), alert, content);
+  let timer = null;
+  let stopped = false;
+  const tick = async () => {
+    if (stopped) return;
+    if (!document.hidden) await load();
+    timer = setTimeout(tick, REFRESH_MS);
+  };
+  tick();
+  return () => { stopped = true; clearTimeout(timer); };
+
+  async function load() {
+    try {
+      draw(await api.get('/api/runtime'));
+      alert.show('');
+    } catch (error) {
+      alert.show(error.message);
+    }
+  }
+
+  function draw(r) {
+    const number = (testid, value) => h('strong', { 'data-testid': testid }, formatNumber(value));
+    const stat = (label, value) => h('div', { class: 'stat' }, h('span', { class: 'label' }, label), value);
+    const ok = (good, text) => h('span', { class: `badge ${good ? 'status-succeeded' : 'status-failed'}` }, text);
+    const d = r.durations;
+    const perMinute = r.runs_per_minute.map((m) => ({
+      label: new Date(m.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+      value: m.runs,
+      tip: `${m.runs} runs, ${m.failed} not succeeded`,
+    }));
+    content.replaceChildren(...[
+      section('Node', h('dl', { class: 'facts' },
+        fact('Name', r.node), fact('Version', r.version), fact('Process', `pid ${r.pid}`),
+        fact('Up for', formatDuration(r.uptime_seconds * 1000)), fact('Runner', r.runner),
+        fact('Armed task timers', formatNumber(r.tasks_armed)), fact('Live-feed subscribers', formatNumber(r.event_subscribers)))),
+      section('Container pool', h('div', { class: 'totals' },
+        stat('Running', number('pool-running', r.pool.running)),
+        stat('Waiting for a slot', number('pool-waiting', r.pool.waiting)),
+        stat('Capacity', number('pool-capacity', r.pool.capacity)))),
+      section('Actors', r.actors.length === 0
+        ? h('p', { class: 'empty' }, 'No channel actor is active: they start when a channel gets work and stop when idle.')
+        : h('div', { class: 'table-wrap' }, h('table', {},
+          h('thead', {}, h('tr', {}, ['Channel', 'Running run', 'Queue'].map((c) => h('th', { scope: 'col' }, c)))),
+          h('tbody', {}, r.actors.map((a) => h('tr', {},
+            h('td', { 'data-label': 'Channel' }, h('a', { href: `#/chat/${encodeURIComponent(a.channel_id)}` }, a.channel_name ?? a.channel_id)),
+            h('td', { 'data-label': 'Running run' }, a.active_run_id ? h('code', {}, a.active_run_id) : 'idle'),
+            h('td', { 'data-label': 'Queue' }, formatNumber(a.queued)))))))),
+      section('Runs per minute', columnChart('Runs per minute', perMinute, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1))),
+        h('p', { class: 'muted small' }, `${formatNumber(perMinute.reduce((s, m) => s + m.value, 0))} runs in the last hour`)),
+      section('Run duration', h('div', { class: 'totals' },
+        stat('p50', h('strong', { 'data-testid': 'duration-p50' }, formatDuration(d.p50_ms))),
+        stat('p90', h('strong', { 'data-testid': 'duration-p90' }, formatDuration(d.p90_ms))),
+        stat('p99', h('strong', { 'data-testid': 'duration-p99' }, formatDuration(d.p99_ms))),
+        stat('max', h('strong', {}, formatDuration(d.max_ms)))),
+        h('p', { class: 'muted small' }, `${formatNumber(d.count)} runs finished in the last ${d.window_minutes} minutes`)),
+      section('Store', h('dl', { class: 'facts' },
+        fact('Status', ok(r.store.ok, r.store.ok ? 'ok' : 'failing')), fact('Kind', r.store.kind), fact('Location', h('code', {}, r.store.location)),
+        r.store.error ? fact('Error', r.store.error) : null)),
+      section('Docker engine', h('dl', { class: 'facts' },
+        fact('Status', ok(r.docker.reachable, r.docker.reachable ? 'reachable' : 'unreachable')), fact('Endpoint', h('code', {}, r.docker.endpoint)),
+        fact('API version', r.docker.api_version ?? '—'), fact('Agent image', h('code', {}, r.docker.image)), fact('Image', r.docker.image_status),
+        r.docker.error ? fact('Error', excerpt(r.docker.error, 300)) : null)),
+      r.recent_problems?.length ? section('Recent problems', h('ul', { class: 'feed' }, r.recent_problems.slice(0, 10).map((p) =>
+        h('li', { 'data-kind': p.kind }, h('time', { datetime: p.at }, formatTime(p.at)), h('span', { class: 'kind error' }, p.kind), h('span', { class: 'text' }, excerpt(p.text, 200)))))) : null,
+    ].filter(Boolean));
+  }
+}
+
+function section(title, ...children) {
+  return h('section', { class: 'card' }, h('h2', {}, title), children);
+}
+
+function fact(term, value) {
+  return [h('dt', {}, term), h('dd', {}, value)];
+}
