@@ -71,7 +71,9 @@ public static class ApiCallers
     private static bool IsAnonymousAllowed(HttpRequest request)
     {
         var path = request.Path;
-        return HttpMethods.IsGet(request.Method) && (path.Equals("/api/health") || path.Equals("/api/auth/status"))
+        // Outside /api there is only the dashboard's public files (and 404s).
+        return !path.StartsWithSegments("/api")
+            || HttpMethods.IsGet(request.Method) && (path.Equals("/api/health") || path.Equals("/api/auth/status"))
             || HttpMethods.IsPost(request.Method) && (path.Equals("/api/auth/setup") || path.Equals("/api/auth/login"));
     }
 }
