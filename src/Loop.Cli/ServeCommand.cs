@@ -55,7 +55,8 @@ public static class ServeCommand
             await loop.StartAsync(cancellationToken);
             await using var app = LoopServer.Build(loop, config.ApiAddr, logging => ConfigureLogging(logging, config));
             await app.StartAsync(cancellationToken);
-            loggers.CreateLogger("Loop").LogInformation("Listening on http://{ApiAddr} and unix:{Socket}", config.ApiAddr, paths.DaemonSocket);
+            loggers.CreateLogger("Loop").LogInformation("Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at http://{ApiAddr}/",
+                config.ApiAddr, paths.DaemonSocket, config.ApiAddr);
             await app.WaitForShutdownAsync(cancellationToken);
             return 0;
         }
@@ -80,6 +81,8 @@ public static class ServeCommand
         // Per-request logs would cost more than the requests themselves.
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        // A failed start (say, the port is taken) is reported in one line below, not as the host's stack trace.
+        logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         if (config.LogFormat == "json")
         {
             logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
