@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Loop.Domain;
@@ -7,12 +8,18 @@ using Loop.Domain.Accounts;
 
 /// <summary>Who a session or API token belongs to. <see cref="UserId"/> is null for the daemon's
 /// local machine token, which acts for the user before any account exists.</summary>
-public sealed record AuthPrincipal(string? UserId, string? Username, string Kind, string? SessionTokenHash = null);
+public sealed record AuthPrincipal(string? UserId, string? Username, string Kind, string? SessionTokenHash = null)
+{
+    /// <summary>When a session ends unless it is used again; null for API tokens.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+}
 
 /// <summary>
 /// Accounts, login sessions and API tokens. Passwords are PBKDF2-SHA256 with a random salt; session
 /// and API tokens are 256-bit random strings of which only the SHA-256 is stored, so the store
-/// never holds anything that logs a person in.
+/// never holds anything that logs a person in. A token found valid is trusted for
+/// <see cref="RecheckAfter"/> without asking the store again (every API call authenticates);
+/// logout and revocation on this node take effect at once, on other nodes within that time.
 /// </summary>
 public sealed class AuthService(ILoopStore store, TimeProvider time)
 {
@@ -24,6 +31,9 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
     // Extending a session costs a write, so it is done at most this often per session.
     private static readonly TimeSpan ExtendEvery = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan TouchEvery = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan RecheckAfter = TimeSpan.FromSeconds(10);
+    private const int ValidatedLimit = 10_000;
+    private readonly ConcurrentDictionary<string, Validated> _validated = new(StringComparer.Ordinal);
     // Verified against when the user does not exist, so a wrong username costs as long as a wrong password.
     private static readonly Lazy<string> DummyHash = new(() => HashPassword("not a real password", Pbkdf2Iterations));
 
@@ -66,14 +76,40 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         return (token, user, expiresAt);
     }
 
-    public Task LogoutAsync(AuthPrincipal principal, CancellationToken cancellationToken) =>
-        principal.SessionTokenHash is { } hash ? store.DeleteSessionAsync(hash, cancellationToken) : Task.CompletedTask;
+    public async Task LogoutAsync(AuthPrincipal principal, CancellationToken cancellationToken)
+    {
+        if (principal.SessionTokenHash is { } hash)
+        {
+            _validated.TryRemove(hash, out _);
+            await store.DeleteSessionAsync(hash, cancellationToken);
+        }
+    }
 
     /// <summary>The owner of a session or API token, or null when it is unknown, revoked or expired.</summary>
     public async Task<AuthPrincipal?> AuthenticateAsync(string token, CancellationToken cancellationToken)
     {
         var hash = Hash(token);
         var now = time.GetUtcNow();
+        if (_validated.TryGetValue(hash, out var known) && now < known.Until)
+        {
+            return known.Principal;
+        }
+        var principal = await LookUpAsync(token, hash, now, cancellationToken);
+        if (principal is null)
+        {
+            _validated.TryRemove(hash, out _);
+            return null;
+        }
+        if (_validated.Count >= ValidatedLimit)
+        {
+            _validated.Clear();
+        }
+        _validated[hash] = new Validated(principal, principal.ExpiresAt is { } expires && expires < now + RecheckAfter ? expires : now + RecheckAfter);
+        return principal;
+    }
+
+    private async Task<AuthPrincipal?> LookUpAsync(string token, string hash, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         if (token.StartsWith(SessionPrefix, StringComparison.Ordinal))
         {
             var session = await store.GetSessionAsync(hash, cancellationToken);
@@ -96,7 +132,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
             {
                 await store.ExtendSessionAsync(hash, now + SessionLifetime, cancellationToken);
             }
-            return new AuthPrincipal(user.Id, user.Username, "session", hash);
+            return new AuthPrincipal(user.Id, user.Username, "session", hash) { ExpiresAt = session.ExpiresAt };
         }
         if (token.StartsWith(ApiTokenPrefix, StringComparison.Ordinal))
         {
@@ -141,6 +177,8 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         {
             throw new LoopNotFoundException($"no API token {tokenId}");
         }
+        // Only the hash is known here, not which cache entry it was: start over.
+        _validated.Clear();
     }
 
     /// <summary>Makes a fresh machine token for this node and writes it, readable only by this
@@ -150,6 +188,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         var token = NewToken(ApiTokenPrefix);
         await store.ReplaceLocalTokenAsync(
             new ApiToken(Ids.New("tok", time), "local:" + nodeName, Hash(token), null, true, Columns(time.GetUtcNow()), null), cancellationToken);
+        _validated.Clear();
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".tmp";
         File.Delete(temporary);
@@ -203,4 +242,6 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
 
     // The store keeps milliseconds; so does what is handed back.
     private static DateTimeOffset Columns(DateTimeOffset at) => DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds());
+
+    private sealed record Validated(AuthPrincipal Principal, DateTimeOffset Until);
 }

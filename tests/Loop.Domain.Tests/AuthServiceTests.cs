@@ -3,7 +3,7 @@ namespace Loop.Domain.Tests;
 using Loop.Runtime;
 using Loop.Store;
 
-/// <summary>Session expiry and password hashing, on a real SQLite store and a clock moved by hand.</summary>
+/// <summary>Session expiry, revocation and password hashing, on a real SQLite store and a clock moved by hand.</summary>
 public sealed class AuthServiceTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("loop-auth-").FullName;
@@ -54,6 +54,37 @@ public sealed class AuthServiceTests : IAsyncLifetime
         Assert.NotEqual(a, b);
         Assert.True(AuthService.VerifyPassword("pw 12345678", a));
         Assert.False(AuthService.VerifyPassword("pw 12345679", a));
+    }
+
+    [Fact]
+    public async Task Logout_and_revocation_end_access_at_once_even_right_after_a_successful_call()
+    {
+        var (session, user, _) = await _auth.LoginAsync("admin", "correct horse battery", CancellationToken.None);
+        var principal = await _auth.AuthenticateAsync(session, CancellationToken.None);
+        Assert.NotNull(principal);
+        await _auth.LogoutAsync(principal, CancellationToken.None);
+        Assert.Null(await _auth.AuthenticateAsync(session, CancellationToken.None));
+
+        var owner = new AuthPrincipal(user.Id, user.Username, "session");
+        var (info, token) = await _auth.CreateTokenAsync("script", owner, CancellationToken.None);
+        Assert.NotNull(await _auth.AuthenticateAsync(token, CancellationToken.None));
+        await _auth.RevokeTokenAsync(info.Id, CancellationToken.None);
+        Assert.Null(await _auth.AuthenticateAsync(token, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_token_revoked_by_another_node_stops_working_within_ten_seconds()
+    {
+        var (_, user, _) = await _auth.LoginAsync("admin", "correct horse battery", CancellationToken.None);
+        var (info, token) = await _auth.CreateTokenAsync("script", new AuthPrincipal(user.Id, user.Username, "session"), CancellationToken.None);
+        Assert.NotNull(await _auth.AuthenticateAsync(token, CancellationToken.None));
+
+        // Another node sharing the store revokes it: this node trusts what it checked for a few seconds.
+        await new AuthService(_store, _time).RevokeTokenAsync(info.Id, CancellationToken.None);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.NotNull(await _auth.AuthenticateAsync(token, CancellationToken.None));
+        _time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Null(await _auth.AuthenticateAsync(token, CancellationToken.None));
     }
 
     public async Task DisposeAsync()
