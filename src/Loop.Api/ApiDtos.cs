@@ -2,8 +2,9 @@ namespace Loop.Api;
 
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Loop.Domain.Channels;
 using Loop.Config;
+using Loop.Domain;
+using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Loop.Runtime;
@@ -12,10 +13,22 @@ public sealed record CreateChannelRequest(string? DirPath, string? Name);
 
 public sealed record PostMessageRequest(string? Author, string? Content);
 
+/// <summary>A channel and its work: <c>queued</c> counts user messages not yet in a run plus queued
+/// runs, <c>active_run_id</c> is its running run, <c>last_run</c> its newest run.</summary>
 public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    string? Platform, string? ExternalId)
+    string? Platform, string? ExternalId, int Queued, string? ActiveRunId, RunSummaryDto? LastRun)
 {
-    public static ChannelDto From(Channel c) => new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt, c.Platform, c.ExternalId);
+    public static ChannelDto From(ChannelOverview o)
+    {
+        var c = o.Channel;
+        return new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt, c.Platform, c.ExternalId,
+            o.Queued, o.RunningRunId, o.LastRun is { } last ? RunSummaryDto.From(last) : null);
+    }
+}
+
+public sealed record RunSummaryDto(string Id, string Status, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt)
+{
+    public static RunSummaryDto From(RunSummary r) => new(r.Id, r.Status.ToWire(), r.CreatedAt, r.FinishedAt);
 }
 
 public sealed record MessageDto(long Id, string ChannelId, string Role, string Author, string Content, DateTimeOffset CreatedAt, string? RunId)

@@ -1,5 +1,6 @@
 namespace Loop.Api;
 
+using System.Globalization;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,18 +19,27 @@ public static class LoopApi
         app.MapPost("/api/channels", async (HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.CreateChannelRequest, ct);
-            var (channel, created) = await channels.EnsureChannelAsync(ApiCallers.Of(request.HttpContext), body.DirPath, body.Name, ct);
-            var dto = ChannelDto.From(channel);
+            var caller = ApiCallers.Of(request.HttpContext);
+            var (channel, created) = await channels.EnsureChannelAsync(caller, body.DirPath, body.Name, ct);
+            var dto = ChannelDto.From(await channels.GetChannelOverviewAsync(caller, channel.Id, ct));
             return created
                 ? Results.Json(dto, json.ChannelDto, statusCode: StatusCodes.Status201Created)
                 : Results.Json(dto, json.ChannelDto);
         });
 
-        app.MapGet("/api/channels", async (HttpContext http, CancellationToken ct) =>
-            Results.Json((await channels.ListChannelsAsync(ApiCallers.Of(http), ct)).Select(ChannelDto.From).ToList(), json.ListChannelDto));
+        // Still a plain array (existing clients read one); the count for paging goes in a header.
+        app.MapGet("/api/channels", async (string? limit, string? offset, string? q, HttpContext http, CancellationToken ct) =>
+        {
+            var page = await channels.ListChannelOverviewsAsync(ApiCallers.Of(http), q, Whole("limit", limit), Whole("offset", offset) ?? 0, ct);
+            http.Response.Headers["X-Total-Count"] = page.Total.ToString(CultureInfo.InvariantCulture);
+            return Results.Json(page.Channels.Select(ChannelDto.From).ToList(), json.ListChannelDto);
+        });
 
         app.MapGet("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(ChannelDto.From(await channels.GetChannelAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
+            Results.Json(ChannelDto.From(await channels.GetChannelOverviewAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
+
+        app.MapPost("/api/channels/{id}/session/reset", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(ChannelDto.From(await channels.ResetSessionAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
 
         app.MapGet("/api/channels/{id}/token", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(new ChannelTokenDto(id, await channels.GetChannelTokenAsync(ApiCallers.Of(http), id, ct)), json.ChannelTokenDto));
@@ -55,6 +65,7 @@ public static class LoopApi
 
         TaskApi.Map(app, node);
         UsageApi.Map(app, node);
+        RuntimeApi.Map(app, node);
 
         app.MapGet("/api/events", async (HttpContext context, CancellationToken ct) =>
         {
@@ -82,5 +93,17 @@ public static class LoopApi
         app.MapFallback("/api/{**rest}", (HttpContext context) =>
             Results.Problem(statusCode: 404, title: "Not found",
                 detail: $"no API endpoint {context.Request.Method} {context.Request.Path}; see the README for the list"));
+    }
+
+    // Parsed here rather than bound as int?, so a bad value gets a message naming the field.
+    private static int? Whole(string field, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new LoopValidationException(field, $"{field} must be a whole number (found \"{text}\")");
     }
 }

@@ -37,6 +37,10 @@ public interface ILoopStore
 
     Task<IReadOnlyList<Channel>> ListChannelsAsync(CancellationToken cancellationToken);
 
+    /// <summary>A page of channels (by created_at, then id) with what each is doing: its queue, its
+    /// running run and its newest run. A fixed number of queries whatever the page size.</summary>
+    Task<ChannelPage> ListChannelOverviewsAsync(ChannelListQuery query, CancellationToken cancellationToken);
+
     /// <summary>Keeps the agent's session id for the channel (null to forget it).</summary>
     Task SetChannelSessionAsync(string channelId, string? sessionId, CancellationToken cancellationToken);
 
@@ -60,6 +64,12 @@ public interface ILoopStore
     Task UpdateRunAsync(Run run, CancellationToken cancellationToken);
 
     Task<Run?> GetRunAsync(string runId, CancellationToken cancellationToken);
+
+    /// <summary>Runs of the channel that are queued or running, oldest first.</summary>
+    Task<IReadOnlyList<Run>> ListActiveRunsAsync(string channelId, CancellationToken cancellationToken);
+
+    /// <summary>How every run that finished at or after <paramref name="since"/> ended and when, oldest finish first.</summary>
+    Task<IReadOnlyList<RunTiming>> ListFinishedRunTimingsAsync(DateTimeOffset since, CancellationToken cancellationToken);
 
     /// <summary>Runs of a channel, newest first.</summary>
     Task<IReadOnlyList<Run>> ListRunsAsync(string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken);
@@ -159,3 +169,25 @@ public interface ILoopStore
 
     Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }
+
+/// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>
+/// (ignoring case), of <see cref="ChannelIds"/> only when given, <see cref="Limit"/> of them (all
+/// when null) after skipping <see cref="Offset"/>.</summary>
+public sealed record ChannelListQuery(
+    string? Search = null,
+    IReadOnlyCollection<string>? ChannelIds = null,
+    int? Limit = null,
+    int Offset = 0);
+
+/// <summary>One page of channels and how many match the query in all.</summary>
+public sealed record ChannelPage(IReadOnlyList<ChannelOverview> Channels, int Total);
+
+/// <summary>A channel and its work: <see cref="Queued"/> counts user messages not yet taken by a
+/// run plus queued runs; <see cref="RunningRunId"/> is its run with status running, if any.</summary>
+public sealed record ChannelOverview(Channel Channel, int Queued, string? RunningRunId, RunSummary? LastRun);
+
+/// <summary>The outline of a run, as lists of channels show their newest one.</summary>
+public sealed record RunSummary(string Id, RunStatus Status, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt);
+
+/// <summary>When a finished run started (null if it never did) and ended, and how.</summary>
+public sealed record RunTiming(string Id, RunStatus Status, DateTimeOffset? StartedAt, DateTimeOffset FinishedAt);

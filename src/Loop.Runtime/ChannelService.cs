@@ -8,7 +8,7 @@ using Loop.Domain.Runs;
 /// What front ends (REST, MCP, chat adapters) may do with channels, messages and runs. They call
 /// this and nothing below it: it validates, writes to the store, and wakes the channel's actor.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, TimeProvider time)
+public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, TimeProvider time, LoopEventHub? events = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -77,10 +77,46 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
             ?? throw new LoopNotFoundException($"channel {channelId} does not exist");
     }
 
-    public async Task<IReadOnlyList<Channel>> ListChannelsAsync(Caller caller, CancellationToken cancellationToken)
+    /// <summary>A page of channels (oldest first) with their queues and runs; <paramref name="search"/>
+    /// matches a part of the name or directory, ignoring case. A channel token sees its own channel only.</summary>
+    public Task<ChannelPage> ListChannelOverviewsAsync(Caller caller, string? search, int? limit, int offset, CancellationToken cancellationToken)
     {
-        var channels = await store.ListChannelsAsync(cancellationToken);
-        return caller.IsChannel ? channels.Where(c => c.Id == caller.ChannelId).ToList() : channels;
+        if (limit is { } size)
+        {
+            ClampPage(size);
+        }
+        if (offset < 0)
+        {
+            throw new LoopValidationException("offset", $"offset must be 0 or more (found {offset})");
+        }
+        var only = caller.ChannelId is { } own ? new[] { own } : null;
+        return store.ListChannelOverviewsAsync(new ChannelListQuery(search, only, limit, offset), cancellationToken);
+    }
+
+    /// <summary>Forgets the channel's Claude session, so its next run starts a fresh conversation.
+    /// Refused while a run is queued or running: that run has taken the session already and would
+    /// hand it back when it ends.</summary>
+    public async Task<ChannelOverview> ResetSessionAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    {
+        await GetChannelAsync(caller, channelId, cancellationToken);
+        var active = await store.ListActiveRunsAsync(channelId, cancellationToken);
+        if ((active.FirstOrDefault(r => r.Status == RunStatus.Running) ?? active.FirstOrDefault()) is { } run)
+        {
+            throw new LoopConflictException(
+                $"channel {channelId} has a run {run.Status.ToWire()} ({run.Id}): wait for it to end or cancel it (POST /api/runs/{run.Id}/cancel), then reset the session");
+        }
+        await store.SetChannelSessionAsync(channelId, null, cancellationToken);
+        events?.Publish(new LoopEvent("channel.session_reset", time.GetUtcNow(), channelId, null,
+            "session reset: the next run starts a new conversation"));
+        return await GetChannelOverviewAsync(caller, channelId, cancellationToken);
+    }
+
+    /// <summary>The channel with its queue and runs.</summary>
+    public async Task<ChannelOverview> GetChannelOverviewAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    {
+        caller.EnsureCanAccess(channelId);
+        var page = await store.ListChannelOverviewsAsync(new ChannelListQuery(ChannelIds: [channelId]), cancellationToken);
+        return page.Channels.SingleOrDefault() ?? throw new LoopNotFoundException($"channel {channelId} does not exist");
     }
 
     /// <summary>The bearer token that gives an MCP server (or script) access to this channel only.</summary>

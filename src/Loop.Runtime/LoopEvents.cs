@@ -24,6 +24,12 @@ public sealed class LoopEventHub
         get { lock (_gate) { return _recentProblems.ToList(); } }
     }
 
+    /// <summary>How many live-feed subscribers (API streams, chat adapters) are listening.</summary>
+    public int SubscriberCount
+    {
+        get { lock (_gate) { return _subscribers.Count; } }
+    }
+
     public void Publish(LoopEvent loopEvent)
     {
         lock (_gate)

@@ -94,11 +94,12 @@ public sealed class LoopNode : IAsyncDisposable
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
         _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
-        Channels = new ChannelService(Store, _actors, Tokens, time);
+        Channels = new ChannelService(Store, _actors, Tokens, time, Events);
         Scheduler = new TaskScheduler(Store, _actors, Events, time, loggers.CreateLogger<TaskScheduler>());
         Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, time);
         Usage = new UsageService(Store, new Domain.Runs.PriceTable(config.ModelPrices), time);
         Auth = new AuthService(Store, time);
+        Runtime = new RuntimeService(Store, _actors, Scheduler, Events, GetHealth, time);
         Channels.Registered += async (channel, ct) =>
         {
             foreach (var chat in _chats)
@@ -134,6 +135,7 @@ public sealed class LoopNode : IAsyncDisposable
     public TaskScheduler Scheduler { get; }
     public ChannelTokens Tokens { get; }
     public AuthService Auth { get; }
+    public RuntimeService Runtime { get; }
     public LoopEventHub Events { get; }
     public string Runner { get; }
     public LoopPaths Paths => _options.Paths;

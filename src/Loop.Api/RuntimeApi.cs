@@ -1,0 +1,38 @@
+namespace Loop.Api;
+
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Loop.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+/// <summary>The runtime view: what the daemon is doing now and its runs of the last hour.</summary>
+public static class RuntimeApi
+{
+    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    {
+        app.MapGet("/api/runtime", async (HttpContext http, CancellationToken ct) =>
+        {
+            ApiCallers.Of(http).EnsureUser("see the runtime of the whole daemon");
+            var report = await node.Runtime.GetReportAsync(ct);
+            return Results.Json(RuntimeDto.From(report), RuntimeJsonContext.Default.RuntimeDto);
+        });
+    }
+}
+
+public sealed record RuntimeDto(
+    string Node, string Version, int Pid, double UptimeSeconds, string Runner, QueueHealth Pool,
+    IReadOnlyList<ActorState> Actors, int TasksArmed, IReadOnlyList<MinuteRuns> RunsPerMinute, RunDurations Durations,
+    StoreHealth Store, EngineHealth Docker, int EventSubscribers)
+{
+    public static RuntimeDto From(RuntimeReport r) => new(
+        r.Node, r.Version, r.Pid, Math.Round(r.UptimeSeconds, 3), r.Runner, r.Pool, r.Actors, r.TasksArmed,
+        r.RunsPerMinute, r.Durations, r.Store, r.Engine, r.EventSubscribers);
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(RuntimeDto))]
+public sealed partial class RuntimeJsonContext : JsonSerializerContext;
