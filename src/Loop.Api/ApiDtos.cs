@@ -54,9 +54,9 @@ public sealed record RunDto(
         r.ExitCode, r.Reply, r.Error, r.SessionId, r.Model, r.ContainerId, UsageDto.From(r.Usage));
 }
 
-public sealed record EventDto(string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text)
+public sealed record EventDto(string Id, string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text)
 {
-    public static EventDto From(LoopEvent e) => new(e.Kind, e.At, e.ChannelId, e.RunId, e.Text);
+    public static EventDto From(LoopEvent e) => new(e.Id, e.Kind, e.At, e.ChannelId, e.RunId, e.Text);
 }
 
 public sealed record HealthDto(
@@ -100,6 +100,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
 [JsonSerializable(typeof(RunDto))]
 [JsonSerializable(typeof(List<RunDto>))]
 [JsonSerializable(typeof(EventDto))]
+[JsonSerializable(typeof(List<EventDto>))]
 [JsonSerializable(typeof(HealthDto))]
 [JsonSerializable(typeof(ChannelTokenDto))]
 [JsonSerializable(typeof(NewTaskRequest))]

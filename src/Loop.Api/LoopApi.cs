@@ -51,8 +51,14 @@ public static class LoopApi
             return Results.Json(MessageDto.From(message), json.MessageDto, statusCode: StatusCodes.Status202Accepted);
         });
 
-        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, int? limit, HttpContext http, CancellationToken ct) =>
-            Results.Json((await channels.ListMessagesAsync(ApiCallers.Of(http), id, after ?? 0, limit ?? 100, ct)).Select(MessageDto.From).ToList(), json.ListMessageDto));
+        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, int? limit, string? latest, HttpContext http, CancellationToken ct) =>
+        {
+            var caller = ApiCallers.Of(http);
+            var messages = Whole("latest", latest) is { } last
+                ? await channels.ListLatestMessagesAsync(caller, id, last, ct)
+                : await channels.ListMessagesAsync(caller, id, after ?? 0, limit ?? 100, ct);
+            return Results.Json(messages.Select(MessageDto.From).ToList(), json.ListMessageDto);
+        });
 
         app.MapGet("/api/channels/{id}/runs", async (string id, string? before, int? limit, HttpContext http, CancellationToken ct) =>
             Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, limit ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
@@ -67,20 +73,36 @@ public static class LoopApi
         UsageApi.Map(app, node);
         RuntimeApi.Map(app, node);
 
-        app.MapGet("/api/events", async (HttpContext context, CancellationToken ct) =>
+        app.MapGet("/api/events/recent", (int? limit, HttpContext http) =>
+        {
+            ApiCallers.Of(http).EnsureUser("read the feed of every channel");
+            var count = Math.Clamp(limit ?? 100, 1, LoopEventHub.RecentLimit);
+            return Results.Json(node.Events.Recent(count).Select(EventDto.From).ToList(), json.ListEventDto);
+        });
+
+        app.MapGet("/api/events", async (string? after, HttpContext context, CancellationToken ct) =>
         {
             ApiCallers.Of(context).EnsureUser("follow the live feed of every channel");
-            // Server-sent events: the live feed of runs and problems.
+            // Server-sent events. Each has an id "<epoch>.<seq>"; a client that reconnects with it (the
+            // Last-Event-ID header, or ?after=) first gets what it missed. After a daemon restart the
+            // epoch differs, and it gets everything kept since the start.
+            var resumeFrom = context.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } header ? header : after;
+            long? afterSeq = null;
+            if (!string.IsNullOrEmpty(resumeFrom))
+            {
+                var dot = resumeFrom.LastIndexOf('.');
+                afterSeq = dot > 0 && resumeFrom[..dot] == node.Events.Epoch && long.TryParse(resumeFrom[(dot + 1)..], out var seq) ? seq : 0;
+            }
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
             await context.Response.WriteAsync(": connected\n\n", ct);
             await context.Response.Body.FlushAsync(ct);
             try
             {
-                await foreach (var item in node.Events.SubscribeAsync(ct))
+                await foreach (var item in node.Events.SubscribeAsync(afterSeq, ct))
                 {
                     var data = System.Text.Json.JsonSerializer.Serialize(EventDto.From(item), json.EventDto);
-                    await context.Response.WriteAsync($"event: {item.Kind}\ndata: {data}\n\n", ct);
+                    await context.Response.WriteAsync($"id: {item.Id}\nevent: {item.Kind}\ndata: {data}\n\n", ct);
                     await context.Response.Body.FlushAsync(ct);
                 }
             }

@@ -50,6 +50,9 @@ public interface ILoopStore
     /// <summary>The conversation in id order. <paramref name="afterId"/> pages forward.</summary>
     Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(string channelId, long afterId, int limit, CancellationToken cancellationToken);
 
+    /// <summary>The last <paramref name="limit"/> messages of the conversation, in id order.</summary>
+    Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, int limit, CancellationToken cancellationToken);
+
     /// <summary>User messages of the channel not yet handed to a run, in arrival order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListPendingMessagesAsync(string channelId, CancellationToken cancellationToken);
 

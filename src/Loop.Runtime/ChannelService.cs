@@ -51,6 +51,7 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         var channel = await EnsureChatChannelAsync(inbound.Platform, inbound.ExternalChannelId, inbound.ChannelName, cancellationToken);
         var message = await store.AppendMessageAsync(
             new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId), cancellationToken);
+        Received(message);
         actors.Wake(channel.Id);
         return (channel, message);
     }
@@ -142,9 +143,14 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
             // The store refuses a message for a channel it does not have: no separate look-up needed.
             throw new LoopNotFoundException($"channel {channelId} does not exist");
         }
+        Received(message);
         actors.Wake(channelId);
         return message;
     }
+
+    private void Received(ChatMessage message) =>
+        events?.Publish(new LoopEvent("message.received", message.CreatedAt, message.ChannelId, null,
+            $"{message.Author}: {(message.Content.Length > 300 ? message.Content[..300] + "…" : message.Content)}"));
 
     private static void ValidateMessage(string? author, string? content)
     {
@@ -170,6 +176,13 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
     {
         await GetChannelAsync(caller, channelId, cancellationToken);
         return await store.ListMessagesAsync(channelId, afterId, ClampPage(limit), cancellationToken);
+    }
+
+    /// <summary>The end of the conversation: what a chat page shows first.</summary>
+    public async Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(Caller caller, string channelId, int limit, CancellationToken cancellationToken)
+    {
+        await GetChannelAsync(caller, channelId, cancellationToken);
+        return await store.ListLatestMessagesAsync(channelId, ClampPage(limit), cancellationToken);
     }
 
     public async Task<Run> GetRunAsync(Caller caller, string runId, CancellationToken cancellationToken)

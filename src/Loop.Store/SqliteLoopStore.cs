@@ -222,6 +222,18 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         }, cancellationToken);
     }
 
+    public Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
+        return ReadAsync(async connection =>
+        {
+            var rows = await connection.QueryAsync<MessageRow>(Command(
+                MessageRow.Select + " WHERE channel_id = @channel_id ORDER BY id DESC LIMIT @limit",
+                new { channel_id = channelId, limit }, null, cancellationToken));
+            return (IReadOnlyList<ChatMessage>)rows.Reverse().Select(r => r.ToMessage()).ToList();
+        }, cancellationToken);
+    }
+
     public Task<IReadOnlyList<ChatMessage>> ListPendingMessagesAsync(string channelId, CancellationToken cancellationToken) =>
         ReadAsync(async connection =>
         {

@@ -1,6 +1,6 @@
 // The live feed: one EventSource on /api/events shared by every page. It reconnects by itself
-// with backoff (also across a daemon restart) and tells pages when it is back, so they can
-// reload what they may have missed.
+// with backoff (also across a daemon restart), resuming after the last event it saw so the
+// daemon replays what happened in between, and tells pages when it is back.
 
 const KINDS = [
   'message.received', 'run.queued', 'run.started', 'run.output', 'run.finished', 'run.error',
@@ -15,6 +15,7 @@ let retryTimer = null;
 let connected = false;
 let everConnected = false;
 let stopped = true;
+let lastEventId = '';
 
 export function startLive() {
   stopped = false;
@@ -23,6 +24,7 @@ export function startLive() {
 
 export function stopLive() {
   stopped = true;
+  lastEventId = '';
   clearTimeout(retryTimer);
   source?.close();
   source = null;
@@ -44,7 +46,7 @@ export function onLiveStatus(fn) {
 }
 
 function connect() {
-  source = new EventSource('/api/events');
+  source = new EventSource(lastEventId ? `/api/events?after=${encodeURIComponent(lastEventId)}` : '/api/events');
   source.onopen = () => {
     retryMs = 1000;
     const reconnected = everConnected;
@@ -64,6 +66,7 @@ function connect() {
     source.addEventListener(kind, (message) => {
       let event;
       try { event = JSON.parse(message.data); } catch { return; }
+      if (message.lastEventId) lastEventId = message.lastEventId;
       for (const listener of eventListeners) listener(event);
     });
   }

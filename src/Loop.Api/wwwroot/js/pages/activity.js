@@ -1,5 +1,5 @@
-// Activity: the live feed of what happens in Loop, newest first, with the recent problems the
-// daemon kept from before the page opened.
+// Activity: the live feed of what happens in Loop, newest first, starting with the recent
+// events the daemon kept from before the page opened.
 
 import { api } from '../api.js';
 import { h, alertBox, formatTime, excerpt } from '../ui.js';
@@ -28,6 +28,7 @@ const LABELS = {
 
 export function render(root) {
   const names = new Map();
+  const shown = new Set();
   const alert = alertBox();
   const show = h('select', { id: 'activity-show' },
     h('option', { value: 'all' }, 'All'), h('option', { value: 'runs' }, 'Runs and messages'),
@@ -50,22 +51,28 @@ export function render(root) {
 
   async function loadInitial() {
     try {
-      const [channels, health] = await Promise.all([api.get('/api/channels?limit=500'), api.get('/api/health')]);
+      const [channels, recent] = await Promise.all([api.get('/api/channels?limit=500'), api.get('/api/events/recent?limit=200')]);
       for (const c of channels) names.set(c.id, c.name);
-      for (const problem of [...health.recent_problems].reverse()) add(problem, false);
+      for (const event of recent) add(event, false);
     } catch (error) {
       alert.show(error.message);
     }
   }
 
   function add(event, live) {
+    // The recent events and the live feed overlap while the page opens.
+    if (event.id) {
+      if (shown.has(event.id)) return;
+      shown.add(event.id);
+    }
     const item = h('li', { 'data-kind': event.kind, class: live ? 'fresh' : '' },
       h('time', { datetime: event.at }, formatTime(event.at)),
       h('span', { class: `kind kind-${event.kind.split('.')[0]} ${event.kind.endsWith('error') ? 'error' : ''}` }, LABELS[event.kind] ?? event.kind.replace('.', ' ')),
       event.channel_id ? h('a', { class: 'channel', href: `#/chat/${encodeURIComponent(event.channel_id)}` }, channelName(event.channel_id)) : null,
       h('span', { class: 'text' }, excerpt(event.text, 200)));
     item.hidden = !FILTERS[show.value](event.kind);
-    feed.prepend(item);
+    // Live events go on top; the recent ones, newest first, below whatever arrived meanwhile.
+    if (live) feed.prepend(item); else feed.append(item);
     empty.hidden = true;
     feed.hidden = false;
     while (feed.children.length > LIMIT) feed.lastElementChild.remove();
