@@ -4,7 +4,9 @@
 #   2. loop-test-base:latest, a debootstrap'd Debian bookworm minbase (no registry is reachable),
 #   3. loop-agent-base-test:latest, the production container/Dockerfile built on that base
 #      without the npm CLI,
-#   4. loop-agent-test:latest, the above plus the `claude` test double as /usr/local/bin/claude.
+#   4. loop-agent-test:latest, the above plus the `claude` test double as /usr/local/bin/claude,
+#   5. Debian's chromium at /usr/bin/chromium, which the dashboard's Playwright tests drive
+#      (they never download a browser).
 # Images 3 and 4 carry a label with a hash of their inputs and are rebuilt only when it changes.
 # Run as root (apt, dockerd). Environment: LOOP_TEST_STATE_DIR (default <repo>/.loop-test) holds
 # the dockerd log and build outputs; LOOP_DEBIAN_MIRROR overrides the mirror for debootstrap.
@@ -174,9 +176,20 @@ ensure_agent_test_image() {
   fi
 }
 
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium ]]; then
+    # The wrapper script prints a harmless shell warning on stderr before the version.
+    log "chromium: present ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+    return
+  fi
+  apt_install chromium
+  [[ -x /usr/bin/chromium ]] || die "apt-get installed chromium, but /usr/bin/chromium is missing"
+}
+
 mkdir -p "$STATE_DIR"
 ensure_docker
 ensure_base_image
 ensure_agent_base_image
 ensure_agent_test_image
+ensure_chromium
 log "ready: $AGENT_TEST_IMAGE ($(docker image inspect -f '{{.Size}}' "$AGENT_TEST_IMAGE" | numfmt --to=iec 2>/dev/null || true))"

@@ -157,6 +157,31 @@ public sealed class LoopDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether the daemon's process is alive.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>The exit code of the daemon's last process once it has exited, else null.</summary>
+    public int? ExitCode => _process is { HasExited: true } process ? process.ExitCode : null;
+
+    /// <summary>Stops the daemon as a service manager does (SIGTERM) and waits until it has exited;
+    /// <see cref="RestartAsync"/> starts it again on the same home and port.</summary>
+    public async Task StopAsync(TimeSpan? timeout = null)
+    {
+        if (_process is { HasExited: false } process)
+        {
+            Process.Start("kill", ["-TERM", process.Id.ToString()])?.WaitForExit();
+            using var waiting = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+            try
+            {
+                await process.WaitForExitAsync(waiting.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"loop serve did not exit within {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds} s of SIGTERM:\n{Output}");
+            }
+        }
+    }
+
     /// <summary>Kills the daemon at once (SIGKILL), as a crash would.</summary>
     public async Task KillAsync()
     {
