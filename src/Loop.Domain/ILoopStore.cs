@@ -53,6 +53,11 @@ public interface ILoopStore
     /// <summary>The last <paramref name="limit"/> messages of the conversation, in id order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, int limit, CancellationToken cancellationToken);
 
+    /// <summary>What a channel actor needs to start its next run, read at once: the oldest queued
+    /// task run and the pending messages, and the channel when there is either. Null when the channel
+    /// does not exist but has work.</summary>
+    Task<ChannelWork?> GetChannelWorkAsync(string channelId, CancellationToken cancellationToken);
+
     /// <summary>User messages of the channel not yet handed to a run, in arrival order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListPendingMessagesAsync(string channelId, CancellationToken cancellationToken);
 
@@ -176,6 +181,9 @@ public interface ILoopStore
 /// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>
 /// (ignoring case), of <see cref="ChannelIds"/> only when given, <see cref="Limit"/> of them (all
 /// when null) after skipping <see cref="Offset"/>.</summary>
+/// <summary>A channel's next work; <see cref="Channel"/> is null when there is none.</summary>
+public sealed record ChannelWork(Channel? Channel, Run? QueuedTaskRun, IReadOnlyList<ChatMessage> Pending);
+
 public sealed record ChannelListQuery(
     string? Search = null,
     IReadOnlyCollection<string>? ChannelIds = null,

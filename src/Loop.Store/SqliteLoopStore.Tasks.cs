@@ -17,13 +17,15 @@ public sealed partial class SqliteLoopStore
             "UPDATE runs SET status = 'cancelled', finished_at = @now, error = 'cancelled before it started' WHERE id = @id AND status = 'queued'",
             new { id = runId, now = Columns.ToMs(now) }, tx, cancellationToken)) == 1, cancellationToken);
 
+    // Spelled like ix_runs_queued_task's WHERE.
+    private const string NextQueuedTaskRunSql =
+        RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL ORDER BY id LIMIT 1";
+
     public Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken) =>
         ReadAsync(async connection =>
         {
-            // Spelled like ix_runs_queued_task's WHERE.
             var row = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(
-                RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL ORDER BY id LIMIT 1",
-                new { channel_id = channelId }, null, cancellationToken));
+                NextQueuedTaskRunSql, new { channel_id = channelId }, null, cancellationToken));
             return row?.ToRun();
         }, cancellationToken);
 

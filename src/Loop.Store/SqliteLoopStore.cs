@@ -234,14 +234,29 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         }, cancellationToken);
     }
 
+    // Spelled like ix_messages_pending's WHERE so the planner uses that small index.
+    private const string PendingMessagesSql = MessageRow.Select + " WHERE channel_id = @channel_id AND run_id IS NULL AND role = 'user' ORDER BY id";
+
     public Task<IReadOnlyList<ChatMessage>> ListPendingMessagesAsync(string channelId, CancellationToken cancellationToken) =>
         ReadAsync(async connection =>
         {
-            // Spelled like ix_messages_pending's WHERE so the planner uses that small index.
-            var rows = await connection.QueryAsync<MessageRow>(Command(
-                MessageRow.Select + " WHERE channel_id = @channel_id AND run_id IS NULL AND role = 'user' ORDER BY id",
-                new { channel_id = channelId }, null, cancellationToken));
+            var rows = await connection.QueryAsync<MessageRow>(Command(PendingMessagesSql, new { channel_id = channelId }, null, cancellationToken));
             return (IReadOnlyList<ChatMessage>)rows.Select(r => r.ToMessage()).ToList();
+        }, cancellationToken);
+
+    public Task<ChannelWork?> GetChannelWorkAsync(string channelId, CancellationToken cancellationToken) =>
+        ReadAsync(async connection =>
+        {
+            var parameters = new { channel_id = channelId };
+            var taskRun = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(NextQueuedTaskRunSql, parameters, null, cancellationToken));
+            var pending = await connection.QueryAsync<MessageRow>(Command(PendingMessagesSql, parameters, null, cancellationToken));
+            if (taskRun is null && !pending.Any())
+            {
+                return new ChannelWork(null, null, []);
+            }
+            var channel = await connection.QuerySingleOrDefaultAsync<ChannelRow>(Command(
+                ChannelRow.Select + " WHERE id = @channel_id", parameters, null, cancellationToken));
+            return channel is null ? null : new ChannelWork(channel.ToChannel(), taskRun?.ToRun(), pending.Select(r => r.ToMessage()).ToList());
         }, cancellationToken);
 
     public Task<IReadOnlyList<string>> ListChannelsWithPendingMessagesAsync(CancellationToken cancellationToken) =>

@@ -85,6 +85,24 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Channel_work_is_the_pending_messages_with_the_channel_or_nothing()
+    {
+        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "worker"), null, None);
+        var idle = await _store.GetChannelWorkAsync(channel.Id, None);
+        Assert.Null(idle!.Channel);
+        Assert.Empty(idle.Pending);
+        Assert.Null((await _store.GetChannelWorkAsync("ch_missing", None))!.Channel);
+
+        var first = await _store.AppendMessageAsync(new NewMessage(channel.Id, MessageRole.User, "alice", "one"), None);
+        var second = await _store.AppendMessageAsync(new NewMessage(channel.Id, MessageRole.User, "bob", "two"), None);
+        var work = await _store.GetChannelWorkAsync(channel.Id, None);
+
+        Assert.Equal(channel, work!.Channel);
+        Assert.Null(work.QueuedTaskRun);
+        Assert.Equal([first, second], work.Pending);
+    }
+
+    [Fact]
     public async Task Ensure_channel_keeps_a_given_name()
     {
         var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "api"), "  Backend API ", None);

@@ -124,14 +124,13 @@ public sealed class ChannelActor
     private async Task<bool> RunNextAsync(CancellationToken stopping)
     {
         var store = _context.Store;
-        var taskRun = await store.NextQueuedTaskRunAsync(ChannelId, stopping);
-        var pending = await store.ListPendingMessagesAsync(ChannelId, stopping);
-        if (taskRun is null && pending.Count == 0)
+        var work = await store.GetChannelWorkAsync(ChannelId, stopping)
+            ?? throw new InvalidOperationException($"channel {ChannelId} does not exist");
+        if (work.Channel is not { } channel)
         {
             return false;
         }
-        var channel = await store.GetChannelAsync(ChannelId, stopping)
-            ?? throw new InvalidOperationException($"channel {ChannelId} does not exist");
+        var (taskRun, pending) = (work.QueuedTaskRun, work.Pending);
 
         // Oldest work first: a task run queued before the first pending message goes before it.
         Run run;
