@@ -51,11 +51,11 @@ public static class LoopApi
             return Results.Json(MessageDto.From(message), json.MessageDto, statusCode: StatusCodes.Status202Accepted);
         });
 
-        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, int? limit, string? latest, HttpContext http, CancellationToken ct) =>
+        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, long? before, int? limit, string? latest, HttpContext http, CancellationToken ct) =>
         {
             var caller = ApiCallers.Of(http);
             var messages = Whole("latest", latest) is { } last
-                ? await channels.ListLatestMessagesAsync(caller, id, last, ct)
+                ? await channels.ListLatestMessagesAsync(caller, id, before, last, ct)
                 : await channels.ListMessagesAsync(caller, id, after ?? 0, limit ?? 100, ct);
             return Results.Json(messages.Select(MessageDto.From).ToList(), json.ListMessageDto);
         });

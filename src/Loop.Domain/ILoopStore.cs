@@ -50,8 +50,9 @@ public interface ILoopStore
     /// <summary>The conversation in id order. <paramref name="afterId"/> pages forward.</summary>
     Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(string channelId, long afterId, int limit, CancellationToken cancellationToken);
 
-    /// <summary>The last <paramref name="limit"/> messages of the conversation, in id order.</summary>
-    Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, int limit, CancellationToken cancellationToken);
+    /// <summary>The last <paramref name="limit"/> messages of the conversation (before
+    /// <paramref name="beforeId"/> when given, to page back), in id order.</summary>
+    Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, long? beforeId, int limit, CancellationToken cancellationToken);
 
     /// <summary>What a channel actor needs to start its next run, read at once: the oldest queued
     /// task run and the pending messages, and the channel when there is either. Null when the channel

@@ -178,11 +178,11 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         return await store.ListMessagesAsync(channelId, afterId, ClampPage(limit), cancellationToken);
     }
 
-    /// <summary>The end of the conversation: what a chat page shows first.</summary>
-    public async Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(Caller caller, string channelId, int limit, CancellationToken cancellationToken)
+    /// <summary>The end of the conversation, what a chat page shows first; with <paramref name="beforeId"/>, the part before it.</summary>
+    public async Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(Caller caller, string channelId, long? beforeId, int limit, CancellationToken cancellationToken)
     {
         await GetChannelAsync(caller, channelId, cancellationToken);
-        return await store.ListLatestMessagesAsync(channelId, ClampPage(limit), cancellationToken);
+        return await store.ListLatestMessagesAsync(channelId, beforeId, ClampPage(limit), cancellationToken);
     }
 
     public async Task<Run> GetRunAsync(Caller caller, string runId, CancellationToken cancellationToken)

@@ -222,14 +222,14 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         }, cancellationToken);
     }
 
-    public Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, int limit, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, long? beforeId, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         return ReadAsync(async connection =>
         {
             var rows = await connection.QueryAsync<MessageRow>(Command(
-                MessageRow.Select + " WHERE channel_id = @channel_id ORDER BY id DESC LIMIT @limit",
-                new { channel_id = channelId, limit }, null, cancellationToken));
+                MessageRow.Select + " WHERE channel_id = @channel_id AND id < @before_id ORDER BY id DESC LIMIT @limit",
+                new { channel_id = channelId, before_id = beforeId ?? long.MaxValue, limit }, null, cancellationToken));
             return (IReadOnlyList<ChatMessage>)rows.Reverse().Select(r => r.ToMessage()).ToList();
         }, cancellationToken);
     }

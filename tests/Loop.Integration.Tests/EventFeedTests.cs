@@ -72,7 +72,7 @@ public sealed class EventFeedTests
     }
 
     [Fact]
-    public async Task Latest_gives_the_end_of_the_conversation_in_order()
+    public async Task Latest_gives_the_end_of_the_conversation_in_order_and_pages_back_with_before()
     {
         await using var loop = await LoopDaemon.StartAsync();
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
@@ -84,6 +84,8 @@ public sealed class EventFeedTests
         var latest = await loop.GetArrayAsync($"/api/channels/{channel}/messages?latest=2");
         Assert.Equal(["[[reply two]]", "two"], latest.Select(m => (string)m!["content"]!));
         Assert.True((long)latest[0]!["id"]! < (long)latest[1]!["id"]!);
+        var before = await loop.GetArrayAsync($"/api/channels/{channel}/messages?latest=10&before={(long)latest[0]!["id"]!}");
+        Assert.Equal(["[[reply one]]", "one"], before.Select(m => (string)m!["content"]!));
 
         using var bad = await loop.Http.GetAsync($"/api/channels/{channel}/messages?latest=0");
         var problem = await LoopDaemon.ReadObjectAsync(bad, HttpStatusCode.BadRequest);

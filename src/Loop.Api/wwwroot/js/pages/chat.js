@@ -11,10 +11,12 @@ export function render(root, ctx) {
   let lastMessageId = 0;
   let activeRunId = null;
   let streaming = null;
+  let firstMessageId = 0;
 
   const alert = alertBox();
   const select = h('select', { name: 'channel' });
   const conversation = h('div', { role: 'log', 'aria-label': 'Conversation', 'aria-live': 'polite', class: 'conversation' });
+  const earlier = h('button', { type: 'button', class: 'link earlier', onclick: loadEarlier }, 'Load earlier messages');
   const runStatus = h('span', { 'data-testid': 'run-status', class: 'run-status', hidden: true });
   const cancel = h('button', { type: 'button', class: 'danger', hidden: true, onclick: cancelRun }, 'Cancel run');
   const message = h('textarea', { name: 'content', rows: 3, placeholder: 'Ask the agent… (Enter sends, Shift+Enter for a new line)' });
@@ -90,6 +92,8 @@ export function render(root, ctx) {
       streaming = null;
       conversation.replaceChildren();
       lastMessageId = 0;
+      firstMessageId = messages[0]?.id ?? 0;
+      if (messages.length === HISTORY) conversation.append(earlier);
       if (messages.length === 0) conversation.append(h('p', { class: 'empty' }, 'No messages yet: say something below.'));
       for (const m of messages) addMessage(m);
       const run = runs[0];
@@ -111,16 +115,35 @@ export function render(root, ctx) {
     }
   }
 
+  async function loadEarlier() {
+    const id = channelId;
+    try {
+      const older = await api.get(`/api/channels/${encodeURIComponent(id)}/messages${query({ latest: HISTORY, before: firstMessageId })}`);
+      if (id !== channelId || older.length === 0) { earlier.remove(); return; }
+      firstMessageId = older[0].id;
+      const height = conversation.scrollHeight;
+      earlier.after(...older.map(messageView));
+      if (older.length < HISTORY) earlier.remove();
+      conversation.scrollTop += conversation.scrollHeight - height; // keep what was on screen in place
+    } catch (error) {
+      alert.show(error.message);
+    }
+  }
+
   function addMessage(m) {
     if (m.id <= lastMessageId) return;
     lastMessageId = m.id;
     conversation.querySelector('.empty')?.remove();
+    conversation.append(messageView(m));
+    conversation.scrollTop = conversation.scrollHeight;
+  }
+
+  function messageView(m) {
     // The store says "agent" for what the agent answered; the page calls it the assistant's.
     const role = m.role === 'agent' ? 'assistant' : m.role;
-    conversation.append(h('article', { class: `message ${role}`, 'data-role': role, 'data-id': m.id },
+    return h('article', { class: `message ${role}`, 'data-role': role, 'data-id': m.id },
       h('header', {}, h('strong', {}, m.author), ' ', h('time', { datetime: m.created_at }, formatTime(m.created_at))),
-      h('div', { class: 'text' }, m.content)));
-    conversation.scrollTop = conversation.scrollHeight;
+      h('div', { class: 'text' }, m.content));
   }
 
   function setActiveRun(runId, status) {
