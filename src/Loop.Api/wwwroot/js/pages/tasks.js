@@ -178,8 +178,9 @@ export function render(root) {
     }
   }
 
-  const toggle = (t) => act(() => api.patch(`/api/tasks/${encodeURIComponent(t.id)}`, { enabled: !t.enabled }));
-  const loopAction = (t, action) => act(() => api.post(`/api/tasks/${encodeURIComponent(t.id)}/${action}`));
+  // Declarations, not arrow constants: render returns before reaching this point.
+  function toggle(t) { return act(() => api.patch(`/api/tasks/${encodeURIComponent(t.id)}`, { enabled: !t.enabled })); }
+  function loopAction(t, action) { return act(() => api.post(`/api/tasks/${encodeURIComponent(t.id)}/${action}`)); }
   function remove(t) {
     if (!confirm(`Delete the task ${t.name}? Its run history stays with the channel.`)) return;
     if (runsOf?.id === t.id) { runsOf = null; runsSection.hidden = true; }
