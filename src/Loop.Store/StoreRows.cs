@@ -1,6 +1,7 @@
 namespace Loop.Store;
 
 using System.Globalization;
+using Dapper;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Microsoft.Data.Sqlite;
@@ -164,69 +165,60 @@ internal sealed class RunRow
         var command = connection.CreateCommand();
         command.Transaction = tx;
         command.CommandText = Insert;
-        foreach (var name in ParameterNames)
-        {
-            command.Parameters.Add(new SqliteParameter("@" + name, DBNull.Value));
-        }
         return command;
     }
 
     public static void Bind(SqliteCommand insert, Run run)
     {
         var p = insert.Parameters;
-        p["@id"].Value = run.Id;
-        p["@channel_id"].Value = run.ChannelId;
-        p["@task_id"].Value = (object?)run.TaskId ?? DBNull.Value;
-        p["@status"].Value = run.Status.ToWire();
-        p["@prompt"].Value = run.Prompt;
-        p["@created_at"].Value = Columns.ToMs(run.CreatedAt);
-        p["@started_at"].Value = Columns.ToMs(run.StartedAt) is { } started ? started : DBNull.Value;
-        p["@finished_at"].Value = Columns.ToMs(run.FinishedAt) is { } finished ? finished : DBNull.Value;
-        p["@exit_code"].Value = run.ExitCode is { } exit ? exit : DBNull.Value;
-        p["@reply"].Value = (object?)run.Reply ?? DBNull.Value;
-        p["@error"].Value = (object?)run.Error ?? DBNull.Value;
-        p["@session_id"].Value = (object?)run.SessionId ?? DBNull.Value;
-        p["@model"].Value = (object?)run.Model ?? DBNull.Value;
-        p["@container_id"].Value = (object?)run.ContainerId ?? DBNull.Value;
-        p["@input_tokens"].Value = run.Usage.InputTokens;
-        p["@output_tokens"].Value = run.Usage.OutputTokens;
-        p["@cache_creation_input_tokens"].Value = run.Usage.CacheCreationInputTokens;
-        p["@cache_read_input_tokens"].Value = run.Usage.CacheReadInputTokens;
-        p["@cost_usd"].Value = Columns.ToText(run.Usage.CostUsd);
-        p["@num_turns"].Value = run.Usage.NumTurns;
-        p["@duration_ms"].Value = run.Usage.DurationMs;
+        foreach (var (name, value) in ColumnValues(run))
+        {
+            var key = "@" + name;
+            if (p.Contains(key))
+            {
+                p[key].Value = value ?? DBNull.Value;
+            }
+            else
+            {
+                p.Add(new SqliteParameter(key, value ?? DBNull.Value));
+            }
+        }
     }
 
-    private static readonly string[] ParameterNames =
-    [
-        "id", "channel_id", "task_id", "status", "prompt", "created_at", "started_at", "finished_at", "exit_code", "reply", "error",
-        "session_id", "model", "container_id", "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-        "cost_usd", "num_turns", "duration_ms",
-    ];
-
     /// <summary>The run's columns as Dapper parameters (names match the snake_case columns).</summary>
-    public static object Parameters(Run run) => new
+    public static DynamicParameters Parameters(Run run)
     {
-        id = run.Id,
-        channel_id = run.ChannelId,
-        task_id = run.TaskId,
-        status = run.Status.ToWire(),
-        prompt = run.Prompt,
-        created_at = Columns.ToMs(run.CreatedAt),
-        started_at = Columns.ToMs(run.StartedAt),
-        finished_at = Columns.ToMs(run.FinishedAt),
-        exit_code = run.ExitCode,
-        reply = run.Reply,
-        error = run.Error,
-        session_id = run.SessionId,
-        model = run.Model,
-        container_id = run.ContainerId,
-        input_tokens = run.Usage.InputTokens,
-        output_tokens = run.Usage.OutputTokens,
-        cache_creation_input_tokens = run.Usage.CacheCreationInputTokens,
-        cache_read_input_tokens = run.Usage.CacheReadInputTokens,
-        cost_usd = Columns.ToText(run.Usage.CostUsd),
-        num_turns = run.Usage.NumTurns,
-        duration_ms = run.Usage.DurationMs,
-    };
+        var parameters = new DynamicParameters();
+        foreach (var (name, value) in ColumnValues(run))
+        {
+            parameters.Add(name, value);
+        }
+        return parameters;
+    }
+
+    // The one list of a run's columns and values, for Dapper and for the prepared insert alike.
+    private static (string Name, object? Value)[] ColumnValues(Run run) =>
+    [
+        ("id", run.Id),
+        ("channel_id", run.ChannelId),
+        ("task_id", run.TaskId),
+        ("status", run.Status.ToWire()),
+        ("prompt", run.Prompt),
+        ("created_at", Columns.ToMs(run.CreatedAt)),
+        ("started_at", Columns.ToMs(run.StartedAt)),
+        ("finished_at", Columns.ToMs(run.FinishedAt)),
+        ("exit_code", run.ExitCode),
+        ("reply", run.Reply),
+        ("error", run.Error),
+        ("session_id", run.SessionId),
+        ("model", run.Model),
+        ("container_id", run.ContainerId),
+        ("input_tokens", run.Usage.InputTokens),
+        ("output_tokens", run.Usage.OutputTokens),
+        ("cache_creation_input_tokens", run.Usage.CacheCreationInputTokens),
+        ("cache_read_input_tokens", run.Usage.CacheReadInputTokens),
+        ("cost_usd", Columns.ToText(run.Usage.CostUsd)),
+        ("num_turns", run.Usage.NumTurns),
+        ("duration_ms", run.Usage.DurationMs),
+    ];
 }
