@@ -44,7 +44,7 @@ export function barList(label, items, format) {
   const sorted = [...items].sort((a, b) => b.value - a.value).slice(0, 12);
   const rowH = 26;
   const width = 480;
-  const labelW = 150;
+  const labelW = 175;
   const valueW = 70;
   const height = Math.max(sorted.length, 1) * rowH + 4;
   const max = Math.max(...sorted.map((i) => i.value), 0);
@@ -54,8 +54,8 @@ export function barList(label, items, format) {
   sorted.forEach((item, index) => {
     const y = index * rowH + 4;
     const barW = max > 0 ? (item.value / max) * (width - labelW - valueW) : 0;
-    const name = item.label.length > 22 ? `${item.label.slice(0, 21)}…` : item.label;
-    chart.append(svg('text', { x: labelW - 8, y: y + 15, class: 'axis', 'text-anchor': 'end' }, name));
+    const name = item.label.length > 24 ? `${item.label.slice(0, 23)}…` : item.label;
+    chart.append(svg('text', { x: labelW - 8, y: y + 15, class: 'axis label', 'text-anchor': 'end' }, name));
     chart.append(svg('rect', { class: 'bar', x: labelW, y, width: barW, height: rowH - 8 }, svg('title', {}, `${item.label}: ${item.tip ?? format(item.value)}`)));
     chart.append(svg('text', { x: labelW + barW + 6, y: y + 15, class: 'value' }, format(item.value)));
   });

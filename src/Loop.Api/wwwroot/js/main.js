@@ -106,6 +106,7 @@ function showLogin(notice) {
     confirm: false,
     onSubmit: async (credentials) => {
       const login = await api.post('/api/auth/login', credentials);
+      if (!location.hash) history.replaceState(null, '', '#/chat');
       showApp(login.username);
     },
   });

@@ -1,0 +1,93 @@
+namespace Loop.Dashboard.Tests;
+
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Loop.Testing;
+using Microsoft.Playwright;
+
+[CollectionDefinition(Name)]
+public sealed class DashboardCollection : ICollectionFixture<DashboardFixture>
+{
+    public const string Name = "dashboard";
+}
+
+/// <summary>One real <c>loop serve</c> and one headless Debian chromium for every dashboard test.
+/// Each test opens its own <see cref="BrowserSession"/> (a fresh browser context).</summary>
+public sealed class DashboardFixture : IAsyncLifetime
+{
+    public const string Username = "admin";
+    public const string Password = "correct horse battery";
+
+    /// <summary>Not the default (3), so the runtime page is seen to read it from the config.</summary>
+    public const int MaxConcurrentContainers = 2;
+
+    /// <summary>Debian's chromium (apt package `chromium`): nothing is downloaded.</summary>
+    public const string ChromiumPath = "/usr/bin/chromium";
+
+    public static readonly ViewportSize Desktop = new() { Width = 1280, Height = 800 };
+    public static readonly ViewportSize Phone = new() { Width = 390, Height = 844 };
+
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+    private LoopDaemon? _daemon;
+
+    public LoopDaemon Daemon => _daemon ?? throw new InvalidOperationException("the fixture is not initialized");
+    public IBrowser Browser => _browser ?? throw new InvalidOperationException("the fixture is not initialized");
+
+    public async Task InitializeAsync()
+    {
+        Assert.True(File.Exists(ChromiumPath), $"{ChromiumPath} is missing: run scripts/provision-test-env.sh (it installs the Debian package chromium)");
+        // Anything that waits on a container run passes its own, longer timeout.
+        Assertions.SetDefaultExpectTimeout(10_000);
+        Screenshots.ClearFailures();
+        _daemon = await LoopDaemon.StartAsync(new JsonObject { ["max_concurrent_containers"] = MaxConcurrentContainers });
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = ChromiumPath,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+        });
+    }
+
+    /// <summary>A fresh browser context on <paramref name="daemon"/> (the shared one unless given),
+    /// logged in as the admin when <paramref name="loggedIn"/>.</summary>
+    public async Task<BrowserSession> OpenAsync(bool loggedIn = true, ViewportSize? viewport = null, LoopDaemon? daemon = null)
+    {
+        daemon ??= Daemon;
+        var session = await BrowserSession.OpenAsync(Browser, daemon, viewport ?? Desktop);
+        if (loggedIn)
+        {
+            await EnsureAdminAsync(daemon);
+            await session.LogInThroughApiAsync(Username, Password);
+        }
+        return session;
+    }
+
+    /// <summary>Creates the admin account unless the setup was done already (by another test, or
+    /// through the setup page), so tests do not depend on their order.</summary>
+    public static async Task EnsureAdminAsync(LoopDaemon daemon)
+    {
+        using var anonymous = new HttpClient { BaseAddress = new Uri(daemon.ApiUrl) };
+        var status = await LoopDaemon.ReadObjectAsync(await anonymous.GetAsync("/api/auth/status"), HttpStatusCode.OK);
+        if ((bool)status["setup_required"]!)
+        {
+            using var setup = await anonymous.PostAsJsonAsync("/api/auth/setup", new { username = Username, password = Password });
+            await LoopDaemon.ReadObjectAsync(setup, HttpStatusCode.Created, HttpStatusCode.Conflict);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+        _playwright?.Dispose();
+        if (_daemon is not null)
+        {
+            await _daemon.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,45 @@
+namespace Loop.Dashboard.Tests;
+
+using System.Globalization;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+[Collection(DashboardCollection.Name)]
+public sealed class RuntimePageTests(DashboardFixture fixture)
+{
+    [Fact]
+    public async Task The_pool_capacity_is_the_configured_max_concurrent_containers()
+    {
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "runtime", "Runtime");
+            foreach (var section in new[] { "Node", "Container pool", "Actors", "Runs per minute", "Run duration", "Store", "Docker engine" })
+            {
+                await Expect(page.GetByRole(AriaRole.Heading, new() { Name = section, Exact = true, Level = 2 })).ToBeVisibleAsync();
+            }
+            var capacity = DashboardFixture.MaxConcurrentContainers.ToString(CultureInfo.InvariantCulture);
+            await Expect(page.GetByTestId("pool-capacity")).ToHaveTextAsync(capacity);
+            var health = await fixture.Daemon.GetObjectAsync("/api/health");
+            Assert.Equal(capacity, health["queue"]!["capacity"]!.ToJsonString());
+            await Expect(page.GetByTestId("pool-running")).ToHaveTextAsync("0");
+            await Expect(page.GetByTestId("pool-waiting")).ToHaveTextAsync("0");
+            await Expect(page.GetByRole(AriaRole.Img, new() { Name = "Runs per minute", Exact = true })).ToBeVisibleAsync();
+            foreach (var percentile in new[] { "duration-p50", "duration-p90", "duration-p99" })
+            {
+                await Expect(page.GetByTestId(percentile)).ToBeVisibleAsync();
+            }
+
+            // It follows a run as it happens, without a reload.
+            await page.EvaluateAsync("() => { window.__marker = 'same page'; }");
+            var channel = await fixture.Daemon.CreateChannelAsync();
+            await fixture.Daemon.PostMessageAsync((string)channel["id"]!, "[[sleep 8]] [[reply slow one]]");
+            await Expect(page.GetByTestId("pool-running")).ToHaveTextAsync("1", new() { Timeout = Ui.RunTimeout });
+            var actor = page.GetByRole(AriaRole.Row).Filter(new() { HasText = (string)channel["name"]! });
+            await Expect(actor).ToHaveCountAsync(1);
+            await Screenshots.SaveAsync(page, "runtime");
+            await Expect(page.GetByTestId("pool-running")).ToHaveTextAsync("0", new() { Timeout = Ui.RunTimeout });
+            Assert.Equal("same page", await page.EvaluateAsync<string?>("() => window.__marker"));
+        });
+    }
+}
