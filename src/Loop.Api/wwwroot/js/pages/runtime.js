@@ -2,7 +2,7 @@
 // throughput and run durations, the store and the Docker engine. Refreshes while visible.
 
 import { api } from '../api.js';
-import { h, alertBox, formatDuration, formatNumber, excerpt, formatTime } from '../ui.js';
+import { h, alertBox, formatDuration, formatNumber, excerpt } from '../ui.js';
 import { columnChart } from '../charts.js';
 
 const REFRESH_MS = 3000;
@@ -40,7 +40,7 @@ export function render(root) {
       value: m.runs,
       tip: `${m.runs} runs, ${m.failed} not succeeded`,
     }));
-    content.replaceChildren(...[
+    content.replaceChildren(
       section('Node', h('dl', { class: 'facts' },
         fact('Name', r.node), fact('Version', r.version), fact('Process', `pid ${r.pid}`),
         fact('Up for', formatDuration(r.uptime_seconds * 1000)), fact('Runner', r.runner),
@@ -72,9 +72,7 @@ export function render(root) {
         fact('Status', ok(r.docker.reachable, r.docker.reachable ? 'reachable' : 'unreachable')), fact('Endpoint', h('code', {}, r.docker.endpoint)),
         fact('API version', r.docker.api_version ?? '—'), fact('Agent image', h('code', {}, r.docker.image)), fact('Image', r.docker.image_status),
         r.docker.error ? fact('Error', excerpt(r.docker.error, 300)) : null)),
-      r.recent_problems?.length ? section('Recent problems', h('ul', { class: 'feed' }, r.recent_problems.slice(0, 10).map((p) =>
-        h('li', { 'data-kind': p.kind }, h('time', { datetime: p.at }, formatTime(p.at)), h('span', { class: 'kind error' }, p.kind), h('span', { class: 'text' }, excerpt(p.text, 200)))))) : null,
-    ].filter(Boolean));
+    );
   }
 }
 
