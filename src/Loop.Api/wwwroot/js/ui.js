@@ -116,6 +116,21 @@ export function debounce(fn, ms) {
   return debounced;
 }
 
+/** Runs fn now if it has not run for `ms`, else once when `ms` have passed: live refreshes stay
+ * prompt but cost at most one call per `ms`, which keeps a busy daemon's page under the API's rate limit. */
+export function throttle(fn, ms) {
+  let last = 0;
+  let timer = null;
+  const run = () => { timer = null; last = Date.now(); fn(); };
+  const throttled = () => {
+    if (timer) return;
+    const wait = last + ms - Date.now();
+    if (wait <= 0) run(); else timer = setTimeout(run, wait);
+  };
+  throttled.cancel = () => clearTimeout(timer);
+  return throttled;
+}
+
 export function statusBadge(status) {
   return h('span', { class: `badge status-${status}` }, status ? status.replace('_', ' ') : '—');
 }

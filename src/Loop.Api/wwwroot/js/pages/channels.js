@@ -1,7 +1,7 @@
 // Channels: every channel with its directory, session, queue and last run, 50 to a page.
 
 import { request, api, query } from '../api.js';
-import { h, alertBox, formatRelative, statusBadge, debounce } from '../ui.js';
+import { h, alertBox, formatRelative, statusBadge, debounce, throttle } from '../ui.js';
 import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const PAGE = 50;
@@ -24,7 +24,7 @@ export function render(root) {
       body)),
     h('div', { class: 'pager' }, previous, summary, next));
 
-  const refresh = debounce(load, 500);
+  const refresh = throttle(load, 5000);
   filter.addEventListener('input', debounce(() => { offset = 0; load(); }, 250));
   const stopEvents = onLiveEvent((event) => { if (event.kind !== 'run.output') refresh(); });
   const stopStatus = onLiveStatus((connected, reconnected) => { if (reconnected) refresh(); });

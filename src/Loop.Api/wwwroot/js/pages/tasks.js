@@ -2,7 +2,7 @@
 // and start/stop for loop tasks.
 
 import { api, query } from '../api.js';
-import { h, field, alertBox, clearErrors, showApiError, formatRelative, formatDuration, formatTime, statusBadge, excerpt, debounce } from '../ui.js';
+import { h, field, alertBox, clearErrors, showApiError, formatRelative, formatDuration, formatTime, statusBadge, excerpt, throttle } from '../ui.js';
 import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const PAGE = 50;
@@ -35,14 +35,15 @@ export function render(root) {
       body)),
     pager, runsSection);
 
-  const refresh = debounce(load, 400);
+  const refresh = throttle(load, 5000);
   const stopEvents = onLiveEvent((event) => {
     if (event.kind.startsWith('task.')) refresh();
-    if (runsOf && (event.kind === 'run.finished' || event.kind === 'run.error' || event.kind === 'run.started')) showRuns(runsOf, false);
+    if (runsOf && (event.kind === 'run.finished' || event.kind === 'run.error' || event.kind === 'run.started')) refreshRuns();
   });
+  const refreshRuns = throttle(() => { if (runsOf) showRuns(runsOf, false); }, 5000);
   const stopStatus = onLiveStatus((connected, reconnected) => { if (reconnected) refresh(); });
   load();
-  return () => { stopEvents(); stopStatus(); refresh.cancel(); };
+  return () => { stopEvents(); stopStatus(); refresh.cancel(); refreshRuns.cancel(); };
 
   async function load() {
     try {

@@ -1,7 +1,7 @@
 // Usage: tokens and cost overall, per day, per model, channel and task, and the recent calls.
 
 import { api, query } from '../api.js';
-import { h, alertBox, formatCost, formatNumber, formatTime, formatDuration, statusBadge } from '../ui.js';
+import { h, alertBox, formatCost, formatNumber, formatTime, formatDuration, statusBadge, throttle } from '../ui.js';
 import { columnChart, barList } from '../charts.js';
 import { onLiveEvent } from '../live.js';
 
@@ -31,9 +31,11 @@ export function render(root) {
 
   period.addEventListener('change', load);
   more.addEventListener('click', loadCalls);
-  const stopEvents = onLiveEvent((event) => { if (event.kind === 'run.finished' || event.kind === 'run.error') load(); });
+  // Seven calls a refresh: at most every 15 s however busy the daemon is.
+  const refresh = throttle(load, 15000);
+  const stopEvents = onLiveEvent((event) => { if (event.kind === 'run.finished' || event.kind === 'run.error') refresh(); });
   load();
-  return stopEvents;
+  return () => { stopEvents(); refresh.cancel(); };
 
   async function load() {
     const days = Number(period.value);
