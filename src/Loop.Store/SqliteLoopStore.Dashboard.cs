@@ -92,16 +92,8 @@ public sealed partial class SqliteLoopStore
         }, cancellationToken);
 }
 
-internal sealed class ChannelOverviewRow
+internal sealed class ChannelOverviewRow : ChannelRow
 {
-    public string Id { get; set; } = "";
-    public string Name { get; set; } = "";
-    public string? DirPath { get; set; }
-    public string? SessionId { get; set; }
-    public long CreatedAt { get; set; }
-    public long UpdatedAt { get; set; }
-    public string? Platform { get; set; }
-    public string? ExternalId { get; set; }
     public long Queued { get; set; }
     public string? RunningRunId { get; set; }
     public string? LastRunId { get; set; }
@@ -111,11 +103,10 @@ internal sealed class ChannelOverviewRow
 
     public ChannelOverview ToOverview()
     {
-        var channel = new Channel(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId);
         var lastRun = LastRunId is null
             ? null
             : new RunSummary(LastRunId, RunStatusExtensions.FromWire(LastRunStatus!), Columns.FromMs(LastRunCreatedAt!.Value), Columns.FromMs(LastRunFinishedAt));
-        return new ChannelOverview(channel, checked((int)Queued), RunningRunId, lastRun);
+        return new ChannelOverview(ToChannel(), checked((int)Queued), RunningRunId, lastRun);
     }
 }
 

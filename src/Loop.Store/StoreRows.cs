@@ -47,7 +47,8 @@ internal static class Columns
 // Dapper fills these from the aliased SELECT lists below; the domain records are built from them
 // so the column forms (ms, text) never leak past this file.
 
-internal sealed class ChannelRow
+/// <summary>A channel's columns; <see cref="ChannelOverviewRow"/> adds its queue and runs.</summary>
+internal class ChannelRow
 {
     public const string Select = """
         SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,

@@ -32,7 +32,7 @@ public sealed class DashboardApiTests
             Assert.Equal(HttpStatusCode.Created, task.StatusCode);
         }
         var before = (int)(await loop.GetObjectAsync("/api/runtime"))["event_subscribers"]!;
-        using var feed = await OpenEventsAsync(loop);
+        using var feed = await SseFeed.OpenAsync(loop, lastEventId: null);
 
         var runtime = await WaitForSubscribersAsync(loop, before + 1);
 
@@ -223,7 +223,7 @@ public sealed class DashboardApiTests
         }
         Assert.Equal(session, (string)(await loop.GetObjectAsync($"/api/channels/{channel}"))["session_id"]!);
 
-        using var feed = await OpenEventsAsync(loop);
+        using var feed = await SseFeed.OpenAsync(loop, lastEventId: null);
         await WaitForSubscribersAsync(loop, 1);
         using var own = await ChannelClientAsync(loop, channel);
         using (var reset = await own.PostAsync($"/api/channels/{channel}/session/reset", null))
@@ -233,7 +233,7 @@ public sealed class DashboardApiTests
             Assert.Null(dto["session_id"]);
             Assert.Equal(0, (int)dto["queued"]!);
         }
-        var announced = await feed.WaitForAsync("channel.session_reset");
+        var announced = (await feed.WaitForAsync("channel.session_reset")).Data;
         Assert.Equal(channel, (string)announced["channel_id"]!);
         Assert.Null((await loop.GetObjectAsync($"/api/channels/{channel}"))["session_id"]);
 
@@ -270,17 +270,6 @@ public sealed class DashboardApiTests
         return client;
     }
 
-    private static async Task<EventFeed> OpenEventsAsync(LoopDaemon loop)
-    {
-        var client = new HttpClient { BaseAddress = new Uri(loop.ApiUrl), Timeout = Timeout.InfiniteTimeSpan };
-        client.DefaultRequestHeaders.Authorization = loop.Http.DefaultRequestHeaders.Authorization;
-        var response = await client.GetAsync("/api/events", HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        Assert.Equal(": connected", await reader.ReadLineAsync());
-        return new EventFeed(client, response, reader);
-    }
-
     /// <summary>The runtime once it counts <paramref name="count"/> live-feed subscribers (a new
     /// stream subscribes just after it says it is connected).</summary>
     private static async Task<JsonObject> WaitForSubscribersAsync(LoopDaemon loop, int count)
@@ -295,35 +284,6 @@ public sealed class DashboardApiTests
             }
             Assert.True(DateTime.UtcNow < deadline, $"event_subscribers stayed {runtime["event_subscribers"]}, expected {count}");
             await Task.Delay(50);
-        }
-    }
-
-    /// <summary>The live feed (server-sent events) as a browser reads it.</summary>
-    private sealed class EventFeed(HttpClient client, HttpResponseMessage response, StreamReader reader) : IDisposable
-    {
-        public async Task<JsonObject> WaitForAsync(string kind)
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            string? current = null;
-            while (await reader.ReadLineAsync(timeout.Token) is { } line)
-            {
-                if (line.StartsWith("event: ", StringComparison.Ordinal))
-                {
-                    current = line["event: ".Length..];
-                }
-                else if (line.StartsWith("data: ", StringComparison.Ordinal) && current == kind)
-                {
-                    return JsonNode.Parse(line["data: ".Length..])!.AsObject();
-                }
-            }
-            throw new InvalidOperationException($"the event feed ended before a {kind} event");
-        }
-
-        public void Dispose()
-        {
-            reader.Dispose();
-            response.Dispose();
-            client.Dispose();
         }
     }
 }
