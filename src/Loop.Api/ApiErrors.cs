@@ -1,5 +1,6 @@
 namespace Loop.Api;
 
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Loop.Runtime;
@@ -29,6 +30,19 @@ public static class ApiErrors
             var field = error.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body";
             throw new LoopValidationException(field, $"the request body is not valid JSON{where}: {FirstSentence(error.Message)}");
         }
+    }
+
+    /// <summary>A whole-number query parameter; null when absent. Parsed here rather than bound as
+    /// int?, so a bad value gets a message naming the field.</summary>
+    public static int? Whole(string field, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new LoopValidationException(field, $"{field} must be a whole number (found \"{text}\")");
     }
 
     /// <summary>Middleware: answers any failure of the rest of the pipeline with problem details.

@@ -30,7 +30,7 @@ public static class LoopApi
         // Still a plain array (existing clients read one); the count for paging goes in a header.
         app.MapGet("/api/channels", async (string? limit, string? offset, string? q, HttpContext http, CancellationToken ct) =>
         {
-            var page = await channels.ListChannelOverviewsAsync(ApiCallers.Of(http), q, Whole("limit", limit), Whole("offset", offset) ?? 0, ct);
+            var page = await channels.ListChannelOverviewsAsync(ApiCallers.Of(http), q, ApiErrors.Whole("limit", limit), ApiErrors.Whole("offset", offset) ?? 0, ct);
             http.Response.Headers["X-Total-Count"] = page.Total.ToString(CultureInfo.InvariantCulture);
             return Results.Json(page.Channels.Select(ChannelDto.From).ToList(), json.ListChannelDto);
         });
@@ -54,7 +54,7 @@ public static class LoopApi
         app.MapGet("/api/channels/{id}/messages", async (string id, long? after, long? before, int? limit, string? latest, HttpContext http, CancellationToken ct) =>
         {
             var caller = ApiCallers.Of(http);
-            var messages = Whole("latest", latest) is { } last
+            var messages = ApiErrors.Whole("latest", latest) is { } last
                 ? await channels.ListLatestMessagesAsync(caller, id, before, last, ct)
                 : await channels.ListMessagesAsync(caller, id, after ?? 0, limit ?? 100, ct);
             return Results.Json(messages.Select(MessageDto.From).ToList(), json.ListMessageDto);
@@ -115,17 +115,5 @@ public static class LoopApi
         app.MapFallback("/api/{**rest}", (HttpContext context) =>
             Results.Problem(statusCode: 404, title: "Not found",
                 detail: $"no API endpoint {context.Request.Method} {context.Request.Path}; see the README for the list"));
-    }
-
-    // Parsed here rather than bound as int?, so a bad value gets a message naming the field.
-    private static int? Whole(string field, string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new LoopValidationException(field, $"{field} must be a whole number (found \"{text}\")");
     }
 }

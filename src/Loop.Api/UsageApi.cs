@@ -1,6 +1,5 @@
 namespace Loop.Api;
 
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Loop.Domain.Runs;
@@ -21,7 +20,7 @@ public static class UsageApi
             Results.Json(UsageTotalsDto.From(await usage.GetTotalsAsync(ApiCallers.Of(http), new UsageRequest(from, to, channel_id), ct)), json.UsageTotalsDto));
 
         app.MapGet("/api/usage/daily", async (string? days, string? channel_id, HttpContext http, CancellationToken ct) =>
-            Results.Json(Groups(await usage.GetDailyAsync(ApiCallers.Of(http), Whole("days", days), channel_id, ct)), json.ListUsageGroupDto));
+            Results.Json(Groups(await usage.GetDailyAsync(ApiCallers.Of(http), ApiErrors.Whole("days", days), channel_id, ct)), json.ListUsageGroupDto));
 
         MapGroups(app, "/api/usage/models", UsageGrouping.Model, usage);
         MapGroups(app, "/api/usage/channels", UsageGrouping.Channel, usage);
@@ -29,7 +28,7 @@ public static class UsageApi
 
         app.MapGet("/api/usage/calls", async (string? from, string? to, string? channel_id, string? limit, string? before, HttpContext http, CancellationToken ct) =>
         {
-            var calls = await usage.ListCallsAsync(ApiCallers.Of(http), new UsageRequest(from, to, channel_id), Whole("limit", limit), before, ct);
+            var calls = await usage.ListCallsAsync(ApiCallers.Of(http), new UsageRequest(from, to, channel_id), ApiErrors.Whole("limit", limit), before, ct);
             return Results.Json(calls.Select(UsageCallDto.From).ToList(), json.ListUsageCallDto);
         });
     }
@@ -41,17 +40,6 @@ public static class UsageApi
 
     private static List<UsageGroupDto> Groups(IReadOnlyList<UsageGroup> groups) => groups.Select(UsageGroupDto.From).ToList();
 
-    // Parsed here rather than bound as int?, so a bad value gets a message naming the field.
-    private static int? Whole(string field, string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return null;
-        }
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new LoopValidationException(field, $"{field} must be a whole number (found \"{text}\")");
-    }
 }
 
 public sealed record UsageTotalsDto(
