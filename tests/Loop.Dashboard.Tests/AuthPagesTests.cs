@@ -122,4 +122,29 @@ public sealed class AuthPagesTests(DashboardFixture fixture)
         using var anonymous = new HttpClient { BaseAddress = new Uri(daemon.ApiUrl) };
         return await LoopDaemon.ReadObjectAsync(await anonymous.GetAsync("/api/auth/status"), HttpStatusCode.OK);
     }
+
+    [Fact]
+    public async Task A_script_that_fails_to_download_once_is_fetched_again_instead_of_leaving_the_page_loading()
+    {
+        await using var session = await fixture.OpenAsync(loggedIn: false);
+        await session.RunAsync(async page =>
+        {
+            // The first request for one of the app's modules fails, as in a dropped connection.
+            var failed = 0;
+            await page.RouteAsync("**/js/pages/tokens.js", async route =>
+            {
+                if (Interlocked.Increment(ref failed) == 1)
+                {
+                    await route.AbortAsync("connectionreset");
+                }
+                else
+                {
+                    await route.ContinueAsync();
+                }
+            });
+            await page.GotoAsync("/");
+            await Expect(Ui.Heading(page, "Log in to Loop")).ToBeVisibleAsync();
+            Assert.True(failed >= 2, $"tokens.js was requested {failed} time(s)");
+        });
+    }
 }

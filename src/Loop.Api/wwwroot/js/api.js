@@ -22,16 +22,21 @@ let unauthorizedHandler = () => {};
 export function onUnauthorized(handler) { unauthorizedHandler = handler; }
 
 export async function request(method, path, body) {
+  const send = () => fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   let response;
   try {
-    response = await fetch(path, {
-      method,
-      credentials: 'same-origin',
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    response = await send();
   } catch {
-    throw new ApiError(0, null);
+    // A read that met a dropped connection (the daemon restarting, the network changing) is
+    // tried once more; a write is not, as it may have been carried out.
+    if (method !== 'GET') throw new ApiError(0, null);
+    await new Promise((resolve) => { setTimeout(resolve, 500); });
+    try { response = await send(); } catch { throw new ApiError(0, null); }
   }
   const text = await response.text();
   let data = null;
