@@ -21,7 +21,15 @@ public sealed record SandboxSpec(
     IReadOnlyDictionary<string, string> Labels,
     TimeSpan Timeout,
     IReadOnlyList<long> SupplementaryGroups,
-    IReadOnlyList<string>? MaskedPaths = null);
+    IReadOnlyList<string>? MaskedPaths = null)
+{
+    /// <summary>What the command reads on its standard input (the prompt), after the secrets. Never
+    /// on the command line: argv is limited in size and visible to every user of the host.</summary>
+    public string Input { get; init; } = "";
+
+    /// <summary>The numeric "uid:gid" the command runs as; null leaves it to the sandbox. Never 0.</summary>
+    public string? User { get; init; }
+}
 
 /// <summary>How the command ended. Exactly one of <see cref="TimedOut"/>, <see cref="Cancelled"/>
 /// may be set; <see cref="OutOfMemory"/> says the memory limit killed it.</summary>
