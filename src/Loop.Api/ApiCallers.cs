@@ -43,7 +43,7 @@ public static class ApiCallers
             }
             else if (await auth.AuthenticateAsync(token, context.RequestAborted) is { } principal)
             {
-                caller = Caller.User;
+                caller = principal.ChannelId is { } scoped ? new Caller(scoped) : Caller.User;
                 context.Items[PrincipalKey] = principal;
             }
             else if (!anonymousAllowed)

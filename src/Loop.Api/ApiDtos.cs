@@ -71,6 +71,8 @@ public sealed record HealthDto(
 
 public sealed record ChannelTokenDto(string ChannelId, string Token);
 
+public sealed record RevokedTokensDto(string ChannelId, int Revoked);
+
 public sealed record TaskDto(
     string Id, string ChannelId, string Name, string Type, string Schedule, string? Timezone, string Prompt, bool Enabled,
     string Context, string Misfire, DateTimeOffset? NextRunAt, DateTimeOffset? LastRunAt, string? Template,
@@ -103,6 +105,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
 [JsonSerializable(typeof(List<EventDto>))]
 [JsonSerializable(typeof(HealthDto))]
 [JsonSerializable(typeof(ChannelTokenDto))]
+[JsonSerializable(typeof(RevokedTokensDto))]
 [JsonSerializable(typeof(NewTaskRequest))]
 [JsonSerializable(typeof(TaskChangeRequest))]
 [JsonSerializable(typeof(TaskDto))]

@@ -18,9 +18,9 @@ public sealed record LoginDto(string Token, string Username, DateTimeOffset Expi
 public sealed record CreateTokenRequest(string? Name);
 
 /// <summary>A token as listed: never the token itself.</summary>
-public sealed record ApiTokenDto(string Id, string Name, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt)
+public sealed record ApiTokenDto(string Id, string Name, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, string? ChannelId)
 {
-    public static ApiTokenDto From(ApiToken t) => new(t.Id, t.Name, t.CreatedAt, t.LastUsedAt);
+    public static ApiTokenDto From(ApiToken t) => new(t.Id, t.Name, t.CreatedAt, t.LastUsedAt, t.ChannelId);
 }
 
 /// <summary>The answer to creating a token: the only time the token is shown.</summary>

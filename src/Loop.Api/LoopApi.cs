@@ -41,8 +41,12 @@ public static class LoopApi
         app.MapPost("/api/channels/{id}/session/reset", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(ChannelDto.From(await channels.ResetSessionAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
 
+        // Kept a GET for existing clients; each call mints a new, separately revocable token.
         app.MapGet("/api/channels/{id}/token", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(new ChannelTokenDto(id, await channels.GetChannelTokenAsync(ApiCallers.Of(http), id, ct)), json.ChannelTokenDto));
+            Results.Json(new ChannelTokenDto(id, await channels.CreateChannelTokenAsync(ApiCallers.Of(http), ApiCallers.PrincipalOf(http)!, id, ct)), json.ChannelTokenDto));
+
+        app.MapDelete("/api/channels/{id}/tokens", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(new RevokedTokensDto(id, await channels.RevokeChannelTokensAsync(ApiCallers.Of(http), id, ct)), json.RevokedTokensDto));
 
         app.MapPost("/api/channels/{id}/messages", async (string id, HttpRequest request, CancellationToken ct) =>
         {

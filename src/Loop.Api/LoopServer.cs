@@ -34,6 +34,16 @@ public static class LoopServer
         });
 
         var app = builder.Build();
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            // Agents may run as another user than the daemon: they need write access to connect.
+            // Only containers see the socket: the Loop home around it is the daemon user's alone.
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(node.Paths.DaemonSocket, (UnixFileMode)0b110_110_110);
+            }
+            node.ContainerEndpoint = node.Paths.DaemonSocket;
+        });
         app.Use(ApiErrors.CatchAsync);
         app.Use(DashboardAssets.ServeAsync);
         app.UseRateLimiter();

@@ -29,19 +29,24 @@ public sealed class LoopPaths
     /// <summary>Agent image build context (Dockerfile, entrypoint) written by onboarding.</summary>
     public string ContainerDir => Path.Combine(Home, "container");
 
-    /// <summary>Runtime files of the daemon, such as its unix socket.</summary>
+    /// <summary>Runtime files of the daemon: its unix socket and what it hands each run.</summary>
     public string RunDir => Path.Combine(Home, "run");
 
-    public string DaemonSocket => Path.Combine(RunDir, "loop.sock");
+    /// <summary>Holds the daemon's unix socket and nothing else, so containers can have it mounted
+    /// read-only: an agent can connect to the socket but never replace it.</summary>
+    public string SocketDir => Path.Combine(RunDir, "agent");
 
-    /// <summary>Parent of the per-channel MCP dirs.</summary>
-    public string McpRoot => Path.Combine(Home, "mcp");
+    public string DaemonSocket => Path.Combine(SocketDir, "loop.sock");
+
+    /// <summary>Parent of <see cref="RunFilesDir"/>.</summary>
+    public string RunFilesRoot => Path.Combine(RunDir, "runs");
 
     /// <summary>The work dir of a channel that has no project dir of its own.</summary>
     public string ChannelWorkDir(string channelId) => Path.Combine(Home, CheckedSegment(channelId), "work");
 
-    /// <summary>MCP config and logs of one channel, mounted into its containers.</summary>
-    public string McpDir(string channelId) => Path.Combine(McpRoot, CheckedSegment(channelId));
+    /// <summary>What the daemon writes for one run (its MCP config): fresh for each run, mounted
+    /// read-only into its container, removed when the run ends.</summary>
+    public string RunFilesDir(string runId) => Path.Combine(RunFilesRoot, CheckedSegment(runId));
 
     /// <summary>Expands <c>~</c> and <c>~/x</c> to the host user's home; other paths are returned unchanged.</summary>
     public string ExpandHome(string path) => ExpandHome(path, UserHome);
@@ -71,14 +76,14 @@ public sealed class LoopPaths
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
-    // A channel id becomes a directory name: it must not climb out of the home.
-    private static string CheckedSegment(string channelId)
+    // An id becomes a directory name: it must not climb out of the home.
+    private static string CheckedSegment(string id)
     {
-        if (string.IsNullOrWhiteSpace(channelId) || channelId is "." or ".." || channelId.IndexOfAny(['/', '\\', '\0']) >= 0)
+        if (string.IsNullOrWhiteSpace(id) || id is "." or ".." || id.IndexOfAny(['/', '\\', '\0']) >= 0)
         {
-            throw new ArgumentException($"channel id '{channelId}' cannot be used as a directory name", nameof(channelId));
+            throw new ArgumentException($"id '{id}' cannot be used as a directory name", nameof(id));
         }
 
-        return channelId;
+        return id;
     }
 }

@@ -173,6 +173,9 @@ public interface ILoopStore
 
     Task<bool> DeleteApiTokenAsync(string tokenId, CancellationToken cancellationToken);
 
+    /// <summary>Revokes every stored token scoped to <paramref name="channelId"/>; returns how many.</summary>
+    Task<int> DeleteChannelApiTokensAsync(string channelId, CancellationToken cancellationToken);
+
     /// <summary>Replaces the local machine token named <paramref name="token"/>.Name (one per node).</summary>
     Task ReplaceLocalTokenAsync(ApiToken token, CancellationToken cancellationToken);
 

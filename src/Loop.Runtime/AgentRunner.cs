@@ -1,6 +1,5 @@
 namespace Loop.Runtime;
 
-using System.Collections.Concurrent;
 using Loop.Claude;
 using Loop.Config;
 using Loop.Domain.Agents;
@@ -31,14 +30,16 @@ public sealed class AgentRunner(
     ChannelTokens tokens,
     ILogger<AgentRunner> logger) : IAgentRunner
 {
-    private readonly ConcurrentDictionary<string, string> _mcpConfigs = new(StringComparer.Ordinal);
-
     public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        // The run's credential lives exactly as long as the run; what the daemon hands the
+        // container is written for this run alone and removed with it.
+        var token = tokens.MintForRun(request.ChannelId, request.RunId);
+        var runFiles = paths.RunFilesDir(request.RunId);
         try
         {
-            var spec = Prepare(request);
+            var spec = Prepare(request, token, runFiles);
             var reader = new StreamJsonReader();
             var exit = await sandbox.RunAsync(
                 spec,
@@ -60,9 +61,14 @@ public sealed class AgentRunner(
         {
             return new AgentRunResult(AgentOutcome.Failed, null, null, null, invalid.Message, RunUsage.None);
         }
+        finally
+        {
+            tokens.EndRun(request.RunId);
+            RemoveRunFiles(request.RunId, runFiles);
+        }
     }
 
-    private SandboxSpec Prepare(AgentRunRequest request)
+    private SandboxSpec Prepare(AgentRunRequest request, string token, string runFiles)
     {
         Directory.CreateDirectory(request.WorkDir);
         var settings = EffectiveSettings.For(config, request.WorkDir);
@@ -72,9 +78,7 @@ public sealed class AgentRunner(
             logger.LogWarning("Run {RunId}: {Warning}", request.RunId, warning);
         }
 
-        var mcpDir = paths.McpDir(request.ChannelId);
-        Directory.CreateDirectory(mcpDir);
-        var mcpConfigPath = Path.Combine(mcpDir, "mcp-config.json");
+        var mcpConfigPath = Path.Combine(runFiles, "mcp-config.json");
         var servers = new Dictionary<string, McpServer>(StringComparer.Ordinal)
         {
             ["loop"] = McpConfigFile.LoopServer(environment.LoopCommand, request.ChannelId, environment.ApiUrl),
@@ -83,12 +87,12 @@ public sealed class AgentRunner(
         {
             servers[name] = new McpServer(server.Command, server.Args, server.Env);
         }
-        WriteIfChanged(mcpConfigPath, servers);
+        McpConfigFile.Write(mcpConfigPath, servers);
 
         var mounts = new List<BindMount>
         {
             new(request.WorkDir, request.WorkDir, ReadOnly: false),
-            new(mcpDir, mcpDir, ReadOnly: false),
+            new(runFiles, runFiles, ReadOnly: true),
         };
         if (sandbox.Kind == "docker")
         {
@@ -98,7 +102,8 @@ public sealed class AgentRunner(
             }
             if (environment.ApiSocketDir is { } socketDir)
             {
-                mounts.Add(new BindMount(socketDir, socketDir, ReadOnly: false));
+                // Read-only: connecting to a socket needs no write access to its directory, replacing it does.
+                mounts.Add(new BindMount(socketDir, socketDir, ReadOnly: true));
             }
             if (!plan.Mounts.Any(m => m.ContainerPath == ClaudeStateTarget))
             {
@@ -122,7 +127,7 @@ public sealed class AgentRunner(
             ["loop.channel"] = request.ChannelId,
             ["loop.run"] = request.RunId,
         };
-        return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(request.ChannelId), labels,
+        return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(token), labels,
             TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked);
     }
 
@@ -137,25 +142,28 @@ public sealed class AgentRunner(
 
 
 
-    /// <summary>A channel's MCP config rarely changes: rewrite it only when it does (or went missing),
-    /// rather than on every run.</summary>
-    private void WriteIfChanged(string path, IReadOnlyDictionary<string, McpServer> servers)
+    private void RemoveRunFiles(string runId, string runFiles)
     {
-        var json = McpConfigFile.ToJson(servers);
-        if (_mcpConfigs.TryGetValue(path, out var written) && written == json && File.Exists(path))
+        try
         {
-            return;
+            if (Directory.Exists(runFiles))
+            {
+                Directory.Delete(runFiles, recursive: true);
+            }
         }
-        McpConfigFile.Write(path, servers);
-        _mcpConfigs[path] = json;
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Harmless (nothing secret is in there, and the next start clears the directory), but visible.
+            logger.LogWarning("Run {RunId}: could not remove {RunFiles}: {Reason}", runId, runFiles, e.Message);
+        }
     }
 
-    private Dictionary<string, string> Secrets(string channelId)
+    private Dictionary<string, string> Secrets(string token)
     {
         var secrets = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            // Lets the agent's `loop mcp` act on this channel, and only this one.
-            ["LOOP_CHANNEL_TOKEN"] = tokens.TokenFor(channelId),
+            // Lets the agent's `loop mcp` act on this channel, and only this one, while this run lasts.
+            ["LOOP_CHANNEL_TOKEN"] = token,
         };
         if (!string.IsNullOrEmpty(config.AnthropicApiKey))
         {

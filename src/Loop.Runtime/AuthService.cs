@@ -12,6 +12,9 @@ public sealed record AuthPrincipal(string? UserId, string? Username, string Kind
 {
     /// <summary>When a session ends unless it is used again; null for API tokens.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>Set for a channel token: the caller may act on that channel only.</summary>
+    public string? ChannelId { get; init; }
 }
 
 /// <summary>
@@ -146,7 +149,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
                 await store.TouchApiTokenAsync(apiToken.Id, now, cancellationToken);
             }
             var user = apiToken.UserId is { } userId ? await store.GetUserAsync(userId, cancellationToken) : null;
-            return new AuthPrincipal(user?.Id, user?.Username, apiToken.IsLocal ? "local" : "token");
+            return new AuthPrincipal(user?.Id, user?.Username, apiToken.IsLocal ? "local" : "token") { ChannelId = apiToken.ChannelId };
         }
         return null;
     }
@@ -167,6 +170,27 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         var info = new ApiToken(Ids.New("tok", time), name, Hash(token), owner.UserId, false, Columns(time.GetUtcNow()), null);
         await store.CreateApiTokenAsync(info, cancellationToken);
         return (info, token);
+    }
+
+    /// <summary>A token that acts on one channel only (for a script or an MCP server outside Loop);
+    /// listed and revocable with the other API tokens.</summary>
+    public async Task<string> CreateChannelTokenAsync(string channelId, AuthPrincipal owner, CancellationToken cancellationToken)
+    {
+        var token = NewToken(ApiTokenPrefix);
+        var info = new ApiToken(Ids.New("tok", time), "channel " + channelId, Hash(token), owner.UserId, false, Columns(time.GetUtcNow()), null)
+        {
+            ChannelId = channelId,
+        };
+        await store.CreateApiTokenAsync(info, cancellationToken);
+        return token;
+    }
+
+    /// <summary>Revokes every stored token of a channel; returns how many.</summary>
+    public async Task<int> RevokeChannelTokensAsync(string channelId, CancellationToken cancellationToken)
+    {
+        var revoked = await store.DeleteChannelApiTokensAsync(channelId, cancellationToken);
+        _validated.Clear();
+        return revoked;
     }
 
     public Task<IReadOnlyList<ApiToken>> ListTokensAsync(CancellationToken cancellationToken) => store.ListApiTokensAsync(cancellationToken);

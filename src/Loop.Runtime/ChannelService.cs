@@ -8,7 +8,7 @@ using Loop.Domain.Runs;
 /// What front ends (REST, MCP, chat adapters) may do with channels, messages and runs. They call
 /// this and nothing below it: it validates, writes to the store, and wakes the channel's actor.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, TimeProvider time, LoopEventHub? events = null)
+public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, AuthService auth, TimeProvider time, LoopEventHub? events = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -120,12 +120,23 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         return page.Channels.SingleOrDefault() ?? throw new LoopNotFoundException($"channel {channelId} does not exist");
     }
 
-    /// <summary>The bearer token that gives an MCP server (or script) access to this channel only.</summary>
-    public async Task<string> GetChannelTokenAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    /// <summary>A new bearer token that gives an MCP server (or script) access to this channel only.</summary>
+    public async Task<string> CreateChannelTokenAsync(Caller caller, AuthPrincipal owner, string channelId, CancellationToken cancellationToken)
     {
         caller.EnsureUser("hand out channel tokens");
         await GetChannelAsync(caller, channelId, cancellationToken);
-        return tokens.TokenFor(channelId);
+        return await auth.CreateChannelTokenAsync(channelId, owner, cancellationToken);
+    }
+
+    /// <summary>Ends every credential of the channel at once: the tokens of its running agents and
+    /// those handed out for scripts. Returns how many were revoked.</summary>
+    public async Task<int> RevokeChannelTokensAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    {
+        caller.EnsureUser("revoke channel tokens");
+        await GetChannelAsync(caller, channelId, cancellationToken);
+        var revoked = tokens.RevokeChannel(channelId) + await auth.RevokeChannelTokensAsync(channelId, cancellationToken);
+        events?.Publish(new LoopEvent("channel.tokens_revoked", time.GetUtcNow(), channelId, null, $"{revoked} channel token(s) revoked"));
+        return revoked;
     }
 
     /// <summary>Stores the message, then wakes the channel. When this returns the message is durable.</summary>

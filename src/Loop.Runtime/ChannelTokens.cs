@@ -1,72 +1,64 @@
 namespace Loop.Runtime;
 
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 
 /// <summary>
-/// Per-channel bearer tokens for agents: <c>loopch.&lt;channel id&gt;.&lt;mac&gt;</c>, where the mac is an
-/// HMAC-SHA256 of the channel id under a key that never leaves the daemon's machine (a 0600 file
-/// under the Loop home, not the store). Stateless to check, and one channel's token says nothing
-/// about another's.
+/// The credentials agent containers get: one random bearer token per run (<c>loopch.…</c>), valid
+/// for that run's channel only and only while the run lasts. Only SHA-256 hashes are held, in
+/// memory: a run's container talks to the node that runs it, and a daemon restart ends every
+/// run, so nothing needs to outlive the process. A token copied out of a container is useless
+/// once its run has ended, and an operator can end a channel's tokens at once.
 /// </summary>
 public sealed class ChannelTokens
 {
-    private const string Prefix = "loopch.";
-    private readonly byte[] _key;
+    public const string Prefix = "loopch.";
+    private readonly ConcurrentDictionary<string, Grant> _grants = new(StringComparer.Ordinal);
 
-    public ChannelTokens(byte[] key)
+    /// <summary>A fresh token for <paramref name="runId"/> of <paramref name="channelId"/>; it works until
+    /// <see cref="EndRun"/> or <see cref="RevokeChannel"/>.</summary>
+    public string MintForRun(string channelId, string runId)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(key.Length, 32);
-        _key = key;
+        var token = Prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        _grants[Hash(token)] = new Grant(channelId, runId);
+        return token;
     }
 
-    /// <summary>Reads the key from <paramref name="path"/>, making it (owner-only) the first time.</summary>
-    public static ChannelTokens FromKeyFile(string path)
+    /// <summary>Ends the tokens of a run that has finished.</summary>
+    public void EndRun(string runId)
     {
-        if (!File.Exists(path))
+        foreach (var (hash, grant) in _grants)
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var fresh = RandomNumberGenerator.GetBytes(32);
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
+            if (grant.RunId == runId)
             {
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-            try
-            {
-                using var file = new FileStream(path, options);
-                file.Write(fresh);
-            }
-            catch (IOException) when (File.Exists(path))
-            {
-                // Another process made it first: use theirs.
+                _grants.TryRemove(hash, out _);
             }
         }
-        return new ChannelTokens(File.ReadAllBytes(path));
     }
 
-    public string TokenFor(string channelId) => Prefix + channelId + "." + Mac(channelId);
-
-    /// <summary>The channel a valid token belongs to, or null.</summary>
-    public string? ChannelOf(string token)
+    /// <summary>Ends every live token of a channel; returns how many there were.</summary>
+    public int RevokeChannel(string channelId)
     {
-        if (!token.StartsWith(Prefix, StringComparison.Ordinal))
+        var revoked = 0;
+        foreach (var (hash, grant) in _grants)
         {
-            return null;
+            if (grant.ChannelId == channelId && _grants.TryRemove(hash, out _))
+            {
+                revoked++;
+            }
         }
-        var body = token[Prefix.Length..];
-        var dot = body.LastIndexOf('.');
-        if (dot <= 0)
-        {
-            return null;
-        }
-        var channelId = body[..dot];
-        var expected = Encoding.ASCII.GetBytes(Mac(channelId));
-        var given = Encoding.ASCII.GetBytes(body[(dot + 1)..]);
-        return CryptographicOperations.FixedTimeEquals(expected, given) ? channelId : null;
+        return revoked;
     }
 
-    private string Mac(string channelId) =>
-        Convert.ToBase64String(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(channelId)))
-            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    /// <summary>The channel a live token belongs to, or null.</summary>
+    public string? ChannelOf(string token) =>
+        token.StartsWith(Prefix, StringComparison.Ordinal) && _grants.TryGetValue(Hash(token), out var grant) ? grant.ChannelId : null;
+
+    /// <summary>How many run tokens are live (for the runtime view and tests).</summary>
+    public int LiveCount => _grants.Count;
+
+    private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+
+    private sealed record Grant(string ChannelId, string RunId);
 }

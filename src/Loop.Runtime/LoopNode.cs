@@ -88,17 +88,17 @@ public sealed class LoopNode : IAsyncDisposable
         _labels["loop.node"] = options.NodeName;
 
         _agent = AgentEnvironmentFor(sandbox.Kind);
-        Tokens = ChannelTokens.FromKeyFile(Path.Combine(options.Paths.Home, "secrets", "channel-token.key"));
+        Tokens = new ChannelTokens();
+        Auth = new AuthService(Store, time);
         var runner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, loggers.CreateLogger<AgentRunner>());
         var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
         _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
-        Channels = new ChannelService(Store, _actors, Tokens, time, Events);
+        Channels = new ChannelService(Store, _actors, Tokens, Auth, time, Events);
         Scheduler = new TaskScheduler(Store, _actors, Events, time, loggers.CreateLogger<TaskScheduler>());
         Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, time);
         Usage = new UsageService(Store, new Domain.Runs.PriceTable(config.ModelPrices), time);
-        Auth = new AuthService(Store, time);
         Runtime = new RuntimeService(Store, _actors, Scheduler, Events, GetHealth, time);
         Channels.Registered += async (channel, ct) =>
         {
@@ -140,6 +140,9 @@ public sealed class LoopNode : IAsyncDisposable
     public string Runner { get; }
     public LoopPaths Paths => _options.Paths;
 
+    /// <summary>The unix socket agents reach the API on, once the API listens there.</summary>
+    public string? ContainerEndpoint { get; set; }
+
     /// <summary>Prepares the store, reports and requeues work a crash interrupted, reaps orphan
     /// containers, starts the image check, and wakes channels with pending messages.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -148,7 +151,12 @@ public sealed class LoopNode : IAsyncDisposable
         await Store.MigrateAsync(cancellationToken);
         // Mounted into every container (the API socket lives here), so it must exist even
         // before the API has started listening.
-        Directory.CreateDirectory(_options.Paths.RunDir);
+        Directory.CreateDirectory(_options.Paths.SocketDir);
+        // What earlier runs were handed; none of those runs is alive any more.
+        if (Directory.Exists(_options.Paths.RunFilesRoot))
+        {
+            Directory.Delete(_options.Paths.RunFilesRoot, recursive: true);
+        }
         _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
         // The secrets dir is never mounted into containers: this token stays on the daemon's machine.
         await Auth.IssueLocalTokenAsync(Path.Combine(_options.Paths.Home, "secrets", "local-token"), _options.NodeName, cancellationToken);
@@ -205,6 +213,11 @@ public sealed class LoopNode : IAsyncDisposable
         var storeOk = _instanceId.Length > 0;
         var degraded = !storeOk || (_engine is not null && (!engine.Reachable || engine.ImageStatus != "present"));
         var warnings = new List<string>(_warnings);
+        if (ContainerEndpoint is { } socket && !File.Exists(socket))
+        {
+            degraded = true;
+            warnings.Add($"the daemon's unix socket {socket} is gone: agents cannot reach their loop tools until loop serve restarts");
+        }
         if (_engine is not null && !engine.Reachable)
         {
             warnings.Add($"Docker engine not reachable at {engine.Endpoint}: agent runs will fail until it is (or set runner to process)");
@@ -240,7 +253,7 @@ public sealed class LoopNode : IAsyncDisposable
         var binary = LinuxLoopBinary();
         return new AgentEnvironment("claude", inContainer,
             binary is null ? null : new BindMount(binary, inContainer, ReadOnly: true),
-            apiUrl, paths.RunDir, _labels);
+            apiUrl, paths.SocketDir, _labels);
     }
 
     /// <summary>The self-contained linux-x64 <c>loop</c> that containers run for <c>loop mcp</c>:

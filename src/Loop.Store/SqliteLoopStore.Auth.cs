@@ -9,7 +9,7 @@ public sealed partial class SqliteLoopStore
     private const string SessionSelect = "SELECT token_hash AS TokenHash, user_id AS UserId, created_at AS CreatedAt, expires_at AS ExpiresAt FROM sessions";
     private const string TokenSelect = """
         SELECT id AS Id, name AS Name, token_hash AS TokenHash, user_id AS UserId, is_local AS IsLocal,
-               created_at AS CreatedAt, last_used_at AS LastUsedAt FROM api_tokens
+               created_at AS CreatedAt, last_used_at AS LastUsedAt, channel_id AS ChannelId FROM api_tokens
         """;
 
     public Task<int> CountUsersAsync(CancellationToken cancellationToken) =>
@@ -64,6 +64,10 @@ public sealed partial class SqliteLoopStore
         WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
             "DELETE FROM api_tokens WHERE id = @id AND is_local = 0", new { id = tokenId }, tx, cancellationToken)) == 1, cancellationToken);
 
+    public Task<int> DeleteChannelApiTokensAsync(string channelId, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
+            "DELETE FROM api_tokens WHERE channel_id = @channel_id", new { channel_id = channelId }, tx, cancellationToken)), cancellationToken);
+
     public Task ReplaceLocalTokenAsync(ApiToken token, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
@@ -77,8 +81,8 @@ public sealed partial class SqliteLoopStore
 
     private static Task<int> InsertTokenAsync(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction tx, ApiToken token, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(Command("""
-            INSERT INTO api_tokens (id, name, token_hash, user_id, is_local, created_at, last_used_at)
-            VALUES (@id, @name, @token_hash, @user_id, @is_local, @created_at, @last_used_at)
+            INSERT INTO api_tokens (id, name, token_hash, user_id, is_local, created_at, last_used_at, channel_id)
+            VALUES (@id, @name, @token_hash, @user_id, @is_local, @created_at, @last_used_at, @channel_id)
             """, new
         {
             id = token.Id,
@@ -88,6 +92,7 @@ public sealed partial class SqliteLoopStore
             is_local = token.IsLocal ? 1 : 0,
             created_at = Columns.ToMs(token.CreatedAt),
             last_used_at = Columns.ToMs(token.LastUsedAt),
+            channel_id = token.ChannelId,
         }, tx, cancellationToken));
 
     private sealed class UserRow
@@ -119,7 +124,8 @@ public sealed partial class SqliteLoopStore
         public long IsLocal { get; set; }
         public long CreatedAt { get; set; }
         public long? LastUsedAt { get; set; }
+        public string? ChannelId { get; set; }
 
-        public ApiToken ToToken() => new(Id, Name, TokenHash, UserId, IsLocal != 0, Columns.FromMs(CreatedAt), Columns.FromMs(LastUsedAt));
+        public ApiToken ToToken() => new(Id, Name, TokenHash, UserId, IsLocal != 0, Columns.FromMs(CreatedAt), Columns.FromMs(LastUsedAt)) { ChannelId = ChannelId };
     }
 }

@@ -146,5 +146,10 @@ internal static class SqliteMigrations
             -- The runtime view reads the runs of the last hour on every refresh: a range, not a scan.
             CREATE INDEX ix_runs_finished ON runs (finished_at);
             """),
+        new(6, "channel tokens for scripts", """
+            -- A token scoped to one channel (GET /api/channels/{id}/token), revocable like any API token.
+            ALTER TABLE api_tokens ADD COLUMN channel_id TEXT NULL;
+            CREATE INDEX ix_api_tokens_channel ON api_tokens (channel_id) WHERE channel_id IS NOT NULL;
+            """),
     ];
 }

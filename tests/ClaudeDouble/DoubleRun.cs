@@ -181,6 +181,9 @@ public sealed class DoubleRun
                 case "mcp":
                     Say(await CallToolAsync(loop, mcpStatus, d.Argument, cancellationToken));
                     break;
+                case "sh":
+                    Say(await ShellAsync(d.Argument, cancellationToken));
+                    break;
             }
         }
 
@@ -234,6 +237,28 @@ public sealed class DoubleRun
 
         EmitToolResult(toolUseId, outcome);
         return outcome.IsError ? "mcp error: " + outcome.Text : outcome.Text;
+    }
+
+    /// <summary>Runs a shell command as an agent's Bash tool would: what an attacker inside the
+    /// container can do. Replies <c>sh exit N: output</c> (stdout and stderr, trimmed).</summary>
+    private async Task<string> ShellAsync(string command, CancellationToken cancellationToken)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("/bin/sh")
+        {
+            WorkingDirectory = _cwd,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(command);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        return $"sh exit {process.ExitCode}: {((await stdout) + (await stderr)).Trim()}";
     }
 
     private static string Allocate(int megabytes)

@@ -269,7 +269,8 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(Path.Combine(home, "container"), paths.ContainerDir);
         Assert.Equal(Path.Combine(home, "run"), paths.RunDir);
         Assert.Equal(Path.Combine(home, "c42", "work"), paths.ChannelWorkDir("c42"));
-        Assert.Equal(Path.Combine(home, "mcp", "c42"), paths.McpDir("c42"));
+        Assert.Equal(Path.Combine(home, "run", "agent", "loop.sock"), paths.DaemonSocket);
+        Assert.Equal(Path.Combine(home, "run", "runs", "run_1"), paths.RunFilesDir("run_1"));
     }
 
     [Fact]
@@ -289,7 +290,7 @@ public sealed class ConfigLoaderTests : IDisposable
     public void A_channel_id_cannot_climb_out_of_the_loop_home()
     {
         Assert.Throws<ArgumentException>(() => _paths.ChannelWorkDir("../etc"));
-        Assert.Throws<ArgumentException>(() => _paths.McpDir(".."));
+        Assert.Throws<ArgumentException>(() => _paths.RunFilesDir(".."));
     }
 
     [Fact]

@@ -34,7 +34,7 @@ public sealed class TaskSchedulerTests : IAsyncLifetime
             _time, c => Path.Combine(_dir, c.Id));
         _actors = new ChannelActorHost(context, TimeSpan.FromHours(1), NullLogger<ChannelActorHost>.Instance);
         _scheduler = new TaskScheduler(_store, _actors, _events, _time, NullLogger<TaskScheduler>.Instance);
-        var channels = new ChannelService(_store, _actors, new ChannelTokens(new byte[32]), _time);
+        var channels = new ChannelService(_store, _actors, new ChannelTokens(), new AuthService(_store, _time), _time);
         _tasks = new TaskService(_store, _scheduler, channels, [], _time);
         await _scheduler.StartAsync(CancellationToken.None);
     }

@@ -242,7 +242,7 @@ public sealed class TaskTests
             ConnectCallback = async (_, ct) =>
             {
                 var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(loop.Home, "run", "loop.sock")), ct);
+                await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(loop.Home, "run", "agent", "loop.sock")), ct);
                 return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
             },
         })

@@ -15,7 +15,8 @@ using System.Text.Json.Nodes;
 /// </summary>
 public sealed class LoopDaemon : IAsyncDisposable
 {
-    public const string TestImage = "loop-agent-test:latest";
+    /// <summary>The agent image the daemon runs (LOOP_TEST_IMAGE overrides it, to try a changed double beside the shared one).</summary>
+    public static readonly string TestImage = System.Environment.GetEnvironmentVariable("LOOP_TEST_IMAGE") is { Length: > 0 } image ? image : "loop-agent-test:latest";
     private readonly StringBuilder _output = new();
     private Process? _process;
 
@@ -55,7 +56,7 @@ public sealed class LoopDaemon : IAsyncDisposable
     public string ApiUrl => $"http://127.0.0.1:{Port}";
 
     /// <summary>The daemon's unix socket, as <c>--api-url</c>.</summary>
-    public string SocketUrl => $"unix://{Path.Combine(Home, "run", "loop.sock")}";
+    public string SocketUrl => $"unix://{Path.Combine(Home, "run", "agent", "loop.sock")}";
     /// <summary>Authenticated with <see cref="LocalToken"/>; remove its Authorization header to call anonymously.</summary>
     public HttpClient Http { get; }
 

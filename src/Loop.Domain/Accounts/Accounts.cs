@@ -9,4 +9,8 @@ public sealed record UserSession(string TokenHash, string UserId, DateTimeOffset
 
 /// <summary>A bearer token for scripts (<see cref="IsLocal"/> false) or the daemon's own machine token
 /// (true). Only the SHA-256 of the token is stored; the token itself is shown once.</summary>
-public sealed record ApiToken(string Id, string Name, string TokenHash, string? UserId, bool IsLocal, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt);
+public sealed record ApiToken(string Id, string Name, string TokenHash, string? UserId, bool IsLocal, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt)
+{
+    /// <summary>Set for a channel token: it acts on that channel only.</summary>
+    public string? ChannelId { get; init; }
+}
