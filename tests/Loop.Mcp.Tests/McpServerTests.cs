@@ -232,7 +232,7 @@ public sealed class McpServerTests(DaemonFixture fixture)
         var project = Directory.CreateTempSubdirectory("loop-dir-").FullName;
         await using var mcp = await LoopMcpClient.StartAsync("--dir", project, "--api-url", Loop.ApiUrl);
 
-        var scheduled = await mcp.CallAsync("schedule_task", new { schedule = "2026-12-01T09:00:00Z", prompt = "ship it", type = "once" });
+        var scheduled = await mcp.CallAsync("schedule_task", new { schedule = DateTime.UtcNow.AddDays(2).ToString("yyyy-MM-ddT09:00:00Z", System.Globalization.CultureInfo.InvariantCulture), prompt = "ship it", type = "once" });
         Assert.False(scheduled.IsError, scheduled.Text);
         var channelId = scheduled.Json.GetProperty("channel_id").GetString()!;
 
