@@ -238,6 +238,27 @@ public sealed class LoopDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until some run of the channel has ended (others may still be queued or running,
+    /// as with a task that fires every few seconds); returns the oldest that has.</summary>
+    public async Task<JsonObject> WaitForAnyFinishedRunAsync(string channelId, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(90));
+        while (true)
+        {
+            var finished = (await GetArrayAsync($"/api/channels/{channelId}/runs"))
+                .Select(r => r!.AsObject()).LastOrDefault(r => IsFinal((string)r["status"]!));
+            if (finished is not null)
+            {
+                return finished;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no run of {channelId} ended\n{Output}");
+            }
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Waits until a run of the channel is running; returns it.</summary>
     public async Task<JsonObject> WaitForRunningAsync(string channelId, TimeSpan? timeout = null)
     {
