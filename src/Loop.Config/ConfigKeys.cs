@@ -122,13 +122,14 @@ internal static class ConfigKeys
 
     public const string Mounts = "mounts";
     public const string AllowedMountRoots = "allowed_mount_roots";
+    public const string AllowedHosts = "allowed_hosts";
     public const string Mcp = "mcp";
     public const string TaskTemplates = "task_templates";
     public const string ModelPrices = "model_prices";
 
     /// <summary>Every top-level key of config.json.</summary>
     public static readonly IReadOnlySet<string> All =
-        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, Mcp, TaskTemplates, ModelPrices]).ToHashSet();
+        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, AllowedHosts, Mcp, TaskTemplates, ModelPrices]).ToHashSet();
 
     public static ScalarKey? Scalar(string name) => Scalars.FirstOrDefault(k => k.Name == name);
 }

@@ -57,6 +57,9 @@ public static class ConfigLoader
                 case ConfigKeys.AllowedMountRoots:
                     config = config with { AllowedMountRoots = ConfigJson.StringList(value, name, file) };
                     break;
+                case ConfigKeys.AllowedHosts:
+                    config = config with { AllowedHosts = ConfigJson.StringList(value, name, file) };
+                    break;
                 case ConfigKeys.Mcp:
                     config = config with { McpServers = ConfigJson.McpServers(value, file, warnings) };
                     break;
@@ -143,6 +146,15 @@ public static class ConfigLoader
         if (!ApiAddress.TryParse(config.ApiAddr, out _, out _))
         {
             throw Invalid(config, sources, ConfigKeys.Scalar("api_addr")!, "must be host:port with a port from 1 to 65535");
+        }
+
+        foreach (var host in config.AllowedHosts)
+        {
+            if (!ApiAddress.TryParseHost(host, out _, out _))
+            {
+                throw new ConfigException(
+                    $"{Source(sources, ConfigKeys.AllowedHosts)}: '{ConfigKeys.AllowedHosts}' entries must be a host name or host:port, without a scheme or path, e.g. \"allowed_hosts\": [\"loop.example.com\", \"192.168.1.20:8222\"] (found \"{host}\")");
+            }
         }
 
         if (config.LogLevel.ToLowerInvariant() is not ("trace" or "debug" or "info" or "warn" or "warning" or "error" or "critical"))

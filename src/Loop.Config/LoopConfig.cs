@@ -50,6 +50,10 @@ public sealed record LoopConfig
     /// <summary>host:port the REST API listens on.</summary>
     public string ApiAddr { get; init; } = "127.0.0.1:8222";
 
+    /// <summary>Host names (or host:port) the API answers to besides localhost and IP addresses
+    /// on its port; see <see cref="ApiAddress.TryParseHost"/>.</summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
     /// <summary>Absolute path of the SQLite database (default &lt;loop home&gt;/loop.db).</summary>
     public required string DbPath { get; init; }
 
@@ -90,6 +94,7 @@ public sealed record LoopConfig
 
         text.Append("mounts = [").Append(string.Join(", ", Mounts)).Append("], ");
         text.Append("allowed_mount_roots = [").Append(string.Join(", ", AllowedMountRoots)).Append("], ");
+        text.Append("allowed_hosts = [").Append(string.Join(", ", AllowedHosts)).Append("], ");
         // Server env often carries credentials (DATABASE_URL, tokens): show names only.
         text.Append("mcp.servers = [").Append(string.Join(", ", McpServers.Select(s =>
             $"{s.Key}: {s.Value.Command} (env: {string.Join(", ", s.Value.Env.Keys)})"))).Append("], ");

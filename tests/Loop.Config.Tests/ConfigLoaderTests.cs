@@ -143,6 +143,36 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Allowed_hosts_take_names_and_host_port_and_refuse_a_url_saying_what_to_write()
+    {
+        Assert.Empty(Load().Config.AllowedHosts);
+        var config = Load("""{ "allowed_hosts": ["loop.example.com", "proxy.example.com:8443", "192.168.1.20", "[fd00::1]:8222"] }""").Config;
+        Assert.Equal(["loop.example.com", "proxy.example.com:8443", "192.168.1.20", "[fd00::1]:8222"], config.AllowedHosts);
+
+        foreach (var wrong in new[] { "https://loop.example.com/", "loop.example.com/dashboard", "*.example.com", "", "loop example" })
+        {
+            var error = Assert.Throws<ConfigException>(() => Load($$"""{ "allowed_hosts": ["{{wrong}}"] }"""));
+            Assert.Contains(_paths.ConfigFile, error.Message);
+            Assert.Contains("'allowed_hosts' entries must be a host name or host:port", error.Message);
+            Assert.Contains($"(found \"{wrong}\")", error.Message);
+        }
+    }
+
+    [Theory]
+    [InlineData("Loop.Example.COM.", "loop.example.com", null)]
+    [InlineData("loop.example.com:8443", "loop.example.com", 8443)]
+    [InlineData("192.168.1.20", "192.168.1.20", null)]
+    [InlineData("fd00:0::1", "[fd00::1]", null)]
+    [InlineData("[fd00::1]:8222", "[fd00::1]", 8222)]
+    public void An_allowed_host_is_compared_in_one_normal_form(string entry, string host, int? port)
+    {
+        Assert.True(ApiAddress.TryParseHost(entry, out var parsedHost, out var parsedPort));
+        Assert.Equal((host, port), (parsedHost, parsedPort));
+        Assert.True(ApiAddress.IsIpAddress(ApiAddress.NormalizeHost("[::1]")));
+        Assert.False(ApiAddress.IsIpAddress(ApiAddress.NormalizeHost("[not-an-address]")));
+    }
+
+    [Fact]
     public void An_unknown_key_is_a_warning_not_an_error()
     {
         var (config, warnings) = Load("""{ "foo": 1, "log_level": "info" }""");
