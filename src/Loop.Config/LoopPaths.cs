@@ -41,12 +41,48 @@ public sealed class LoopPaths
     /// <summary>Parent of <see cref="RunFilesDir"/>.</summary>
     public string RunFilesRoot => Path.Combine(RunDir, "runs");
 
+    /// <summary>Files only the daemon's user may read; never mounted into containers.</summary>
+    public string SecretsDir => Path.Combine(Home, "secrets");
+
+    /// <summary>The machine token the daemon writes at each start, for the CLI on this machine.</summary>
+    public string LocalTokenFile => Path.Combine(SecretsDir, "local-token");
+
+    /// <summary>The one-time code for the first-run setup, while no account exists.</summary>
+    public string SetupCodeFile => Path.Combine(SecretsDir, "setup-code");
+
     /// <summary>The work dir of a channel that has no project dir of its own.</summary>
     public string ChannelWorkDir(string channelId) => Path.Combine(Home, CheckedSegment(channelId), "work");
 
     /// <summary>What the daemon writes for one run (its MCP config): fresh for each run, mounted
     /// read-only into its container, removed when the run ends.</summary>
     public string RunFilesDir(string runId) => Path.Combine(RunFilesRoot, CheckedSegment(runId));
+
+    /// <summary>Creates the home readable only by its owner (0700), or tightens an existing one that
+    /// others may enter: it holds the store, secrets and config. Returns the looser mode it had, if any.</summary>
+    public UnixFileMode? CreatePrivateHome()
+    {
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(Home);
+            return null;
+        }
+
+        if (!Directory.Exists(Home))
+        {
+            Directory.CreateDirectory(Home, Private);
+            return null;
+        }
+
+        var mode = File.GetUnixFileMode(Home);
+        if ((mode & ~Private) == 0)
+        {
+            return null;
+        }
+
+        File.SetUnixFileMode(Home, mode & Private);
+        return mode;
+    }
 
     /// <summary>Expands <c>~</c> and <c>~/x</c> to the host user's home; other paths are returned unchanged.</summary>
     public string ExpandHome(string path) => ExpandHome(path, UserHome);

@@ -56,6 +56,11 @@ public sealed class LoopNode : IAsyncDisposable
         _time = time;
         _logger = loggers.CreateLogger<LoopNode>();
         _startedAt = time.GetTimestamp();
+        if (options.Paths.CreatePrivateHome() is { } looser)
+        {
+            _logger.LogWarning("The Loop home {Home} was open to other users (mode {Mode}); it is now 0700, as it holds the store and secrets",
+                options.Paths.Home, Convert.ToString((int)looser, 8));
+        }
         _warnings.AddRange(options.ConfigWarnings);
         var config = options.Config;
 

@@ -36,6 +36,7 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
 
         var fullPath = Path.GetFullPath(databasePath);
         Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+        KeepPrivate(fullPath);
         DatabasePath = fullPath;
         _time = time;
         _connectionString = new SqliteConnectionStringBuilder
@@ -55,6 +56,34 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         // which then takes milliseconds. A timer checkpoints in the background instead.
         Execute(_writer, $"PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;");
         _checkpoints = time.CreateTimer(_ => Checkpoint(), null, CheckpointEvery, CheckpointEvery);
+    }
+
+    /// <summary>Makes the database and its -wal and -shm files readable only by their owner (0600):
+    /// they hold the conversations. SQLite gives the -wal and -shm files it creates the database
+    /// file's mode, so creating that one private is enough for new stores; older ones are tightened.</summary>
+    private static void KeepPrivate(string databasePath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        try
+        {
+            // An empty file is an empty SQLite database.
+            using var created = new FileStream(databasePath, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Private });
+        }
+        catch (IOException) when (File.Exists(databasePath))
+        {
+            // It exists already.
+        }
+        foreach (var file in new[] { databasePath, databasePath + "-wal", databasePath + "-shm" })
+        {
+            if (File.Exists(file) && (File.GetUnixFileMode(file) & ~Private) != 0)
+            {
+                File.SetUnixFileMode(file, Private);
+            }
+        }
     }
 
     /// <summary>Copies the write-ahead log back into the database without blocking writers or
