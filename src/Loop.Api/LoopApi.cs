@@ -103,12 +103,17 @@ public static class LoopApi
             await context.Response.Body.FlushAsync(ct);
             try
             {
-                await foreach (var item in node.Events.SubscribeAsync(afterSeq, ct))
+                await foreach (var item in node.Events.FollowAsync(afterSeq, ct))
                 {
                     var data = System.Text.Json.JsonSerializer.Serialize(EventDto.From(item), json.EventDto);
                     await context.Response.WriteAsync($"id: {item.Id}\nevent: {item.Kind}\ndata: {data}\n\n", ct);
                     await context.Response.Body.FlushAsync(ct);
                 }
+                // The hub cut this client off: it fell too far behind. No id, so an EventSource
+                // reconnects (after a second) with the id of the last event it did get.
+                await context.Response.WriteAsync(
+                    "retry: 1000\nevent: feed.behind\ndata: {\"text\":\"this client fell too far behind and was cut off: reconnect with Last-Event-ID to resume\"}\n\n", ct);
+                await context.Response.Body.FlushAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

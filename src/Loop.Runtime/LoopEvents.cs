@@ -15,16 +15,22 @@ public sealed record LoopEvent(string Kind, DateTimeOffset At, string? ChannelId
 /// In-process fan-out of <see cref="LoopEvent"/>s. Each subscriber gets its own queue. A slow
 /// subscriber loses streamed output lines past a backlog rather than slowing the actors down,
 /// but never a state change (a run's start or end, a task firing): chat adapters post replies from those.
-/// Keeps the most recent events (without output lines), so a feed that reconnects can catch up and
-/// a page that opens can show what just happened, and the most recent problems for the API.
+/// A follower of the live feed over the network (<see cref="FollowAsync"/>) that falls further
+/// behind than <see cref="FollowerBacklogLimit"/> events or <see cref="FollowerTextLimit"/>
+/// characters is cut off instead of growing the daemon's memory: its stream ends, and it resumes
+/// from the last event it received. Keeps the most recent events (without output lines), so a feed
+/// that reconnects can catch up and a page that opens can show what just happened, and the most
+/// recent problems for the API.
 /// </summary>
 public sealed class LoopEventHub
 {
     public const int RecentLimit = 500;
+    public const int FollowerBacklogLimit = 1000;
+    public const int FollowerTextLimit = 4 * 1024 * 1024;
     private const int RecentProblemLimit = 50;
     private const int OutputBacklogLimit = 1024;
     private readonly object _gate = new();
-    private readonly List<Channel<LoopEvent>> _subscribers = [];
+    private readonly List<Subscriber> _subscribers = [];
     private readonly LinkedList<LoopEvent> _recentProblems = new();
     private readonly Queue<LoopEvent> _recent = new();
     private long _seq;
@@ -75,12 +81,20 @@ public sealed class LoopEventHub
                     _recentProblems.RemoveLast();
                 }
             }
-            foreach (var subscriber in _subscribers)
+            for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
-                if (!droppable || subscriber.Reader.Count < OutputBacklogLimit)
+                var subscriber = _subscribers[i];
+                if (droppable && subscriber.Backlog >= subscriber.OutputLimit)
                 {
-                    subscriber.Writer.TryWrite(loopEvent);
+                    continue;
                 }
+                if (subscriber.IsFollower && (subscriber.Backlog >= FollowerBacklogLimit || subscriber.QueuedText + loopEvent.Text.Length > FollowerTextLimit))
+                {
+                    _subscribers.RemoveAt(i);
+                    subscriber.CutOff();
+                    continue;
+                }
+                subscriber.Add(loopEvent);
             }
         }
     }
@@ -88,34 +102,89 @@ public sealed class LoopEventHub
     public IAsyncEnumerable<LoopEvent> SubscribeAsync(CancellationToken cancellationToken) => SubscribeAsync(null, cancellationToken);
 
     /// <summary>Every event from now on; with <paramref name="afterSeq"/>, first the kept events after
-    /// that one (output lines are not kept), so a feed that reconnects misses nothing in between.</summary>
-    public async IAsyncEnumerable<LoopEvent> SubscribeAsync(long? afterSeq, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    /// that one (output lines are not kept), so a feed that reconnects misses nothing in between.
+    /// For parts of the daemon (chat adapters): however far behind, it is never cut off.</summary>
+    public IAsyncEnumerable<LoopEvent> SubscribeAsync(long? afterSeq, CancellationToken cancellationToken) =>
+        ReadAsync(new Subscriber(follower: false), afterSeq, cancellationToken);
+
+    /// <summary>As <see cref="SubscribeAsync(long?, CancellationToken)"/>, for a client over the
+    /// network: when it falls too far behind, the sequence ends early (without an error) and its
+    /// queue is freed; it resumes with the <see cref="LoopEvent.Seq"/> of the last event it got.</summary>
+    public IAsyncEnumerable<LoopEvent> FollowAsync(long? afterSeq, CancellationToken cancellationToken) =>
+        ReadAsync(new Subscriber(follower: true), afterSeq, cancellationToken);
+
+    private async IAsyncEnumerable<LoopEvent> ReadAsync(Subscriber subscriber, long? afterSeq, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        // Not SingleReader: that variant cannot count its backlog, which Publish needs.
-        var queue = Channel.CreateUnbounded<LoopEvent>();
         lock (_gate)
         {
             if (afterSeq is { } after)
             {
                 foreach (var missed in _recent.Where(e => e.Seq > after))
                 {
-                    queue.Writer.TryWrite(missed);
+                    subscriber.Add(missed);
                 }
             }
-            _subscribers.Add(queue);
+            _subscribers.Add(subscriber);
         }
         try
         {
-            await foreach (var item in queue.Reader.ReadAllAsync(cancellationToken))
+            while (await subscriber.Queue.Reader.WaitToReadAsync(cancellationToken))
             {
-                yield return item;
+                while (subscriber.TryTake(out var item))
+                {
+                    yield return item;
+                }
             }
         }
         finally
         {
             lock (_gate)
             {
-                _subscribers.Remove(queue);
+                _subscribers.Remove(subscriber);
+            }
+        }
+    }
+
+    /// <summary>One subscriber's queue and how much it holds.</summary>
+    private sealed class Subscriber(bool follower)
+    {
+        private long _queuedText;
+
+        // Not SingleReader: that variant cannot count its backlog, which Publish needs.
+        public Channel<LoopEvent> Queue { get; } = Channel.CreateUnbounded<LoopEvent>();
+
+        public bool IsFollower { get; } = follower;
+
+        public int OutputLimit { get; } = follower ? FollowerBacklogLimit / 2 : OutputBacklogLimit;
+
+        public int Backlog => Queue.Reader.Count;
+
+        public long QueuedText => Interlocked.Read(ref _queuedText);
+
+        public void Add(LoopEvent loopEvent)
+        {
+            if (Queue.Writer.TryWrite(loopEvent))
+            {
+                Interlocked.Add(ref _queuedText, loopEvent.Text.Length);
+            }
+        }
+
+        public bool TryTake(out LoopEvent loopEvent)
+        {
+            if (!Queue.Reader.TryRead(out loopEvent!))
+            {
+                return false;
+            }
+            Interlocked.Add(ref _queuedText, -loopEvent.Text.Length);
+            return true;
+        }
+
+        /// <summary>Ends the subscriber's sequence and lets go of what it had not read.</summary>
+        public void CutOff()
+        {
+            Queue.Writer.TryComplete();
+            while (TryTake(out _))
+            {
             }
         }
     }

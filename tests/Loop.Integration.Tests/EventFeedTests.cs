@@ -91,4 +91,61 @@ public sealed class EventFeedTests
         var problem = await LoopDaemon.ReadObjectAsync(bad, HttpStatusCode.BadRequest);
         Assert.Contains("limit must be between 1 and", (string)problem["detail"]!);
     }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_cut_off_and_picks_up_from_its_last_event_within_the_kept_ones()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        var channel = (string)(await loop.CreateChannelAsync())["id"]!;
+        using var stalled = await SseFeed.OpenAsync(loop, lastEventId: null, receiveBuffer: 4096);
+        await ResetSessionsAsync(loop, channel, 1);
+        var seen = await stalled.NextAsync();
+        Assert.Equal(1, await SubscribersAsync(loop));
+
+        // It reads no more. The daemon goes on: the connection's buffers fill up, then the client's
+        // queue, until the daemon cuts it off rather than hold ever more for it.
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (await SubscribersAsync(loop) > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "a client that stopped reading was still fed after 3 minutes");
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => ResetSessionsAsync(loop, channel, 50)));
+        }
+        var newest = Seq((string)(await loop.GetArrayAsync("/api/events/recent?limit=1"))[0]!["id"]!);
+
+        // Reading again, it gets what was already on its way, then a notice, then the end (no error).
+        var (delivered, notices) = await stalled.ReadToEndAsync();
+        Assert.Equal(["feed.behind"], notices);
+        var last = delivered.LastOrDefault() ?? seen;
+        Assert.Equal(Enumerable.Range(0, delivered.Count).Select(i => Seq(seen.Id) + 1 + i), delivered.Select(e => Seq(e.Id)));
+        Assert.True(Seq(last.Id) < newest, "the stalled client had everything: it was not behind");
+
+        // Resuming from the last event it got, it is given what it missed, as far as the daemon keeps events.
+        using var resumed = await SseFeed.OpenAsync(loop, last.Id);
+        var replayed = new List<SseEvent>();
+        while (replayed.Count == 0 || Seq(replayed[^1].Id) < newest)
+        {
+            replayed.Add(await resumed.NextAsync());
+        }
+        var missed = newest - Seq(last.Id);
+        Assert.Equal(Math.Min(missed, LoopKeepsEvents), replayed.Count);
+        Assert.Equal(Enumerable.Range(0, replayed.Count).Select(i => newest - replayed.Count + 1 + i), replayed.Select(e => Seq(e.Id)));
+        Assert.All(replayed, e => Assert.Equal(("channel.session_reset", channel), (e.Kind, (string)e.Data["channel_id"]!)));
+    }
+
+    /// <summary>The events the daemon keeps for feeds that reconnect (RecentLimit).</summary>
+    private const int LoopKeepsEvents = 500;
+
+    private static long Seq(string eventId) => long.Parse(eventId[(eventId.LastIndexOf('.') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task<int> SubscribersAsync(LoopDaemon loop) => (int)(await loop.GetObjectAsync("/api/runtime"))["event_subscribers"]!;
+
+    /// <summary>Each reset publishes one small event, channel.session_reset, and starts no run.</summary>
+    private static async Task ResetSessionsAsync(LoopDaemon loop, string channel, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await loop.Http.PostAsync($"/api/channels/{channel}/session/reset", null);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
 }
