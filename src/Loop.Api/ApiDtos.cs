@@ -59,14 +59,38 @@ public sealed record EventDto(string Id, string Kind, DateTimeOffset At, string?
     public static EventDto From(LoopEvent e) => new(e.Id, e.Kind, e.At, e.ChannelId, e.RunId, e.Text);
 }
 
+/// <summary>Health as users see it: everything, <see cref="Components"/> as in <see cref="PublicHealthDto"/>.</summary>
 public sealed record HealthDto(
-    string Status, string Version, string Node, int Pid, double UptimeSeconds, string Runner,
+    string Status, IReadOnlyDictionary<string, string> Components, string Version, string Node, int Pid, double UptimeSeconds, string Runner,
     StoreHealth Store, EngineHealth Docker, QueueHealth Queue, int ActiveChannels, IReadOnlyList<ChatHealth> Chats,
     IReadOnlyList<string> Warnings, IReadOnlyList<EventDto> RecentProblems)
 {
     public static HealthDto From(HealthReport h) => new(
-        h.Status, h.Version, h.Node, h.Pid, Math.Round(h.UptimeSeconds, 3), h.Runner, h.Store, h.Engine, h.Queue,
+        h.Status, PublicHealthDto.ComponentsOf(h), h.Version, h.Node, h.Pid, Math.Round(h.UptimeSeconds, 3), h.Runner, h.Store, h.Engine, h.Queue,
         h.ActiveChannels, h.Chats, h.Warnings, h.RecentProblems.Select(EventDto.From).ToList());
+}
+
+/// <summary>Health as anyone may see it: up or degraded, per component (store, docker when the
+/// runner is docker, each chat platform) and overall. No versions, paths, pids or error texts.</summary>
+public sealed record PublicHealthDto(string Status, IReadOnlyDictionary<string, string> Components)
+{
+    public static PublicHealthDto From(HealthReport h) => new(h.Status, ComponentsOf(h));
+
+    public static IReadOnlyDictionary<string, string> ComponentsOf(HealthReport h)
+    {
+        var components = new SortedDictionary<string, string>(StringComparer.Ordinal) { ["store"] = UpIf(h.Store.Ok) };
+        if (h.Runner == "docker")
+        {
+            components["docker"] = UpIf(h.Engine.Reachable && h.Engine.ImageStatus == "present");
+        }
+        foreach (var chat in h.Chats)
+        {
+            components[chat.Platform] = UpIf(chat.Status.StartsWith("connected", StringComparison.Ordinal));
+        }
+        return components;
+    }
+
+    private static string UpIf(bool up) => up ? "up" : "degraded";
 }
 
 public sealed record ChannelTokenDto(string ChannelId, string Token);
@@ -104,6 +128,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
 [JsonSerializable(typeof(EventDto))]
 [JsonSerializable(typeof(List<EventDto>))]
 [JsonSerializable(typeof(HealthDto))]
+[JsonSerializable(typeof(PublicHealthDto))]
 [JsonSerializable(typeof(ChannelTokenDto))]
 [JsonSerializable(typeof(RevokedTokensDto))]
 [JsonSerializable(typeof(NewTaskRequest))]

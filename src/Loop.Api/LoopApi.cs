@@ -14,7 +14,10 @@ public static class LoopApi
         var channels = node.Channels;
         var json = ApiJsonContext.Default;
 
-        app.MapGet("/api/health", () => Results.Json(HealthDto.From(node.GetHealth()), json.HealthDto));
+        // Whether the parts are up is anyone's to know; the details (pid, paths, error texts) are for users.
+        app.MapGet("/api/health", (HttpContext http) => ApiCallers.PrincipalOf(http) is null
+            ? Results.Json(PublicHealthDto.From(node.GetHealth()), json.PublicHealthDto)
+            : Results.Json(HealthDto.From(node.GetHealth()), json.HealthDto));
 
         app.MapPost("/api/channels", async (HttpRequest request, CancellationToken ct) =>
         {

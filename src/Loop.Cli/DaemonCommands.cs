@@ -49,7 +49,7 @@ public static class DaemonCommands
         }
 
         var before = await manager.GetStateAsync(cancellationToken);
-        if (!before.Active && await DaemonProbe.ProbeAsync(baseUrl, context.Paths.DaemonSocket, TimeSpan.FromSeconds(1), cancellationToken) is { Answered: true } running)
+        if (!before.Active && await DaemonProbe.ProbeAsync(baseUrl, context.Paths.DaemonSocket, DaemonProbe.LocalToken(context.Paths), TimeSpan.FromSeconds(1), cancellationToken) is { Answered: true } running)
         {
             Console.Error.WriteLine($"loop: a Loop daemon not run by the service manager already answers at {baseUrl} (pid {running.Pid?.ToString() ?? "unknown"}).");
             Console.Error.WriteLine("Stop it first (Ctrl-C in its terminal, or kill its pid), then run 'loop daemon:start' again.");
@@ -67,7 +67,7 @@ public static class DaemonCommands
         }
 
         Console.WriteLine($"{(before.Active ? "Restarted" : "Started")} Loop as a {manager.Kind}: {manager.DefinitionFile}");
-        var probe = await DaemonProbe.WaitAsync(baseUrl, context.Paths.DaemonSocket, TimeSpan.FromSeconds(15), cancellationToken);
+        var probe = await DaemonProbe.WaitAsync(baseUrl, context.Paths, TimeSpan.FromSeconds(15), cancellationToken);
         if (probe.Answered)
         {
             Console.WriteLine($"Loop is up at {baseUrl} (pid {probe.Pid?.ToString() ?? "unknown"}, status {probe.Health!["status"]}).");
@@ -188,7 +188,7 @@ public static class DaemonCommands
             {
                 return new DaemonProbeResult("(unknown)", null, null, $"the API address is unknown: {error.Message}");
             }
-            return await DaemonProbe.ProbeAsync(baseUrl, Paths.DaemonSocket, TimeSpan.FromSeconds(3), cancellationToken);
+            return await DaemonProbe.ProbeAsync(baseUrl, Paths.DaemonSocket, DaemonProbe.LocalToken(Paths), TimeSpan.FromSeconds(3), cancellationToken);
         }
 
         private static string DaemonLogFile(LoopPaths paths) => Path.Combine(paths.Home, "daemon.log");

@@ -1,6 +1,7 @@
 namespace Loop.Cli;
 
 using System.Globalization;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -43,9 +44,15 @@ public static class DaemonProbe
         return $"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}";
     }
 
-    public static async Task<DaemonProbeResult> ProbeAsync(string baseUrl, string socketPath, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Asks /api/health. With <paramref name="token"/> (this machine's local token, for its
+    /// own daemon only) the answer has the details; without, the daemon tells only what is up.</summary>
+    public static async Task<DaemonProbeResult> ProbeAsync(string baseUrl, string socketPath, string? token, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = timeout };
+        if (token is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
         JsonObject health;
         try
         {
@@ -75,17 +82,30 @@ public static class DaemonProbe
     }
 
     /// <summary>Polls until the daemon answers or <paramref name="patience"/> runs out.</summary>
-    public static async Task<DaemonProbeResult> WaitAsync(string baseUrl, string socketPath, TimeSpan patience, CancellationToken cancellationToken)
+    public static async Task<DaemonProbeResult> WaitAsync(string baseUrl, LoopPaths paths, TimeSpan patience, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + patience;
         while (true)
         {
-            var probe = await ProbeAsync(baseUrl, socketPath, TimeSpan.FromSeconds(2), cancellationToken);
+            var probe = await ProbeAsync(baseUrl, paths.DaemonSocket, LocalToken(paths), TimeSpan.FromSeconds(2), cancellationToken);
             if (probe.Answered || DateTime.UtcNow >= deadline)
             {
                 return probe;
             }
             await Task.Delay(250, cancellationToken);
+        }
+    }
+
+    /// <summary>The machine token the daemon of <paramref name="paths"/> wrote, or null.</summary>
+    public static string? LocalToken(LoopPaths paths)
+    {
+        try
+        {
+            return File.ReadAllText(paths.LocalTokenFile).Trim() is { Length: > 0 } token ? token : null;
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

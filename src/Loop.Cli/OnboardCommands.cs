@@ -153,7 +153,7 @@ public static class OnboardCommands
         }
         Console.WriteLine($"Claude Code started in {projectDir} will offer it (approve it when asked; /mcp lists it).");
 
-        var probe = await DaemonProbe.ProbeAsync(apiUrl, paths.DaemonSocket, TimeSpan.FromSeconds(1), cancellationToken);
+        var probe = await DaemonProbe.ProbeAsync(apiUrl, paths.DaemonSocket, token: null, TimeSpan.FromSeconds(1), cancellationToken);
         if (!probe.Answered)
         {
             Console.WriteLine($"Note: {probe.Error}. Start Loop with 'loop serve' or 'loop daemon:start' before using the tools.");

@@ -30,6 +30,42 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task Anonymous_health_says_only_what_is_up_and_users_get_the_details()
+    {
+        // An engine that is not there: the anonymous answer shows that it is down, not why.
+        await using var loop = await LoopDaemon.StartAsync(environment: new Dictionary<string, string?> { ["DOCKER_HOST"] = "unix:///tmp/no-docker-here.sock" });
+        var channel = (string)(await loop.CreateChannelAsync())["id"]!;
+        await loop.PostMessageAsync(channel, "hello");
+        await loop.WaitForFinishedRunsAsync(channel, 1);
+        var full = await loop.GetObjectAsync("/api/health");
+        Assert.NotEmpty(full["recent_problems"]!.AsArray());
+
+        using var anonymous = new HttpClient { BaseAddress = new Uri(loop.ApiUrl) };
+        using var response = await anonymous.GetAsync("/api/health");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var health = JsonNode.Parse(text)!.AsObject();
+        Assert.Equal(["status", "components"], health.Select(p => p.Key));
+        Assert.Equal("degraded", (string)health["status"]!);
+        Assert.Equal("""{"docker":"degraded","store":"up"}""", health["components"]!.ToJsonString());
+        foreach (var secret in new[] { loop.Home, "no-docker-here", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), "pid", "version", "warnings" })
+        {
+            Assert.DoesNotContain(secret, text);
+        }
+        // A channel token is no user: the same short answer.
+        var token = (string)(await loop.GetObjectAsync($"/api/channels/{channel}/token"))["token"]!;
+        anonymous.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        Assert.Equal(text, await anonymous.GetStringAsync("/api/health"));
+
+        // Users see everything, the same components included.
+        Assert.Equal(health["components"]!.ToJsonString(), full["components"]!.ToJsonString());
+        Assert.Equal(Path.Combine(loop.Home, "loop.db"), (string)full["store"]!["location"]!);
+        Assert.Contains("no-docker-here", (string)full["docker"]!["error"]!);
+        Assert.True((int)full["pid"]! > 0);
+        Assert.NotEmpty(full["warnings"]!.AsArray());
+    }
+
+    [Fact]
     public async Task Bad_input_gets_problem_details_naming_the_field()
     {
         await using var loop = await LoopDaemon.StartAsync();
