@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -18,6 +19,13 @@ public static class ApiErrors
         if (request.ContentLength == 0)
         {
             throw new LoopValidationException("body", "the request needs a JSON body");
+        }
+        // Only JSON: a browser sends a form or text/plain cross-site without asking first, JSON it does not.
+        if (!request.HasJsonContentType())
+        {
+            var found = string.IsNullOrEmpty(request.ContentType) ? "none" : request.ContentType;
+            throw new BadHttpRequestException(
+                $"the request body must be JSON sent with Content-Type: application/json (found {found})", StatusCodes.Status415UnsupportedMediaType);
         }
         try
         {
@@ -68,7 +76,8 @@ public static class ApiErrors
             LoopConflictException conflict => new ProblemDetails { Status = 409, Title = "Conflict", Detail = conflict.Message },
             LoopForbiddenException forbidden => new ProblemDetails { Status = 403, Title = "Forbidden", Detail = forbidden.Message },
             LoopUnauthorizedException unauthorized => new ProblemDetails { Status = 401, Title = "Unauthorized", Detail = unauthorized.Message },
-            BadHttpRequestException bad => new ProblemDetails { Status = bad.StatusCode, Title = "Bad request", Detail = bad.Message },
+            LoopTooManyRequestsException tooMany => TooManyRequests(context, tooMany),
+            BadHttpRequestException bad => new ProblemDetails { Status = bad.StatusCode, Title = ReasonPhrases.GetReasonPhrase(bad.StatusCode), Detail = bad.Message },
             _ => null,
         };
         if (problem is null)
@@ -94,6 +103,12 @@ public static class ApiErrors
         {
             await JsonSerializer.SerializeAsync(context.Response.Body, problem, ApiJsonContext.Default.ProblemDetails);
         }
+    }
+
+    private static ProblemDetails TooManyRequests(HttpContext context, LoopTooManyRequestsException tooMany)
+    {
+        context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(tooMany.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return new ProblemDetails { Status = 429, Title = "Too many requests", Detail = tooMany.Message };
     }
 
     private static HttpValidationProblemDetails Validation(LoopValidationException invalid) =>

@@ -4,14 +4,20 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Threading.RateLimiting;
+using Loop.Runtime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.RateLimiting;
 
 /// <summary>
-/// Requests per client IP on the API, per minute: api_rate_limit_per_minute in all (0 turns it off), and
-/// <see cref="LoginPerMinute"/> for login and setup, against password guessing. Health and the unix
-/// socket (agent containers, which have their own concurrency limits) are not limited.
+/// Requests per minute on the API. In general api_rate_limit_per_minute (0 turns it off), counted
+/// per credential for a caller with a valid one and per client address for the others, so a flood
+/// of anonymous calls from an address never locks out a user working from it. Login and setup:
+/// <see cref="LoginPerMinute"/> per client (the unix socket counting as one client), against
+/// password guessing; <see cref="AuthService"/> also limits failed logins per account. Health and
+/// the rest of the unix socket (agent containers, which have their own concurrency limits) are not limited.
+/// Runs after <see cref="ApiCallers.IdentifyAsync"/>, which says who calls, and before
+/// <see cref="ApiCallers.AdmitAsync"/>, so refused calls count too.
 /// </summary>
 public static class ApiRateLimits
 {
@@ -21,13 +27,13 @@ public static class ApiRateLimits
     {
         options.GlobalLimiter = PartitionedRateLimiter.CreateChained(
             PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                perMinute <= 0 || ClientOf(context) is not { } ip || context.Request.Path.Equals("/api/health") || !context.Request.Path.StartsWithSegments("/api")
+                perMinute <= 0 || ApiCallers.OnContainerEndpoint(context) || context.Request.Path.Equals("/api/health") || !context.Request.Path.StartsWithSegments("/api")
                     ? RateLimitPartition.GetNoLimiter("")
-                    : RateLimitPartition.GetFixedWindowLimiter(ip, _ => PerMinuteWindow(perMinute))),
+                    : RateLimitPartition.GetFixedWindowLimiter(ApiCallers.RateKeyOf(context), _ => PerMinuteWindow(perMinute))),
             PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                ClientOf(context) is { } ip && HttpMethods.IsPost(context.Request.Method)
+                HttpMethods.IsPost(context.Request.Method)
                     && (context.Request.Path.Equals("/api/auth/login") || context.Request.Path.Equals("/api/auth/setup"))
-                    ? RateLimitPartition.GetFixedWindowLimiter(ip, _ => PerMinuteWindow(LoginPerMinute))
+                    ? RateLimitPartition.GetFixedWindowLimiter(ClientOf(context), _ => PerMinuteWindow(LoginPerMinute))
                     : RateLimitPartition.GetNoLimiter("")));
         options.OnRejected = async (rejected, cancellationToken) =>
         {
@@ -42,7 +48,7 @@ public static class ApiRateLimits
             {
                 Status = 429,
                 Title = "Too many requests",
-                Detail = $"too many requests from this address; try again in {seconds} s",
+                Detail = $"too many requests; try again in {seconds} s",
                 Instance = context.Request.Path,
             };
             await JsonSerializer.SerializeAsync(context.Response.Body, problem, ApiJsonContext.Default.ProblemDetails, cancellationToken);
@@ -57,7 +63,7 @@ public static class ApiRateLimits
         AutoReplenishment = true,
     };
 
-    // Unix-socket connections have no address: they are not limited here.
-    private static string? ClientOf(HttpContext context) =>
-        context.Connection.RemoteIpAddress is IPAddress ip ? ip.ToString() : null;
+    // Unix-socket connections have no address: all of them are one client.
+    private static string ClientOf(HttpContext context) =>
+        context.Connection.RemoteIpAddress is IPAddress ip ? ip.ToString() : "unix socket";
 }

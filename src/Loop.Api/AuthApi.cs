@@ -22,14 +22,15 @@ public static class AuthApi
 
         app.MapPost("/api/auth/setup", async (HttpRequest request, CancellationToken ct) =>
         {
-            var body = await ApiErrors.ReadBodyAsync(request, json.CredentialsRequest, ct);
-            var user = await auth.SetupAsync(body.Username, body.Password, ct);
+            var body = await ApiErrors.ReadBodyAsync(request, json.SetupRequest, ct);
+            var user = await auth.SetupAsync(body.Username, body.Password, body.SetupCode, ct);
             return Results.Json(UserDto.From(user), json.UserDto, statusCode: StatusCodes.Status201Created);
         });
 
         app.MapPost("/api/auth/login", async (HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.CredentialsRequest, ct);
+            ApiCallers.RefuseLoginOnContainerEndpoint(request.HttpContext, auth, body.Username);
             var (token, user, expiresAt) = await auth.LoginAsync(body.Username, body.Password, ct);
             request.HttpContext.Response.Cookies.Append(ApiCallers.SessionCookie, token, new CookieOptions
             {

@@ -6,6 +6,9 @@ using Loop.Domain.Accounts;
 
 public sealed record CredentialsRequest(string? Username, string? Password);
 
+/// <summary>The first-run setup: the admin's credentials and the code <c>loop serve</c> printed.</summary>
+public sealed record SetupRequest(string? Username, string? Password, string? SetupCode);
+
 public sealed record AuthStatusDto(bool SetupRequired, bool Authenticated, string? Username);
 
 public sealed record UserDto(string Id, string Username, DateTimeOffset CreatedAt)
@@ -30,6 +33,7 @@ public sealed record NewApiTokenDto(string Id, string Name, DateTimeOffset Creat
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(CredentialsRequest))]
+[JsonSerializable(typeof(SetupRequest))]
 [JsonSerializable(typeof(AuthStatusDto))]
 [JsonSerializable(typeof(UserDto))]
 [JsonSerializable(typeof(LoginDto))]

@@ -43,7 +43,9 @@ public static class DashboardAssets
         // Revalidate every time: an upgraded daemon must never run old scripts against its new API.
         headers.CacheControl = "no-cache";
         headers.XContentTypeOptions = "nosniff";
-        headers["Referrer-Policy"] = "no-referrer";
+        // Not no-referrer: under it the Fetch standard has a browser send "Origin: null" on the
+        // pages' own POSTs, which CrossSiteRequests refuses. same-origin still tells other sites nothing.
+        headers["Referrer-Policy"] = "same-origin";
         headers.ContentSecurityPolicy = ContentSecurityPolicy;
         headers.XFrameOptions = "DENY";
         if (request.Headers.IfNoneMatch == asset.ETag)

@@ -15,7 +15,7 @@ public static class LoopApi
         var json = ApiJsonContext.Default;
 
         // Whether the parts are up is anyone's to know; the details (pid, paths, error texts) are for users.
-        app.MapGet("/api/health", (HttpContext http) => ApiCallers.PrincipalOf(http) is null
+        app.MapGet("/api/health", (HttpContext http) => !ApiCallers.IsUser(http)
             ? Results.Json(PublicHealthDto.From(node.GetHealth()), json.PublicHealthDto)
             : Results.Json(HealthDto.From(node.GetHealth()), json.HealthDto));
 

@@ -33,6 +33,7 @@ public static class LoopServer
             kestrel.ListenUnixSocket(socket);
         });
 
+        var hosts = new ServedHosts(endpoint.Port, node.Config.AllowedHosts);
         var app = builder.Build();
         app.Lifetime.ApplicationStarted.Register(() =>
         {
@@ -45,9 +46,11 @@ public static class LoopServer
             node.ContainerEndpoint = node.Paths.DaemonSocket;
         });
         app.Use(ApiErrors.CatchAsync);
+        app.Use(hosts.CheckAsync);
         app.Use(DashboardAssets.ServeAsync);
+        app.Use((context, next) => ApiCallers.IdentifyAsync(context, next, node.Tokens, node.Auth));
         app.UseRateLimiter();
-        app.Use((context, next) => ApiCallers.ResolveAsync(context, next, node.Tokens, node.Auth));
+        app.Use(ApiCallers.AdmitAsync);
         app.UseStatusCodePages(async context =>
         {
             // Errors the routing layer makes on its own (405, 415) also answer in problem details.

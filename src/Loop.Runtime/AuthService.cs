@@ -15,6 +15,9 @@ public sealed record AuthPrincipal(string? UserId, string? Username, string Kind
 
     /// <summary>Set for a channel token: the caller may act on that channel only.</summary>
     public string? ChannelId { get; init; }
+
+    /// <summary>Which session or token this is (not the secret itself): what its calls are counted by.</summary>
+    public string CredentialId { get; init; } = "";
 }
 
 /// <summary>
@@ -23,10 +26,13 @@ public sealed record AuthPrincipal(string? UserId, string? Username, string Kind
 /// never holds anything that logs a person in. A token found valid is trusted for
 /// <see cref="RecheckAfter"/> without asking the store again (every API call authenticates);
 /// logout and revocation on this node take effect at once, on other nodes within that time.
+/// Until the first account exists, setting it up needs the one-time code of
+/// <see cref="IssueSetupCodeAsync"/>, which only someone on the daemon's machine can read.
 /// </summary>
 public sealed class AuthService(ILoopStore store, TimeProvider time)
 {
     public const int Pbkdf2Iterations = 210_000;
+    public const int LoginFailuresPerAccount = 10;
     public const string SessionPrefix = "loopss_";
     public const string ApiTokenPrefix = "loopat_";
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromDays(14);
@@ -39,13 +45,41 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
     private readonly ConcurrentDictionary<string, Validated> _validated = new(StringComparer.Ordinal);
     // Verified against when the user does not exist, so a wrong username costs as long as a wrong password.
     private static readonly Lazy<string> DummyHash = new(() => HashPassword("not a real password", Pbkdf2Iterations));
+    // No 0/O or 1/I, so a code read off a terminal is typed right.
+    private const string SetupCodeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    private const string SetupCodeWhere = "loop serve printed it in its log (\"First-run setup code: …\") and wrote it to ~/.loop/secrets/setup-code ($LOOP_HOME/secrets/setup-code)";
+    private readonly LoginThrottle _logins = new(LoginFailuresPerAccount, TimeSpan.FromMinutes(1), time);
+    private volatile IssuedSetupCode? _setupCode;
 
     public async Task<bool> IsSetupRequiredAsync(CancellationToken cancellationToken) =>
         await store.CountUsersAsync(cancellationToken) == 0;
 
-    /// <summary>Creates the admin account; only once.</summary>
-    public async Task<UserAccount> SetupAsync(string? username, string? password, CancellationToken cancellationToken)
+    /// <summary>While no account exists: a fresh one-time setup code, written (readable only by this
+    /// user) to <paramref name="path"/> for the person at the daemon's machine; it replaces any
+    /// earlier one. Null once an account exists, and a stale file is removed.</summary>
+    public async Task<string?> IssueSetupCodeAsync(string path, CancellationToken cancellationToken)
     {
+        if (!await IsSetupRequiredAsync(cancellationToken))
+        {
+            _setupCode = null;
+            File.Delete(path);
+            return null;
+        }
+        var letters = RandomNumberGenerator.GetItems<char>(SetupCodeAlphabet, 8);
+        var code = $"{new string(letters, 0, 4)}-{new string(letters, 4, 4)}";
+        await WritePrivateFileAsync(path, code + "\n", cancellationToken);
+        _setupCode = new IssuedSetupCode(code, path);
+        return code;
+    }
+
+    /// <summary>Creates the admin account; only once, and only with the setup code.</summary>
+    public async Task<UserAccount> SetupAsync(string? username, string? password, string? setupCode, CancellationToken cancellationToken)
+    {
+        if (!await IsSetupRequiredAsync(cancellationToken))
+        {
+            throw new LoopConflictException("the account is set up already; log in with POST /api/auth/login");
+        }
+        var issued = CheckSetupCode(setupCode);
         var name = ValidUsername(username);
         if (string.IsNullOrEmpty(password) || password.Length < 8)
         {
@@ -60,24 +94,54 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         {
             throw new LoopConflictException("the account is set up already; log in with POST /api/auth/login");
         }
+        // Used up: it must not create anything again.
+        _setupCode = null;
+        File.Delete(issued.File);
         return user;
     }
 
-    /// <summary>Checks the password and opens a session; returns its token (shown once).</summary>
+    private IssuedSetupCode CheckSetupCode(string? given)
+    {
+        if (string.IsNullOrWhiteSpace(given))
+        {
+            throw new LoopValidationException("setup_code", $"the setup code is missing: {SetupCodeWhere}");
+        }
+        var issued = _setupCode;
+        if (issued is null || !CryptographicOperations.FixedTimeEquals(
+            Encoding.ASCII.GetBytes(NormalizeSetupCode(issued.Code)), Encoding.ASCII.GetBytes(NormalizeSetupCode(given))))
+        {
+            throw new LoopForbiddenException($"wrong setup code: {SetupCodeWhere}; a restart of loop serve makes a new one");
+        }
+        return issued;
+    }
+
+    // Typed by hand: case, spaces and the dash do not matter.
+    private static string NormalizeSetupCode(string code) =>
+        new(code.Where(char.IsAsciiLetterOrDigit).Select(char.ToUpperInvariant).ToArray());
+
+    /// <summary>Checks the password and opens a session; returns its token (shown once). Failed
+    /// attempts are limited per account (<see cref="LoginFailuresPerAccount"/> a minute).</summary>
     public async Task<(string Token, UserAccount User, DateTimeOffset ExpiresAt)> LoginAsync(string? username, string? password, CancellationToken cancellationToken)
     {
-        var user = string.IsNullOrWhiteSpace(username) ? null : await store.FindUserByNameAsync(username.Trim(), cancellationToken);
+        var name = username?.Trim() ?? "";
+        _logins.Begin(name);
+        var user = name.Length == 0 ? null : await store.FindUserByNameAsync(name, cancellationToken);
         var ok = VerifyPassword(password ?? "", user?.PasswordHash ?? DummyHash.Value);
         if (user is null || !ok)
         {
             throw new LoopUnauthorizedException("wrong username or password");
         }
+        _logins.Succeeded(name);
         var token = NewToken(SessionPrefix);
         var now = time.GetUtcNow();
         var expiresAt = now + SessionLifetime;
         await store.CreateSessionAsync(new UserSession(Hash(token), user.Id, now, expiresAt), cancellationToken);
         return (token, user, expiresAt);
     }
+
+    /// <summary>A login that is refused before any password check (it came where logins are not
+    /// accepted) still counts against the account, as a guess would.</summary>
+    public void CountRefusedLogin(string? username) => _logins.Begin(username?.Trim() ?? "");
 
     public async Task LogoutAsync(AuthPrincipal principal, CancellationToken cancellationToken)
     {
@@ -135,7 +199,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
             {
                 await store.ExtendSessionAsync(hash, now + SessionLifetime, cancellationToken);
             }
-            return new AuthPrincipal(user.Id, user.Username, "session", hash) { ExpiresAt = session.ExpiresAt };
+            return new AuthPrincipal(user.Id, user.Username, "session", hash) { ExpiresAt = session.ExpiresAt, CredentialId = "session:" + hash[..16] };
         }
         if (token.StartsWith(ApiTokenPrefix, StringComparison.Ordinal))
         {
@@ -149,7 +213,11 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
                 await store.TouchApiTokenAsync(apiToken.Id, now, cancellationToken);
             }
             var user = apiToken.UserId is { } userId ? await store.GetUserAsync(userId, cancellationToken) : null;
-            return new AuthPrincipal(user?.Id, user?.Username, apiToken.IsLocal ? "local" : "token") { ChannelId = apiToken.ChannelId };
+            return new AuthPrincipal(user?.Id, user?.Username, apiToken.IsLocal ? "local" : "token")
+            {
+                ChannelId = apiToken.ChannelId,
+                CredentialId = "token:" + apiToken.Id,
+            };
         }
         return null;
     }
@@ -213,7 +281,19 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         await store.ReplaceLocalTokenAsync(
             new ApiToken(Ids.New("tok", time), "local:" + nodeName, Hash(token), null, true, Columns(time.GetUtcNow()), null), cancellationToken);
         _validated.Clear();
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await WritePrivateFileAsync(path, token + "\n", cancellationToken);
+    }
+
+    private static async Task WritePrivateFileAsync(string path, string text, CancellationToken cancellationToken)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        }
+        else
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
         var temporary = path + ".tmp";
         File.Delete(temporary);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
@@ -223,9 +303,9 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         }
         await using (var file = new FileStream(temporary, options))
         {
-            await file.WriteAsync(Encoding.ASCII.GetBytes(token + "\n"), cancellationToken);
+            await file.WriteAsync(Encoding.ASCII.GetBytes(text), cancellationToken);
         }
-        // Renamed into place so a CLI never reads half a token.
+        // Renamed into place so a reader never sees half of it.
         File.Move(temporary, path, overwrite: true);
     }
 
@@ -268,4 +348,6 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
     private static DateTimeOffset Columns(DateTimeOffset at) => DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds());
 
     private sealed record Validated(AuthPrincipal Principal, DateTimeOffset Until);
+
+    private sealed record IssuedSetupCode(string Code, string File);
 }

@@ -17,3 +17,9 @@ public sealed class LoopForbiddenException(string message) : Exception(message);
 
 /// <summary>The caller must authenticate (or its token is not valid).</summary>
 public sealed class LoopUnauthorizedException(string message) : Exception(message);
+
+/// <summary>The caller tried too often; it may try again after <see cref="RetryAfter"/>.</summary>
+public sealed class LoopTooManyRequestsException(string message, TimeSpan retryAfter) : Exception(message)
+{
+    public TimeSpan RetryAfter { get; } = retryAfter;
+}

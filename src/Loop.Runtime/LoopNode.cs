@@ -164,7 +164,14 @@ public sealed class LoopNode : IAsyncDisposable
         }
         _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
         // The secrets dir is never mounted into containers: this token stays on the daemon's machine.
-        await Auth.IssueLocalTokenAsync(Path.Combine(_options.Paths.Home, "secrets", "local-token"), _options.NodeName, cancellationToken);
+        await Auth.IssueLocalTokenAsync(_options.Paths.LocalTokenFile, _options.NodeName, cancellationToken);
+        // Until an account exists, whoever reached the API first could claim the daemon: setting it
+        // up takes a code that only a user of this machine can read.
+        if (await Auth.IssueSetupCodeAsync(_options.Paths.SetupCodeFile, cancellationToken) is { } setupCode)
+        {
+            _logger.LogWarning("First-run setup code: {SetupCode} (also in {SetupCodeFile}); the dashboard's setup page asks for it",
+                setupCode, _options.Paths.SetupCodeFile);
+        }
         // Filled before any actor wakes, so every container carries the instance it belongs to.
         _labels["loop.instance"] = _instanceId;
 

@@ -13,7 +13,7 @@ using static Microsoft.Playwright.Assertions;
 public sealed class AuthPagesTests(DashboardFixture fixture)
 {
     [Fact]
-    public async Task Setup_page_creates_the_admin_and_lands_on_chat_and_checks_the_confirmation_first()
+    public async Task Setup_page_asks_for_the_setup_code_creates_the_admin_and_lands_on_chat_and_checks_the_confirmation_first()
     {
         // Its own daemon: the shared one may have its admin already, and this page shows only before.
         await using var fresh = await LoopDaemon.StartAsync();
@@ -33,22 +33,35 @@ public sealed class AuthPagesTests(DashboardFixture fixture)
             await Expect(Ui.MainNav(page)).ToHaveCountAsync(0);
             await Screenshots.SaveAsync(page, "setup");
 
+            var setupCode = Ui.Field(page, "Setup code");
             var username = Ui.Field(page, "Username");
             var password = Ui.Field(page, "Password");
             var confirm = Ui.Field(page, "Confirm password");
+            // The page says where the code is: the daemon's log and its file.
+            await Expect(page.GetByText("~/.loop/secrets/setup-code")).ToBeVisibleAsync();
             await username.FillAsync(DashboardFixture.Username);
             await password.FillAsync(DashboardFixture.Password);
             await confirm.FillAsync(DashboardFixture.Password + " typo");
+            await Ui.Button(page, "Create account").ClickAsync();
+            await Ui.ExpectFieldErrorAsync(setupCode, "enter the setup code");
+            await setupCode.FillAsync("AAAA-AAAA");
             await Ui.Button(page, "Create account").ClickAsync();
             await Ui.ExpectFieldErrorAsync(confirm, "the passwords do not match");
             Assert.Equal(0, setupCalls);
             Assert.True((bool)(await AuthStatusAsync(fresh))["setup_required"]!);
 
+            // A wrong code is the API's to refuse, in its words.
+            await confirm.FillAsync(DashboardFixture.Password);
+            await Ui.Button(page, "Create account").ClickAsync();
+            await Expect(page.GetByRole(AriaRole.Alert)).ToContainTextAsync("wrong setup code");
+            Assert.True((bool)(await AuthStatusAsync(fresh))["setup_required"]!);
+            await setupCode.FillAsync(fresh.SetupCode!);
+
             // A short password is the API's to refuse; its words show next to "Password".
             using (var anonymous = new HttpClient { BaseAddress = new Uri(fresh.ApiUrl) })
             {
                 var refused = await LoopDaemon.ReadObjectAsync(
-                    await anonymous.PostAsJsonAsync("/api/auth/setup", new { username = DashboardFixture.Username, password = "short" }),
+                    await anonymous.PostAsJsonAsync("/api/auth/setup", new { username = DashboardFixture.Username, password = "short", setup_code = fresh.SetupCode }),
                     HttpStatusCode.BadRequest);
                 await password.FillAsync("short");
                 await confirm.FillAsync("short");
@@ -64,6 +77,7 @@ public sealed class AuthPagesTests(DashboardFixture fixture)
             await Expect(page).ToHaveURLAsync(new Regex("#/chat$"));
             await Expect(Ui.MainNav(page)).ToBeVisibleAsync();
             Assert.False((bool)(await AuthStatusAsync(fresh))["setup_required"]!);
+            Assert.Null(fresh.SetupCode); // used up
             // Logged in by the setup: the browser's cookie is a session.
             var status = await (await session.Context.APIRequest.GetAsync("/api/auth/status")).JsonAsync();
             Assert.True(status!.Value.GetProperty("authenticated").GetBoolean());

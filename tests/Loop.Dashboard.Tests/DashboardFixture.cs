@@ -73,7 +73,7 @@ public sealed class DashboardFixture : IAsyncLifetime
         var status = await LoopDaemon.ReadObjectAsync(await anonymous.GetAsync("/api/auth/status"), HttpStatusCode.OK);
         if ((bool)status["setup_required"]!)
         {
-            using var setup = await anonymous.PostAsJsonAsync("/api/auth/setup", new { username = Username, password = Password });
+            using var setup = await anonymous.PostAsJsonAsync("/api/auth/setup", new { username = Username, password = Password, setup_code = daemon.SetupCode });
             await LoopDaemon.ReadObjectAsync(setup, HttpStatusCode.Created, HttpStatusCode.Conflict);
         }
     }

@@ -16,8 +16,11 @@ public sealed class AuthServiceTests : IAsyncLifetime
         _store = new SqliteLoopStore(Path.Combine(_dir, "loop.db"), _time);
         await _store.MigrateAsync(CancellationToken.None);
         _auth = new AuthService(_store, _time);
-        await _auth.SetupAsync("admin", "correct horse battery", CancellationToken.None);
+        var code = await _auth.IssueSetupCodeAsync(SetupCodeFile, CancellationToken.None);
+        await _auth.SetupAsync("admin", "correct horse battery", code, CancellationToken.None);
     }
+
+    private string SetupCodeFile => Path.Combine(_dir, "secrets", "setup-code");
 
     [Fact]
     public async Task A_session_slides_while_used_and_ends_fourteen_days_after_its_last_use()
@@ -40,9 +43,71 @@ public sealed class AuthServiceTests : IAsyncLifetime
     public async Task Wrong_passwords_and_second_setups_are_refused()
     {
         await Assert.ThrowsAsync<LoopUnauthorizedException>(() => _auth.LoginAsync("admin", "Correct horse battery", CancellationToken.None));
-        await Assert.ThrowsAsync<LoopConflictException>(() => _auth.SetupAsync("other", "another password", CancellationToken.None));
-        var invalid = await Assert.ThrowsAsync<LoopValidationException>(() => new AuthService(_store, _time).SetupAsync("x", "short", CancellationToken.None));
+        await Assert.ThrowsAsync<LoopConflictException>(() => _auth.SetupAsync("other", "another password", "AAAA-AAAA", CancellationToken.None));
+        // Once an account exists there is no code to issue, and none left on disk.
+        Assert.Null(await _auth.IssueSetupCodeAsync(SetupCodeFile, CancellationToken.None));
+        Assert.False(File.Exists(SetupCodeFile));
+    }
+
+    [Fact]
+    public async Task Setup_needs_the_issued_code_which_is_private_typed_loosely_and_used_up()
+    {
+        await using var store = new SqliteLoopStore(Path.Combine(_dir, "fresh.db"), _time);
+        await store.MigrateAsync(CancellationToken.None);
+        var auth = new AuthService(store, _time);
+        var file = Path.Combine(_dir, "fresh", "setup-code");
+
+        // No code issued yet: nothing opens the setup.
+        await Assert.ThrowsAsync<LoopForbiddenException>(() => auth.SetupAsync("admin", "correct horse battery", "AAAA-AAAA", CancellationToken.None));
+        var first = await auth.IssueSetupCodeAsync(file, CancellationToken.None);
+        Assert.Matches("^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$", first);
+        var code = await auth.IssueSetupCodeAsync(file, CancellationToken.None); // a restart: a new code replaces it
+        Assert.Equal(code + "\n", await File.ReadAllTextAsync(file));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        }
+
+        var missing = await Assert.ThrowsAsync<LoopValidationException>(() => auth.SetupAsync("admin", "correct horse battery", " ", CancellationToken.None));
+        Assert.Equal("setup_code", missing.Field);
+        Assert.Contains("secrets/setup-code", missing.Message);
+        var wrong = await Assert.ThrowsAsync<LoopForbiddenException>(() => auth.SetupAsync("admin", "correct horse battery", first, CancellationToken.None));
+        Assert.Contains("wrong setup code", wrong.Message);
+        var invalid = await Assert.ThrowsAsync<LoopValidationException>(() => auth.SetupAsync("x", "short", code, CancellationToken.None));
         Assert.Equal("password", invalid.Field);
+        Assert.True(await auth.IsSetupRequiredAsync(CancellationToken.None));
+
+        // Case, spaces and the dash do not matter.
+        var typed = " " + code!.Replace("-", "", StringComparison.Ordinal).ToLowerInvariant() + " ";
+        Assert.Equal("admin", (await auth.SetupAsync("admin", "correct horse battery", typed, CancellationToken.None)).Username);
+        Assert.False(File.Exists(file));
+        await Assert.ThrowsAsync<LoopConflictException>(() => auth.SetupAsync("again", "correct horse battery", code, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Failed_logins_are_limited_per_account_for_a_minute_and_successes_do_not_count()
+    {
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            await _auth.LoginAsync("admin", "correct horse battery", CancellationToken.None);
+        }
+        for (var attempt = 0; attempt < AuthService.LoginFailuresPerAccount; attempt++)
+        {
+            await Assert.ThrowsAsync<LoopUnauthorizedException>(() => _auth.LoginAsync("admin", $"guess {attempt}", CancellationToken.None));
+        }
+        // Now even the right password waits, and the answer says how long.
+        var limited = await Assert.ThrowsAsync<LoopTooManyRequestsException>(() => _auth.LoginAsync(" admin ", "correct horse battery", CancellationToken.None));
+        Assert.Equal(TimeSpan.FromMinutes(1), limited.RetryAfter);
+        Assert.Contains("try again in 60 s", limited.Message);
+        // A refused login elsewhere (the container endpoint) counts the same way.
+        Assert.Throws<LoopTooManyRequestsException>(() => _auth.CountRefusedLogin("ADMIN"));
+        // Other accounts are not affected.
+        await Assert.ThrowsAsync<LoopUnauthorizedException>(() => _auth.LoginAsync("someone", "guess", CancellationToken.None));
+
+        _time.Advance(TimeSpan.FromSeconds(59));
+        await Assert.ThrowsAsync<LoopTooManyRequestsException>(() => _auth.LoginAsync("admin", "correct horse battery", CancellationToken.None));
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("admin", (await _auth.LoginAsync("admin", "correct horse battery", CancellationToken.None)).User.Username);
     }
 
     [Fact]

@@ -23,7 +23,7 @@ public sealed class AuthTests
         Assert.True((bool)before["setup_required"]!);
         Assert.False((bool)before["authenticated"]!);
 
-        var admin = await ReadAsync(await browser.PostAsJsonAsync("/api/auth/setup", new { username = "admin", password = Password }), HttpStatusCode.Created);
+        var admin = await ReadAsync(await browser.PostAsJsonAsync("/api/auth/setup", new { username = "admin", password = Password, setup_code = loop.SetupCode }), HttpStatusCode.Created);
         Assert.Equal("admin", (string)admin["username"]!);
         var again = await ReadAsync(await browser.PostAsJsonAsync("/api/auth/setup", new { username = "mallory", password = "another password" }), HttpStatusCode.Conflict);
         Assert.Contains("set up already", (string)again["detail"]!);
@@ -60,7 +60,10 @@ public sealed class AuthTests
         Assert.DoesNotContain(token, stored);
         Assert.DoesNotContain(loop.LocalToken, stored);
 
-        Assert.Equal(HttpStatusCode.NoContent, (await browser.PostAsync("/api/auth/logout", null)).StatusCode);
+        // The dashboard's own page asks (a browser sends its Origin).
+        using var logout = new HttpRequestMessage(HttpMethod.Post, "/api/auth/logout");
+        logout.Headers.Add("Origin", loop.ApiUrl);
+        Assert.Equal(HttpStatusCode.NoContent, (await browser.SendAsync(logout)).StatusCode);
         Assert.Empty(cookies.GetCookies(new Uri(loop.ApiUrl)));
         await ReadAsync(await script.GetAsync("/api/channels"), HttpStatusCode.Unauthorized);
         // A stale session does not keep anyone from logging in again.
@@ -72,7 +75,7 @@ public sealed class AuthTests
     {
         await using var loop = await LoopDaemon.StartAsync();
         using var user = Anonymous(loop, out _);
-        await ReadAsync(await user.PostAsJsonAsync("/api/auth/setup", new { username = "admin", password = Password }), HttpStatusCode.Created);
+        await ReadAsync(await user.PostAsJsonAsync("/api/auth/setup", new { username = "admin", password = Password, setup_code = loop.SetupCode }), HttpStatusCode.Created);
         var session = await ReadAsync(await user.PostAsJsonAsync("/api/auth/login", new { username = "admin", password = Password }), HttpStatusCode.OK);
         user.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (string)session["token"]!);
 
@@ -165,14 +168,15 @@ public sealed class AuthTests
     }
 
     [Fact]
-    public async Task Too_many_requests_from_one_address_get_429_with_retry_after_and_logins_are_limited_sooner()
+    public async Task Logins_are_limited_per_address_and_calls_per_credential_with_429_and_retry_after()
     {
         await using var loop = await LoopDaemon.StartAsync(environment: new() { ["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "30" });
         using var guesser = Anonymous(loop, out _);
         HttpResponseMessage? refused = null;
         for (var attempt = 1; attempt <= 11 && refused is null; attempt++)
         {
-            var response = await guesser.PostAsJsonAsync("/api/auth/login", new { username = "admin", password = $"guess {attempt}" });
+            // A different made-up account each time: the address's own limit stops it.
+            var response = await guesser.PostAsJsonAsync("/api/auth/login", new { username = $"user{attempt}", password = $"guess {attempt}" });
             if (response.StatusCode == HttpStatusCode.TooManyRequests)
             {
                 Assert.Equal(11, attempt); // 10 logins a minute
@@ -181,15 +185,67 @@ public sealed class AuthTests
         }
         await AssertTooManyAsync(refused);
 
-        // The rest of the API: 30 a minute here (the 11 logins counted too); health is never limited.
-        refused = null;
-        for (var call = 0; call < 30 && refused is null; call++)
+        // The rest of the API: 30 a minute here, counted for this token alone (the guesses from its
+        // address took none of it); health is never limited.
+        for (var call = 1; call <= 30; call++)
         {
-            var response = await loop.Http.GetAsync("/api/channels");
-            refused = response.StatusCode == HttpStatusCode.TooManyRequests ? response : null;
+            using var response = await loop.Http.GetAsync("/api/channels");
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {call} answered {(int)response.StatusCode}");
         }
-        await AssertTooManyAsync(refused);
+        await AssertTooManyAsync(await loop.Http.GetAsync("/api/channels"));
         Assert.Equal(HttpStatusCode.OK, (await loop.Http.GetAsync("/api/health")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_flood_of_anonymous_calls_from_the_owners_address_does_not_lock_the_owner_out()
+    {
+        await using var loop = await LoopDaemon.StartAsync(environment: new() { ["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "120" });
+        using var owner = Anonymous(loop, out _);
+        await ReadAsync(await owner.PostAsJsonAsync("/api/auth/setup", new { username = "admin", password = Password, setup_code = loop.SetupCode }), HttpStatusCode.Created);
+        await ReadAsync(await owner.PostAsJsonAsync("/api/auth/login", new { username = "admin", password = Password }), HttpStatusCode.OK);
+
+        // Another program on the same machine (the same address) calls without credentials, or with a bad token.
+        using var stranger = Anonymous(loop, out _);
+        var answers = new List<HttpStatusCode>();
+        for (var call = 0; call < 125; call++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/api/channels");
+            if (call % 2 == 1)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "loopat_not-a-real-token");
+            }
+            using var response = await stranger.SendAsync(request);
+            answers.Add(response.StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, answers[0]);
+        Assert.Equal(HttpStatusCode.TooManyRequests, answers[^1]);
+
+        // The owner, signed in by cookie or by token from that same address, works on.
+        Assert.Equal(HttpStatusCode.OK, (await owner.GetAsync("/api/channels")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await loop.Http.GetAsync("/api/channels")).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_loop_home_is_private_to_its_owner_and_so_are_the_store_files()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no unix modes
+        }
+        // A home someone made readable for all is tightened at start.
+        var home = Directory.CreateTempSubdirectory("loop-it-").FullName;
+        File.SetUnixFileMode(home, (UnixFileMode)0b111_101_101);
+        await using var loop = await LoopDaemon.StartAsync(home: home);
+        await loop.CreateChannelAsync(); // something written, so the -wal file exists
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(loop.Home));
+        foreach (var file in new[] { "loop.db", "loop.db-wal", "loop.db-shm" })
+        {
+            var path = Path.Combine(loop.Home, file);
+            Assert.True(File.Exists(path), $"{file} is missing");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        }
+        await loop.WaitForOutputAsync(new System.Text.RegularExpressions.Regex("was open to other users \\(mode 755\\); it is now 0700"));
     }
 
     private static async Task AssertTooManyAsync(HttpResponseMessage? response)

@@ -64,10 +64,39 @@ public sealed class LoopDaemon : IAsyncDisposable
     public string LocalToken { get; private set; } = "";
     public Dictionary<string, string?> Environment { get; }
 
+    /// <summary>The first-run setup code the daemon wrote to &lt;home&gt;/secrets/setup-code, as a user
+    /// reads it; null when there is none (an account exists).</summary>
+    public string? SetupCode
+    {
+        get
+        {
+            var file = Path.Combine(Home, "secrets", "setup-code");
+            return File.Exists(file) ? File.ReadAllText(file).Trim() : null;
+        }
+    }
+
     /// <summary>Everything the daemon printed so far (stdout and stderr).</summary>
     public string Output
     {
         get { lock (_output) { return _output.ToString(); } }
+    }
+
+    /// <summary>Waits until the daemon has printed a line matching <paramref name="pattern"/>; returns the match.</summary>
+    public async Task<System.Text.RegularExpressions.Match> WaitForOutputAsync(System.Text.RegularExpressions.Regex pattern, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            if (pattern.Match(Output) is { Success: true } match)
+            {
+                return match;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"loop serve did not print {pattern}:\n{Output}");
+            }
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>Makes a fresh LOOP_HOME with a config.json built from <paramref name="config"/>

@@ -46,13 +46,18 @@ async function boot() {
   else showApp(status.username);
 }
 
-function credentialsForm({ title, intro, submitLabel, confirm, onSubmit }) {
+function credentialsForm({ title, intro, submitLabel, confirm, askSetupCode, onSubmit }) {
   const alert = alertBox();
-  const username = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true });
+  const setupCode = askSetupCode
+    ? h('input', { name: 'setup_code', autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', required: true, autofocus: true })
+    : null;
+  const username = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: !askSetupCode });
   const password = h('input', { name: 'password', type: 'password', autocomplete: confirm ? 'new-password' : 'current-password', required: true });
   const confirmation = confirm ? h('input', { name: 'confirm', type: 'password', autocomplete: 'new-password', required: true }) : null;
   const button = h('button', { type: 'submit', class: 'primary' }, submitLabel);
   const form = h('form', { class: 'card', novalidate: true },
+    setupCode ? field('Setup code', setupCode,
+      'loop serve printed it in its log ("First-run setup code: …"); it is also in ~/.loop/secrets/setup-code on the daemon\'s machine.') : null,
     field('Username', username),
     field('Password', password, confirm ? 'At least 8 characters.' : null),
     confirmation ? field('Confirm password', confirmation) : null,
@@ -61,6 +66,7 @@ function credentialsForm({ title, intro, submitLabel, confirm, onSubmit }) {
     event.preventDefault();
     clearErrors(form);
     alert.show('');
+    if (setupCode && !setupCode.value.trim()) { setFieldError(form, 'setup_code', 'enter the setup code'); setupCode.focus(); return; }
     if (!username.value.trim()) { setFieldError(form, 'username', 'enter a username'); username.focus(); return; }
     if (!password.value) { setFieldError(form, 'password', 'enter a password'); password.focus(); return; }
     if (confirmation && confirmation.value !== password.value) {
@@ -70,7 +76,7 @@ function credentialsForm({ title, intro, submitLabel, confirm, onSubmit }) {
     }
     button.disabled = true;
     try {
-      await onSubmit({ username: username.value.trim(), password: password.value });
+      await onSubmit({ username: username.value.trim(), password: password.value }, setupCode?.value.trim());
     } catch (error) {
       showApiError(form, alert, error);
     } finally {
@@ -78,18 +84,20 @@ function credentialsForm({ title, intro, submitLabel, confirm, onSubmit }) {
     }
   });
   app.replaceChildren(h('main', { class: 'auth' }, h('div', { class: 'brand' }, 'Loop'), h('h1', {}, title), intro ? h('p', {}, intro) : null, form));
-  username.focus();
+  (setupCode ?? username).focus();
 }
 
 function showSetup() {
   leaveApp();
   credentialsForm({
     title: 'Create the admin account',
-    intro: 'Welcome to Loop. This account signs in to the dashboard and creates API tokens for scripts.',
+    intro: 'Welcome to Loop. This account signs in to the dashboard and creates API tokens for scripts. '
+      + 'The setup code shows that you are at the daemon\'s machine.',
     submitLabel: 'Create account',
     confirm: true,
-    onSubmit: async (credentials) => {
-      await api.post('/api/auth/setup', credentials);
+    askSetupCode: true,
+    onSubmit: async (credentials, setupCode) => {
+      await api.post('/api/auth/setup', { ...credentials, setup_code: setupCode });
       const login = await api.post('/api/auth/login', credentials);
       location.hash = '#/chat';
       showApp(login.username);
