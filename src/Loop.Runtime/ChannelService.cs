@@ -63,6 +63,11 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);
 
+    /// <summary>Names the Loop channels of these chat channels (external id → name) after them: a chat
+    /// channel first seen before its name was known, or renamed since. Channels of a project dir keep theirs.</summary>
+    public Task<int> NameChatChannelsAsync(string platform, IReadOnlyDictionary<string, string> names, CancellationToken cancellationToken) =>
+        names.Count == 0 ? Task.FromResult(0) : store.NameChatChannelsAsync(platform, names, cancellationToken);
+
     /// <summary>Binds a Loop channel to a chat channel; false when that chat channel belongs to another one.</summary>
     public Task<bool> BindChatChannelAsync(string channelId, string platform, string externalId, CancellationToken cancellationToken) =>
         store.BindChannelAsync(channelId, platform, externalId, cancellationToken);
