@@ -431,7 +431,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
     }
 
-    /// <summary>Discord shows "typing" for about 10 s per trigger (or until the bot posts): renew it until the run ends.</summary>
+    /// <summary>Discord shows "typing" for about 10 s per trigger (or until the bot posts): renew it until the run ends.
+    /// A trigger already sent is let finish (only shutdown cuts it short): cut off, it could still reach Discord
+    /// after the reply, and show typing again under it.</summary>
     private async Task TypeAsync(string discordChannel, CancellationToken cancellationToken)
     {
         try
@@ -440,7 +442,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             {
                 try
                 {
-                    await _rest.TriggerTypingAsync(discordChannel, cancellationToken);
+                    await _rest.TriggerTypingAsync(discordChannel, _stop.Token);
                 }
                 catch (Exception error) when (error is DiscordApiException or HttpRequestException)
                 {

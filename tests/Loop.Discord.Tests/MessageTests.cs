@@ -23,8 +23,10 @@ public sealed class MessageTests
         var mention = discord.MessageCreate(General, $"<@{DiscordDouble.BotId}> write me the long answer", mentionsBot: true);
         await gateway.DispatchAsync("MESSAGE_CREATE", mention);
 
-        // The agent is working: the channel shows the bot typing, refreshed while the run lasts.
-        await Eventually.WaitAsync(() => discord.Calls.Count(c => c.Path == $"channels/{General}/typing") >= 2, "typing refreshed");
+        // The agent is working: the channel shows the bot typing, refreshed while the run lasts. (Typing
+        // starts when the run is queued, so the agent may not have the prompt yet: wait for both.)
+        await Eventually.WaitAsync(() => discord.Calls.Count(c => c.Path == $"channels/{General}/typing") >= 2 && !bot.Sandbox.Prompts.IsEmpty,
+            "typing refreshed while the agent works");
         var channel = await bot.Node.Channels.FindChatChannelAsync("discord", General, CancellationToken.None);
         Assert.NotNull(channel);
         Assert.Equal("general", channel.Name);
