@@ -113,6 +113,7 @@ internal static class ConfigKeys
         new("runner", ScalarKind.Runner, c => c.Runner.ToString().ToLowerInvariant(), (c, v) => c with { Runner = (RunnerKind)v! }),
         new("max_concurrent_containers", ScalarKind.WholeNumber, c => c.MaxConcurrentContainers, (c, v) => c with { MaxConcurrentContainers = (int)v! }),
         new("container_pids_limit", ScalarKind.WholeNumber, c => c.ContainerPidsLimit, (c, v) => c with { ContainerPidsLimit = (int)v! }),
+        new("min_task_interval_sec", ScalarKind.WholeNumber, c => c.MinTaskIntervalSec, (c, v) => c with { MinTaskIntervalSec = (int)v! }),
         new("api_rate_limit_per_minute", ScalarKind.WholeNumber, c => c.ApiRateLimitPerMinute, (c, v) => c with { ApiRateLimitPerMinute = (int)v! }),
         new("anthropic_api_key", ScalarKind.OptionalText, c => c.AnthropicApiKey, (c, v) => c with { AnthropicApiKey = (string?)v }, Secret: true),
         new("claude_code_oauth_token", ScalarKind.OptionalText, c => c.ClaudeCodeOauthToken, (c, v) => c with { ClaudeCodeOauthToken = (string?)v }, Secret: true),
@@ -123,13 +124,14 @@ internal static class ConfigKeys
     public const string Mounts = "mounts";
     public const string AllowedMountRoots = "allowed_mount_roots";
     public const string AllowedHosts = "allowed_hosts";
+    public const string AllowedProjectDirs = "allowed_project_dirs";
     public const string Mcp = "mcp";
     public const string TaskTemplates = "task_templates";
     public const string ModelPrices = "model_prices";
 
     /// <summary>Every top-level key of config.json.</summary>
     public static readonly IReadOnlySet<string> All =
-        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, AllowedHosts, Mcp, TaskTemplates, ModelPrices]).ToHashSet();
+        Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, AllowedHosts, AllowedProjectDirs, Mcp, TaskTemplates, ModelPrices]).ToHashSet();
 
     public static ScalarKey? Scalar(string name) => Scalars.FirstOrDefault(k => k.Name == name);
 }

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using System.Text.Json;
+using Loop.Domain.Tasks;
 
 namespace Loop.Config;
 
@@ -32,6 +33,7 @@ public static class ConfigLoader
 
         config = ApplyEnvironment(config, environment, sources);
         Validate(config, sources);
+        ValidateTemplateFrequency(config, sources);
         config = ResolvePaths(config, paths, sources);
         return new ConfigLoadResult(config, warnings);
     }
@@ -59,6 +61,9 @@ public static class ConfigLoader
                     break;
                 case ConfigKeys.AllowedHosts:
                     config = config with { AllowedHosts = ConfigJson.StringList(value, name, file) };
+                    break;
+                case ConfigKeys.AllowedProjectDirs:
+                    config = config with { AllowedProjectDirs = ConfigJson.StringList(value, name, file) };
                     break;
                 case ConfigKeys.Mcp:
                     config = config with { McpServers = ConfigJson.McpServers(value, file, warnings) };
@@ -108,23 +113,25 @@ public static class ConfigLoader
 
     private static LoopConfig ResolvePaths(LoopConfig config, LoopPaths paths, Dictionary<string, string> sources)
     {
-        var roots = config.AllowedMountRoots.Select(root =>
-        {
-            var expanded = paths.ExpandHome(root);
-            return Path.IsPathRooted(expanded)
-                ? Path.GetFullPath(expanded)
-                : throw new ConfigException(
-                    $"{Source(sources, ConfigKeys.AllowedMountRoots)}: '{ConfigKeys.AllowedMountRoots}' entries must be absolute paths or start with ~/, e.g. \"allowed_mount_roots\": [\"~/datasets\"] (found \"{root}\")");
-        }).ToList();
-
         return config with
         {
             // A relative db_path means "inside the Loop home", wherever the daemon was started.
             DbPath = Path.GetFullPath(paths.ExpandHome(config.DbPath), paths.Home),
             ClaudeBinPath = paths.ExpandHome(config.ClaudeBinPath),
-            AllowedMountRoots = roots,
+            AllowedMountRoots = AbsolutePaths(config.AllowedMountRoots, ConfigKeys.AllowedMountRoots, "~/datasets", paths, sources),
+            AllowedProjectDirs = AbsolutePaths(config.AllowedProjectDirs, ConfigKeys.AllowedProjectDirs, "/srv/www", paths, sources),
         };
     }
+
+    private static List<string> AbsolutePaths(IReadOnlyList<string> entries, string key, string example, LoopPaths paths, Dictionary<string, string> sources) =>
+        entries.Select(entry =>
+        {
+            var expanded = paths.ExpandHome(entry);
+            return Path.IsPathRooted(expanded)
+                ? Path.GetFullPath(expanded)
+                : throw new ConfigException(
+                    $"{Source(sources, key)}: '{key}' entries must be absolute paths or start with ~/, e.g. \"{key}\": [\"{example}\"] (found \"{entry}\")");
+        }).ToList();
 
     private static void Validate(LoopConfig config, Dictionary<string, string> sources)
     {
@@ -132,8 +139,8 @@ public static class ConfigLoader
         {
             var positive = key.Get(config) switch
             {
-                // 0 turns the rate limit off; every other number must be positive.
-                int whole => whole > 0 || (whole == 0 && key.Name == "api_rate_limit_per_minute"),
+                // 0 turns the rate limit and the task minimum off; every other number must be positive.
+                int whole => whole > 0 || (whole == 0 && key.Name is "api_rate_limit_per_minute" or "min_task_interval_sec"),
                 double number => number > 0 && double.IsFinite(number),
                 _ => true,
             };
@@ -172,6 +179,36 @@ public static class ConfigLoader
             if (string.IsNullOrWhiteSpace(value))
             {
                 throw Invalid(config, sources, ConfigKeys.Scalar(name)!, "must not be empty");
+            }
+        }
+    }
+
+    /// <summary>A template that would fire more often than min_task_interval_sec could never be added:
+    /// say so at start rather than when someone adds it. Other schedule mistakes are reported when it is
+    /// added, as for any task.</summary>
+    private static void ValidateTemplateFrequency(LoopConfig config, Dictionary<string, string> sources)
+    {
+        var minimum = TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
+        var now = DateTimeOffset.UtcNow;
+        for (var i = 0; i < config.TaskTemplates.Count; i++)
+        {
+            var template = config.TaskTemplates[i];
+            if (!TaskWire.TryType(template.Type, out var type))
+            {
+                continue;
+            }
+            TaskSchedule schedule;
+            try
+            {
+                schedule = TaskSchedule.Parse(type, template.Schedule, null, now);
+            }
+            catch (ScheduleFormatException)
+            {
+                continue;
+            }
+            if (minimum.Problem(schedule, now) is { } problem)
+            {
+                throw new ConfigException($"{Source(sources, ConfigKeys.TaskTemplates)}: task_templates[{i}] ('{template.Name}'): {problem}");
             }
         }
     }

@@ -64,7 +64,14 @@ public sealed record LoopConfig
     /// <summary>Absolute host directories outside a project that its project config may mount.</summary>
     public IReadOnlyList<string> AllowedMountRoots { get; init; } = [];
 
+    /// <summary>Directories a channel may have as its project even though the rules refuse them (a
+    /// system directory, one that holds the Loop home); see <see cref="ProjectDirRules"/>.</summary>
+    public IReadOnlyList<string> AllowedProjectDirs { get; init; } = [];
+
     public int ContainerPidsLimit { get; init; } = 256;
+
+    /// <summary>The shortest time between two runs of a cron or interval task; 0 turns the minimum off.</summary>
+    public int MinTaskIntervalSec { get; init; } = 60;
 
     /// <summary>API requests per client IP per minute; 0 turns the limit off.</summary>
     public int ApiRateLimitPerMinute { get; init; } = 120;
@@ -95,6 +102,7 @@ public sealed record LoopConfig
         text.Append("mounts = [").Append(string.Join(", ", Mounts)).Append("], ");
         text.Append("allowed_mount_roots = [").Append(string.Join(", ", AllowedMountRoots)).Append("], ");
         text.Append("allowed_hosts = [").Append(string.Join(", ", AllowedHosts)).Append("], ");
+        text.Append("allowed_project_dirs = [").Append(string.Join(", ", AllowedProjectDirs)).Append("], ");
         // Server env often carries credentials (DATABASE_URL, tokens): show names only.
         text.Append("mcp.servers = [").Append(string.Join(", ", McpServers.Select(s =>
             $"{s.Key}: {s.Value.Command} (env: {string.Join(", ", s.Value.Env.Keys)})"))).Append("], ");

@@ -16,14 +16,17 @@ public static class MountResolver
     private const string Format = "use host_path:container_path or host_path:container_path:ro";
 
     public static MountPlan Resolve(EffectiveSettings settings, LoopConfig global, LoopPaths paths) =>
-        Resolve(settings.Mounts, settings.ProjectDir, global.AllowedMountRoots, paths.UserHome);
+        Resolve(settings.Mounts, settings.ProjectDir, global.AllowedMountRoots, paths.UserHome, paths.Home);
 
     /// <param name="mounts">Specs in order; a later mount at the same container path replaces an earlier one.</param>
     /// <param name="projectDir">Base of relative project mounts and the boundary they must stay in.</param>
     /// <param name="allowedMountRoots">Host directories outside the project that project mounts may use.</param>
     /// <param name="userHome">What <c>~</c> means on both sides.</param>
-    public static MountPlan Resolve(IEnumerable<ConfiguredMount> mounts, string? projectDir, IReadOnlyList<string> allowedMountRoots, string userHome)
+    /// <param name="loopHome">The Loop home: nothing in it is ever mounted (a mount that holds it has it
+    /// covered, see <see cref="ProjectDirs.MaskedPaths"/>).</param>
+    public static MountPlan Resolve(IEnumerable<ConfiguredMount> mounts, string? projectDir, IReadOnlyList<string> allowedMountRoots, string userHome, string loopHome)
     {
+        var homeReal = ProjectDirs.RealPath(loopHome);
         var byTarget = new List<BindMount>();
         var groups = new List<long>();
         var warnings = new List<string>();
@@ -67,6 +70,12 @@ public static class MountResolver
             if (real is null)
             {
                 warnings.Add($"{origin} '{mount.Spec}': host path {Path.GetFullPath(host)} does not exist (skipped)");
+                continue;
+            }
+
+            if (IsUnder(real, homeReal))
+            {
+                warnings.Add($"{origin} '{mount.Spec}' refused: {real} is in the Loop home {homeReal}, which holds its store and secrets (ignored)");
                 continue;
             }
 

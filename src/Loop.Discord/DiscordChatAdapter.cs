@@ -83,13 +83,10 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
                 }
                 break;
             case "GUILD_CREATE":
-                foreach (var channel in data?["channels"]?.AsArray() ?? [])
-                {
-                    RememberChannel(channel);
-                }
+                await LearnChannelNamesAsync(data?["channels"]?.AsArray() ?? [], cancellationToken);
                 break;
             case "CHANNEL_CREATE" or "CHANNEL_UPDATE":
-                RememberChannel(data);
+                await LearnChannelNamesAsync([data], cancellationToken);
                 break;
             case "MESSAGE_CREATE":
                 await OnMessageAsync(data!, cancellationToken);
@@ -101,11 +98,30 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
     }
 
-    private void RememberChannel(JsonNode? channel)
+    /// <summary>Keeps the names of guild channels for the Loop channels registered from them. A message
+    /// can arrive before its guild's channel list (GUILD_CREATE follows READY, and a busy bot may see a
+    /// mention first): its channel is registered under a stand-in name, and takes the real one here, as
+    /// does the channel of a Discord channel renamed since. Event-driven rather than a REST look-up per
+    /// new channel: Discord sends every guild's channels after each connect and every change after that.</summary>
+    private async Task LearnChannelNamesAsync(IEnumerable<JsonNode?> channels, CancellationToken cancellationToken)
     {
-        if ((string?)channel?["id"] is { } id && (string?)channel["name"] is { } name)
+        var learnt = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var channel in channels)
+        {
+            if ((string?)channel?["id"] is { } id && (string?)channel["name"] is { } name
+                && (!_channelNames.TryGetValue(id, out var known) || known != name))
+            {
+                learnt[id] = name;
+            }
+        }
+        var renamed = await _channels.NameChatChannelsAsync(PlatformName, learnt, cancellationToken);
+        foreach (var (id, name) in learnt)
         {
             _channelNames[id] = name;
+        }
+        if (renamed > 0)
+        {
+            _logger.LogInformation("Named {Count} channel(s) after their Discord channels", renamed);
         }
     }
 
@@ -146,7 +162,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         var authorName = (string?)author?["global_name"] ?? (string?)author?["username"] ?? "someone";
         var channelName = isDm
             ? $"dm-{(string?)author?["username"] ?? channelId}"
-            : _channelNames.TryGetValue(channelId, out var known) ? known : $"discord-{channelId}";
+            : _channelNames.TryGetValue(channelId, out var known) ? known : StandInName(channelId);
         try
         {
             var (channel, stored) = await _channels.PostChatMessageAsync(
@@ -159,6 +175,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             await SendInOrderAsync(channelId, () => _rest.CreateMessageAsync(channelId, $"I can't take that message: {invalid.Message}", (string?)message["id"], _stop.Token));
         }
     }
+
+    /// <summary>The name of a guild channel's Loop channel until the Discord name is known (see <see cref="LearnChannelNamesAsync"/>).</summary>
+    private static string StandInName(string discordChannel) => $"discord-{discordChannel}";
 
     private async Task OnInteractionAsync(JsonNode interaction, CancellationToken cancellationToken)
     {
@@ -244,7 +263,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
         var name = (string?)interaction["channel"]?["name"]
             ?? (_channelNames.TryGetValue(discordChannel, out var known) ? known : null)
-            ?? (interaction["guild_id"] is null ? $"dm-{(string?)interaction["user"]?["username"] ?? discordChannel}" : $"discord-{discordChannel}");
+            ?? (interaction["guild_id"] is null ? $"dm-{(string?)interaction["user"]?["username"] ?? discordChannel}" : StandInName(discordChannel));
         return (await _channels.EnsureChatChannelAsync(PlatformName, discordChannel, name, cancellationToken)).Id;
     }
 
@@ -412,7 +431,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
     }
 
-    /// <summary>Discord shows "typing" for about 10 s per trigger (or until the bot posts): renew it until the run ends.</summary>
+    /// <summary>Discord shows "typing" for about 10 s per trigger (or until the bot posts): renew it until the run ends.
+    /// A trigger already sent is let finish (only shutdown cuts it short): cut off, it could still reach Discord
+    /// after the reply, and show typing again under it.</summary>
     private async Task TypeAsync(string discordChannel, CancellationToken cancellationToken)
     {
         try
@@ -421,7 +442,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             {
                 try
                 {
-                    await _rest.TriggerTypingAsync(discordChannel, cancellationToken);
+                    await _rest.TriggerTypingAsync(discordChannel, _stop.Token);
                 }
                 catch (Exception error) when (error is DiscordApiException or HttpRequestException)
                 {

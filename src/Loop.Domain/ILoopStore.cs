@@ -32,6 +32,10 @@ public interface ILoopStore
     /// to another Loop channel already.</summary>
     Task<bool> BindChannelAsync(string channelId, string platform, string externalId, CancellationToken cancellationToken);
 
+    /// <summary>Gives each Loop channel bound to one of these chat channels (external id → name) that
+    /// chat channel's name, unless it has a project dir (then its name is its own). Returns how many changed.</summary>
+    Task<int> NameChatChannelsAsync(string platform, IReadOnlyDictionary<string, string> names, CancellationToken cancellationToken);
+
     /// <summary>The messages a run took (its prompt) and its reply, in id order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken);
 

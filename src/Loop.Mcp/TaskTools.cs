@@ -16,7 +16,8 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         "e.g. \"*/5 * * * *\" (every 5 minutes) or \"0 9 * * 1-5\" (09:00 on weekdays); " +
         "interval = a duration, e.g. \"90s\", \"5m\", \"1h30m\"; " +
         "once = a delay from now, e.g. \"10m\", or an ISO-8601 instant in the future, e.g. \"2026-12-01T09:00:00Z\"; " +
-        "loop = \"\" (not used).";
+        "loop = \"\" (not used). Cron and interval tasks may not run more often than the daemon's min_task_interval_sec " +
+        "(60 seconds unless configured otherwise): a shorter interval, or a cron that fires closer together, is refused.";
 
     [McpServerTool(Name = "schedule_task", Title = "Schedule a task", Destructive = false, Idempotent = false, OpenWorld = false)]
     [Description(

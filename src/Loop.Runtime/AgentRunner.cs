@@ -30,6 +30,8 @@ public sealed class AgentRunner(
     ChannelTokens tokens,
     ILogger<AgentRunner> logger) : IAgentRunner
 {
+    private readonly ProjectDirs _projectDirs = ProjectDirs.FromEnvironment(config, paths);
+
     public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -70,7 +72,7 @@ public sealed class AgentRunner(
 
     private SandboxSpec Prepare(AgentRunRequest request, string token, string runFiles)
     {
-        Directory.CreateDirectory(request.WorkDir);
+        request = request with { WorkDir = _projectDirs.ForRun(request.ChannelId, request.WorkDir) };
         var settings = EffectiveSettings.For(config, request.WorkDir);
         var plan = MountResolver.Resolve(settings, config, paths);
         foreach (var warning in settings.Warnings.Concat(plan.Warnings))
@@ -117,7 +119,7 @@ public sealed class AgentRunner(
         // A mount that holds the Loop home (a project at ~, say) would show the agent the store,
         // other channels' state and the daemon's secrets: the home is masked, and the deeper
         // mounts above (this channel's own dirs) still show through.
-        IReadOnlyList<string> masked = mounts.Any(m => Contains(m.HostPath, paths.Home)) ? [paths.Home] : [];
+        var masked = _projectDirs.MaskedPaths(mounts);
 
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
             environment.ClaudeCommand, mcpConfigPath, request.Prompt, settings.ClaudeModel, request.SessionId));
@@ -132,13 +134,6 @@ public sealed class AgentRunner(
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
-
-    private static bool Contains(string directory, string path)
-    {
-        var dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
-        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
-        return full == dir || full.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal);
-    }
 
 
 

@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
@@ -8,7 +9,7 @@ using Loop.Domain.Runs;
 /// What front ends (REST, MCP, chat adapters) may do with channels, messages and runs. They call
 /// this and nothing below it: it validates, writes to the store, and wakes the channel's actor.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, AuthService auth, TimeProvider time, LoopEventHub? events = null)
+public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, TimeProvider time, LoopEventHub? events = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -28,6 +29,12 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
             if (!Directory.Exists(dirPath))
             {
                 throw new LoopValidationException("dir_path", $"dir_path {dirPath} does not exist or is not a directory; create it first");
+            }
+            // Judged by where it really leads, symlinks followed (as Docker follows them), and again
+            // before each run. Kept as given, so channels registered before keep being found by it.
+            if (projectDirs.Check(dirPath).Refusal is { } refusal)
+            {
+                throw new LoopValidationException("dir_path", refusal);
             }
         }
         if (name is not null && (name.Length is 0 or > 100))
@@ -62,6 +69,11 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
 
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);
+
+    /// <summary>Names the Loop channels of these chat channels (external id → name) after them: a chat
+    /// channel first seen before its name was known, or renamed since. Channels of a project dir keep theirs.</summary>
+    public Task<int> NameChatChannelsAsync(string platform, IReadOnlyDictionary<string, string> names, CancellationToken cancellationToken) =>
+        names.Count == 0 ? Task.FromResult(0) : store.NameChatChannelsAsync(platform, names, cancellationToken);
 
     /// <summary>Binds a Loop channel to a chat channel; false when that chat channel belongs to another one.</summary>
     public Task<bool> BindChatChannelAsync(string channelId, string platform, string externalId, CancellationToken cancellationToken) =>

@@ -100,9 +100,10 @@ public sealed class LoopNode : IAsyncDisposable
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
         _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
-        Channels = new ChannelService(Store, _actors, Tokens, Auth, time, Events);
-        Scheduler = new TaskScheduler(Store, _actors, Events, time, loggers.CreateLogger<TaskScheduler>());
-        Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, time);
+        Channels = new ChannelService(Store, _actors, Tokens, Auth, ProjectDirs.FromEnvironment(config, options.Paths), time, Events);
+        var minimumInterval = Domain.Tasks.TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
+        Scheduler = new TaskScheduler(Store, _actors, Events, minimumInterval, time, loggers.CreateLogger<TaskScheduler>());
+        Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, minimumInterval, time);
         Usage = new UsageService(Store, new Domain.Runs.PriceTable(config.ModelPrices), time);
         Runtime = new RuntimeService(Store, _actors, Scheduler, Events, GetHealth, time);
         Channels.Registered += async (channel, ct) =>

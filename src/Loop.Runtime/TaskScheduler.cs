@@ -22,6 +22,7 @@ public sealed class TaskScheduler : IAsyncDisposable
     private const int MaxCachedSchedules = 4_096;
 
     private readonly ILoopStore _store;
+    private readonly TimeSpan _minimum;
     private readonly ChannelActorHost _channels;
     private readonly LoopEventHub _events;
     private readonly TimeProvider _time;
@@ -34,8 +35,11 @@ public sealed class TaskScheduler : IAsyncDisposable
     // Only the claimer loop touches it.
     private readonly Dictionary<(TaskType, string, string?), TaskSchedule> _schedules = [];
 
-    public TaskScheduler(ILoopStore store, ChannelActorHost channels, LoopEventHub events, TimeProvider time, ILogger<TaskScheduler> logger)
+    /// <param name="minimum">No slot follows the one before it sooner: a task stored before the minimum
+    /// was set (or raised) is held to it too, without being edited.</param>
+    public TaskScheduler(ILoopStore store, ChannelActorHost channels, LoopEventHub events, TaskIntervalMinimum minimum, TimeProvider time, ILogger<TaskScheduler> logger)
     {
+        _minimum = minimum.Value;
         _store = store;
         _channels = channels;
         _events = events;
@@ -251,10 +255,14 @@ public sealed class TaskScheduler : IAsyncDisposable
         return _schedules[key] = TaskSchedule.FromStored(task.Type, task.Schedule, task.TimeZone);
     }
 
-    /// <summary>The slot after <paramref name="due"/>; when the daemon is behind (it was down), the
-    /// first slot after now, so missed slots fire at most once.</summary>
-    private static DateTimeOffset? NextSlot(TaskSchedule schedule, DateTimeOffset due, DateTimeOffset now) =>
-        schedule.NextAfter(due > now ? due : now, anchor: due);
+    /// <summary>The slot after <paramref name="due"/>, at least the minimum interval after it; when the
+    /// daemon is behind (it was down), the first slot after now, so missed slots fire at most once.</summary>
+    private DateTimeOffset? NextSlot(TaskSchedule schedule, DateTimeOffset due, DateTimeOffset now)
+    {
+        var after = due > now ? due : now;
+        var earliest = due + _minimum - TimeSpan.FromTicks(1);
+        return schedule.NextAfter(after > earliest ? after : earliest, anchor: due);
+    }
 
     /// <summary>Called when any run ends: a loop task's iteration decides the next one.</summary>
     public void RunFinished(Run run)

@@ -19,10 +19,11 @@ public sealed record TaskChangeRequest(
 
 /// <summary>
 /// What front ends may do with tasks. Validates with messages that say what to fix, keeps the
-/// store and the scheduler's timers in step, and scopes channel tokens to their channel.
+/// store and the scheduler's timers in step, and scopes channel tokens to their channel. No enabled
+/// cron or interval task may come due more often than <paramref name="minimumInterval"/>.
 /// </summary>
 public sealed class TaskService(ILoopStore store, TaskScheduler scheduler, ChannelService channels,
-    IReadOnlyList<TaskTemplateConfig> templates, TimeProvider time)
+    IReadOnlyList<TaskTemplateConfig> templates, TaskIntervalMinimum minimumInterval, TimeProvider time)
 {
     public const int MaxPromptLength = 100_000;
 
@@ -92,6 +93,11 @@ public sealed class TaskService(ILoopStore store, TaskScheduler scheduler, Chann
             ? Parse(type, change.Schedule ?? (change.Type is null ? task.Schedule : null), change.Timezone ?? task.TimeZone, now)
             : null;
         var enabled = change.Enabled ?? task.Enabled;
+        if (enabled && !rescheduled && type != TaskType.Loop)
+        {
+            // A task made before the minimum (or before it was raised) is held to it once it is touched.
+            CheckFrequency(Stored(task), now);
+        }
         var updated = task with
         {
             Type = type,
@@ -219,15 +225,26 @@ public sealed class TaskService(ILoopStore store, TaskScheduler scheduler, Chann
         }
     }
 
-    private static TaskSchedule Parse(TaskType type, string? schedule, string? timeZone, DateTimeOffset now)
+    private TaskSchedule Parse(TaskType type, string? schedule, string? timeZone, DateTimeOffset now)
     {
+        TaskSchedule parsed;
         try
         {
-            return TaskSchedule.Parse(type, schedule, timeZone, now);
+            parsed = TaskSchedule.Parse(type, schedule, timeZone, now);
         }
         catch (ScheduleFormatException invalid)
         {
             throw new LoopValidationException(invalid.Field, invalid.Message);
+        }
+        CheckFrequency(parsed, now);
+        return parsed;
+    }
+
+    private void CheckFrequency(TaskSchedule schedule, DateTimeOffset now)
+    {
+        if (minimumInterval.Problem(schedule, now) is { } problem)
+        {
+            throw new LoopValidationException("schedule", problem);
         }
     }
 

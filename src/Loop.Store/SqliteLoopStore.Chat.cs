@@ -48,6 +48,15 @@ public sealed partial class SqliteLoopStore
                 new { id = channelId, platform, external_id = externalId, now = Now() }, tx, cancellationToken)) == 1;
         }, cancellationToken);
 
+    public Task<int> NameChatChannelsAsync(string platform, IReadOnlyDictionary<string, string> names, CancellationToken cancellationToken)
+    {
+        var now = Now();
+        return WriteAsync((connection, tx) => connection.ExecuteAsync(Command("""
+            UPDATE channels SET name = @name, updated_at = @now
+            WHERE platform = @platform AND external_id = @external_id AND dir_path IS NULL AND name <> @name
+            """, names.Select(n => new { platform, external_id = n.Key, name = n.Value, now }).ToList(), tx, cancellationToken)), cancellationToken);
+    }
+
     public Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken) =>
         ReadAsync(async connection => (IReadOnlyList<ChatMessage>)(await connection.QueryAsync<MessageRow>(Command(
             MessageRow.Select + " WHERE run_id = @run_id ORDER BY id", new { run_id = runId }, null, cancellationToken)))

@@ -173,6 +173,42 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Tasks_may_run_at_most_once_a_minute_by_default_and_0_turns_the_minimum_off()
+    {
+        Assert.Equal(60, Load().Config.MinTaskIntervalSec);
+        Assert.Equal(0, Load("""{ "min_task_interval_sec": 0 }""").Config.MinTaskIntervalSec);
+        Assert.Equal(300, Load(environment: new() { ["LOOP_MIN_TASK_INTERVAL_SEC"] = "300" }).Config.MinTaskIntervalSec);
+        Assert.Contains("min_task_interval_sec", Assert.Throws<ConfigException>(() => Load("""{ "min_task_interval_sec": -1 }""")).Message);
+    }
+
+    [Fact]
+    public void A_task_template_that_fires_more_often_than_the_minimum_stops_the_start_saying_which()
+    {
+        const string templates = """
+            { "name": "hourly", "schedule": "0 * * * *", "type": "cron", "prompt": "x" },
+            { "name": "eager", "schedule": "*/10 * * * * *", "type": "cron", "prompt": "x" },
+            """;
+
+        var error = Assert.Throws<ConfigException>(() => Load($$"""{ "task_templates": [{{templates}}] }"""));
+
+        Assert.Equal($"{_paths.ConfigFile}: task_templates[1] ('eager'): schedule '*/10 * * * * *' fires as often as every 10s; "
+            + "a task may run at most once every 60s (min_task_interval_sec)", error.Message);
+        Assert.Equal(2, Load($$"""{ "min_task_interval_sec": 5, "task_templates": [{{templates}}] }""").Config.TaskTemplates.Count);
+        var interval = Assert.Throws<ConfigException>(() => Load("""{ "task_templates": [{ "name": "fast", "schedule": "30s", "type": "interval", "prompt": "x" }] }"""));
+        Assert.EndsWith("task_templates[0] ('fast'): schedule must be at least 60s (min_task_interval_sec); got 30s", interval.Message);
+    }
+
+    [Fact]
+    public void Allowed_project_dirs_are_absolute_or_start_with_a_tilde()
+    {
+        var config = Load("""{ "allowed_project_dirs": ["~", "/srv/www/"] }""").Config;
+
+        Assert.Equal([_temp.Combine("user"), "/srv/www/"], config.AllowedProjectDirs);
+        var error = Assert.Throws<ConfigException>(() => Load("""{ "allowed_project_dirs": ["projects"] }"""));
+        Assert.Contains("'allowed_project_dirs' entries must be absolute paths or start with ~/", error.Message);
+    }
+
+    [Fact]
     public void An_unknown_key_is_a_warning_not_an_error()
     {
         var (config, warnings) = Load("""{ "foo": 1, "log_level": "info" }""");

@@ -9,17 +9,19 @@ public sealed class MountResolverTests : IDisposable
     private readonly TempDir _temp = new();
     private readonly string _home;
     private readonly string _project;
+    private readonly string _loopHome;
 
     public MountResolverTests()
     {
         _home = _temp.Mkdir("home", "ann");
         _project = _temp.Mkdir("work", "project");
+        _loopHome = _temp.Mkdir("home", "ann", ".loop");
     }
 
     public void Dispose() => _temp.Dispose();
 
     private MountPlan Resolve(IReadOnlyList<string>? allowedRoots = null, params ConfiguredMount[] mounts) =>
-        MountResolver.Resolve(mounts, _project, allowedRoots ?? [], _home);
+        MountResolver.Resolve(mounts, _project, allowedRoots ?? [], _home, _loopHome);
 
     private static ConfiguredMount Global(string spec) => new(spec, MountOrigin.Global);
 
@@ -139,10 +141,24 @@ public sealed class MountResolverTests : IDisposable
     {
         var outside = _temp.Mkdir("work", "secrets");
 
-        var plan = MountResolver.Resolve([Project($"{outside}:/s")], projectDir: null, [], _home);
+        var plan = MountResolver.Resolve([Project($"{outside}:/s")], projectDir: null, [], _home, _loopHome);
 
         Assert.Empty(plan.Mounts);
         Assert.Contains("refused", Assert.Single(plan.Warnings));
+    }
+
+    [Fact]
+    public void Nothing_in_the_loop_home_is_mounted_not_from_the_global_config_nor_through_a_symlink_under_an_allowed_root()
+    {
+        var secrets = _temp.Mkdir("home", "ann", ".loop", "secrets");
+        File.CreateSymbolicLink(Path.Combine(_project, "state"), _loopHome);
+
+        var plan = Resolve(["~"], Global("~/.loop/secrets:/s:ro"), Project("./state:/state"), Global("~/.loop:/loop"));
+
+        Assert.Empty(plan.Mounts);
+        Assert.Equal(3, plan.Warnings.Count);
+        Assert.All(plan.Warnings, w => Assert.Contains($"is in the Loop home {_loopHome}", w));
+        Assert.Contains(secrets, plan.Warnings[0]);
     }
 
     [Fact]

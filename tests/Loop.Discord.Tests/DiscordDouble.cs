@@ -79,6 +79,10 @@ public sealed class DiscordDouble : IAsyncDisposable
     /// <summary>Sent instead of READY after the next IDENTIFY (then cleared), e.g. 4014.</summary>
     public int? CloseOnIdentify { get; set; }
 
+    /// <summary>When false, READY is not followed by GUILD_CREATE: the test sends the guild (its
+    /// channel list) when it wants, e.g. after a message, as a busy gateway may.</summary>
+    public bool SendGuildAfterReady { get; set; } = true;
+
     /// <summary>Per-channel message limit (Discord: 5 per 5 s); shortened here.</summary>
     public int MessageLimit { get; set; } = 5;
     public TimeSpan MessageWindow { get; set; } = TimeSpan.FromSeconds(1);
@@ -127,11 +131,12 @@ public sealed class DiscordDouble : IAsyncDisposable
         return Connections[index];
     }
 
-    /// <summary>Waits for the bot to connect and identify, and returns the connection.</summary>
+    /// <summary>Waits for the bot to connect and identify, and returns the connection once READY
+    /// (and GUILD_CREATE, unless withheld) went out: what a test sends next comes after them.</summary>
     public async Task<GatewayConnection> WaitForReadyAsync(int index = 0)
     {
         var connection = await WaitForConnectionAsync(index);
-        await Eventually.WaitAsync(() => connection.ReadySent, "READY");
+        await Eventually.WaitAsync(() => connection.ReadySent && (connection.GuildSent || !SendGuildAfterReady), "READY");
         return connection;
     }
 
@@ -161,7 +166,8 @@ public sealed class DiscordDouble : IAsyncDisposable
         };
     }
 
-    internal JsonObject GuildCreate()
+    /// <summary>The GUILD_CREATE payload: the guild with its channels.</summary>
+    public JsonObject GuildCreate()
     {
         lock (_gate)
         {
@@ -455,6 +461,7 @@ public sealed class GatewayConnection(DiscordDouble discord, WebSocket socket, s
     /// <summary>The path and query the client connected to (e.g. /gateway?v=10&amp;encoding=json).</summary>
     public string Path { get; } = path;
     public bool ReadySent { get; private set; }
+    public bool GuildSent { get; private set; }
     public bool ResumedSent { get; private set; }
     public bool InvalidSessionSent { get; private set; }
     public string? SessionId { get; private set; }
@@ -534,7 +541,11 @@ public sealed class GatewayConnection(DiscordDouble discord, WebSocket socket, s
                 SessionId = Guid.NewGuid().ToString("N");
                 await DispatchAsync("READY", discord.ReadyFor(SessionId));
                 ReadySent = true;
-                await DispatchAsync("GUILD_CREATE", discord.GuildCreate());
+                if (discord.SendGuildAfterReady)
+                {
+                    await DispatchAsync("GUILD_CREATE", discord.GuildCreate());
+                    GuildSent = true;
+                }
                 break;
             case 6:
                 var session = (string?)payload["d"]?["session_id"];
@@ -590,6 +601,19 @@ public sealed class GatewayConnection(DiscordDouble discord, WebSocket socket, s
 
 public static class Eventually
 {
+    public static async Task WaitAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out waiting for {what}");
+            }
+            await Task.Delay(20);
+        }
+    }
+
     public static async Task WaitAsync(Func<bool> condition, string what, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));

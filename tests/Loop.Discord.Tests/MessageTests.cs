@@ -23,8 +23,10 @@ public sealed class MessageTests
         var mention = discord.MessageCreate(General, $"<@{DiscordDouble.BotId}> write me the long answer", mentionsBot: true);
         await gateway.DispatchAsync("MESSAGE_CREATE", mention);
 
-        // The agent is working: the channel shows the bot typing, refreshed while the run lasts.
-        await Eventually.WaitAsync(() => discord.Calls.Count(c => c.Path == $"channels/{General}/typing") >= 2, "typing refreshed");
+        // The agent is working: the channel shows the bot typing, refreshed while the run lasts. (Typing
+        // starts when the run is queued, so the agent may not have the prompt yet: wait for both.)
+        await Eventually.WaitAsync(() => discord.Calls.Count(c => c.Path == $"channels/{General}/typing") >= 2 && !bot.Sandbox.Prompts.IsEmpty,
+            "typing refreshed while the agent works");
         var channel = await bot.Node.Channels.FindChatChannelAsync("discord", General, CancellationToken.None);
         Assert.NotNull(channel);
         Assert.Equal("general", channel.Name);
@@ -54,6 +56,31 @@ public sealed class MessageTests
             Assert.Contains($"Console.WriteLine(\"line {i}\");", joined);
         }
         Assert.Contains("The end.", (string)parts[^1]["content"]!);
+    }
+
+    [Fact]
+    public async Task A_message_that_comes_before_the_guilds_channel_list_gets_its_channel_named_once_the_list_arrives()
+    {
+        await using var discord = await DiscordDouble.StartAsync();
+        discord.SendGuildAfterReady = false;
+        await using var bot = await BotHarness.StartAsync(discord);
+        var gateway = await discord.WaitForReadyAsync();
+        async Task<string?> NameAsync() => (await bot.Node.Channels.FindChatChannelAsync("discord", General, CancellationToken.None))?.Name;
+
+        await gateway.DispatchAsync("MESSAGE_CREATE", discord.MessageCreate(General, "!loop who is there"));
+        await discord.WaitForMessagesAsync(General, 1);
+        Assert.Equal($"discord-{General}", await NameAsync()); // the channel list has not come yet
+
+        await gateway.DispatchAsync("GUILD_CREATE", discord.GuildCreate());
+        await Eventually.WaitAsync(async () => await NameAsync() == "general", "the channel named after #general");
+
+        // A Discord channel renamed later is followed too; it stays the same Loop channel with its conversation.
+        var general = discord.GuildChannels.Single(c => (string?)c["id"] == General);
+        general["name"] = "general-chat";
+        await gateway.DispatchAsync("CHANNEL_UPDATE", general);
+        await Eventually.WaitAsync(async () => await NameAsync() == "general-chat", "the channel renamed after #general-chat");
+        var channel = (await bot.Node.Channels.FindChatChannelAsync("discord", General, CancellationToken.None))!;
+        Assert.Single(await bot.Node.Channels.ListMessagesAsync(Caller.User, channel.Id, 0, 10, CancellationToken.None), m => m.Role == MessageRole.User);
     }
 
     [Fact]

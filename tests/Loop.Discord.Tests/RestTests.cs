@@ -1,7 +1,8 @@
 namespace Loop.Discord.Tests;
 
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 
 /// <summary>The REST client against Discord's rate limits and failures.</summary>
 public sealed class RestTests : IAsyncLifetime
@@ -9,6 +10,7 @@ public sealed class RestTests : IAsyncLifetime
     private const string ChannelA = "410000000000000001";
     private const string ChannelB = "410000000000000002";
     private DiscordDouble _discord = null!;
+    private readonly RecordingLogger<DiscordRestClient> _log = new();
     private DiscordRestClient _rest = null!;
 
     public async Task InitializeAsync()
@@ -18,7 +20,7 @@ public sealed class RestTests : IAsyncLifetime
         {
             Timings = new DiscordTimings(ServerErrorBackoff: TimeSpan.FromMilliseconds(100)),
         };
-        _rest = new DiscordRestClient(options, TimeProvider.System, NullLogger<DiscordRestClient>.Instance);
+        _rest = new DiscordRestClient(options, TimeProvider.System, _log);
     }
 
     public async Task DisposeAsync()
@@ -67,7 +69,9 @@ public sealed class RestTests : IAsyncLifetime
             new() { ["X-RateLimit-Global"] = "true", ["X-RateLimit-Scope"] = "global", ["Retry-After"] = "1" });
 
         var message = _rest.CreateMessageAsync(ChannelA, "hello", null, CancellationToken.None);
-        await Eventually.WaitAsync(() => _discord.Calls.Any(c => c.Status == 429), "the 429");
+        // Not the double having sent the 429 (the client may not have read it yet): the client saying
+        // it holds back. Every request from then on must wait too.
+        await Eventually.WaitAsync(() => _log.Lines.Any(l => l.Contains("(global): waiting", StringComparison.Ordinal)), "the client to take in the global 429");
         await _rest.TriggerTypingAsync(ChannelB, CancellationToken.None);
         await message;
 
@@ -87,7 +91,9 @@ public sealed class RestTests : IAsyncLifetime
 
         var calls = _discord.Calls.Where(c => c.Path == $"channels/{ChannelA}/messages").ToList();
         Assert.Equal([502, 503, 200], calls.Select(c => c.Status));
-        Assert.True(calls[2].At - calls[1].At > calls[1].At - calls[0].At - TimeSpan.FromMilliseconds(20), "the backoff grows");
+        // Lower bounds only (a busy machine makes every gap longer): 100 ms, then twice that.
+        Assert.True(calls[1].At - calls[0].At >= TimeSpan.FromMilliseconds(95), $"first backoff {(calls[1].At - calls[0].At).TotalMilliseconds} ms");
+        Assert.True(calls[2].At - calls[1].At >= TimeSpan.FromMilliseconds(190), $"the backoff grows: second {(calls[2].At - calls[1].At).TotalMilliseconds} ms");
         Assert.False(string.IsNullOrEmpty(id));
         var message = _discord.MessagesIn(ChannelA).Single();
         Assert.Equal("survives", (string)message["content"]!);
@@ -104,4 +110,19 @@ public sealed class RestTests : IAsyncLifetime
         Assert.Contains("404: Not Found", error.Message);
         Assert.Single(_discord.Calls);
     }
+}
+
+/// <summary>Keeps what a component logs, so a test can wait until it has reacted to something.</summary>
+public sealed class RecordingLogger<T> : ILogger<T>
+{
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        _lines.Enqueue(formatter(state, exception));
 }

@@ -1,5 +1,6 @@
 namespace Loop.Domain.Tests;
 
+using Loop.Config;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Loop.Runtime;
@@ -17,6 +18,7 @@ public sealed class TaskSchedulerTests : IAsyncLifetime
     private ChannelActorHost _actors = null!;
     private TaskScheduler _scheduler = null!;
     private TaskService _tasks = null!;
+    private TaskIntervalMinimum _schedulerMinimum = TaskIntervalMinimum.None;
     private string _channel = "";
 
     public async Task InitializeAsync()
@@ -33,9 +35,11 @@ public sealed class TaskSchedulerTests : IAsyncLifetime
             new ChannelEventLog(_events, _time, NullLogger<ChannelEventLog>.Instance, run => _scheduler.RunFinished(run)),
             _time, c => Path.Combine(_dir, c.Id));
         _actors = new ChannelActorHost(context, TimeSpan.FromHours(1), NullLogger<ChannelActorHost>.Instance);
-        _scheduler = new TaskScheduler(_store, _actors, _events, _time, NullLogger<TaskScheduler>.Instance);
-        var channels = new ChannelService(_store, _actors, new ChannelTokens(), new AuthService(_store, _time), _time);
-        _tasks = new TaskService(_store, _scheduler, channels, [], _time);
+        _scheduler = new TaskScheduler(_store, _actors, _events, _schedulerMinimum, _time, NullLogger<TaskScheduler>.Instance);
+        var paths = new LoopPaths(Path.Combine(_dir, "home"), _dir);
+        var channels = new ChannelService(_store, _actors, new ChannelTokens(), new AuthService(_store, _time),
+            new ProjectDirs(LoopConfig.Defaults(paths), paths, null), _time);
+        _tasks = new TaskService(_store, _scheduler, channels, [], TaskIntervalMinimum.None, _time);
         await _scheduler.StartAsync(CancellationToken.None);
     }
 
@@ -92,6 +96,24 @@ public sealed class TaskSchedulerTests : IAsyncLifetime
         Assert.Equal(task.CreatedAt.AddMinutes(20), (await _store.GetTaskAsync(task.Id, CancellationToken.None))!.NextRunAt);
 
         await AdvanceAsync(TimeSpan.FromMinutes(10));
+        Assert.Equal(2, (await RunsAsync(task.Id, atLeast: 2)).Count);
+    }
+
+    [Fact]
+    public async Task A_task_stored_before_the_minimum_was_raised_fires_no_more_often_than_the_minimum()
+    {
+        var task = await CreateAsync("interval", "1m");
+        await StopSchedulerAsync();
+        _schedulerMinimum = TaskIntervalMinimum.FromSeconds(600);
+        await StartSchedulerAsync();
+
+        await AdvanceAsync(TimeSpan.FromMinutes(1));
+        Assert.Single(await RunsAsync(task.Id, atLeast: 1));
+        Assert.Equal(task.CreatedAt.AddMinutes(11), (await _store.GetTaskAsync(task.Id, CancellationToken.None))!.NextRunAt);
+
+        await AdvanceAsync(TimeSpan.FromMinutes(9));
+        Assert.Single(await RunsAsync(task.Id));
+        await AdvanceAsync(TimeSpan.FromMinutes(1));
         Assert.Equal(2, (await RunsAsync(task.Id, atLeast: 2)).Count);
     }
 

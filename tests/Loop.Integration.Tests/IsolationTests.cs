@@ -53,8 +53,12 @@ public sealed class IsolationTests
     {
         var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
         var home = Directory.CreateDirectory(Path.Combine(project, ".loop")).FullName;
-        await using var loop = await LoopDaemon.StartAsync(home: home);
-        var id = (string)(await loop.CreateChannelAsync(project))["id"]!;
+        // Such a project (one at ~, say) must be allowed explicitly; registered through a symlink, it
+        // is still recognised as holding the home.
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["allowed_project_dirs"] = new JsonArray(project) }, home: home);
+        var link = Path.Combine(Directory.CreateTempSubdirectory("loop-links-").FullName, "project");
+        File.CreateSymbolicLink(link, project);
+        var id = (string)(await loop.CreateChannelAsync(link))["id"]!;
 
         await loop.PostMessageAsync(id,
             $"[[read {home}/secrets/local-token]] [[read {home}/loop.db]] [[write {project}/seen.txt project is visible]] " +

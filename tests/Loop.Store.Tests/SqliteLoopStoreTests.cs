@@ -127,6 +127,23 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Chat_channels_take_their_platform_names_but_a_project_dirs_channel_keeps_its_own()
+    {
+        var chat = (await _store.EnsureExternalChannelAsync("discord", "401", "discord-401", None)).Channel;
+        var project = (await _store.EnsureChannelAsync(Path.Combine(_db.Root, "api"), null, None)).Channel;
+        Assert.True(await _store.BindChannelAsync(project.Id, "discord", "402", None));
+
+        var renamed = await _store.NameChatChannelsAsync("discord",
+            new Dictionary<string, string> { ["401"] = "general", ["402"] = "api-chat", ["403"] = "unbound" }, None);
+
+        Assert.Equal(1, renamed);
+        Assert.Equal("general", (await _store.GetChannelAsync(chat.Id, None))!.Name);
+        Assert.Equal("api", (await _store.GetChannelAsync(project.Id, None))!.Name);
+        Assert.Equal(0, await _store.NameChatChannelsAsync("discord", new Dictionary<string, string> { ["401"] = "general" }, None));
+        Assert.Equal(2, (await _store.ListChannelsAsync(None)).Count);
+    }
+
+    [Fact]
     public async Task Ensure_channel_without_directory_always_creates_a_new_one()
     {
         var first = await _store.EnsureChannelAsync(null, null, None);

@@ -109,6 +109,8 @@ public sealed class LoopDaemon : IAsyncDisposable
         config["api_addr"] ??= $"127.0.0.1:{port}";
         config["container_image"] ??= TestImage;
         config["log_level"] ??= "debug";
+        // Tests schedule tasks seconds apart; a test of the minimum sets it.
+        config["min_task_interval_sec"] ??= 0;
         await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var daemon = new LoopDaemon(home, port, environment ?? []);
         await daemon.StartProcessAsync();

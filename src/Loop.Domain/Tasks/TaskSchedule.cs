@@ -94,6 +94,35 @@ public sealed partial class TaskSchedule
         _ => null,
     };
 
+    /// <summary>Whether the task can come due again less than <paramref name="minimum"/> after it came
+    /// due, and if so (<paramref name="gap"/>) how soon. An interval task: its interval. A cron task: the
+    /// smallest gap between occurrences in a row, looked at from <paramref name="from"/> over its next
+    /// day of occurrences, and at least its next 1,000 (20,000 at most), which shows every gap a cron
+    /// expression makes within a day and the ones between days in most. Once and loop tasks never do:
+    /// they do not come due again.</summary>
+    public bool FiresMoreOftenThan(TimeSpan minimum, DateTimeOffset from, out TimeSpan gap)
+    {
+        gap = TimeSpan.MaxValue;
+        if (Type == TaskType.Interval)
+        {
+            gap = Interval!.Value;
+        }
+        else if (Type == TaskType.Cron && _cron!.NextAfter(from) is { } first)
+        {
+            var previous = first;
+            for (var seen = 1; seen < 20_000 && gap >= minimum && (seen < 1_000 || previous - first < TimeSpan.FromDays(1)); seen++)
+            {
+                if (_cron.NextAfter(previous) is not { } next)
+                {
+                    break;
+                }
+                gap = next - previous < gap ? next - previous : gap;
+                previous = next;
+            }
+        }
+        return gap < minimum;
+    }
+
     public override string ToString() => Text.Length == 0
         ? TaskWire.ToWire(Type)
         : $"{TaskWire.ToWire(Type)} {Text}{(Type == TaskType.Cron ? $" ({TimeZone})" : "")}";
