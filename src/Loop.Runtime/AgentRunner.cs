@@ -120,7 +120,7 @@ public sealed class AgentRunner(
         IReadOnlyList<string> masked = mounts.Any(m => Contains(m.HostPath, paths.Home)) ? [paths.Home] : [];
 
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
-            environment.ClaudeCommand, mcpConfigPath, request.Prompt, settings.ClaudeModel, request.SessionId));
+            environment.ClaudeCommand, mcpConfigPath, settings.ClaudeModel, request.SessionId));
 
         var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
         {
@@ -128,7 +128,11 @@ public sealed class AgentRunner(
             ["loop.run"] = request.RunId,
         };
         return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(token), labels,
-            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked);
+            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked)
+        {
+            // On stdin, not argv: any size, any text, and invisible to other users of the host.
+            Input = request.Prompt,
+        };
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
