@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Loop.Config;
 using Loop.Domain.Agents;
 using Loop.Runtime;
+using Loop.Testing;
 using Microsoft.Extensions.Logging;
 
 /// <summary>What the scripted agent does with a prompt.</summary>
@@ -116,6 +117,8 @@ public sealed class BotHarness : IAsyncDisposable
             DiscordAppId = DiscordDouble.AppId,
             DiscordApiUrl = discord.ApiUrl,
             DiscordGatewayUrl = discord.GatewayUrl,
+            // Agents never run as root (the scripted sandbox stands in for Docker).
+            ContainerUser = AgentUser.TestsRunAsRoot ? AgentUser.ContainerUser : null,
             TaskTemplates =
             [
                 new TaskTemplateConfig("daily-summary", "Summarise the day", "0 17 * * *", "cron", "Summarise what was done today"),
