@@ -234,9 +234,10 @@ public sealed class ContainerSandboxTests(DockerFixture docker)
         var input = string.Concat(Enumerable.Repeat("größer als argv 🦀 שלום e\u0301 漢字\n", 100_000));
         var bytes = System.Text.Encoding.UTF8.GetBytes(input);
         var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
-        var spec = DockerFixture.Spec(
+        var printsFirst = DockerFixture.Spec(
             ["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' o | fold -w 1000; echo; echo \"token=$TOKEN\"; wc -c | tr -d ' '; echo done"],
-            secrets: new Dictionary<string, string> { ["TOKEN"] = "t0k" }) with { Input = input };
+            secrets: new Dictionary<string, string> { ["TOKEN"] = "t0k" });
+        var spec = printsFirst with { Input = input };
         var spec2 = DockerFixture.Spec(["sh", "-c", "sha256sum | cut -d' ' -f1"]) with { Input = input };
 
         var (exit, lines) = await RunAsync(docker.Sandbox(), spec);
