@@ -25,7 +25,7 @@ public sealed class ScriptedSandbox : ISandbox
 
     public async Task<SandboxExit> RunAsync(SandboxSpec spec, Func<string, ValueTask> onStdoutLine, Action<string>? onStarted, CancellationToken cancellationToken)
     {
-        var prompt = spec.Command[^1];
+        var prompt = spec.Input; // as the claude CLI reads it: from stdin
         Prompts.Enqueue(prompt);
         var script = Script(prompt);
         onStarted?.Invoke("scripted-" + spec.RunId);
