@@ -22,6 +22,11 @@ public static class BenchNode
             environment[entry.Key] = entry.Value;
         }
         environment["LOOP_HOME"] = home;
+        if (UnixOwnership.Current().IsRoot)
+        {
+            // Agents never run as root; a benchmark run as root says who they run as.
+            environment["LOOP_CONTAINER_USER"] = "1000:1000";
+        }
         foreach (var (key, value) in overrides)
         {
             environment[key] = value;
@@ -35,8 +40,8 @@ public static class BenchNode
     /// <summary>The daemon's console logging (single line, UTC stamps, Microsoft.* at warning).</summary>
     public static void ConfigureLogging(ILoggingBuilder logging)
     {
-        // log_level defaults to debug in config.json: the same here.
-        logging.SetMinimumLevel(LogLevel.Debug);
+        // log_level defaults to info in config.json: the same here.
+        logging.SetMinimumLevel(LogLevel.Information);
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
         logging.AddSimpleConsole(o =>

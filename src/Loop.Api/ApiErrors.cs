@@ -36,7 +36,17 @@ public static class ApiErrors
         {
             var where = error.LineNumber is { } line ? $" at line {line + 1}, column {error.BytePositionInLine + 1}" : "";
             var field = error.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body";
-            throw new LoopValidationException(field, $"the request body is not valid JSON{where}: {FirstSentence(error.Message)}");
+            if (error.InnerException is InvalidOperationException { Message: var text } && text.Contains("UTF-16", StringComparison.Ordinal))
+            {
+                // An escape like \ud83e without its other half: JSON allows it, Unicode text cannot hold it.
+                throw new LoopValidationException(field,
+                    $"{field} holds half of a surrogate pair (a \\uD800-\\uDFFF escape without its other half){where}, which is not valid Unicode; send the whole character");
+            }
+            // The serializer's own words name .NET types ("could not be converted to System.String").
+            var reason = error.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal)
+                ? $"{field} has a value of the wrong type"
+                : FirstSentence(error.Message);
+            throw new LoopValidationException(field, $"the request body is not valid JSON{where}: {reason}");
         }
     }
 

@@ -1,15 +1,14 @@
 namespace Loop.Claude;
 
-/// <summary>What one <c>claude --print</c> invocation needs.</summary>
+/// <summary>What one <c>claude --print</c> invocation needs. The prompt is not here: it goes to the
+/// CLI's standard input, never onto its command line.</summary>
 /// <param name="ClaudeBin">The program, e.g. "claude" (found on PATH inside the container).</param>
 /// <param name="McpConfigPath">The <c>--mcp-config</c> file as the CLI will see it.</param>
-/// <param name="Prompt">The whole prompt, passed as one argument.</param>
 /// <param name="Model">A model name or alias; null leaves the CLI's default.</param>
 /// <param name="ResumeSessionId">The session to continue; null starts a new one.</param>
 public sealed record ClaudeCommandOptions(
     string ClaudeBin,
     string McpConfigPath,
-    string Prompt,
     string? Model = null,
     string? ResumeSessionId = null);
 
@@ -17,15 +16,14 @@ public static class ClaudeCommandLine
 {
     /// <summary>The argv of a headless run:
     /// <c>claude --mcp-config F [--model M] --print --verbose --output-format stream-json
-    /// --dangerously-skip-permissions [--resume S] PROMPT</c>.</summary>
-    /// <remarks><c>--mcp-config</c> takes several values, so it must be followed by another option,
-    /// never by the prompt. A prompt that starts with '-' would be read as an option, so it is
-    /// preceded by <c>--</c> (end of options).</remarks>
+    /// --dangerously-skip-permissions [--resume S]</c>, with the prompt written to stdin as plain text.</summary>
+    /// <remarks>With no prompt argument, <c>claude --print</c> reads the prompt from stdin. An argument
+    /// would be limited to 128 KiB, could not hold a NUL, and would be visible to every user of the
+    /// host (<c>/proc/PID/cmdline</c>) and in <c>docker inspect</c>.</remarks>
     public static IReadOnlyList<string> Build(ClaudeCommandOptions o)
     {
         ArgumentException.ThrowIfNullOrEmpty(o.ClaudeBin);
         ArgumentException.ThrowIfNullOrEmpty(o.McpConfigPath);
-        ArgumentNullException.ThrowIfNull(o.Prompt);
 
         var argv = new List<string> { o.ClaudeBin, "--mcp-config", o.McpConfigPath };
         if (!string.IsNullOrWhiteSpace(o.Model))
@@ -39,11 +37,6 @@ public static class ClaudeCommandLine
             argv.Add("--resume");
             argv.Add(o.ResumeSessionId);
         }
-        if (o.Prompt.StartsWith('-'))
-        {
-            argv.Add("--");
-        }
-        argv.Add(o.Prompt);
         return argv;
     }
 }

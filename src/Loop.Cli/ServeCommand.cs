@@ -69,12 +69,14 @@ public static class ServeCommand
 
     private static void ConfigureLogging(ILoggingBuilder logging, LoopConfig config)
     {
-        var level = config.LogLevel switch
+        var level = config.LogLevel.ToLowerInvariant() switch
         {
+            "trace" => LogLevel.Trace,
             "debug" => LogLevel.Debug,
             "info" => LogLevel.Information,
             "warn" or "warning" => LogLevel.Warning,
             "error" => LogLevel.Error,
+            "critical" => LogLevel.Critical,
             _ => LogLevel.Information,
         };
         logging.SetMinimumLevel(level);

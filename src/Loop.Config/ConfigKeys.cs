@@ -92,7 +92,7 @@ internal sealed record ScalarKey(
 
 internal static class ConfigKeys
 {
-    internal static readonly LoopConfig ExampleDefaults = new() { DbPath = "~/.loop/loop.db" };
+    internal static readonly LoopConfig ExampleDefaults = new() { DbPath = "~/.loop/loop.db", ContainerUser = "1000:1000" };
 
     public static readonly IReadOnlyList<ScalarKey> Scalars =
     [
@@ -114,6 +114,7 @@ internal static class ConfigKeys
         new("max_concurrent_containers", ScalarKind.WholeNumber, c => c.MaxConcurrentContainers, (c, v) => c with { MaxConcurrentContainers = (int)v! }),
         new("container_pids_limit", ScalarKind.WholeNumber, c => c.ContainerPidsLimit, (c, v) => c with { ContainerPidsLimit = (int)v! }),
         new("min_task_interval_sec", ScalarKind.WholeNumber, c => c.MinTaskIntervalSec, (c, v) => c with { MinTaskIntervalSec = (int)v! }),
+        new("container_user", ScalarKind.OptionalText, c => c.ContainerUser, (c, v) => c with { ContainerUser = (string?)v }),
         new("api_rate_limit_per_minute", ScalarKind.WholeNumber, c => c.ApiRateLimitPerMinute, (c, v) => c with { ApiRateLimitPerMinute = (int)v! }),
         new("anthropic_api_key", ScalarKind.OptionalText, c => c.AnthropicApiKey, (c, v) => c with { AnthropicApiKey = (string?)v }, Secret: true),
         new("claude_code_oauth_token", ScalarKind.OptionalText, c => c.ClaudeCodeOauthToken, (c, v) => c with { ClaudeCodeOauthToken = (string?)v }, Secret: true),

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using System.Text.Json;
+using Loop.Domain.Agents;
 using Loop.Domain.Tasks;
 
 namespace Loop.Config;
@@ -172,6 +173,12 @@ public static class ConfigLoader
         if (config.LogFormat.ToLowerInvariant() is not ("text" or "json"))
         {
             throw Invalid(config, sources, ConfigKeys.Scalar("log_format")!, "must be \"text\" or \"json\"");
+        }
+
+        if (config.ContainerUser is { } user && (!UnixUser.TryParse(user, out var parsed) || parsed.Uid == 0 || parsed.Gid == 0))
+        {
+            throw Invalid(config, sources, ConfigKeys.Scalar("container_user")!,
+                "must be the numeric \"uid:gid\" of a user other than root (agents never run as uid 0 or group 0)");
         }
 
         foreach (var (name, value) in new[] { ("container_image", config.ContainerImage), ("db_path", config.DbPath), ("claude_bin_path", config.ClaudeBinPath) })

@@ -27,7 +27,7 @@ public sealed record LoopConfig
     public string? DiscordToken { get; init; }
     public string? DiscordAppId { get; init; }
     public string? DiscordGuildId { get; init; }
-    public string LogLevel { get; init; } = "debug";
+    public string LogLevel { get; init; } = "info";
     public string LogFormat { get; init; } = "text";
     public string ContainerImage { get; init; } = "loop-agent:latest";
     public int ContainerTimeoutSec { get; init; } = 300;
@@ -72,6 +72,10 @@ public sealed record LoopConfig
 
     /// <summary>The shortest time between two runs of a cron or interval task; 0 turns the minimum off.</summary>
     public int MinTaskIntervalSec { get; init; } = 60;
+
+    /// <summary>Numeric "uid:gid" every agent container runs as; never root. Null: the daemon's own
+    /// user, or, when the daemon is root, the owner of each run's project directory.</summary>
+    public string? ContainerUser { get; init; }
 
     /// <summary>API requests per client IP per minute; 0 turns the limit off.</summary>
     public int ApiRateLimitPerMinute { get; init; } = 120;

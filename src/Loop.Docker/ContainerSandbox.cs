@@ -29,14 +29,14 @@ public sealed partial class ContainerSandbox(
     public async Task<SandboxExit> RunAsync(SandboxSpec spec, Func<string, ValueTask> onStdoutLine, Action<string>? onStarted, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var secrets = SecretsPayload(spec.Secrets);
+        var stdin = StdinPayload(spec.Secrets, spec.Input);
         // Not cancelled by the caller: a create cut short on our side may still happen on the
         // engine's, and then we would never learn the id of the container to remove.
         using var creating = new CancellationTokenSource(CleanupTimeout);
         var id = await CreateAsync(spec, creating.Token).ConfigureAwait(false);
         try
         {
-            return await RunContainerAsync(id, spec, secrets, onStdoutLine, onStarted, cancellationToken).ConfigureAwait(false);
+            return await RunContainerAsync(id, spec, stdin, onStdoutLine, onStarted, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -46,7 +46,8 @@ public sealed partial class ContainerSandbox(
 
     internal ContainerCreateRequest CreateRequest(SandboxSpec spec)
     {
-        var (uid, gid) = NumericOwner(_user);
+        var user = UserOf(spec);
+        var (uid, gid) = NumericOwner(user);
         var size = $"size={options.TmpfsSizeMb}m";
         // HOME belongs to the user alone; when the user is a name we cannot own it, so open it up.
         var homeOwner = uid is null ? "mode=1777" : $"uid={uid},gid={gid},mode=0700";
@@ -55,7 +56,7 @@ public sealed partial class ContainerSandbox(
             Image = options.Image,
             Cmd = spec.Command,
             WorkingDir = spec.WorkDir,
-            User = _user,
+            User = user,
             Env = [$"HOME={options.HomeDir}"],
             Labels = spec.Labels,
             AttachStdin = true,
@@ -120,7 +121,7 @@ public sealed partial class ContainerSandbox(
     private async Task<SandboxExit> RunContainerAsync(
         string id,
         SandboxSpec spec,
-        byte[] secrets,
+        byte[] stdin,
         Func<string, ValueTask> onStdoutLine,
         Action<string>? onStarted,
         CancellationToken cancellationToken)
@@ -139,8 +140,11 @@ public sealed partial class ContainerSandbox(
             await client.StartAsync(id, run.Token).ConfigureAwait(false);
             started = true;
             onStarted?.Invoke(id);
-            await SendSecretsAsync(attach, secrets, run.Token).ConfigureAwait(false);
+            // Written while the output is read: a large prompt must not wait on a container that
+            // waits for us to read what it printed.
+            var feeding = SendStdinAsync(attach, stdin, run.Token);
             await PumpOutputAsync(attach, onStdoutLine, stderr, run.Token).ConfigureAwait(false);
+            await feeding.ConfigureAwait(false);
             exitCode = await client.WaitAsync(id, run.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (run.IsCancellationRequested)
@@ -176,16 +180,17 @@ public sealed partial class ContainerSandbox(
         return new SandboxExit(exitCode, timedOut, cancelled, outOfMemory, stderr.ToString(), id);
     }
 
-    /// <summary>The entrypoint reads KEY=VALUE lines up to an empty line; then stdin is closed so the
-    /// command itself sees end of file.</summary>
-    private async Task SendSecretsAsync(DockerAttachStream attach, byte[] secrets, CancellationToken cancellationToken)
+    /// <summary>The entrypoint reads KEY=VALUE lines up to an empty line and leaves the rest (the
+    /// prompt) to the command; then stdin is closed so the command sees end of file. Never throws:
+    /// a container that is gone or a run that is stopped is reported by the output side.</summary>
+    private async Task SendStdinAsync(DockerAttachStream attach, byte[] stdin, CancellationToken cancellationToken)
     {
         try
         {
-            await attach.WriteStdinAsync(secrets, cancellationToken).ConfigureAwait(false);
+            await attach.WriteStdinAsync(stdin, cancellationToken).ConfigureAwait(false);
             attach.CloseStdin();
         }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException)
         {
             // The container may already have exited without reading stdin; its output still tells what happened.
             LogStdinClosed(e.Message);
@@ -232,7 +237,8 @@ public sealed partial class ContainerSandbox(
     private SandboxUnavailableException Unreachable(DockerUnavailableException e) =>
         new($"{e.Message}; start Docker or set runner to process", e);
 
-    private static byte[] SecretsPayload(IReadOnlyDictionary<string, string> secrets)
+    /// <summary>The secrets as the entrypoint reads them, then the command's own input as UTF-8.</summary>
+    private static byte[] StdinPayload(IReadOnlyDictionary<string, string> secrets, string input)
     {
         var text = new StringBuilder();
         foreach (var (key, value) in secrets)
@@ -251,8 +257,22 @@ public sealed partial class ContainerSandbox(
             text.Append(key).Append('=').Append(value).Append('\n');
         }
 
-        text.Append('\n');
+        text.Append('\n').Append(input);
         return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    /// <summary>The run's own user, else the configured one, else the daemon's. Never root: a root
+    /// agent could leave setuid-root files in the project for any user of the host.</summary>
+    private string UserOf(SandboxSpec spec)
+    {
+        var user = spec.User ?? _user;
+        var name = user.Split(':')[0];
+        if (name is "0" or "root")
+        {
+            throw new SandboxUnavailableException(
+                $"run {spec.RunId} would run as root ({user}): agents never run as root; set container_user in config.json (like \"1000:1000\")");
+        }
+        return user;
     }
 
     private static (string? Uid, string? Gid) NumericOwner(string user)

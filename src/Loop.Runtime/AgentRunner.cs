@@ -28,6 +28,7 @@ public sealed class AgentRunner(
     ISandbox sandbox,
     AgentEnvironment environment,
     ChannelTokens tokens,
+    RunUserPolicy users,
     ILogger<AgentRunner> logger) : IAgentRunner
 {
     private readonly ProjectDirs _projectDirs = ProjectDirs.FromEnvironment(config, paths);
@@ -73,6 +74,8 @@ public sealed class AgentRunner(
     private SandboxSpec Prepare(AgentRunRequest request, string token, string runFiles)
     {
         request = request with { WorkDir = _projectDirs.ForRun(request.ChannelId, request.WorkDir) };
+        // A host process runs as the daemon whatever we say; a container runs as the run's user.
+        var user = sandbox.Kind == "docker" ? UserFor(request) : null;
         var settings = EffectiveSettings.For(config, request.WorkDir);
         var plan = MountResolver.Resolve(settings, config, paths);
         foreach (var warning in settings.Warnings.Concat(plan.Warnings))
@@ -115,6 +118,10 @@ public sealed class AgentRunner(
                 mounts.Add(new BindMount(state, ClaudeStateTarget, ReadOnly: false));
             }
         }
+        if (user is not null)
+        {
+            GiveLoopDirs(request, user, mounts.Where(m => m.ContainerPath == ClaudeStateTarget).Select(m => m.HostPath), [runFiles, mcpConfigPath]);
+        }
         mounts.AddRange(plan.Mounts.Where(m => mounts.All(existing => existing.ContainerPath != m.ContainerPath)));
         // A mount that holds the Loop home (a project at ~, say) would show the agent the store,
         // other channels' state and the daemon's secrets: the home is masked, and the deeper
@@ -122,7 +129,7 @@ public sealed class AgentRunner(
         var masked = _projectDirs.MaskedPaths(mounts);
 
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
-            environment.ClaudeCommand, mcpConfigPath, request.Prompt, settings.ClaudeModel, request.SessionId));
+            environment.ClaudeCommand, mcpConfigPath, settings.ClaudeModel, request.SessionId));
 
         var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
         {
@@ -130,7 +137,46 @@ public sealed class AgentRunner(
             ["loop.run"] = request.RunId,
         };
         return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(token), labels,
-            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked);
+            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked)
+        {
+            // On stdin, not argv: any size, any text, and invisible to other users of the host.
+            Input = request.Prompt,
+            User = user?.ToString(),
+        };
+    }
+
+    private UnixUser UserFor(AgentRunRequest request)
+    {
+        var choice = users.For(request.WorkDir, UnixOwnership.OwnerOf(request.WorkDir));
+        return choice.User ?? throw new SandboxUnavailableException(choice.Refusal!);
+    }
+
+    /// <summary>What Loop makes for a run belongs to the run's user, who must be able to use it (and
+    /// it is no one else's business): the default work dir of a channel without a project and its
+    /// Claude state (kept across runs: given whole when they belong to someone else), and the files
+    /// written for this run alone. A project directory is never touched.</summary>
+    private void GiveLoopDirs(AgentRunRequest request, UnixUser user, IEnumerable<string> stateDirs, IReadOnlyList<string> runFiles)
+    {
+        var kept = stateDirs.ToList();
+        if (request.WorkDir == paths.ChannelWorkDir(request.ChannelId))
+        {
+            kept.Add(request.WorkDir);
+        }
+        try
+        {
+            foreach (var dir in kept)
+            {
+                UnixOwnership.EnsureOwnedBy(dir, user);
+            }
+            foreach (var path in runFiles.Where(p => UnixOwnership.OwnerOf(p) != user))
+            {
+                UnixOwnership.Change(path, user);
+            }
+        }
+        catch (IOException error)
+        {
+            throw new SandboxUnavailableException($"{error.Message}; run {request.RunId} needs it as {user}", error);
+        }
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");

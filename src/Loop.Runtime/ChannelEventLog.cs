@@ -33,7 +33,11 @@ public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger
         }
         else
         {
-            logger.LogWarning("Run {RunId} for channel {ChannelId} ended {Status}: {Error}", run.Id, run.ChannelId, run.Status.ToWire(), run.Error);
+            // The error can quote the conversation (the agent's last words, its stderr): it is in the
+            // run's record and the channel, and in the log only at debug level.
+            logger.LogWarning("Run {RunId} for channel {ChannelId} ended {Status} (exit code {ExitCode}); the run's error says why",
+                run.Id, run.ChannelId, run.Status.ToWire(), run.ExitCode);
+            logger.LogDebug("Run {RunId} for channel {ChannelId} ended {Status}: {Error}", run.Id, run.ChannelId, run.Status.ToWire(), run.Error);
         }
         var kind = run.Status == RunStatus.Succeeded ? "run.finished" : "run.error";
         hub.Publish(new LoopEvent(kind, time.GetUtcNow(), run.ChannelId, run.Id, reply.Content, run));

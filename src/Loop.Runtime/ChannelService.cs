@@ -193,6 +193,8 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         {
             throw new LoopValidationException("content", $"content must be at most {MaxMessageLength} characters (got {content.Length})");
         }
+        StoredText.Ensure("author", author);
+        StoredText.Ensure("content", content);
     }
 
     public async Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(Caller caller, string channelId, long afterId, int limit, CancellationToken cancellationToken)

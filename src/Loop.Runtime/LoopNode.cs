@@ -95,7 +95,17 @@ public sealed class LoopNode : IAsyncDisposable
         _agent = AgentEnvironmentFor(sandbox.Kind);
         Tokens = new ChannelTokens();
         Auth = new AuthService(Store, time);
-        var runner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, loggers.CreateLogger<AgentRunner>());
+        RunUsers = new RunUserPolicy(UnixOwnership.Current(),
+            UnixUser.TryParse(config.ContainerUser, out var containerUser) ? containerUser : null, options.Paths.ConfigFile);
+        if (sandbox.Kind == "docker" && RunUsers.RootWarning() is { } asRoot)
+        {
+            _warnings.Add(asRoot);
+        }
+        else if (RunUsers.DaemonIsRoot)
+        {
+            _warnings.Add($"loop serve runs as root and runner is '{sandbox.Kind}': agents run as root on this machine");
+        }
+        var runner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
         var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
@@ -148,6 +158,9 @@ public sealed class LoopNode : IAsyncDisposable
 
     /// <summary>The unix socket agents reach the API on, once the API listens there.</summary>
     public string? ContainerEndpoint { get; set; }
+
+    /// <summary>Who agents run as (never root).</summary>
+    public RunUserPolicy RunUsers { get; }
 
     /// <summary>Prepares the store, reports and requeues work a crash interrupted, reaps orphan
     /// containers, starts the image check, and wakes channels with pending messages.</summary>

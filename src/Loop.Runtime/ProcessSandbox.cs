@@ -27,6 +27,7 @@ public sealed class ProcessSandbox(TimeProvider time, ILogger<ProcessSandbox> lo
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            StandardInputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false),
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
@@ -51,7 +52,8 @@ public sealed class ProcessSandbox(TimeProvider time, ILogger<ProcessSandbox> lo
         var id = $"pid-{process.Id}";
         logger.LogWarning("Run {RunId} runs as host process {Pid} without isolation (runner: process)", spec.RunId, process.Id);
         onStarted?.Invoke(id);
-        process.StandardInput.Close();
+        // Written while the output is read, so a large prompt cannot wait on a child that waits on us.
+        var feeding = FeedAsync(process.StandardInput, spec.Input);
 
         var stderr = new StringBuilder();
         var stderrPump = Task.Run(async () =>
@@ -87,6 +89,7 @@ public sealed class ProcessSandbox(TimeProvider time, ILogger<ProcessSandbox> lo
             await process.WaitForExitAsync(CancellationToken.None);
         }
         await stderrPump;
+        await feeding;
 
         var timedOut = timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested;
         var cancelled = cancellationToken.IsCancellationRequested;
@@ -96,5 +99,29 @@ public sealed class ProcessSandbox(TimeProvider time, ILogger<ProcessSandbox> lo
             tail = stderr.ToString();
         }
         return new SandboxExit(timedOut || cancelled ? null : process.ExitCode, timedOut, cancelled, OutOfMemory: false, tail, id);
+    }
+
+    /// <summary>Writes the command's input, then closes its stdin so it sees end of file. A child that
+    /// exits without reading it all is not an error here: its exit code tells what happened.</summary>
+    private static async Task FeedAsync(StreamWriter stdin, string input)
+    {
+        try
+        {
+            await stdin.WriteAsync(input);
+            await stdin.FlushAsync();
+        }
+        catch (IOException)
+        {
+        }
+        finally
+        {
+            try
+            {
+                stdin.Close();
+            }
+            catch (IOException)
+            {
+            }
+        }
     }
 }

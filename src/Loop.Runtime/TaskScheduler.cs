@@ -301,8 +301,18 @@ public sealed class TaskScheduler : IAsyncDisposable
             return;
         }
         await _store.UpdateTaskAsync(task with { LoopState = decision.State, StopReason = decision.StopReason, LastOutput = run.Reply, UpdatedAt = now }, cancellationToken);
-        _logger.LogInformation("Loop task {TaskId} ended {State} after {Iteration} iteration(s): {Reason}",
-            task.Id, TaskWire.ToWire(decision.State), task.Iteration, decision.StopReason);
+        if (decision.State == LoopState.Failed)
+        {
+            // A failed iteration's reason quotes the run's error, which can quote the conversation.
+            _logger.LogInformation("Loop task {TaskId} ended {State} after {Iteration} iteration(s): run {RunId} {Status}",
+                task.Id, TaskWire.ToWire(decision.State), task.Iteration, run.Id, run.Status.ToWire());
+            _logger.LogDebug("Loop task {TaskId} ended {State}: {Reason}", task.Id, TaskWire.ToWire(decision.State), decision.StopReason);
+        }
+        else
+        {
+            _logger.LogInformation("Loop task {TaskId} ended {State} after {Iteration} iteration(s): {Reason}",
+                task.Id, TaskWire.ToWire(decision.State), task.Iteration, decision.StopReason);
+        }
         _events.Publish(new LoopEvent(decision.State == LoopState.Failed ? "task.error" : "task.loop_ended", now, task.ChannelId, run.Id,
             $"loop task {task.Name}: {decision.StopReason}"));
     }

@@ -291,6 +291,7 @@ public sealed class TaskService(ILoopStore store, TaskScheduler scheduler, Chann
         {
             throw new LoopValidationException("prompt", $"prompt must be at most {MaxPromptLength} characters (got {prompt.Length})");
         }
+        StoredText.Ensure("prompt", prompt);
         return prompt;
     }
 

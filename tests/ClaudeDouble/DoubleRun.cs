@@ -3,6 +3,7 @@ namespace Loop.Tests.ClaudeDouble;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -66,10 +67,13 @@ public sealed class DoubleRun
             return Fail(e.Message);
         }
 
+        // Like the real CLI: a prompt argument, or else all of stdin (as UTF-8 text, whatever the
+        // locale says, and a leading U+FEFF is part of the prompt, not a byte order mark).
         var prompt = _options.Prompt;
         if (prompt is null && Console.IsInputRedirected)
         {
-            prompt = await Console.In.ReadToEndAsync(cancellationToken);
+            using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+            prompt = await stdin.ReadToEndAsync(cancellationToken);
         }
         if (string.IsNullOrWhiteSpace(prompt))
         {

@@ -1,4 +1,8 @@
+using System.Text;
 using Loop.Tests.ClaudeDouble;
+
+// JSON lines and text in UTF-8 whatever the container's locale says (it sets none), as the real CLI writes them.
+Console.OutputEncoding = new UTF8Encoding(false);
 
 // `claude mcp serve` is a real subcommand (Claude Code as an MCP server); the double serves a tiny
 // tool set so the [[mcp]] directive can be tested without the daemon's own server.

@@ -32,6 +32,7 @@ public sealed class AgentImageTests : IDisposable
         var psi = new ProcessStartInfo("docker")
         {
             RedirectStandardInput = true,
+            StandardInputEncoding = new System.Text.UTF8Encoding(false),
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -41,10 +42,10 @@ public sealed class AgentImageTests : IDisposable
             psi.ArgumentList.Add(a);
         }
         using var p = Process.Start(psi)!;
-        await p.StandardInput.WriteAsync(stdin);
-        p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
+        await p.StandardInput.WriteAsync(stdin);
+        p.StandardInput.Close();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await p.WaitForExitAsync(timeout.Token);
         var lines = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -82,13 +83,14 @@ public sealed class AgentImageTests : IDisposable
         var mcp = Path.Combine(_root, "project", ".mcp-loop.json");
         McpConfigFile.Write(mcp, new Dictionary<string, McpServer> { ["loop"] = new("claude", ["mcp", "serve"], new Dictionary<string, string>()) });
         File.SetUnixFileMode(mcp, (UnixFileMode)0b110_100_100);
-        IReadOnlyList<string> Argv(string prompt, string? resume = null) =>
-            ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", mcp, prompt, ResumeSessionId: resume));
+        IReadOnlyList<string> Argv(string? resume = null) =>
+            ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", mcp, ResumeSessionId: resume));
 
-        var first = await RunAgent(Argv("""hi [[env LOOP_TOKEN]] [[mcp echo {"text":"inside"}]]"""), "LOOP_TOKEN=abc\n\n");
+        // Secrets, an empty line, then the prompt: all on stdin, as the daemon writes it.
+        var first = await RunAgent(Argv(), "LOOP_TOKEN=abc\n\n" + """hi [[env LOOP_TOKEN]] [[mcp echo {"text":"inside"}]]""");
         var s1 = first.Read();
-        var second = (await RunAgent(Argv("[[session]]", s1.SessionId))).Read();
-        var unknown = await RunAgent(Argv("hi", Guid.NewGuid().ToString()));
+        var second = (await RunAgent(Argv(s1.SessionId), "X=1\n\n[[session]]")).Read();
+        var unknown = await RunAgent(Argv(Guid.NewGuid().ToString()), "X=1\n\nhi");
 
         Assert.Equal(0, first.ExitCode);
         Assert.Equal("env LOOP_TOKEN is set (length 3)\necho: inside", s1.ResultText);
@@ -96,6 +98,20 @@ public sealed class AgentImageTests : IDisposable
         Assert.Equal(1, unknown.ExitCode);
         Assert.True(ClaudeErrors.IsSessionNotFound(unknown.Stderr, null));
         Assert.False(unknown.Read().HasResult);
+    }
+
+    [Fact]
+    public async Task A_large_unicode_prompt_after_the_secrets_reaches_claude_intact()
+    {
+        var mcp = Path.Combine(_root, "project", ".mcp-loop.json");
+        McpConfigFile.Write(mcp, new Dictionary<string, McpServer>());
+        File.SetUnixFileMode(mcp, (UnixFileMode)0b110_100_100);
+        var prompt = string.Concat(Enumerable.Repeat("größer als argv 🦀 שלום e\u0301 漢字\n", 10_000)).Trim();
+
+        var run = await RunAgent(ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", mcp)), "LOOP_TOKEN=abc\n\n" + prompt);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("echo: " + prompt, run.Read().ResultText);
     }
 
     [Fact]

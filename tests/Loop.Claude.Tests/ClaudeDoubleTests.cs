@@ -22,8 +22,11 @@ public sealed class ClaudeDoubleTests : IDisposable
         return path;
     }
 
-    private IReadOnlyList<string> Argv(string prompt, string? resume = null, string? model = null) =>
-        ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", McpConfig(), prompt, model, resume));
+    /// <summary>Runs the double with the command line Loop builds and the prompt on stdin, as Loop gives it.</summary>
+    private Task<ProcessOutcome> Run(
+        string prompt, string? resume = null, string? model = null, IReadOnlyDictionary<string, string>? env = null,
+        Action<string>? onLine = null, string? workDir = null) =>
+        _double.RunAsync(ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", McpConfig(), model, resume)), env, onLine, workDir, stdin: prompt);
 
     private static JsonElement Event(ProcessOutcome run, string type) =>
         run.StdoutLines.Select(l => JsonDocument.Parse(l).RootElement).First(e => e.GetProperty("type").GetString() == type);
@@ -31,7 +34,7 @@ public sealed class ClaudeDoubleTests : IDisposable
     [Fact]
     public async Task A_run_streams_init_assistant_text_and_a_result_with_usage()
     {
-        var run = await _double.RunAsync(Argv("hello world", model: "claude-opus-4-1"));
+        var run = await Run("hello world", model: "claude-opus-4-1");
 
         Assert.Equal(0, run.ExitCode);
         Assert.All(run.StdoutLines, l => JsonDocument.Parse(l));
@@ -56,13 +59,13 @@ public sealed class ClaudeDoubleTests : IDisposable
     [Fact]
     public async Task Resume_continues_the_same_session_and_remembers_its_turns()
     {
-        var first = (await _double.RunAsync(Argv("first [[session]]"))).Read();
+        var first = (await Run("first [[session]]")).Read();
         Assert.Equal($"session {first.SessionId} prior_turns=0", first.ResultText);
         var sessionFile = Path.Combine(_double.Home, ".claude", "projects", _double.WorkDir.Replace('/', '-'), first.SessionId + ".jsonl");
         Assert.True(File.Exists(sessionFile), sessionFile);
 
-        var second = (await _double.RunAsync(Argv("second [[session]]", resume: first.SessionId))).Read();
-        var third = (await _double.RunAsync(Argv("third [[session]]", resume: first.SessionId))).Read();
+        var second = (await Run("second [[session]]", resume: first.SessionId)).Read();
+        var third = (await Run("third [[session]]", resume: first.SessionId)).Read();
 
         Assert.Equal(first.SessionId, second.SessionId);
         Assert.Equal($"session {first.SessionId} prior_turns=1", second.ResultText);
@@ -73,7 +76,7 @@ public sealed class ClaudeDoubleTests : IDisposable
     public async Task Resume_of_an_unknown_session_fails_like_the_real_cli()
     {
         var unknown = Guid.NewGuid().ToString();
-        var run = await _double.RunAsync(Argv("hello", resume: unknown));
+        var run = await Run("hello", resume: unknown);
 
         Assert.Equal(1, run.ExitCode);
         Assert.Empty(run.StdoutLines);
@@ -85,10 +88,10 @@ public sealed class ClaudeDoubleTests : IDisposable
     [Fact]
     public async Task A_session_is_only_found_from_the_directory_it_was_made_in()
     {
-        var first = (await _double.RunAsync(Argv("hi"))).Read();
+        var first = (await Run("hi")).Read();
         var elsewhere = Directory.CreateDirectory(Path.Combine(_double.Root, "elsewhere")).FullName;
 
-        var run = await _double.RunAsync(Argv("hi", resume: first.SessionId), workDir: elsewhere);
+        var run = await Run("hi", resume: first.SessionId, workDir: elsewhere);
 
         Assert.True(ClaudeErrors.IsSessionNotFound(run.Stderr, null));
     }
@@ -109,9 +112,39 @@ public sealed class ClaudeDoubleTests : IDisposable
     [Fact]
     public async Task A_prompt_starting_with_a_dash_reaches_the_agent()
     {
-        var s = (await _double.RunAsync(Argv("- item one\n- item two"))).Read();
+        var s = (await Run("- item one\n- item two")).Read();
 
         Assert.Equal("echo: - item one\n- item two", s.ResultText);
+    }
+
+    [Fact]
+    public async Task A_prompt_on_stdin_of_any_size_and_script_arrives_intact()
+    {
+        // Far beyond what one argument may hold (128 KiB), in several scripts, with a leading U+FEFF
+        // that must not be taken for a byte order mark.
+        var text = "\uFEFFstart " + string.Concat(Enumerable.Repeat("naïve café 🦀 שלום عربي e\u0301 漢字 \u200D👩‍💻 ", 4_000)) + " end";
+
+        var run = await Run(text);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal("echo: " + text.Trim(), run.Read().ResultText);
+    }
+
+    [Fact]
+    public async Task A_prompt_argument_still_works_without_stdin()
+    {
+        var run = await _double.RunAsync(["claude", "--print", "hello from argv"]);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(["echo: hello from argv"], run.StdoutLines);
+    }
+
+    [Fact]
+    public async Task Sh_runs_a_shell_command_in_the_working_dir()
+    {
+        var run = await Run("[[sh pwd; echo to-stderr >&2; exit 3]]");
+
+        Assert.Equal($"sh exit 3: {_double.WorkDir}\nto-stderr", run.Read().ResultText);
     }
 
     [Fact]
@@ -121,7 +154,7 @@ public sealed class ClaudeDoubleTests : IDisposable
         var prompt = "[[reply hello]] [[usage in=11 out=22 cache_read=33 cache_write=44 cost=0.25]] [[read notes.txt]] "
             + "[[write out/../made.txt written by agent]] [[env LOOP_TOKEN]] [[env NOT_THERE]] [[pwd]]";
 
-        var run = await _double.RunAsync(Argv(prompt), env: new Dictionary<string, string> { ["LOOP_TOKEN"] = "s3cret-value" });
+        var run = await Run(prompt, env: new Dictionary<string, string> { ["LOOP_TOKEN"] = "s3cret-value" });
         var s = run.Read();
 
         Assert.Equal(0, run.ExitCode);
@@ -136,8 +169,8 @@ public sealed class ClaudeDoubleTests : IDisposable
     [Fact]
     public async Task Fail_gives_an_error_result_and_exit_gives_no_result()
     {
-        var failed = await _double.RunAsync(Argv("[[reply partial]] [[fail API Error: 529 Overloaded]]"));
-        var crashed = await _double.RunAsync(Argv("[[reply partial]] [[exit 3]]"));
+        var failed = await Run("[[reply partial]] [[fail API Error: 529 Overloaded]]");
+        var crashed = await Run("[[reply partial]] [[exit 3]]");
 
         Assert.Equal(1, failed.ExitCode);
         Assert.True(failed.Read().IsError);
@@ -155,7 +188,7 @@ public sealed class ClaudeDoubleTests : IDisposable
         TimeSpan? firstTextAt = null, resultAt = null;
         reader.AssistantText += t => firstTextAt ??= clock.Elapsed;
 
-        await _double.RunAsync(Argv("[[reply first]] [[sleep 1.5]] [[reply second]]"), onLine: l =>
+        await Run("[[reply first]] [[sleep 1.5]] [[reply second]]", onLine: l =>
         {
             reader.Feed(l);
             if (reader.HasResult) { resultAt ??= clock.Elapsed; }
@@ -173,12 +206,12 @@ public sealed class ClaudeDoubleTests : IDisposable
         {
             ["loop"] = new(DoubleProcess.Binary, ["mcp", "serve"], new Dictionary<string, string>()),
         });
-        var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", config, """[[mcp echo {"text":"from the agent"}]]"""));
+        var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", config));
         var tools = new List<ClaudeToolUse>();
         var reader = new StreamJsonReader();
         reader.ToolUse += tools.Add;
 
-        var run = await _double.RunAsync(argv, onLine: l => reader.Feed(l));
+        var run = await _double.RunAsync(argv, onLine: l => reader.Feed(l), stdin: """[[mcp echo {"text":"from the agent"}]]""");
 
         Assert.Equal(0, run.ExitCode);
         Assert.Equal("connected", Event(run, "system").GetProperty("mcp_servers")[0].GetProperty("status").GetString());
@@ -196,9 +229,9 @@ public sealed class ClaudeDoubleTests : IDisposable
         {
             ["loop"] = new("/nonexistent/loop", ["mcp"], new Dictionary<string, string>()),
         });
-        var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", config, "[[mcp list_tasks {}]]"));
+        var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", config));
 
-        var run = await _double.RunAsync(argv);
+        var run = await _double.RunAsync(argv, stdin: "[[mcp list_tasks {}]]");
 
         Assert.Equal(0, run.ExitCode);
         Assert.Equal("failed", Event(run, "system").GetProperty("mcp_servers")[0].GetProperty("status").GetString());

@@ -34,13 +34,15 @@ public sealed class DoubleProcess : IDisposable
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
 
-    /// <summary>Runs <paramref name="argv"/> (argv[0] is replaced by the double's path) and calls
+    /// <summary>Runs <paramref name="argv"/> (argv[0] is replaced by the double's path) with
+    /// <paramref name="stdin"/> as its standard input (the prompt, as Loop gives it) and calls
     /// <paramref name="onLine"/> for each stdout line as it arrives.</summary>
     public async Task<ProcessOutcome> RunAsync(
         IReadOnlyList<string> argv,
         IReadOnlyDictionary<string, string>? env = null,
         Action<string>? onLine = null,
-        string? workDir = null)
+        string? workDir = null,
+        string stdin = "")
     {
         var psi = new ProcessStartInfo(Binary)
         {
@@ -48,6 +50,7 @@ public sealed class DoubleProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
+            StandardInputEncoding = new System.Text.UTF8Encoding(false),
             UseShellExecute = false,
         };
         foreach (var arg in argv.Skip(1))
@@ -62,7 +65,11 @@ public sealed class DoubleProcess : IDisposable
         }
 
         using var process = Process.Start(psi)!;
-        process.StandardInput.Close();
+        var feeding = Task.Run(async () =>
+        {
+            await process.StandardInput.WriteAsync(stdin);
+            process.StandardInput.Close();
+        });
         var stderr = process.StandardError.ReadToEndAsync();
         var lines = new List<string>();
         // A dedicated thread, so a busy thread pool (tests run in parallel) cannot delay a line
@@ -78,6 +85,7 @@ public sealed class DoubleProcess : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await reading.WaitAsync(timeout.Token);
         await process.WaitForExitAsync(timeout.Token);
+        await feeding.WaitAsync(timeout.Token);
         return new ProcessOutcome(process.ExitCode, lines, await stderr);
     }
 }

@@ -33,7 +33,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Null(config.DiscordToken);
         Assert.Null(config.DiscordAppId);
         Assert.Null(config.DiscordGuildId);
-        Assert.Equal("debug", config.LogLevel);
+        Assert.Equal("info", config.LogLevel);
         Assert.Equal("text", config.LogFormat);
         Assert.Equal("loop-agent:latest", config.ContainerImage);
         Assert.Equal(300, config.ContainerTimeoutSec);
@@ -278,6 +278,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("LOOP_RUNNER", "podman", "LOOP_RUNNER=docker")]
     [InlineData("LOOP_API_ADDR", "8222", "LOOP_API_ADDR=127.0.0.1:8222")]
     [InlineData("LOOP_MAX_CONCURRENT_CONTAINERS", "0", "LOOP_MAX_CONCURRENT_CONTAINERS=3")]
+    [InlineData("LOOP_CONTAINER_USER", "0:0", "LOOP_CONTAINER_USER=1000:1000")]
     public void A_bad_variable_names_the_variable_and_a_valid_value(string variable, string value, string example)
     {
         var error = Assert.Throws<ConfigException>(() => Load(environment: new() { [variable] = value }));
@@ -294,12 +295,26 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("""{ "api_addr": "localhost" }""", "\"api_addr\": \"127.0.0.1:8222\"")]
     [InlineData("""{ "api_addr": "localhost:99999" }""", "\"api_addr\": \"127.0.0.1:8222\"")]
     [InlineData("""{ "log_format": "xml" }""", "\"log_format\": \"text\"")]
+    [InlineData("""{ "container_user": "root" }""", "\"container_user\": \"1000:1000\"")]
+    [InlineData("""{ "container_user": "0:1000" }""", "\"container_user\": \"1000:1000\"")]
+    [InlineData("""{ "container_user": "1000:0" }""", "\"container_user\": \"1000:1000\"")]
+    [InlineData("""{ "container_user": "1000" }""", "\"container_user\": \"1000:1000\"")]
+    [InlineData("""{ "container_user": 1000 }""", "\"container_user\": \"1000:1000\"")]
     public void An_invalid_value_in_the_file_says_what_to_write_instead(string json, string example)
     {
         var error = Assert.Throws<ConfigException>(() => Load(json));
 
         Assert.StartsWith($"{_paths.ConfigFile}: '", error.Message);
         Assert.Contains(example, error.Message);
+    }
+
+    [Fact]
+    public void Container_user_is_read_from_the_file_or_its_variable_and_defaults_to_unset()
+    {
+        Assert.Null(Load().Config.ContainerUser);
+        Assert.Equal("1000:1000", Load("""{ "container_user": "1000:1000" }""").Config.ContainerUser);
+        Assert.Null(Load("""{ "container_user": null }""").Config.ContainerUser);
+        Assert.Equal("2000:3000", Load("""{ "container_user": "1000:1000" }""", new() { ["LOOP_CONTAINER_USER"] = "2000:3000" }).Config.ContainerUser);
     }
 
     [Theory]

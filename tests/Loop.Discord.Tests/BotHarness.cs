@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Loop.Config;
 using Loop.Domain.Agents;
 using Loop.Runtime;
+using Loop.Testing;
 using Microsoft.Extensions.Logging;
 
 /// <summary>What the scripted agent does with a prompt.</summary>
@@ -24,7 +25,7 @@ public sealed class ScriptedSandbox : ISandbox
 
     public async Task<SandboxExit> RunAsync(SandboxSpec spec, Func<string, ValueTask> onStdoutLine, Action<string>? onStarted, CancellationToken cancellationToken)
     {
-        var prompt = spec.Command[^1];
+        var prompt = spec.Input; // as the claude CLI reads it: from stdin
         Prompts.Enqueue(prompt);
         var script = Script(prompt);
         onStarted?.Invoke("scripted-" + spec.RunId);
@@ -116,6 +117,8 @@ public sealed class BotHarness : IAsyncDisposable
             DiscordAppId = DiscordDouble.AppId,
             DiscordApiUrl = discord.ApiUrl,
             DiscordGatewayUrl = discord.GatewayUrl,
+            // Agents never run as root (the scripted sandbox stands in for Docker).
+            ContainerUser = AgentUser.TestsRunAsRoot ? AgentUser.ContainerUser : null,
             TaskTemplates =
             [
                 new TaskTemplateConfig("daily-summary", "Summarise the day", "0 17 * * *", "cron", "Summarise what was done today"),

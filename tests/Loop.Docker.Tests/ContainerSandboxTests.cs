@@ -192,14 +192,62 @@ public sealed class ContainerSandboxTests(DockerFixture docker)
     }
 
     [Fact]
-    public async Task Without_a_configured_user_the_daemons_own_uid_and_gid_are_used()
+    public async Task Without_a_configured_user_the_daemons_own_uid_and_gid_are_used_but_never_root()
     {
-        var (exit, lines) = await RunAsync(docker.Sandbox(user: null), DockerFixture.Spec(["sh", "-c", "id -u; id -g; echo ok > $HOME/f && cat $HOME/f"]));
-
-        Assert.Equal(0, exit.ExitCode);
+        var spec = DockerFixture.Spec(["sh", "-c", "id -u; id -g; echo ok > $HOME/f && cat $HOME/f"]);
         var (_, uid) = await RunHostAsync("id", "-u");
         var (_, gid) = await RunHostAsync("id", "-g");
+
+        if (uid.Trim() == "0")
+        {
+            // CI runs as root: the sandbox refuses rather than start a root container.
+            var refused = await Assert.ThrowsAsync<SandboxUnavailableException>(() => RunAsync(docker.Sandbox(user: null), spec));
+            Assert.Contains("agents never run as root", refused.Message);
+            Assert.Empty(await docker.Client.ListContainersAsync(new Dictionary<string, string> { ["loop.run"] = spec.RunId }, CancellationToken.None));
+            return;
+        }
+        var (exit, lines) = await RunAsync(docker.Sandbox(user: null), spec);
+
+        Assert.Equal(0, exit.ExitCode);
         Assert.Equal([uid.Trim(), gid.Trim(), "ok"], lines);
+    }
+
+    [Fact]
+    public async Task The_runs_own_user_wins_and_root_is_refused_whatever_asks_for_it()
+    {
+        var spec = DockerFixture.Spec(["sh", "-c", "id -u; id -g; stat -c 'home=%u:%g' $HOME"]);
+
+        var (exit, lines) = await RunAsync(docker.Sandbox(), spec with { User = "1234:2345" });
+        var asRoot = await Assert.ThrowsAsync<SandboxUnavailableException>(() => RunAsync(docker.Sandbox(), spec with { User = "0:1000" }));
+        var configuredRoot = await Assert.ThrowsAsync<SandboxUnavailableException>(() => RunAsync(docker.Sandbox(user: "0:0"), spec));
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(["1234", "2345", "home=1234:2345"], lines);
+        Assert.Contains("agents never run as root", asRoot.Message);
+        Assert.Contains("agents never run as root", configuredRoot.Message);
+    }
+
+    [Fact]
+    public async Task A_large_input_reaches_the_commands_stdin_after_the_secrets_while_it_is_printing()
+    {
+        // The command prints a lot before it reads anything: input must be written while output is read.
+        var input = string.Concat(Enumerable.Repeat("größer als argv 🦀 שלום e\u0301 漢字\n", 100_000));
+        var bytes = System.Text.Encoding.UTF8.GetBytes(input);
+        var expected = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+        var printsFirst = DockerFixture.Spec(
+            ["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' o | fold -w 1000; echo; echo \"token=$TOKEN\"; wc -c | tr -d ' '; echo done"],
+            secrets: new Dictionary<string, string> { ["TOKEN"] = "t0k" });
+        var spec = printsFirst with { Input = input };
+        var spec2 = DockerFixture.Spec(["sh", "-c", "sha256sum | cut -d' ' -f1"]) with { Input = input };
+
+        var (exit, lines) = await RunAsync(docker.Sandbox(), spec);
+        var (hashExit, hash) = await RunAsync(docker.Sandbox(), spec2);
+
+        Assert.Equal(0, exit.ExitCode);
+        Assert.Equal(3000, lines.Count(l => l.Length == 1000));
+        Assert.Equal(["token=t0k", bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), "done"], lines.TakeLast(3));
+        Assert.Equal(0, hashExit.ExitCode);
+        Assert.Equal([expected], hash);
     }
 
     [Fact]

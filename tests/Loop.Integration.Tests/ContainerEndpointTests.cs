@@ -17,7 +17,7 @@ public sealed class ContainerEndpointTests
     public async Task An_agent_can_neither_replace_the_daemons_socket_nor_change_what_the_daemon_handed_its_run()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
         var id = (string)(await loop.CreateChannelAsync(project))["id"]!;
         var socketDir = Path.Combine(loop.Home, "run", "agent");
         var runFiles = Path.Combine(loop.Home, "run", "runs");
@@ -52,7 +52,7 @@ public sealed class ContainerEndpointTests
     public async Task A_runs_token_is_its_own_and_useless_once_the_run_has_ended()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
         var id = (string)(await loop.CreateChannelAsync(project))["id"]!;
 
         await loop.PostMessageAsync(id, "[[sh printf %s \"$LOOP_CHANNEL_TOKEN\" > token-1.txt]] [[mcp list_tasks {}]]");
@@ -75,7 +75,7 @@ public sealed class ContainerEndpointTests
     public async Task An_operator_revokes_every_token_of_a_channel_at_once_and_no_other()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
         var id = (string)(await loop.CreateChannelAsync(project))["id"]!;
         var other = (string)(await loop.CreateChannelAsync())["id"]!;
         var scriptToken = (string)(await loop.GetObjectAsync($"/api/channels/{id}/token"))["token"]!;

@@ -10,12 +10,12 @@ public sealed class IsolationTests
     [Fact]
     public async Task Mounts_are_path_preserving_honour_ro_skip_missing_resolve_project_relative_and_refuse_outside_the_project()
     {
-        var shared = Directory.CreateTempSubdirectory("loop-shared-").FullName;
-        var readOnly = Directory.CreateTempSubdirectory("loop-ro-").FullName;
+        var shared = AgentUser.CreateDir("loop-shared-");
+        var readOnly = AgentUser.CreateDir("loop-ro-");
         await File.WriteAllTextAsync(Path.Combine(readOnly, "fixed.txt"), "read-only content");
-        var outside = Directory.CreateTempSubdirectory("loop-outside-").FullName;
+        var outside = AgentUser.CreateDir("loop-outside-");
         await File.WriteAllTextAsync(Path.Combine(outside, "secret.txt"), "outside content");
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
         Directory.CreateDirectory(Path.Combine(project, "data"));
         await File.WriteAllTextAsync(Path.Combine(project, "data", "input.txt"), "project data");
         Directory.CreateDirectory(Path.Combine(project, ".loop"));
@@ -51,7 +51,7 @@ public sealed class IsolationTests
     [Fact]
     public async Task A_project_that_holds_the_loop_home_does_not_show_the_agent_the_store_or_the_daemons_secrets()
     {
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
         var home = Directory.CreateDirectory(Path.Combine(project, ".loop")).FullName;
         // Such a project (one at ~, say) must be allowed explicitly; registered through a symlink, it
         // is still recognised as holding the home.

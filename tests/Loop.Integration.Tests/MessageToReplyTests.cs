@@ -13,7 +13,7 @@ public sealed class MessageToReplyTests
     public async Task A_message_becomes_a_reply_with_usage_recorded()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
         var channel = await loop.CreateChannelAsync(project);
         var id = (string)channel["id"]!;
 
@@ -54,7 +54,7 @@ public sealed class MessageToReplyTests
     public async Task Registering_a_channel_is_idempotent_per_directory_and_a_channel_without_dir_works_in_the_loop_home()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        var project = AgentUser.CreateDir("loop-proj-");
 
         using var first = await loop.Http.PostAsJsonAsync("/api/channels", new { dir_path = project });
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
@@ -74,7 +74,7 @@ public sealed class MessageToReplyTests
     public async Task The_session_is_resumed_and_an_unknown_session_is_retried_fresh()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var id = (string)(await loop.CreateChannelAsync(Directory.CreateTempSubdirectory("loop-proj-").FullName))["id"]!;
+        var id = (string)(await loop.CreateChannelAsync(AgentUser.CreateDir("loop-proj-")))["id"]!;
 
         await loop.PostMessageAsync(id, "first [[session]]");
         var first = (await loop.WaitForFinishedRunsAsync(id, 1)).Single();
@@ -100,7 +100,7 @@ public sealed class MessageToReplyTests
     public async Task Messages_sent_during_a_run_go_together_into_the_next_run_in_order()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var id = (string)(await loop.CreateChannelAsync(Directory.CreateTempSubdirectory("loop-proj-").FullName))["id"]!;
+        var id = (string)(await loop.CreateChannelAsync(AgentUser.CreateDir("loop-proj-")))["id"]!;
 
         await loop.PostMessageAsync(id, "[[sleep 3]] first", author: "alice");
         await loop.WaitForRunningAsync(id);

@@ -16,7 +16,7 @@ public sealed class TasksCliTests(DaemonFixture fixture)
     [Fact]
     public async Task Add_list_show_toggle_runs_and_remove_a_task_from_the_terminal()
     {
-        var channel = await Loop.Api.EnsureChannelAsync(Directory.CreateTempSubdirectory("loop-cli-").FullName);
+        var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
 
         var add = await Tasks("add", "--channel-id", channel.Id, "--type", "cron", "--schedule", "*/5 * * * *",
             "--prompt", "Check the deploys", "--timezone", "Europe/Berlin", "--name", "deploy-watch");
@@ -66,7 +66,7 @@ public sealed class TasksCliTests(DaemonFixture fixture)
     [Fact]
     public async Task API_errors_print_one_line_and_exit_1()
     {
-        var channel = await Loop.Api.EnsureChannelAsync(Directory.CreateTempSubdirectory("loop-cli-").FullName);
+        var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
 
         var badCron = await Tasks("add", "--channel-id", channel.Id, "--type", "cron", "--schedule", "61 * * * *", "--prompt", "x");
         Assert.Equal(1, badCron.ExitCode);
@@ -99,7 +99,7 @@ public sealed class TasksCliTests(DaemonFixture fixture)
     [Fact]
     public async Task LOOP_API_URL_is_the_default_api_url()
     {
-        var channel = await Loop.Api.EnsureChannelAsync(Directory.CreateTempSubdirectory("loop-cli-").FullName);
+        var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
         var env = new Dictionary<string, string?> { ["LOOP_API_URL"] = Loop.ApiUrl };
         var result = await LoopCli.RunAsync(env, "tasks", "list", "--channel-id", channel.Id);
         Assert.True(result.ExitCode == 0, result.ToString());

@@ -13,7 +13,7 @@ public sealed class McpServerTests(DaemonFixture fixture)
 
     private async Task<(string ChannelId, LoopMcpClient Mcp)> StartForNewChannelAsync()
     {
-        var channel = await Loop.Api.EnsureChannelAsync(Directory.CreateTempSubdirectory("loop-proj-").FullName);
+        var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-proj-"));
         var mcp = await LoopMcpClient.StartAsync("--channel-id", channel.Id, "--api-url", Loop.ApiUrl);
         return (channel.Id, mcp);
     }
@@ -229,7 +229,7 @@ public sealed class McpServerTests(DaemonFixture fixture)
     [Fact]
     public async Task With_dir_the_server_registers_the_directorys_channel()
     {
-        var project = Directory.CreateTempSubdirectory("loop-dir-").FullName;
+        var project = AgentUser.CreateDir("loop-dir-");
         await using var mcp = await LoopMcpClient.StartAsync("--dir", project, "--api-url", Loop.ApiUrl);
 
         var scheduled = await mcp.CallAsync("schedule_task", new { schedule = DateTime.UtcNow.AddDays(2).ToString("yyyy-MM-ddT09:00:00Z", System.Globalization.CultureInfo.InvariantCulture), prompt = "ship it", type = "once" });
@@ -246,8 +246,8 @@ public sealed class McpServerTests(DaemonFixture fixture)
     [Fact]
     public async Task A_server_with_a_channel_token_is_refused_on_another_channels_task()
     {
-        var a = await Loop.Api.EnsureChannelAsync(Directory.CreateTempSubdirectory("loop-a-").FullName);
-        var b = await Loop.Api.EnsureChannelAsync(Directory.CreateTempSubdirectory("loop-b-").FullName);
+        var a = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-a-"));
+        var b = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-b-"));
         var bTask = await Loop.Api.CreateTaskAsync(new CreateTaskRequest(b.Id, "interval", "1h", "B's work"));
         var aToken = await Loop.Api.GetChannelTokenAsync(a.Id);
 

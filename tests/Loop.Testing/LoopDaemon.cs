@@ -100,7 +100,9 @@ public sealed class LoopDaemon : IAsyncDisposable
     }
 
     /// <summary>Makes a fresh LOOP_HOME with a config.json built from <paramref name="config"/>
-    /// (the test image and a free port are filled in unless given), then starts the daemon.</summary>
+    /// (the test image and a free port are filled in unless given; when the tests run as root,
+    /// <c>container_user</c> <see cref="AgentUser.ContainerUser"/> unless the key is there, even as
+    /// null), then starts the daemon.</summary>
     public static async Task<LoopDaemon> StartAsync(JsonObject? config = null, Dictionary<string, string?>? environment = null, string? home = null)
     {
         home ??= Directory.CreateTempSubdirectory("loop-it-").FullName;
@@ -111,6 +113,11 @@ public sealed class LoopDaemon : IAsyncDisposable
         config["log_level"] ??= "debug";
         // Tests schedule tasks seconds apart; a test of the minimum sets it.
         config["min_task_interval_sec"] ??= 0;
+        if (AgentUser.TestsRunAsRoot && !config.ContainsKey("container_user"))
+        {
+            // Agents never run as root: a test that means another user (or none: null) says so.
+            config["container_user"] = AgentUser.ContainerUser;
+        }
         await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var daemon = new LoopDaemon(home, port, environment ?? []);
         await daemon.StartProcessAsync();
