@@ -207,4 +207,16 @@ public sealed class DockerEndpointTests : IDisposable
 
         Assert.Contains(Path.Combine(DockerDir, "config.json"), error.Message);
     }
+
+    [Fact]
+    public async Task An_engine_whose_settings_are_wrong_reports_them_as_unreachable_instead_of_failing_to_start()
+    {
+        _environment["DOCKER_HOST"] = "ssh://me@build-box";
+        using var engine = DockerEngine.From(Resolve);
+
+        var error = await Assert.ThrowsAsync<DockerUnavailableException>(() => engine.PingAsync(CancellationToken.None));
+
+        Assert.Equal("ssh://me@build-box", engine.Endpoint);
+        Assert.Equal("Docker engine not reachable at ssh://me@build-box: ssh:// hosts are not supported, only unix:// and tcp://", error.Message);
+    }
 }
