@@ -17,6 +17,10 @@ public sealed class DockerEngineState(
     ILogger<DockerEngineState> logger)
 {
     private static readonly TimeSpan RecheckAfter = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(3);
+    // The first check decides whether start-up reaps orphaned containers: a slow first answer
+    // (a loaded machine, a remote engine) must not skip that.
+    private static readonly TimeSpan FirstCheckTimeout = TimeSpan.FromSeconds(20);
     private readonly object _gate = new();
     private Task<bool> _imageReady = Task.FromResult(false);
     private string _imageStatus = "unknown";
@@ -48,7 +52,10 @@ public sealed class DockerEngineState(
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(3));
+            lock (_gate)
+            {
+                timeout.CancelAfter(_checkedAt == DateTimeOffset.MinValue ? FirstCheckTimeout : CheckTimeout);
+            }
             var version = await engine.PingAsync(timeout.Token);
             health = new EngineHealth(true, engine.Endpoint, version, null, image, _imageStatus);
         }
