@@ -199,7 +199,7 @@ public sealed class ContainerSandboxTests(DockerFixture docker)
         if (uid.Trim() == "0")
         {
             var refused = await Assert.ThrowsAsync<SandboxUnavailableException>(() => RunAsync(docker.Sandbox(user: null), spec));
-            Assert.StartsWith("containers never run as root: ", refused.Message);
+            Assert.Contains("never run as root", refused.Message);
             return;
         }
 
@@ -230,7 +230,7 @@ public sealed class ContainerSandboxTests(DockerFixture docker)
 
         var refused = await Assert.ThrowsAsync<SandboxUnavailableException>(() => RunAsync(docker.Sandbox(user: sandboxUser), spec));
 
-        Assert.StartsWith("containers never run as root: ", refused.Message);
+        Assert.Contains("never run as root", refused.Message);
         Assert.Empty(await docker.ContainersLabelledAsync("loop.run", spec.RunId));
     }
 
