@@ -197,7 +197,7 @@ public static class DaemonCommands
         public ServiceDefinition Definition()
         {
             var environment = new Dictionary<string, string>();
-            foreach (var name in new[] { "LOOP_HOME", "DOCKER_HOST", "PATH" })
+            foreach (var name in new[] { "LOOP_HOME", "PATH", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH" })
             {
                 if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value)
                 {

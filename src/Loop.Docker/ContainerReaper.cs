@@ -1,13 +1,15 @@
 namespace Loop.Docker;
 
-using Loop.Docker.Engine;
+using global::Docker.DotNet;
+using global::Docker.DotNet.Models;
 using Microsoft.Extensions.Logging;
 
 /// <summary>Removes containers left behind by a daemon that crashed mid-run, found by their labels.</summary>
-public sealed partial class ContainerReaper(DockerEngineClient client, ILogger<ContainerReaper> logger)
+public sealed partial class ContainerReaper(DockerEngine engine, ILogger<ContainerReaper> logger)
 {
     /// <summary>Force-removes every container (running or not) carrying all of <paramref name="labels"/>;
     /// returns how many were removed.</summary>
+    /// <exception cref="DockerUnavailableException">The engine cannot be reached.</exception>
     public async Task<int> ReapAsync(IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
         if (labels.Count == 0)
@@ -16,15 +18,39 @@ public sealed partial class ContainerReaper(DockerEngineClient client, ILogger<C
             throw new ArgumentException("at least one label is needed to tell Loop's containers apart", nameof(labels));
         }
 
-        var removed = 0;
-        foreach (var container in await client.ListContainersAsync(labels, cancellationToken).ConfigureAwait(false))
+        var docker = await engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            await client.RemoveAsync(container.Id, force: true, cancellationToken).ConfigureAwait(false);
-            LogReaped(container.Id, container.State);
-            removed++;
-        }
+            var removed = 0;
+            var filter = new ContainersListParameters
+            {
+                All = true,
+                Filters = new Dictionary<string, IDictionary<string, bool>>
+                {
+                    ["label"] = labels.ToDictionary(l => $"{l.Key}={l.Value}", _ => true),
+                },
+            };
+            foreach (var container in await docker.Containers.ListContainersAsync(filter, cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await docker.Containers.RemoveContainerAsync(container.ID, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, cancellationToken).ConfigureAwait(false);
+                }
+                catch (DockerContainerNotFoundException)
+                {
+                    // Gone already (removed by its own run as we listed): nothing left to reap.
+                    continue;
+                }
+                LogReaped(container.ID, container.State);
+                removed++;
+            }
 
-        return removed;
+            return removed;
+        }
+        catch (Exception e) when (DockerEngine.IsUnreachable(e))
+        {
+            throw engine.Unreachable(e);
+        }
     }
 
     [LoggerMessage(LogLevel.Information, "Reaped orphaned container {ContainerId} ({State})")]

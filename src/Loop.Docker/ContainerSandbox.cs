@@ -1,11 +1,12 @@
 namespace Loop.Docker;
 
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
-using Loop.Docker.Engine;
+using global::Docker.DotNet;
+using global::Docker.DotNet.Models;
 using Loop.Domain.Agents;
 using Microsoft.Extensions.Logging;
 
@@ -13,7 +14,7 @@ using Microsoft.Extensions.Logging;
 /// Secrets travel over the container's stdin to the image's entrypoint, so they never appear in
 /// the container's config, its command line or the image.</summary>
 public sealed partial class ContainerSandbox(
-    DockerEngineClient client,
+    DockerEngine engine,
     ContainerSandboxOptions options,
     TimeProvider timeProvider,
     ILogger<ContainerSandbox> logger) : ISandbox
@@ -22,55 +23,55 @@ public sealed partial class ContainerSandbox(
     private const long MiB = 1024 * 1024;
     private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(30);
 
-    private readonly string _user = options.User ?? DaemonUser.Value;
-
     public string Kind => "docker";
 
     public async Task<SandboxExit> RunAsync(SandboxSpec spec, Func<string, ValueTask> onStdoutLine, Action<string>? onStarted, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var stdin = StdinPayload(spec.Secrets, spec.Input);
+        var stdin = StdinPayload(spec);
+        var request = CreateRequest(spec);
+        var docker = await ConnectAsync().ConfigureAwait(false);
         // Not cancelled by the caller: a create cut short on our side may still happen on the
         // engine's, and then we would never learn the id of the container to remove.
         using var creating = new CancellationTokenSource(CleanupTimeout);
-        var id = await CreateAsync(spec, creating.Token).ConfigureAwait(false);
+        var id = await CreateAsync(docker, request, spec.RunId, creating.Token).ConfigureAwait(false);
         try
         {
-            return await RunContainerAsync(id, spec, stdin, onStdoutLine, onStarted, cancellationToken).ConfigureAwait(false);
+            return await RunContainerAsync(docker, id, spec, stdin, onStdoutLine, onStarted, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            await RemoveQuietlyAsync(id, spec.RunId).ConfigureAwait(false);
+            await RemoveQuietlyAsync(docker, id, spec.RunId).ConfigureAwait(false);
         }
     }
 
-    internal ContainerCreateRequest CreateRequest(SandboxSpec spec)
+    internal CreateContainerParameters CreateRequest(SandboxSpec spec)
     {
-        var user = UserOf(spec);
+        var user = UserFor(spec);
         var (uid, gid) = NumericOwner(user);
         var size = $"size={options.TmpfsSizeMb}m";
         // HOME belongs to the user alone; when the user is a name we cannot own it, so open it up.
         var homeOwner = uid is null ? "mode=1777" : $"uid={uid},gid={gid},mode=0700";
-        return new ContainerCreateRequest
+        return new CreateContainerParameters
         {
             Image = options.Image,
-            Cmd = spec.Command,
+            Cmd = [.. spec.Command],
             WorkingDir = spec.WorkDir,
             User = user,
             Env = [$"HOME={options.HomeDir}"],
-            Labels = spec.Labels,
+            Labels = spec.Labels.ToDictionary(),
             AttachStdin = true,
             AttachStdout = true,
             AttachStderr = true,
             OpenStdin = true,
             StdinOnce = true,
             Tty = false,
-            HostConfig = new ContainerHostConfig
+            HostConfig = new HostConfig
             {
-                Mounts = spec.Mounts.Select(m => new ContainerMount("bind", m.HostPath, m.ContainerPath, m.ReadOnly)).ToList(),
+                Mounts = [.. spec.Mounts.Select(m => new Mount { Type = "bind", Source = m.HostPath, Target = m.ContainerPath, ReadOnly = m.ReadOnly })],
                 Memory = options.MemoryMb * MiB,
                 MemorySwap = options.MemoryMb * MiB,
-                NanoCpus = (long)Math.Round(options.Cpus * 1e9),
+                NanoCPUs = (long)Math.Round(options.Cpus * 1e9),
                 PidsLimit = options.PidsLimit,
                 ReadonlyRootfs = true,
                 Tmpfs = MaskedTmpfs(spec, new Dictionary<string, string>
@@ -80,9 +81,22 @@ public sealed partial class ContainerSandbox(
                 }),
                 CapDrop = ["ALL"],
                 SecurityOpt = ["no-new-privileges"],
-                GroupAdd = spec.SupplementaryGroups.Select(g => g.ToString(CultureInfo.InvariantCulture)).ToList(),
+                GroupAdd = [.. spec.SupplementaryGroups.Select(g => g.ToString(CultureInfo.InvariantCulture))],
             },
         };
+    }
+
+    /// <summary>The run's own user, else the sandbox's, else the daemon's; never root, whose files
+    /// written to a mounted project dir (a setuid shell, say) would be root's on the host.</summary>
+    private string UserFor(SandboxSpec spec)
+    {
+        var user = spec.User ?? options.User ?? DaemonUser.Value;
+        var uid = user.Split(':')[0];
+        if (uid == "root" || (uid.Length > 0 && uid.All(char.IsAsciiDigit) && uid.TrimStart('0').Length == 0))
+        {
+            throw new SandboxUnavailableException($"containers never run as root: run {spec.RunId} would run as {user}; set container_user in config.json, like \"1000:1000\"");
+        }
+        return user;
     }
 
     /// <summary>A small empty tmpfs over each masked path: Docker can still make mountpoints in it for
@@ -96,29 +110,45 @@ public sealed partial class ContainerSandbox(
         return tmpfs;
     }
 
-    private async Task<string> CreateAsync(SandboxSpec spec, CancellationToken cancellationToken)
+    private async Task<IDockerClient> ConnectAsync()
     {
         try
         {
-            var id = await client.CreateContainerAsync(CreateRequest(spec), name: null, cancellationToken).ConfigureAwait(false);
-            LogCreated(spec.RunId, id, options.Image);
-            return id;
+            // Not the caller's token either: connecting is quick, and a run cancelled this early
+            // is reported by the cancellation checks around it.
+            using var connecting = new CancellationTokenSource(CleanupTimeout);
+            return await engine.ConnectAsync(connecting.Token).ConfigureAwait(false);
         }
         catch (DockerUnavailableException e)
         {
             throw Unreachable(e);
         }
-        catch (DockerApiException e) when (e.StatusCode == HttpStatusCode.NotFound)
+    }
+
+    private async Task<string> CreateAsync(IDockerClient docker, CreateContainerParameters request, string runId, CancellationToken cancellationToken)
+    {
+        try
         {
-            throw new SandboxUnavailableException($"image {options.Image} not found: {e.Message}; build the agent image first", e);
+            var id = (await docker.Containers.CreateContainerAsync(request, cancellationToken).ConfigureAwait(false)).ID;
+            LogCreated(runId, id, options.Image);
+            return id;
+        }
+        catch (Exception e) when (DockerEngine.IsUnreachable(e))
+        {
+            throw Unreachable(engine.Unreachable(e));
+        }
+        catch (DockerImageNotFoundException e)
+        {
+            throw new SandboxUnavailableException($"image {options.Image} not found: {DockerEngine.Message(e)}; build the agent image first", e);
         }
         catch (DockerApiException e)
         {
-            throw new SandboxUnavailableException($"Docker could not create the container for run {spec.RunId}: {e.Message}", e);
+            throw new SandboxUnavailableException($"Docker could not create the container for run {runId}: {DockerEngine.Message(e)}", e);
         }
     }
 
     private async Task<SandboxExit> RunContainerAsync(
+        IDockerClient docker,
         string id,
         SandboxSpec spec,
         byte[] stdin,
@@ -136,16 +166,14 @@ public sealed partial class ContainerSandbox(
         bool timedOut = false, cancelled = false;
         try
         {
-            using var attach = await client.AttachAsync(id, run.Token).ConfigureAwait(false);
-            await client.StartAsync(id, run.Token).ConfigureAwait(false);
+            // Attached before the start, so no output is missed.
+            using var attach = await docker.Containers.AttachContainerAsync(
+                id, new ContainerAttachParameters { Stream = true, Stdin = true, Stdout = true, Stderr = true }, run.Token).ConfigureAwait(false);
+            await docker.Containers.StartContainerAsync(id, new ContainerStartParameters(), run.Token).ConfigureAwait(false);
             started = true;
             onStarted?.Invoke(id);
-            // Written while the output is read: a large prompt must not wait on a container that
-            // waits for us to read what it printed.
-            var feeding = SendStdinAsync(attach, stdin, run.Token);
-            await PumpOutputAsync(attach, onStdoutLine, stderr, run.Token).ConfigureAwait(false);
-            await feeding.ConfigureAwait(false);
-            exitCode = await client.WaitAsync(id, run.Token).ConfigureAwait(false);
+            await ExchangeAsync(attach, stdin, onStdoutLine, stderr, run.Token).ConfigureAwait(false);
+            exitCode = (int)(await docker.Containers.WaitContainerAsync(id, run.Token).ConfigureAwait(false)).StatusCode;
         }
         catch (OperationCanceledException) when (run.IsCancellationRequested)
         {
@@ -153,62 +181,88 @@ public sealed partial class ContainerSandbox(
             timedOut = !cancelled;
             LogStopping(spec.RunId, id, timedOut ? "timed out" : "cancelled");
             using var cleanup = new CancellationTokenSource(CleanupTimeout);
-            await client.KillAsync(id, cleanup.Token).ConfigureAwait(false);
+            await KillAsync(docker, id, cleanup.Token).ConfigureAwait(false);
             if (started)
             {
-                exitCode = await client.WaitAsync(id, cleanup.Token).ConfigureAwait(false);
+                exitCode = (int)(await docker.Containers.WaitContainerAsync(id, cleanup.Token).ConfigureAwait(false)).StatusCode;
             }
         }
-        catch (DockerUnavailableException e)
+        catch (Exception e) when (DockerEngine.IsUnreachable(e))
         {
-            throw Unreachable(e);
+            throw Unreachable(engine.Unreachable(e));
         }
         catch (DockerApiException e) when (!started)
         {
-            throw new SandboxUnavailableException($"Docker could not start the container for run {spec.RunId}: {e.Message}", e);
+            throw new SandboxUnavailableException($"Docker could not start the container for run {spec.RunId}: {DockerEngine.Message(e)}", e);
         }
 
         var outOfMemory = false;
         using (var cleanup = new CancellationTokenSource(CleanupTimeout))
         {
-            var state = (await client.InspectAsync(id, cleanup.Token).ConfigureAwait(false)).State;
-            outOfMemory = state.OOMKilled;
-            exitCode = started ? exitCode ?? state.ExitCode : null;
+            var state = (await docker.Containers.InspectContainerAsync(id, cleanup.Token).ConfigureAwait(false)).State;
+            outOfMemory = state?.OOMKilled ?? false;
+            exitCode = started ? exitCode ?? (int?)state?.ExitCode : null;
         }
 
         LogExited(spec.RunId, id, exitCode, timedOut, cancelled, outOfMemory);
         return new SandboxExit(exitCode, timedOut, cancelled, outOfMemory, stderr.ToString(), id);
     }
 
-    /// <summary>The entrypoint reads KEY=VALUE lines up to an empty line and leaves the rest (the
-    /// prompt) to the command; then stdin is closed so the command sees end of file. Never throws:
-    /// a container that is gone or a run that is stopped is reported by the output side.</summary>
-    private async Task SendStdinAsync(DockerAttachStream attach, byte[] stdin, CancellationToken cancellationToken)
+    /// <summary>Feeds stdin while reading the output: a large input is written only as fast as the
+    /// command reads it, and a command that writes before it has read everything must not wait on us.</summary>
+    private async Task ExchangeAsync(MultiplexedStream attach, byte[] stdin, Func<string, ValueTask> onStdoutLine, TailBuffer stderr, CancellationToken cancellationToken)
+    {
+        using var feeding = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var writing = WriteStdinAsync(attach, stdin, feeding.Token);
+        try
+        {
+            await PumpOutputAsync(attach, onStdoutLine, stderr, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // The output has ended (so has the command) or the run is being stopped: a write still
+            // waiting for a reader never gets one.
+            await feeding.CancelAsync().ConfigureAwait(false);
+            await writing.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The entrypoint reads KEY=VALUE lines up to an empty line, the command reads the rest;
+    /// then stdin is closed so the command sees end of file. Never throws.</summary>
+    private async Task WriteStdinAsync(MultiplexedStream attach, byte[] stdin, CancellationToken cancellationToken)
     {
         try
         {
-            await attach.WriteStdinAsync(stdin, cancellationToken).ConfigureAwait(false);
-            attach.CloseStdin();
+            await attach.WriteAsync(stdin, 0, stdin.Length, cancellationToken).ConfigureAwait(false);
+            attach.CloseWrite();
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            // The container may already have exited without reading stdin; its output still tells what happened.
+            // The command may have exited without reading it all; its output still tells what happened.
             LogStdinClosed(e.Message);
         }
     }
 
-    private static async Task PumpOutputAsync(DockerAttachStream attach, Func<string, ValueTask> onStdoutLine, TailBuffer stderr, CancellationToken cancellationToken)
+    private static async Task PumpOutputAsync(MultiplexedStream attach, Func<string, ValueTask> onStdoutLine, TailBuffer stderr, CancellationToken cancellationToken)
     {
         var stdout = new Utf8LineSplitter();
-        while (await attach.ReadFrameAsync(cancellationToken).ConfigureAwait(false) is { } frame)
+        var buffer = new byte[16 * 1024];
+        while (true)
         {
-            if (frame.Stream == AttachStreamKind.Stderr)
+            var read = await attach.ReadOutputAsync(buffer, 0, buffer.Length, cancellationToken).ConfigureAwait(false);
+            if (read.EOF)
             {
-                stderr.Push(frame.Payload.Span);
+                break;
+            }
+
+            var chunk = buffer.AsSpan(0, read.Count);
+            if (read.Target == MultiplexedStream.TargetStream.StandardError)
+            {
+                stderr.Push(chunk);
                 continue;
             }
 
-            foreach (var line in stdout.Push(frame.Payload.Span))
+            foreach (var line in stdout.Push(chunk))
             {
                 await onStdoutLine(line).ConfigureAwait(false);
             }
@@ -220,59 +274,60 @@ public sealed partial class ContainerSandbox(
         }
     }
 
-    private async Task RemoveQuietlyAsync(string id, string runId)
+    /// <summary>Sends SIGKILL. A container already gone or no longer running is not an error.</summary>
+    private static async Task KillAsync(IDockerClient docker, string id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await docker.Containers.KillContainerAsync(id, new ContainerKillParameters(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException e) when (e.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        {
+        }
+    }
+
+    private async Task RemoveQuietlyAsync(IDockerClient docker, string id, string runId)
     {
         try
         {
             using var cleanup = new CancellationTokenSource(CleanupTimeout);
-            await client.RemoveAsync(id, force: true, cleanup.Token).ConfigureAwait(false);
+            await docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, cleanup.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is DockerApiException or DockerUnavailableException or OperationCanceledException)
+        catch (DockerContainerNotFoundException)
+        {
+        }
+        catch (Exception e) when (e is DockerApiException or OperationCanceledException || DockerEngine.IsUnreachable(e))
         {
             // The reaper removes it at the next start-up (it carries the instance's labels).
             LogRemoveFailed(e, runId, id);
         }
     }
 
-    private SandboxUnavailableException Unreachable(DockerUnavailableException e) =>
+    private static SandboxUnavailableException Unreachable(DockerUnavailableException e) =>
         new($"{e.Message}; start Docker or set runner to process", e);
 
-    /// <summary>The secrets as the entrypoint reads them, then the command's own input as UTF-8.</summary>
-    private static byte[] StdinPayload(IReadOnlyDictionary<string, string> secrets, string input)
+    /// <summary>The secrets as KEY=VALUE lines and an empty line, then the input.</summary>
+    private static byte[] StdinPayload(SandboxSpec spec)
     {
         var text = new StringBuilder();
-        foreach (var (key, value) in secrets)
+        foreach (var (key, value) in spec.Secrets)
         {
             if (!EnvName().IsMatch(key))
             {
-                throw new ArgumentException($"secret name '{key}' is not a valid environment variable name", nameof(secrets));
+                throw new ArgumentException($"secret name '{key}' is not a valid environment variable name", nameof(spec));
             }
 
             // A newline would end the secret early and smuggle the rest in as another line; the value itself is never echoed.
             if (value.Contains('\n') || value.Contains('\r') || value.Contains('\0'))
             {
-                throw new ArgumentException($"secret {key} contains a line break or NUL", nameof(secrets));
+                throw new ArgumentException($"secret {key} contains a line break or NUL", nameof(spec));
             }
 
             text.Append(key).Append('=').Append(value).Append('\n');
         }
 
-        text.Append('\n').Append(input);
+        text.Append('\n').Append(spec.Input);
         return Encoding.UTF8.GetBytes(text.ToString());
-    }
-
-    /// <summary>The run's own user, else the configured one, else the daemon's. Never root: a root
-    /// agent could leave setuid-root files in the project for any user of the host.</summary>
-    private string UserOf(SandboxSpec spec)
-    {
-        var user = spec.User ?? _user;
-        var name = user.Split(':')[0];
-        if (name is "0" or "root")
-        {
-            throw new SandboxUnavailableException(
-                $"run {spec.RunId} would run as root ({user}): agents never run as root; set container_user in config.json (like \"1000:1000\")");
-        }
-        return user;
     }
 
     private static (string? Uid, string? Gid) NumericOwner(string user)

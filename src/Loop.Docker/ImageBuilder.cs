@@ -1,13 +1,40 @@
 namespace Loop.Docker;
 
 using System.Formats.Tar;
-using Loop.Docker.Engine;
+using global::Docker.DotNet;
+using global::Docker.DotNet.Models;
 
-/// <summary>Builds an image from files held in memory (no build directory on disk).</summary>
-public sealed class ImageBuilder(DockerEngineClient client)
+/// <summary>Checks for an image and builds one from files held in memory (no build directory on disk).</summary>
+public sealed class ImageBuilder(DockerEngine engine)
 {
+    /// <exception cref="DockerUnavailableException">The engine cannot be reached.</exception>
+    public async Task<bool> ExistsAsync(string image, CancellationToken cancellationToken)
+    {
+        var docker = await engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await docker.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (DockerImageNotFoundException)
+        {
+            return false;
+        }
+        catch (Exception e) when (DockerEngine.IsUnreachable(e))
+        {
+            throw engine.Unreachable(e);
+        }
+        catch (DockerApiException e)
+        {
+            throw new ImageBuildException($"Docker could not look up image {image}: {DockerEngine.Message(e)}", e);
+        }
+    }
+
     /// <param name="files">Build context: path inside the context → content. "Dockerfile" must be among them.
     /// Files ending in ".sh" are made executable.</param>
+    /// <param name="progress">Each line of the build's output, as it comes.</param>
+    /// <exception cref="ImageBuildException">A step failed; the message is the engine's.</exception>
+    /// <exception cref="DockerUnavailableException">The engine cannot be reached.</exception>
     public async Task BuildAsync(
         string tag,
         IReadOnlyDictionary<string, byte[]> files,
@@ -15,8 +42,28 @@ public sealed class ImageBuilder(DockerEngineClient client)
         Action<string> progress,
         CancellationToken cancellationToken)
     {
+        var docker = await engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
         using var context = await CreateContextAsync(files, cancellationToken).ConfigureAwait(false);
-        await client.BuildImageAsync(context, tag, buildArgs, progress, cancellationToken).ConfigureAwait(false);
+        var output = new BuildOutput(progress);
+        try
+        {
+            await docker.Images.BuildImageFromDockerfileAsync(
+                new ImageBuildParameters { Tags = [tag], Remove = true, ForceRemove = true, BuildArgs = buildArgs.ToDictionary() },
+                context, authConfigs: null, headers: null, output, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (DockerEngine.IsUnreachable(e))
+        {
+            throw engine.Unreachable(e);
+        }
+        catch (DockerApiException e)
+        {
+            throw new ImageBuildException(DockerEngine.Message(e), e);
+        }
+
+        if (output.Error is { } error)
+        {
+            throw new ImageBuildException(error);
+        }
     }
 
     internal static async Task<MemoryStream> CreateContextAsync(IReadOnlyDictionary<string, byte[]> files, CancellationToken cancellationToken)
@@ -40,4 +87,36 @@ public sealed class ImageBuilder(DockerEngineClient client)
         tar.Position = 0;
         return tar;
     }
+
+    /// <summary>Reported to in order, on the reading thread (unlike <see cref="Progress{T}"/>, which
+    /// posts each report and could reorder lines). The engine reports a failed step as a message,
+    /// not as an HTTP error: the first one is kept.</summary>
+    private sealed class BuildOutput(Action<string> progress) : IProgress<JSONMessage>
+    {
+        public string? Error { get; private set; }
+
+        public void Report(JSONMessage value)
+        {
+            if (value.Error?.Message is { Length: > 0 } error)
+            {
+                Error ??= error;
+                return;
+            }
+
+            foreach (var text in (ReadOnlySpan<string?>)[value.Stream, value.Status])
+            {
+                foreach (var part in (text ?? "").Split('\n'))
+                {
+                    var line = part.TrimEnd('\r');
+                    if (line.Length > 0)
+                    {
+                        progress(line);
+                    }
+                }
+            }
+        }
+    }
 }
+
+/// <summary>The agent image could not be built or looked up; the message is the engine's.</summary>
+public sealed class ImageBuildException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,7 +1,6 @@
 namespace Loop.Runtime;
 
 using Loop.Docker;
-using Loop.Docker.Engine;
 using Microsoft.Extensions.Logging;
 
 /// <summary>
@@ -10,7 +9,7 @@ using Microsoft.Extensions.Logging;
 /// build, which runs in the background on start-up when the image is missing.
 /// </summary>
 public sealed class DockerEngineState(
-    DockerEngineClient client,
+    DockerEngine engine,
     string image,
     IReadOnlyDictionary<string, byte[]> buildFiles,
     IReadOnlyDictionary<string, string> buildArgs,
@@ -18,10 +17,14 @@ public sealed class DockerEngineState(
     ILogger<DockerEngineState> logger)
 {
     private static readonly TimeSpan RecheckAfter = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(3);
+    // The first check decides whether start-up reaps orphaned containers: a slow first answer
+    // (a loaded machine, a remote engine) must not skip that.
+    private static readonly TimeSpan FirstCheckTimeout = TimeSpan.FromSeconds(20);
     private readonly object _gate = new();
     private Task<bool> _imageReady = Task.FromResult(false);
     private string _imageStatus = "unknown";
-    private EngineHealth _health = new(false, client.Endpoint, null, "not checked yet", image, "unknown");
+    private EngineHealth _health = new(false, engine.Endpoint, null, "not checked yet", image, "unknown");
     private DateTimeOffset _checkedAt = DateTimeOffset.MinValue;
     private int _checking;
 
@@ -49,13 +52,16 @@ public sealed class DockerEngineState(
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(3));
-            var version = await client.PingAsync(timeout.Token);
-            health = new EngineHealth(true, client.Endpoint, version, null, image, _imageStatus);
+            lock (_gate)
+            {
+                timeout.CancelAfter(_checkedAt == DateTimeOffset.MinValue ? FirstCheckTimeout : CheckTimeout);
+            }
+            var version = await engine.PingAsync(timeout.Token);
+            health = new EngineHealth(true, engine.Endpoint, version, null, image, _imageStatus);
         }
         catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            health = new EngineHealth(false, client.Endpoint, null, error.Message, image, _imageStatus);
+            health = new EngineHealth(false, engine.Endpoint, null, error.Message, image, _imageStatus);
         }
         lock (_gate)
         {
@@ -63,11 +69,11 @@ public sealed class DockerEngineState(
             {
                 if (health.Reachable)
                 {
-                    logger.LogInformation("Docker engine at {Endpoint} is reachable (API {ApiVersion})", client.Endpoint, health.ApiVersion);
+                    logger.LogInformation("Docker engine at {Endpoint} is reachable (API {ApiVersion})", engine.Endpoint, health.ApiVersion);
                 }
                 else
                 {
-                    logger.LogWarning("Docker engine at {Endpoint} is not reachable: {Error}. Agent runs will fail until it is, or until runner is set to process.", client.Endpoint, health.Error);
+                    logger.LogWarning("Docker engine at {Endpoint} is not reachable: {Error}. Agent runs will fail until it is, or until runner is set to process.", engine.Endpoint, health.Error);
                 }
             }
             _health = health;
@@ -110,14 +116,15 @@ public sealed class DockerEngineState(
     {
         try
         {
-            if (await client.ImageExistsAsync(image, cancellationToken))
+            var builder = new ImageBuilder(engine);
+            if (await builder.ExistsAsync(image, cancellationToken))
             {
                 SetImageStatus("present");
                 return true;
             }
             SetImageStatus("building");
             logger.LogInformation("Agent image {Image} is missing: building it from the embedded Dockerfile (this takes a few minutes the first time)", image);
-            await new ImageBuilder(client).BuildAsync(image, buildFiles, buildArgs,
+            await builder.BuildAsync(image, buildFiles, buildArgs,
                 line => logger.LogInformation("Building {Image}: {Progress}", image, line.TrimEnd()), cancellationToken);
             SetImageStatus("present");
             logger.LogInformation("Agent image {Image} is built", image);

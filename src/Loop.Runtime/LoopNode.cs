@@ -4,7 +4,6 @@ using System.Diagnostics;
 using System.Reflection;
 using Loop.Config;
 using Loop.Docker;
-using Loop.Docker.Engine;
 using Loop.Domain;
 using Loop.Domain.Agents;
 using Loop.Domain.Channels;
@@ -37,7 +36,7 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly DockerEngineClient? _docker;
+    private readonly DockerEngine? _docker;
     private readonly DockerEngineState? _engine;
     private readonly ContainerWorkerPool _pool;
     private readonly ChannelActorHost _actors;
@@ -80,7 +79,7 @@ public sealed class LoopNode : IAsyncDisposable
         }
         else
         {
-            _docker = new DockerEngineClient(Environment.GetEnvironmentVariable("DOCKER_HOST"));
+            _docker = DockerEngine.FromEnvironment();
             _engine = new DockerEngineState(_docker, config.ContainerImage, AgentImageFiles.All, options.ImageBuildArgs,
                 time, loggers.CreateLogger<DockerEngineState>());
             var container = new ContainerSandbox(_docker, new ContainerSandboxOptions(

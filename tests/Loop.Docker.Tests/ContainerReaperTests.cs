@@ -1,6 +1,6 @@
 namespace Loop.Docker.Tests;
 
-using Loop.Docker.Engine;
+using global::Docker.DotNet.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
 [Collection(DockerCollection.Name)]
@@ -16,7 +16,7 @@ public sealed class ContainerReaperTests(DockerFixture docker)
         var foreign = await CreateAsync(other, start: true);
         try
         {
-            var reaper = new ContainerReaper(docker.Client, NullLogger<ContainerReaper>.Instance);
+            var reaper = new ContainerReaper(docker.Engine, NullLogger<ContainerReaper>.Instance);
 
             var removed = await reaper.ReapAsync(new Dictionary<string, string> { ["loop.instance"] = mine }, CancellationToken.None);
 
@@ -29,29 +29,29 @@ public sealed class ContainerReaperTests(DockerFixture docker)
         }
         finally
         {
-            await docker.Client.RemoveAsync(foreign, force: true, CancellationToken.None);
+            await docker.Client.Containers.RemoveContainerAsync(foreign, new ContainerRemoveParameters { Force = true });
         }
     }
 
     [Fact]
     public async Task Refuses_an_empty_label_set_which_would_match_every_container()
     {
-        var reaper = new ContainerReaper(docker.Client, NullLogger<ContainerReaper>.Instance);
+        var reaper = new ContainerReaper(docker.Engine, NullLogger<ContainerReaper>.Instance);
 
         await Assert.ThrowsAsync<ArgumentException>(() => reaper.ReapAsync(new Dictionary<string, string>(), CancellationToken.None));
     }
 
     private async Task<string> CreateAsync(string instance, bool start)
     {
-        var id = await docker.Client.CreateContainerAsync(new ContainerCreateRequest
+        var id = (await docker.Client.Containers.CreateContainerAsync(new CreateContainerParameters
         {
             Image = "loop-test-base:latest",
             Cmd = ["sleep", "60"],
             Labels = new Dictionary<string, string> { ["loop.instance"] = instance },
-        }, name: null, CancellationToken.None);
+        })).ID;
         if (start)
         {
-            await docker.Client.StartAsync(id, CancellationToken.None);
+            await docker.Client.Containers.StartContainerAsync(id, new ContainerStartParameters());
         }
 
         return id;

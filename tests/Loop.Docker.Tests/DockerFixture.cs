@@ -2,7 +2,8 @@ namespace Loop.Docker.Tests;
 
 using System.Diagnostics;
 using System.Text;
-using Loop.Docker.Engine;
+using global::Docker.DotNet;
+using global::Docker.DotNet.Models;
 using Loop.Domain.Agents;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -30,7 +31,11 @@ public sealed class DockerFixture : IAsyncLifetime
         ENTRYPOINT ["/usr/local/bin/loop-entrypoint"]
         """;
 
-    public DockerEngineClient Client { get; } = new();
+    /// <summary>The engine as the daemon finds it (DOCKER_HOST, contexts, the default socket).</summary>
+    public DockerEngine Engine { get; } = DockerEngine.FromEnvironment();
+
+    /// <summary>The same engine seen from outside Loop's code, as a person with docker access sees it.</summary>
+    public IDockerClient Client { get; private set; } = null!;
 
     public List<string> BuildOutput { get; } = [];
 
@@ -41,17 +46,26 @@ public sealed class DockerFixture : IAsyncLifetime
             ["Dockerfile"] = Encoding.UTF8.GetBytes(Dockerfile),
             ["entrypoint.sh"] = Encoding.UTF8.GetBytes(EntrypointScript + "\n"),
         };
-        await new ImageBuilder(Client).BuildAsync(TestImage, files, new Dictionary<string, string>(), BuildOutput.Add, CancellationToken.None);
+        Client = await Engine.ConnectAsync(CancellationToken.None);
+        await new ImageBuilder(Engine).BuildAsync(TestImage, files, new Dictionary<string, string>(), BuildOutput.Add, CancellationToken.None);
     }
 
     public Task DisposeAsync()
     {
-        Client.Dispose();
+        Engine.Dispose();
         return Task.CompletedTask;
     }
 
-    public ContainerSandbox Sandbox(string? user = "1000:1000", long memoryMb = 256, string image = TestImage, DockerEngineClient? client = null) =>
-        new(client ?? Client, new ContainerSandboxOptions(image, memoryMb, 1.0, 128, "/home/agent", user), TimeProvider.System, NullLogger<ContainerSandbox>.Instance);
+    public ContainerSandbox Sandbox(string? user = "1000:1000", long memoryMb = 256, string image = TestImage, DockerEngine? engine = null) =>
+        new(engine ?? Engine, new ContainerSandboxOptions(image, memoryMb, 1.0, 128, "/home/agent", user), TimeProvider.System, NullLogger<ContainerSandbox>.Instance);
+
+    /// <summary>Containers, stopped ones included, carrying the label, as `docker ps -a --filter label=…` lists them.</summary>
+    public async Task<IList<ContainerListResponse>> ContainersLabelledAsync(string key, string value) =>
+        await Client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{key}={value}"] = true } },
+        });
 
     public static SandboxSpec Spec(
         IReadOnlyList<string> command,
@@ -59,7 +73,8 @@ public sealed class DockerFixture : IAsyncLifetime
         IReadOnlyDictionary<string, string>? secrets = null,
         IReadOnlyList<BindMount>? mounts = null,
         IReadOnlyDictionary<string, string>? labels = null,
-        string workDir = "/tmp")
+        string workDir = "/tmp",
+        string input = "")
     {
         var runId = "run-" + Guid.NewGuid().ToString("N")[..12];
         return new SandboxSpec(
@@ -71,7 +86,8 @@ public sealed class DockerFixture : IAsyncLifetime
             secrets ?? new Dictionary<string, string>(),
             labels ?? new Dictionary<string, string> { ["loop.test"] = "docker-tests", ["loop.run"] = runId },
             timeout ?? TimeSpan.FromSeconds(60),
-            []);
+            [])
+        { Input = input };
     }
 
     /// <summary>Runs the real docker CLI, as a person checking our work would.</summary>
