@@ -51,7 +51,8 @@ public sealed class EngineTcpProxy : IAsyncDisposable
                 _ = ForwardAsync(client);
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        // A listener stopped before the first accept began says so with InvalidOperationException.
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
         }
     }
@@ -135,7 +136,8 @@ public sealed class TestCertificates : IDisposable
             [server ? new Oid("1.3.6.1.5.5.7.3.1") : new Oid("1.3.6.1.5.5.7.3.2")], false));
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
-        using var issued = request.Create(Authority, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(7), serial);
+        // Within the authority's own validity: a certificate may not outlive its issuer.
+        using var issued = request.Create(Authority, Authority.NotBefore, Authority.NotAfter, serial);
         using var withKey = issued.CopyWithPrivateKey(key);
         // Exported and loaded again: SslStream on Linux wants a key it can use after this method's own is gone.
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
