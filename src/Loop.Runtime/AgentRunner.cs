@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using System.Globalization;
 using Loop.Claude;
 using Loop.Config;
 using Loop.Domain.Agents;
@@ -126,7 +127,15 @@ public sealed class AgentRunner(
         // A mount that holds the Loop home (a project at ~, say) would show the agent the store,
         // other channels' state and the daemon's secrets: the home is masked, and the deeper
         // mounts above (this channel's own dirs) still show through.
-        var masked = _projectDirs.MaskedPaths(mounts);
+        // Each is covered by an empty directory of this run's own, not a tmpfs: Docker gives a tmpfs
+        // the mode of the directory it covers (the home is 0700), which would lock a non-root agent
+        // out of the channel's pieces beneath.
+        var masks = runFiles + ".masks";
+        foreach (var (path, index) in _projectDirs.MaskedPaths(mounts).Select((p, i) => (p, i)))
+        {
+            var cover = Directory.CreateDirectory(Path.Combine(masks, index.ToString(CultureInfo.InvariantCulture))).FullName;
+            mounts.Insert(0, new BindMount(cover, path, ReadOnly: false));
+        }
 
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
             environment.ClaudeCommand, mcpConfigPath, settings.ClaudeModel, request.SessionId));
@@ -137,7 +146,7 @@ public sealed class AgentRunner(
             ["loop.run"] = request.RunId,
         };
         return new SandboxSpec(request.RunId, request.ChannelId, command, request.WorkDir, mounts, Secrets(token), labels,
-            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups, masked)
+            TimeSpan.FromSeconds(config.ContainerTimeoutSec), plan.SupplementaryGroups)
         {
             // On stdin, not argv: any size, any text, and invisible to other users of the host.
             Input = request.Prompt,
@@ -187,9 +196,9 @@ public sealed class AgentRunner(
     {
         try
         {
-            if (Directory.Exists(runFiles))
+            foreach (var dir in new[] { runFiles, runFiles + ".masks" }.Where(Directory.Exists))
             {
-                Directory.Delete(runFiles, recursive: true);
+                Directory.Delete(dir, recursive: true);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
