@@ -14,7 +14,8 @@ public sealed class ChannelsPageTests(DashboardFixture fixture)
     public async Task The_table_lists_channels_filters_them_and_opens_one_in_chat()
     {
         var name = "channels-" + Guid.NewGuid().ToString("N")[..8];
-        var dir = Directory.CreateDirectory(Path.Combine(fixture.Daemon.Home, "projects", name)).FullName;
+        // Outside the Loop home: no project may lie inside it.
+        var dir = Directory.CreateTempSubdirectory(name + "-").FullName;
         using var created = await fixture.Daemon.Http.PostAsJsonAsync("/api/channels", new { name, dir_path = dir });
         var channelId = (string)(await LoopDaemon.ReadObjectAsync(created, HttpStatusCode.Created))["id"]!;
 
