@@ -55,9 +55,6 @@ public sealed class ChannelTokens
     public string? ChannelOf(string token) =>
         token.StartsWith(Prefix, StringComparison.Ordinal) && _grants.TryGetValue(Hash(token), out var grant) ? grant.ChannelId : null;
 
-    /// <summary>How many run tokens are live (for the runtime view and tests).</summary>
-    public int LiveCount => _grants.Count;
-
     private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 
     private sealed record Grant(string ChannelId, string RunId);
