@@ -98,6 +98,13 @@ public sealed class EventFeedTests
         await using var loop = await LoopDaemon.StartAsync();
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
         using var stalled = await SseFeed.OpenAsync(loop, lastEventId: null, receiveBuffer: 4096);
+        // The feed may answer before it has subscribed: an event published before then is not its.
+        var subscribed = DateTime.UtcNow.AddSeconds(60);
+        while (await SubscribersAsync(loop) == 0)
+        {
+            Assert.True(DateTime.UtcNow < subscribed, "the feed never subscribed");
+            await Task.Delay(50);
+        }
         await ResetSessionsAsync(loop, channel, 1);
         var seen = await stalled.NextAsync();
         Assert.Equal(1, await SubscribersAsync(loop));
