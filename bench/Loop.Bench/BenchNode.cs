@@ -4,10 +4,11 @@ using System.Collections;
 using System.Diagnostics;
 using Loop.Config;
 using Loop.Domain.Agents;
+using Loop.Hosting;
 using Loop.Runtime;
 using Microsoft.Extensions.Logging;
 
-/// <summary>An in-process <see cref="LoopNode"/> composed as <c>loop serve</c> composes it: config
+/// <summary>An in-process <see cref="LoopNode"/> hosted as <c>loop serve</c> hosts it: config
 /// from a Loop home and LOOP_* variables, the real SQLite store, console logs like the daemon's at its default level.</summary>
 public static class BenchNode
 {
@@ -37,6 +38,11 @@ public static class BenchNode
         return (options, loaded.Config);
     }
 
+    /// <summary>The node in a host as <c>loop serve</c> builds it (a silo, the API on <paramref name="apiAddr"/>,
+    /// by default a free loopback port).</summary>
+    public static LoopHost Host(LoopNodeOptions options, TimeProvider time, string apiAddr = "127.0.0.1:0", Action<ILoggingBuilder>? logging = null) =>
+        LoopHost.Build(options with { Config = options.Config with { ApiAddr = apiAddr } }, time, logging ?? ConfigureLogging);
+
     /// <summary>The daemon's console logging (single line, UTC stamps, Microsoft.* at warning).</summary>
     public static void ConfigureLogging(ILoggingBuilder logging)
     {
@@ -44,6 +50,7 @@ public static class BenchNode
         logging.SetMinimumLevel(LogLevel.Information);
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        logging.AddFilter("Orleans", LogLevel.Warning);
         logging.AddSimpleConsole(o =>
         {
             o.SingleLine = true;

@@ -1,6 +1,5 @@
 namespace Loop.Bench;
 
-using Loop.Api;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
@@ -14,12 +13,9 @@ public static class BenchServer
     {
         var time = TimeProvider.System;
         var (options, _) = BenchNode.Options(args.Get("home"), args.Get("node", "loop-bench-serve"), new Dictionary<string, string>(), new InstantSandbox(time));
-        using var loggers = LoggerFactory.Create(BenchNode.ConfigureLogging);
-        await using var node = new LoopNode(options, loggers, time);
-        await node.StartAsync(cancellationToken);
-        await using var app = LoopServer.Build(node, $"127.0.0.1:{args.Get("port")}", BenchNode.ConfigureLogging);
-        await app.StartAsync(cancellationToken);
-        await app.WaitForShutdownAsync(cancellationToken);
+        await using var host = BenchNode.Host(options, time, $"127.0.0.1:{args.Get("port")}");
+        await host.StartAsync(cancellationToken);
+        await host.WaitForShutdownAsync(cancellationToken);
         return 0;
     }
 }

@@ -25,9 +25,9 @@ public static class ContainerBench
         }, sandbox: null);
         // `loop serve` makes this dir when its API binds the daemon socket there; runs mount it.
         Directory.CreateDirectory(options.Paths.RunDir);
-        using var loggers = LoggerFactory.Create(BenchNode.ConfigureLogging);
-        await using var node = new LoopNode(options, loggers, time);
-        await node.StartAsync(cancellationToken);
+        await using var host = BenchNode.Host(options, time);
+        await host.StartAsync(cancellationToken);
+        var node = host.Node;
 
         await using var runs = new RunWaiter(node.Events, cancellationToken);
         var channel = (await node.Channels.EnsureChannelAsync(Caller.User, null, "bench-container", cancellationToken)).Channel.Id;

@@ -27,8 +27,8 @@ public static class LatenessBench
         var time = TimeProvider.System;
         var sandbox = new InstantSandbox(time);
         var (options, config) = BenchNode.Options(home, args.Get("node", "loop-bench"), new Dictionary<string, string>(), sandbox);
-        using var loggers = LoggerFactory.Create(BenchNode.ConfigureLogging);
-        var node = new LoopNode(options, loggers, time);
+        var host = BenchNode.Host(options, time);
+        var node = host.Node;
         var disposed = false;
         try
         {
@@ -47,13 +47,13 @@ public static class LatenessBench
             {
                 plan = TaskPlan.Load(planPath);
                 var starting = Stopwatch.GetTimestamp();
-                await node.StartAsync(cancellationToken);
+                await host.StartAsync(cancellationToken);
                 prepareSeconds = Stopwatch.GetElapsedTime(starting).TotalSeconds;
                 plan.EnsureAhead(TimeSpan.FromSeconds(1), "the node's start");
             }
             else
             {
-                await node.StartAsync(cancellationToken);
+                await host.StartAsync(cancellationToken);
                 var lead = TimeSpan.FromSeconds(args.Int("lead", 15));
                 plan = new TaskPlan(TaskPlan.NextWholeSecond(DateTimeOffset.UtcNow + lead), args.Int("window", 0), args.Int("tasks", 10_000),
                     args.Int("channels", 100), args.Get("types", "cron"));
@@ -96,7 +96,7 @@ public static class LatenessBench
                 await Task.Delay(250, cancellationToken);
             }
             var drainedAt = DateTimeOffset.UtcNow;
-            await node.DisposeAsync();
+            await host.DisposeAsync();
             disposed = true;
             var stoppedAt = DateTimeOffset.UtcNow;
 
@@ -156,7 +156,7 @@ public static class LatenessBench
         {
             if (!disposed)
             {
-                await node.DisposeAsync();
+                await host.DisposeAsync();
             }
         }
     }

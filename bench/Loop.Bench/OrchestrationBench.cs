@@ -20,9 +20,9 @@ public static class OrchestrationBench
         var time = new MonotonicTime();
         var sandbox = new InstantSandbox(time);
         var (options, _) = BenchNode.Options(home, args.Get("node", "loop-bench"), new Dictionary<string, string>(), sandbox);
-        using var loggers = LoggerFactory.Create(BenchNode.ConfigureLogging);
-        await using var node = new LoopNode(options, loggers, time);
-        await node.StartAsync(cancellationToken);
+        await using var host = BenchNode.Host(options, time);
+        await host.StartAsync(cancellationToken);
+        var node = host.Node;
 
         await using var runs = new RunWaiter(node.Events, cancellationToken);
 

@@ -38,9 +38,9 @@ public static partial class TaskMemoryBench
         {
             var time = TimeProvider.System;
             var (options, _) = BenchNode.Options(home, args.Get("node", "loop-bench"), new Dictionary<string, string>(), new InstantSandbox(time));
-            using var loggers = LoggerFactory.Create(logging => logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
-            await using var node = new LoopNode(options, loggers, time);
-            await node.StartAsync(cancellationToken);
+            await using var host = BenchNode.Host(options, time, logging: logging => logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
+            await host.StartAsync(cancellationToken);
+            var node = host.Node;
             var channels = await plan.EnsureChannelsAsync(node, cancellationToken);
             createSeconds = await plan.CreateAsync(node, channels, id, cancellationToken);
         }

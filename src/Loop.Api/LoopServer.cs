@@ -1,6 +1,7 @@
 namespace Loop.Api;
 
 using System.Net;
+using Loop.Config;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -8,33 +9,34 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-/// <summary>Hosts the REST API for a <see cref="LoopNode"/>: on the configured TCP address for
-/// people and scripts, and on a unix socket under the Loop home for agent containers.</summary>
+/// <summary>The REST API of a <see cref="LoopNode"/>: on the configured TCP address for people and
+/// scripts, and on a unix socket under the Loop home for agent containers.</summary>
 public static class LoopServer
 {
-    public static WebApplication Build(LoopNode node, string apiAddr, Action<ILoggingBuilder> configureLogging)
+    /// <summary>The API's services and listeners: the TCP address for people and scripts, the unix
+    /// socket for agent containers.</summary>
+    public static void Configure(WebApplicationBuilder builder, LoopConfig config, LoopPaths paths)
     {
-        var endpoint = ParseAddress(apiAddr);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        configureLogging(builder.Logging);
+        var endpoint = ParseAddress(config.ApiAddr);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(1, AuthJsonContext.Default));
-        builder.Services.AddRateLimiter(options => ApiRateLimits.Configure(options, node.Config.ApiRateLimitPerMinute));
+        builder.Services.AddRateLimiter(options => ApiRateLimits.Configure(options, config.ApiRateLimitPerMinute));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, UsageJsonContext.Default));
-        builder.Services.AddSingleton(node);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Listen(endpoint);
-            var socket = node.Paths.DaemonSocket;
+            var socket = paths.DaemonSocket;
             Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
             File.Delete(socket); // a stale socket from a crashed daemon would block the bind
             kestrel.ListenUnixSocket(socket);
         });
+    }
 
-        var hosts = new ServedHosts(endpoint.Port, node.Config.AllowedHosts);
-        var app = builder.Build();
+    /// <summary>The API's pipeline and endpoints, each a thin call into the node's services.</summary>
+    public static void Map(WebApplication app, LoopNode node)
+    {
+        var hosts = new ServedHosts(ParseAddress(node.Config.ApiAddr).Port, node.Config.AllowedHosts);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             // Agents may run as another user than the daemon: they need write access to connect.
@@ -63,7 +65,6 @@ public static class LoopServer
         });
         AuthApi.Map(app, node);
         LoopApi.Map(app, node);
-        return app;
     }
 
     /// <summary>Parses "host:port" (IPv6 in brackets); "localhost" means loopback.</summary>

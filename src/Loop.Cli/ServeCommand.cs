@@ -3,7 +3,9 @@ namespace Loop.Cli;
 using System.CommandLine;
 using Loop.Api;
 using Loop.Config;
+using Loop.Hosting;
 using Loop.Runtime;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -43,21 +45,18 @@ public static class ServeCommand
             return 1;
         }
         var config = loaded.Config with { DbPath = node.Store.Path ?? loaded.Config.DbPath, ApiAddr = node.ApiAddr };
-        using var loggers = LoggerFactory.Create(logging => ConfigureLogging(logging, config));
         var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
-        await using var loop = new LoopNode(options, loggers, TimeProvider.System);
-        if (!string.IsNullOrWhiteSpace(config.DiscordToken))
-        {
-            loop.AddChatAdapter(Loop.Discord.DiscordChatAdapter.Create(loop));
-        }
         try
         {
-            await loop.StartAsync(cancellationToken);
-            await using var app = LoopServer.Build(loop, config.ApiAddr, logging => ConfigureLogging(logging, config));
-            await app.StartAsync(cancellationToken);
-            loggers.CreateLogger("Loop").LogInformation("Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at http://{ApiAddr}/",
-                config.ApiAddr, paths.DaemonSocket, config.ApiAddr);
-            await app.WaitForShutdownAsync(cancellationToken);
+            await using var host = LoopHost.Build(options, TimeProvider.System, logging => ConfigureLogging(logging, config));
+            if (!string.IsNullOrWhiteSpace(config.DiscordToken))
+            {
+                host.Node.AddChatAdapter(Loop.Discord.DiscordChatAdapter.Create(host.Node));
+            }
+            await host.StartAsync(cancellationToken);
+            host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop").LogInformation(
+                "Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at http://{ApiAddr}/", config.ApiAddr, paths.DaemonSocket, config.ApiAddr);
+            await host.WaitForShutdownAsync(cancellationToken);
             return 0;
         }
         catch (Exception error) when (error is IOException or FormatException or InvalidOperationException)
@@ -83,6 +82,8 @@ public static class ServeCommand
         // Per-request logs would cost more than the requests themselves.
         logging.AddFilter("Microsoft", LogLevel.Warning);
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
+        // The silo's own chatter (membership, activation counts) is for debugging Orleans, not Loop.
+        logging.AddFilter("Orleans", LogLevel.Warning);
         // A failed start (say, the port is taken) is reported in one line below, not as the host's stack trace.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         if (config.LogFormat == "json")

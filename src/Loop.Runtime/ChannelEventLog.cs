@@ -20,8 +20,8 @@ public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger
         hub.Publish(new LoopEvent("run.started", time.GetUtcNow(), run.ChannelId, run.Id, "run started", run));
     }
 
-    public void RunOutput(Run run, string line) =>
-        hub.Publish(new LoopEvent("run.output", time.GetUtcNow(), run.ChannelId, run.Id, line));
+    public void RunOutput(string channelId, string runId, string line) =>
+        hub.Publish(new LoopEvent("run.output", time.GetUtcNow(), channelId, runId, line));
 
     public void RunFinished(Run run, ChatMessage reply)
     {

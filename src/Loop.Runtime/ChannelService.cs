@@ -4,12 +4,14 @@ using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
+using Loop.Grains;
 
 /// <summary>
 /// What front ends (REST, MCP, chat adapters) may do with channels, messages and runs. They call
-/// this and nothing below it: it validates, writes to the store, and wakes the channel's actor.
+/// this and nothing below it: it validates, stores what people send, and leaves every change of a
+/// channel's state to the channel's grain.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, TimeProvider time, LoopEventHub? events = null)
+public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, TimeProvider time, LoopEventHub? events = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -59,7 +61,7 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         var message = await store.AppendMessageAsync(
             new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId), cancellationToken);
         Received(message);
-        actors.Wake(channel.Id);
+        await grains.GetGrain<IChannelGrain>(channel.Id).Wake();
         return (channel, message);
     }
 
@@ -112,13 +114,13 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
     public async Task<ChannelOverview> ResetSessionAsync(Caller caller, string channelId, CancellationToken cancellationToken)
     {
         await GetChannelAsync(caller, channelId, cancellationToken);
-        var active = await store.ListActiveRunsAsync(channelId, cancellationToken);
-        if ((active.FirstOrDefault(r => r.Status == RunStatus.Running) ?? active.FirstOrDefault()) is { } run)
+        var reset = await grains.GetGrain<IChannelGrain>(channelId).ResetSession();
+        if (!reset.Done)
         {
-            throw new LoopConflictException(
-                $"channel {channelId} has a run {run.Status.ToWire()} ({run.Id}): wait for it to end or cancel it (POST /api/runs/{run.Id}/cancel), then reset the session");
+            throw new LoopConflictException(reset.BusyRunId is { } runId
+                ? $"channel {channelId} has a run {reset.BusyStatus} ({runId}): wait for it to end or cancel it (POST /api/runs/{runId}/cancel), then reset the session"
+                : $"channel {channelId} is starting a run: wait for it to end, then reset the session");
         }
-        await store.SetChannelSessionAsync(channelId, null, cancellationToken);
         events?.Publish(new LoopEvent("channel.session_reset", time.GetUtcNow(), channelId, null,
             "session reset: the next run starts a new conversation"));
         return await GetChannelOverviewAsync(caller, channelId, cancellationToken);
@@ -167,7 +169,7 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
             throw new LoopNotFoundException($"channel {channelId} does not exist");
         }
         Received(message);
-        actors.Wake(channelId);
+        await grains.GetGrain<IChannelGrain>(channelId).Wake();
         return message;
     }
 
@@ -232,11 +234,11 @@ public sealed class ChannelService(ILoopStore store, ChannelActorHost actors, Ch
         {
             throw new LoopConflictException($"run {runId} already ended ({run.Status.ToWire()}); nothing to cancel");
         }
-        if (actors.TryCancel(run.ChannelId, runId) || await store.CancelQueuedRunAsync(runId, time.GetUtcNow(), cancellationToken))
+        if (await grains.GetGrain<IChannelGrain>(run.ChannelId).CancelRun(runId))
         {
             return run;
         }
-        throw new LoopConflictException($"run {runId} is not active on this node");
+        throw new LoopConflictException($"run {runId} ended meanwhile; nothing to cancel");
     }
 
     internal static int ClampPage(int limit)

@@ -7,6 +7,7 @@ using Loop.Docker;
 using Loop.Domain;
 using Loop.Domain.Agents;
 using Loop.Domain.Channels;
+using Loop.Grains;
 using Loop.Store;
 using Microsoft.Extensions.Logging;
 
@@ -18,17 +19,14 @@ public sealed record LoopNodeOptions(LoopConfig Config, LoopPaths Paths, string 
     /// <summary>Replaces the Docker or process sandbox (benchmarks measure Loop without Docker work).</summary>
     public ISandbox? Sandbox { get; init; }
 
-    /// <summary>How long a channel actor with nothing to do stays activated.</summary>
-    public TimeSpan ActorIdleAfter { get; init; } = TimeSpan.FromMinutes(5);
-
     /// <summary>Build arguments for the agent image when the daemon builds it.</summary>
     public IReadOnlyDictionary<string, string> ImageBuildArgs { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>
-/// One Loop daemon: the store, the channel actors, the worker pool and the sandbox, wired
-/// together. Front ends reach it through <see cref="Channels"/>, <see cref="Events"/> and
-/// <see cref="GetHealth"/>.
+/// The parts of one Loop daemon beside its grains: the store, the slots and the sandbox, and the
+/// services front ends call (<see cref="Channels"/>, <see cref="Tasks"/>, <see cref="Events"/>,
+/// <see cref="GetHealth"/>). The host makes one and gives its parts to the grains.
 /// </summary>
 public sealed class LoopNode : IAsyncDisposable
 {
@@ -38,8 +36,7 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly DockerEngine? _docker;
     private readonly DockerEngineState? _engine;
-    private readonly ContainerWorkerPool _pool;
-    private readonly ChannelActorHost _actors;
+    private readonly IGrainFactory _grains;
     private readonly CancellationTokenSource _stopping = new();
     private readonly long _startedAt;
     private readonly List<string> _warnings = [];
@@ -48,8 +45,9 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly AgentEnvironment _agent;
     private string _instanceId = "";
 
-    public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time)
+    public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time, IGrainFactory grains)
     {
+        _grains = grains;
         _options = options;
         _loggers = loggers;
         _time = time;
@@ -65,7 +63,7 @@ public sealed class LoopNode : IAsyncDisposable
 
         Store = new SqliteLoopStore(config.DbPath, time);
         Events = new LoopEventHub();
-        _pool = new ContainerWorkerPool(config.MaxConcurrentContainers);
+        Slots = new ContainerWorkerPool(config.MaxConcurrentContainers);
 
         ISandbox sandbox;
         if (options.Sandbox is { } replacement)
@@ -104,17 +102,14 @@ public sealed class LoopNode : IAsyncDisposable
         {
             _warnings.Add($"loop serve runs as root and runner is '{sandbox.Kind}': agents run as root on this machine");
         }
-        var runner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
-        var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
-        var context = new ChannelActorContext(Store, runner, _pool, observer, time,
-            channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
-        _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
-        Channels = new ChannelService(Store, _actors, Tokens, Auth, ProjectDirs.FromEnvironment(config, options.Paths), time, Events);
+        AgentRunner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
+        ChannelObserver = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
+        Channels = new ChannelService(Store, grains, Tokens, Auth, ProjectDirs.FromEnvironment(config, options.Paths), time, Events);
         var minimumInterval = Domain.Tasks.TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
-        Scheduler = new TaskScheduler(Store, _actors, Events, minimumInterval, time, loggers.CreateLogger<TaskScheduler>());
+        Scheduler = new TaskScheduler(Store, WakeAsync, Events, minimumInterval, time, loggers.CreateLogger<TaskScheduler>());
         Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, minimumInterval, time);
         Usage = new UsageService(Store, new Domain.Runs.PriceTable(config.ModelPrices), time);
-        Runtime = new RuntimeService(Store, _actors, Scheduler, Events, GetHealth, time);
+        Runtime = new RuntimeService(Store, LiveChannels, Scheduler, Events, GetHealth, time);
         Channels.Registered += async (channel, ct) =>
         {
             foreach (var chat in _chats)
@@ -152,6 +147,18 @@ public sealed class LoopNode : IAsyncDisposable
     public AuthService Auth { get; }
     public RuntimeService Runtime { get; }
     public LoopEventHub Events { get; }
+
+    /// <summary>The node's bound on agent runs, shared by its channels.</summary>
+    public ContainerWorkerPool Slots { get; }
+
+    /// <summary>Runs agents in this node's sandbox.</summary>
+    public IAgentRunner AgentRunner { get; }
+
+    /// <summary>Turns what channels report into logs and live events.</summary>
+    public IChannelObserver ChannelObserver { get; }
+
+    /// <summary>The channels active on this node.</summary>
+    public LiveChannels LiveChannels { get; } = new();
     public string Runner { get; }
     public LoopPaths Paths => _options.Paths;
 
@@ -161,11 +168,9 @@ public sealed class LoopNode : IAsyncDisposable
     /// <summary>Who agents run as (never root).</summary>
     public RunUserPolicy RunUsers { get; }
 
-    /// <summary>Prepares the store, reports and requeues work a crash interrupted, reaps orphan
-    /// containers, starts the image check, and wakes channels with pending messages.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Before the silo starts: prepares the store and the directories, and issues the local token.</summary>
+    public async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        var config = _options.Config;
         await Store.MigrateAsync(cancellationToken);
         // Mounted into every container (the API socket lives here), so it must exist even
         // before the API has started listening.
@@ -185,8 +190,15 @@ public sealed class LoopNode : IAsyncDisposable
             _logger.LogWarning("First-run setup code: {SetupCode} (also in {SetupCodeFile}); the dashboard's setup page asks for it",
                 setupCode, _options.Paths.SetupCodeFile);
         }
-        // Filled before any actor wakes, so every container carries the instance it belongs to.
+        // Filled before any channel wakes, so every container carries the instance it belongs to.
         _labels["loop.instance"] = _instanceId;
+    }
+
+    /// <summary>Once the silo runs: reports and requeues work a crash interrupted, reaps orphan
+    /// containers, starts the image check, and wakes channels with pending messages.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var config = _options.Config;
 
         var interrupted = await Store.FailInterruptedRunsAsync(
             "interrupted: the daemon stopped during this run; its messages were queued again", _time.GetUtcNow(), cancellationToken);
@@ -222,7 +234,7 @@ public sealed class LoopNode : IAsyncDisposable
             .Concat(await Store.ListChannelsWithQueuedTaskRunsAsync(cancellationToken));
         foreach (var channelId in waiting.Distinct())
         {
-            _actors.Wake(channelId);
+            await WakeAsync(channelId);
         }
         foreach (var chat in _chats)
         {
@@ -231,6 +243,8 @@ public sealed class LoopNode : IAsyncDisposable
         _logger.LogInformation("Loop {Version} node {Node} started: store {DbPath}, runner {Runner}, up to {Max} concurrent runs",
             Version, _options.NodeName, config.DbPath, Runner, config.MaxConcurrentContainers);
     }
+
+    private Task WakeAsync(string channelId) => _grains.GetGrain<IChannelGrain>(channelId).Wake();
 
     public HealthReport GetHealth()
     {
@@ -256,8 +270,8 @@ public sealed class LoopNode : IAsyncDisposable
             Runner,
             new StoreHealth(storeOk, "sqlite", _options.Config.DbPath, storeOk ? null : "not started"),
             engine,
-            new QueueHealth(_pool.Capacity, _pool.InUse, _pool.Waiting),
-            _actors.ActiveCount,
+            new QueueHealth(Slots.Capacity, Slots.InUse, Slots.Waiting),
+            LiveChannels.Count,
             _chats.Select(c => new ChatHealth(c.Platform, c.Status)).ToList(),
             warnings,
             Events.RecentProblems);
@@ -296,15 +310,24 @@ public sealed class LoopNode : IAsyncDisposable
 
     private static bool IsSingleFile(string path) => !File.Exists(Path.Combine(Path.GetDirectoryName(path)!, "loop.dll"));
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops taking work in (chat platforms, the scheduler); the silo then stops the channels.</summary>
+    public async Task StopAsync()
     {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
         await _stopping.CancelAsync();
         foreach (var chat in _chats)
         {
             await chat.DisposeAsync();
         }
         await Scheduler.DisposeAsync();
-        await _actors.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         _docker?.Dispose();
         if (Store is IAsyncDisposable disposable)
         {

@@ -23,7 +23,7 @@ public sealed class TaskScheduler : IAsyncDisposable
 
     private readonly ILoopStore _store;
     private readonly TimeSpan _minimum;
-    private readonly ChannelActorHost _channels;
+    private readonly Func<string, Task> _wakeChannel;
     private readonly LoopEventHub _events;
     private readonly TimeProvider _time;
     private readonly ILogger<TaskScheduler> _logger;
@@ -37,11 +37,11 @@ public sealed class TaskScheduler : IAsyncDisposable
 
     /// <param name="minimum">No slot follows the one before it sooner: a task stored before the minimum
     /// was set (or raised) is held to it too, without being edited.</param>
-    public TaskScheduler(ILoopStore store, ChannelActorHost channels, LoopEventHub events, TaskIntervalMinimum minimum, TimeProvider time, ILogger<TaskScheduler> logger)
+    public TaskScheduler(ILoopStore store, Func<string, Task> wakeChannel, LoopEventHub events, TaskIntervalMinimum minimum, TimeProvider time, ILogger<TaskScheduler> logger)
     {
         _minimum = minimum.Value;
         _store = store;
-        _channels = channels;
+        _wakeChannel = wakeChannel;
         _events = events;
         _time = time;
         _logger = logger;
@@ -206,7 +206,7 @@ public sealed class TaskScheduler : IAsyncDisposable
         {
             if (queuedRuns.TryGetValue(task.Id, out var run))
             {
-                _channels.Wake(task.ChannelId);
+                await _wakeChannel(task.ChannelId);
                 OnFired?.Invoke(firing.DueAt, claimedAt);
                 _events.Publish(new LoopEvent("task.fired", claimedAt, task.ChannelId, run.Id,
                     $"task {task.Name} fired (due {firing.DueAt:O}, {(claimedAt - firing.DueAt).TotalMilliseconds:F0} ms late)"));
@@ -324,7 +324,7 @@ public sealed class TaskScheduler : IAsyncDisposable
         var run = new Run(Ids.New("run", _time), task.ChannelId, task.Id, RunStatus.Queued, prompt, now,
             null, null, null, null, null, null, null, null, RunUsage.None);
         await _store.QueueTaskRunAsync(run, task with { UpdatedAt = now }, cancellationToken);
-        _channels.Wake(task.ChannelId);
+        await _wakeChannel(task.ChannelId);
     }
 
     public async ValueTask DisposeAsync()

@@ -3,6 +3,7 @@ namespace Loop.Discord.Tests;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Loop.Config;
+using Loop.Hosting;
 using Loop.Domain.Agents;
 using Loop.Runtime;
 using Loop.Testing;
@@ -92,18 +93,17 @@ public sealed class ScriptedSandbox : ISandbox
 public sealed class BotHarness : IAsyncDisposable
 {
     private readonly string _home;
-    private readonly ILoggerFactory _loggers;
+    private readonly LoopHost _host;
 
-    private BotHarness(string home, LoopNode node, DiscordChatAdapter adapter, ScriptedSandbox sandbox, ILoggerFactory loggers)
+    private BotHarness(string home, LoopHost host, DiscordChatAdapter adapter, ScriptedSandbox sandbox)
     {
         _home = home;
-        Node = node;
+        _host = host;
         Adapter = adapter;
         Sandbox = sandbox;
-        _loggers = loggers;
     }
 
-    public LoopNode Node { get; }
+    public LoopNode Node => _host.Node;
     public DiscordChatAdapter Adapter { get; }
     public ScriptedSandbox Sandbox { get; }
 
@@ -126,23 +126,24 @@ public sealed class BotHarness : IAsyncDisposable
             ],
         };
         config = configure?.Invoke(config) ?? config;
-        var loggers = LoggerFactory.Create(logging => logging.SetMinimumLevel(LogLevel.Debug).AddSimpleConsole(o => o.SingleLine = true));
         var sandbox = new ScriptedSandbox();
-        var node = new LoopNode(new LoopNodeOptions(config, paths, "test-node") { Sandbox = sandbox }, loggers, TimeProvider.System);
+        // The API is not what these tests are about: it listens on a free port.
+        var host = LoopHost.Build(new LoopNodeOptions(config with { ApiAddr = "127.0.0.1:0" }, paths, "test-node") { Sandbox = sandbox }, TimeProvider.System,
+            logging => logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
+        var node = host.Node;
         var options = DiscordOptions.FromConfig(config) with
         {
             Timings = timings ?? new DiscordTimings(ReconnectBase: TimeSpan.FromMilliseconds(100), InvalidSessionMax: TimeSpan.FromMilliseconds(200), ServerErrorBackoff: TimeSpan.FromMilliseconds(100)),
         };
         var adapter = new DiscordChatAdapter(options, node.Channels, node.Tasks, node.Events, node.GetHealth, node.Time, node.Loggers);
         node.AddChatAdapter(adapter);
-        await node.StartAsync(CancellationToken.None);
-        return new BotHarness(home, node, adapter, sandbox, loggers);
+        await host.StartAsync(CancellationToken.None);
+        return new BotHarness(home, host, adapter, sandbox);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await Node.DisposeAsync();
-        _loggers.Dispose();
+        await _host.DisposeAsync();
         try
         {
             Directory.Delete(_home, recursive: true);

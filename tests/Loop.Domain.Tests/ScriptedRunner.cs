@@ -12,6 +12,7 @@ public sealed class ScriptedRunner : IAgentRunner
 {
     private readonly ConcurrentQueue<Call> _calls = new();
     private readonly SemaphoreSlim _started = new(0);
+    private readonly List<Call> _all = [];
     private int _concurrent;
 
     public List<AgentRunRequest> Requests { get; } = [];
@@ -34,6 +35,10 @@ public sealed class ScriptedRunner : IAgentRunner
             MaxConcurrent = Math.Max(MaxConcurrent, Interlocked.Increment(ref _concurrent));
         }
         _calls.Enqueue(call);
+        lock (_all)
+        {
+            _all.Add(call);
+        }
         _started.Release();
         try
         {
@@ -62,6 +67,19 @@ public sealed class ScriptedRunner : IAgentRunner
         }
         _calls.TryDequeue(out var call);
         return call!;
+    }
+
+    /// <summary>Lets every call finish, now and from now on (a test that ends leaves no run behind).</summary>
+    public void ReleaseAll()
+    {
+        HoldCalls = false;
+        lock (_all)
+        {
+            foreach (var call in _all)
+            {
+                call.Release.TrySetResult();
+            }
+        }
     }
 
     public sealed class Call(AgentRunRequest request)

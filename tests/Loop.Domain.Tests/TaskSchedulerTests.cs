@@ -15,7 +15,7 @@ public sealed class TaskSchedulerTests : IAsyncLifetime
     private readonly ScriptedRunner _runner = new() { HoldCalls = false };
     private readonly LoopEventHub _events = new();
     private SqliteLoopStore _store = null!;
-    private ChannelActorHost _actors = null!;
+    private DirectChannels _actors = null!;
     private TaskScheduler _scheduler = null!;
     private TaskService _tasks = null!;
     private TaskIntervalMinimum _schedulerMinimum = TaskIntervalMinimum.None;
@@ -31,13 +31,14 @@ public sealed class TaskSchedulerTests : IAsyncLifetime
 
     private async Task StartSchedulerAsync()
     {
-        var context = new Loop.Domain.Channels.ChannelActorContext(_store, _runner, new ContainerWorkerPool(3),
+        var context = new Loop.Domain.Channels.ChannelRunsContext(_store, _runner, new ContainerWorkerPool(3),
             new ChannelEventLog(_events, _time, NullLogger<ChannelEventLog>.Instance, run => _scheduler.RunFinished(run)),
             _time, c => Path.Combine(_dir, c.Id));
-        _actors = new ChannelActorHost(context, TimeSpan.FromHours(1), NullLogger<ChannelActorHost>.Instance);
-        _scheduler = new TaskScheduler(_store, _actors, _events, _schedulerMinimum, _time, NullLogger<TaskScheduler>.Instance);
+        _actors = new DirectChannels(context);
+        _scheduler = new TaskScheduler(_store, _actors.WakeAsync, _events, _schedulerMinimum, _time, NullLogger<TaskScheduler>.Instance);
         var paths = new LoopPaths(Path.Combine(_dir, "home"), _dir);
-        var channels = new ChannelService(_store, _actors, new ChannelTokens(), new AuthService(_store, _time),
+        // Tasks only read channels through it; channel grains are not needed here.
+        var channels = new ChannelService(_store, null!, new ChannelTokens(), new AuthService(_store, _time),
             new ProjectDirs(LoopConfig.Defaults(paths), paths, null), _time);
         _tasks = new TaskService(_store, _scheduler, channels, [], TaskIntervalMinimum.None, _time);
         await _scheduler.StartAsync(CancellationToken.None);

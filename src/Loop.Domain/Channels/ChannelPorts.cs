@@ -15,7 +15,7 @@ public interface IChannelObserver
 {
     void RunQueued(Run run);
     void RunStarted(Run run);
-    void RunOutput(Run run, string line);
+    void RunOutput(string channelId, string runId, string line);
     void RunFinished(Run run, ChatMessage reply);
     void Fault(string channelId, string? runId, Exception error);
 }

@@ -1,12 +1,11 @@
 namespace Loop.Domain.Channels;
 
-using System.Threading.Channels;
 using Loop.Domain.Agents;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 
-/// <summary>Everything a channel actor needs from the world.</summary>
-public sealed record ChannelActorContext(
+/// <summary>Everything a channel's runs need from the world.</summary>
+public sealed record ChannelRunsContext(
     ILoopStore Store,
     IAgentRunner Runner,
     IRunSlots Slots,
@@ -15,19 +14,19 @@ public sealed record ChannelActorContext(
     Func<Channel, string> WorkDirOf);
 
 /// <summary>
-/// The single owner of one channel's work. Messages are stored before the actor hears of them;
-/// a wake-up makes it take every pending message of the channel into one run, one run at a
-/// time. Messages that arrive during a run stay pending and form the next run together.
+/// What one channel does with its work, one run at a time: each run takes every pending message
+/// of the channel (or its oldest queued task run), resumes the channel's session, and stores the
+/// reply. Messages are stored before anyone asks for a run; those that arrive during a run stay
+/// pending and form the next run together. Whoever hosts it (the channel's grain) makes sure
+/// <see cref="DrainAsync"/> runs once at a time.
 /// </summary>
-public sealed class ChannelActor
+public sealed class ChannelRuns
 {
-    private readonly Channel<bool> _mailbox = System.Threading.Channels.Channel.CreateBounded<bool>(
-        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
-    private readonly ChannelActorContext _context;
+    private readonly ChannelRunsContext _context;
     private readonly object _gate = new();
     private ActiveRun? _active;
 
-    public ChannelActor(string channelId, ChannelActorContext context)
+    public ChannelRuns(string channelId, ChannelRunsContext context)
     {
         ChannelId = channelId;
         _context = context;
@@ -41,14 +40,7 @@ public sealed class ChannelActor
         get { lock (_gate) { return _active?.RunId; } }
     }
 
-    /// <summary>Says there may be new pending messages. Wake-ups coalesce: one pending wake-up
-    /// is enough, because a run takes every pending message at once.</summary>
-    public void Wake() => _mailbox.Writer.TryWrite(true);
-
-    /// <summary>True when a wake-up is waiting to be processed.</summary>
-    public bool HasPendingWake => _mailbox.Reader.TryPeek(out _);
-
-    /// <summary>Stops the given run if it is this actor's current one.</summary>
+    /// <summary>Stops the given run if it is the current one.</summary>
     public bool TryCancel(string runId)
     {
         lock (_gate)
@@ -62,30 +54,20 @@ public sealed class ChannelActor
         }
     }
 
-    /// <summary>Processes wake-ups until <paramref name="stopping"/> fires or no wake-up comes within
-    /// <paramref name="idleAfter"/>. Returns true when it stopped for being idle.</summary>
-    public async Task<bool> RunAsync(TimeSpan idleAfter, CancellationToken stopping)
+    /// <summary>The run that holds the channel's session now, if any: the running one, else the oldest queued.</summary>
+    public async Task<Run?> BusyRunAsync(CancellationToken cancellationToken)
     {
-        while (!stopping.IsCancellationRequested)
-        {
-            using var idle = new CancellationTokenSource(idleAfter, _context.Time);
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, idle.Token);
-            try
-            {
-                await _mailbox.Reader.ReadAsync(either.Token);
-            }
-            catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-            {
-                return true;
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-            await DrainAsync(stopping);
-        }
-        return false;
+        var active = await _context.Store.ListActiveRunsAsync(ChannelId, cancellationToken);
+        return active.FirstOrDefault(r => r.Status == RunStatus.Running) ?? active.FirstOrDefault();
     }
+
+    /// <summary>Forgets the channel's Claude session, so its next run starts a fresh conversation.</summary>
+    public Task ResetSessionAsync(CancellationToken cancellationToken) =>
+        _context.Store.SetChannelSessionAsync(ChannelId, null, cancellationToken);
+
+    /// <summary>Ends a run of this channel that still waits in the store as cancelled; false when it is not queued any more.</summary>
+    public Task<bool> CancelQueuedAsync(string runId, CancellationToken cancellationToken) =>
+        _context.Store.CancelQueuedRunAsync(runId, _context.Time.GetUtcNow(), cancellationToken);
 
     /// <summary>Runs the agent until the channel has no pending message left.</summary>
     public async Task DrainAsync(CancellationToken stopping)
@@ -256,6 +238,6 @@ public sealed class ChannelActor
     private sealed class RunOutputForwarder(IChannelObserver observer, Run run) : IAgentRunObserver
     {
         public void ContainerStarted(string containerId) { }
-        public void OutputLine(string line) => observer.RunOutput(run, line);
+        public void OutputLine(string line) => observer.RunOutput(run.ChannelId, run.Id, line);
     }
 }

@@ -1,0 +1,16 @@
+namespace Loop.Grains;
+
+using Loop.Config;
+using Loop.Domain;
+using Loop.Domain.Channels;
+
+/// <summary>Makes the <see cref="ChannelRuns"/> of a channel grain from the node's parts: its
+/// store, its slots, and agents run by the node's <see cref="IContainerWorker"/>.</summary>
+public sealed class ChannelRunsFactory(ILoopStore store, IGrainFactory grains, IRunSlots slots, IChannelObserver observer, TimeProvider time, LoopPaths paths)
+{
+    private readonly ContainerWorkerClient _runner = new(grains);
+
+    public ChannelRuns For(string channelId) =>
+        new(channelId, new ChannelRunsContext(store, _runner, slots, observer, time,
+            channel => channel.DirPath ?? paths.ChannelWorkDir(channel.Id)));
+}
