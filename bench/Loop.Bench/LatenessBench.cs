@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 
 /// <summary>
 /// (f) and (g) Fire lateness: how long after its due instant each task slot is claimed (the run is
-/// in the store and its channel woken), read from <see cref="TaskScheduler.OnFired"/>, on an
+/// in the store and its channel woken), read from <see cref="TaskClaimer.OnFired"/>, on an
 /// in-process node with the real SQLite store, the no-Docker sandbox and the system clock. Then,
 /// from the store, that every slot due in the measured window fired exactly once and none early.
 /// Either the tasks are created here through the TaskService (timers armed as each is created), or
@@ -33,7 +33,7 @@ public static class LatenessBench
         try
         {
             var fired = new List<(DateTimeOffset Due, DateTimeOffset Claimed)>();
-            node.Scheduler.OnFired = (due, claimed) =>
+            node.Claimer.OnFired = (due, claimed) =>
             {
                 lock (fired)
                 {
@@ -61,7 +61,7 @@ public static class LatenessBench
                 prepareSeconds = await plan.CreateAsync(node, channels, id, cancellationToken);
                 plan.EnsureAhead(TimeSpan.FromSeconds(2), "task creation");
             }
-            var armed = node.Scheduler.ArmedCount;
+            var armed = node.Claimer.ArmedCount;
             var rssArmed = SelfMemory.RssMb();
             var heapArmedMb = GC.GetTotalMemory(forceFullCollection: false) / 1048576.0;
             Console.Error.WriteLine($"[bench {id}] {plan.Tasks} tasks ready in {prepareSeconds:0.0} s, {armed} armed, RSS {rssArmed:0} MB; first due {plan.Start:HH:mm:ss} UTC, in {(plan.Start - DateTimeOffset.UtcNow).TotalSeconds:0.0} s");
@@ -144,7 +144,7 @@ public static class LatenessBench
                     + (restart
                         ? $"The tasks were created by step h through the TaskService of another in-process node into this store; this node's start (migrate, StartAsync: list all tasks, arm one timer each) took {Stats.Num(prepareSeconds, "0.0")} s and armed {armed:N0}."
                         : $"Created through TaskService.CreateAsync one after another ({Stats.Num(prepareSeconds, "0.0")} s, each arming its timer at once), {armed:N0} armed when creation ended, then nothing until the first due instant."),
-                $"({id}) lateness = the claimedAt passed to TaskScheduler.OnFired (read after the batch's claim transaction committed: run inserted, next_run_at advanced) minus the slot's due instant, both from the system clock; it includes the .NET timer's wake-up, the hand-off to the claimer and the store transaction, not the run itself (runs of one channel queue behind each other: expected). {late.Count:N0} samples in {batches.Count} claim transaction(s) (largest {batches.Max()} slots). Bench process CPU from the tasks being ready to the last claim: {Stats.Num(cpuSeconds, "0.0")} s over {Stats.Num(wallSeconds, "0.0")} s wall.",
+                $"({id}) lateness = the claimedAt passed to TaskClaimer.OnFired (read after the batch's claim transaction committed: run inserted, next_run_at advanced) minus the slot's due instant, both from the system clock; it includes the .NET timer's wake-up, the hand-off to the claimer and the store transaction, not the run itself (runs of one channel queue behind each other: expected). {late.Count:N0} samples in {batches.Count} claim transaction(s) (largest {batches.Max()} slots). Bench process CPU from the tasks being ready to the last claim: {Stats.Num(cpuSeconds, "0.0")} s over {Stats.Num(wallSeconds, "0.0")} s wall.",
                 $"({id}) correctness, counted in loop.db after the node stopped: runs per task (exactly one for every task due by the window's end; none created before its due instant; tasks due after it: {beyond:N0} fired, allowed). Runs of the window's slots that succeeded: {succeeded:N0}; queued or running when the node stopped: {unfinished} (the fired runs drained {Stats.Num((drainedAt - sliceEnd).TotalSeconds, "0.0")} s after the window's end). In-process RSS with the tasks armed: {Stats.Num(rssArmed)} MB (includes the benchmark's own state), GC heap {Stats.Num(heapArmedMb)} MB; after the window and a forced full compacting GC: {Stats.Num(liveMb)} MB live, RSS {Stats.Num(rssAfterGc)} MB.",
                 $"({id}) baseline (computed, not measured): seed 000 polls every {PollSeconds:0} s, so a due instant waits for the next poll, uniform over 0-{PollSeconds:0} s: p50 {PollSeconds / 2:0} s, p99 {PollSeconds * 0.99:0.0} s, max {PollSeconds:0} s (claim time not included). Ratio = Loop p99 / baseline p99.",
             };

@@ -2,6 +2,7 @@ namespace Loop.Api;
 
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Loop.Grains;
 using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Channels;

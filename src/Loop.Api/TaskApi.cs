@@ -1,5 +1,6 @@
 namespace Loop.Api;
 
+using Loop.Grains;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

@@ -2,6 +2,7 @@ namespace Loop.Discord;
 
 using System.Text;
 using System.Text.Json.Nodes;
+using Loop.Grains;
 using Loop.Domain.Tasks;
 using Loop.Runtime;
 

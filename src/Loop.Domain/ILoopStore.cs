@@ -118,7 +118,8 @@ public interface ILoopStore
     /// <summary>Tasks of one channel, or of all channels when <paramref name="channelId"/> is null, oldest first.</summary>
     Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken);
 
-    /// <summary>Writes every field of the task; false when it no longer exists.</summary>
+    /// <summary>Writes every field of the task but its Claude session (its runs keep that, as they
+    /// end); false when it no longer exists.</summary>
     Task<bool> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken);
 
     Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken);

@@ -8,6 +8,7 @@ using Loop.Domain.Agents;
 using Loop.Domain.Channels;
 using Loop.Grains;
 using Loop.Runtime;
+using Loop.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -45,6 +46,13 @@ public sealed class LoopHost : IAsyncDisposable
         services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().AgentRunner);
         services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().ChannelObserver);
         services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().LiveChannels);
+        services.AddSingleton(sp =>
+        {
+            var node = sp.GetRequiredService<LoopNode>();
+            return new TaskGrainParts(node.Store, node.TaskEdits, node.Claimer, node.Events, time);
+        });
+        services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(sp.GetRequiredService<LoopNode>().Store as SqliteLoopStore
+            ?? throw new InvalidOperationException("one node keeps Orleans' reminders in its SQLite store")));
         services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths));
 
@@ -66,6 +74,7 @@ public sealed class LoopHost : IAsyncDisposable
         // may run on one machine), and opens no gateway for outside clients.
         silo.UseLocalhostClustering(siloPort: FreeLoopbackPort(), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
         silo.Services.Configure<TypeManifestOptions>(o => o.EnableConfigurationAnalysis = true);
+        silo.AddReminders();
         silo.Services.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(5));
     }
 

@@ -103,13 +103,14 @@ public sealed class LoopNode : IAsyncDisposable
             _warnings.Add($"loop serve runs as root and runner is '{sandbox.Kind}': agents run as root on this machine");
         }
         AgentRunner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
-        ChannelObserver = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
+        ChannelObserver = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), TellTaskAsync);
         Channels = new ChannelService(Store, grains, Tokens, Auth, ProjectDirs.FromEnvironment(config, options.Paths), time, Events);
         var minimumInterval = Domain.Tasks.TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
-        Scheduler = new TaskScheduler(Store, WakeAsync, Events, minimumInterval, time, loggers.CreateLogger<TaskScheduler>());
-        Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, minimumInterval, time);
+        Claimer = new TaskClaimer(Store, WakeAsync, Events, minimumInterval, time, loggers.CreateLogger<TaskClaimer>());
+        TaskEdits = new TaskEdits(minimumInterval);
+        Tasks = new TaskService(Store, grains, Channels, config.TaskTemplates, TaskEdits, time);
         Usage = new UsageService(Store, new Domain.Runs.PriceTable(config.ModelPrices), time);
-        Runtime = new RuntimeService(Store, LiveChannels, Scheduler, Events, GetHealth, time);
+        Runtime = new RuntimeService(Store, LiveChannels, Claimer, Events, GetHealth, time);
         Channels.Registered += async (channel, ct) =>
         {
             foreach (var chat in _chats)
@@ -142,7 +143,11 @@ public sealed class LoopNode : IAsyncDisposable
     public ChannelService Channels { get; }
     public TaskService Tasks { get; }
     public UsageService Usage { get; }
-    public TaskScheduler Scheduler { get; }
+    /// <summary>Claims the due slots of this node's tasks, many at once.</summary>
+    public TaskClaimer Claimer { get; }
+
+    /// <summary>The rules for what a task may say.</summary>
+    public TaskEdits TaskEdits { get; }
     public ChannelTokens Tokens { get; }
     public AuthService Auth { get; }
     public RuntimeService Runtime { get; }
@@ -229,7 +234,7 @@ public sealed class LoopNode : IAsyncDisposable
             _logger.LogWarning("{Warning}", warning);
         }
 
-        await Scheduler.StartAsync(cancellationToken);
+        await ArmTasksAsync(cancellationToken);
         var waiting = (await Store.ListChannelsWithPendingMessagesAsync(cancellationToken))
             .Concat(await Store.ListChannelsWithQueuedTaskRunsAsync(cancellationToken));
         foreach (var channelId in waiting.Distinct())
@@ -245,6 +250,36 @@ public sealed class LoopNode : IAsyncDisposable
     }
 
     private Task WakeAsync(string channelId) => _grains.GetGrain<IChannelGrain>(channelId).Wake();
+
+    /// <summary>Arms every enabled task's grain (a slot missed while the daemon was down then
+    /// follows the task's misfire policy) and resumes loop tasks whose iteration a stop interrupted.</summary>
+    private async Task ArmTasksAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var tasks = await Store.ListTasksAsync(null, cancellationToken);
+        var missed = tasks.Count(t => t.Enabled && t.Type != Domain.Tasks.TaskType.Loop && t.NextRunAt <= now);
+        await Parallel.ForEachAsync(tasks.Where(t => t.Enabled), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
+            async (task, _) =>
+            {
+                var grain = _grains.GetGrain<ITaskGrain>(task.Id);
+                await (task.Type == Domain.Tasks.TaskType.Loop ? grain.ResumeLoop() : grain.Arm());
+            });
+        _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while the daemon was down", Claimer.ArmedCount, missed);
+    }
+
+    /// <summary>A task's run ended: its grain decides what comes next (a loop task's next iteration).</summary>
+    private void TellTaskAsync(Domain.Runs.Run run)
+    {
+        if (run.TaskId is not { } taskId)
+        {
+            return;
+        }
+        _grains.GetGrain<ITaskGrain>(taskId).RunFinished(run.Id).ContinueWith(told =>
+        {
+            _logger.LogError(told.Exception, "Task {TaskId} could not continue after run {RunId}", taskId, run.Id);
+            Events.Publish(new LoopEvent("task.error", _time.GetUtcNow(), run.ChannelId, run.Id, $"task {taskId} could not continue: {told.Exception!.GetBaseException().Message}"));
+        }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
 
     public HealthReport GetHealth()
     {
@@ -322,7 +357,7 @@ public sealed class LoopNode : IAsyncDisposable
         {
             await chat.DisposeAsync();
         }
-        await Scheduler.DisposeAsync();
+        await Claimer.DisposeAsync();
     }
 
     public async ValueTask DisposeAsync()

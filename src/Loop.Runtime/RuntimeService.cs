@@ -34,7 +34,7 @@ public sealed record RunDurations(int WindowMinutes, int Count, long? P50Ms, lon
 
 /// <summary>Puts together the <see cref="RuntimeReport"/>: in-memory state plus two store reads.</summary>
 public sealed class RuntimeService(
-    ILoopStore store, LiveChannels actors, TaskScheduler scheduler, LoopEventHub events, Func<HealthReport> health, TimeProvider time)
+    ILoopStore store, LiveChannels actors, TaskClaimer scheduler, LoopEventHub events, Func<HealthReport> health, TimeProvider time)
 {
     public const int WindowMinutes = 60;
 

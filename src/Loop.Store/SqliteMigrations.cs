@@ -151,5 +151,19 @@ internal static class SqliteMigrations
             ALTER TABLE api_tokens ADD COLUMN channel_id TEXT NULL;
             CREATE INDEX ix_api_tokens_channel ON api_tokens (channel_id) WHERE channel_id IS NOT NULL;
             """),
+        new(7, "orleans reminders", """
+            -- Orleans' reminders on one node (SqliteReminderTable): what keeps each task's grain armed
+            -- across restarts. grain_hash is the grain id's uniform hash, by which Orleans asks for ranges.
+            CREATE TABLE orleans_reminders (
+                grain_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                grain_hash BIGINT NOT NULL,
+                start_at BIGINT NOT NULL,
+                period_ms BIGINT NOT NULL,
+                etag TEXT NOT NULL,
+                PRIMARY KEY (grain_id, name)
+            );
+            CREATE INDEX ix_orleans_reminders_hash ON orleans_reminders (grain_hash);
+            """),
     ];
 }

@@ -26,7 +26,7 @@ internal sealed class TaskRow
     public const string Update = """
         UPDATE tasks SET name = @name, type = @type, schedule = @schedule, timezone = @timezone, prompt = @prompt,
             enabled = @enabled, context = @context, misfire = @misfire, next_run_at = @next_run_at,
-            last_run_at = @last_run_at, session_id = @session_id, max_iterations = @max_iterations,
+            last_run_at = @last_run_at, max_iterations = @max_iterations,
             completion_promise = @completion_promise, iteration = @iteration, loop_state = @loop_state,
             stop_reason = @stop_reason, last_output = @last_output, updated_at = @updated_at
         WHERE id = @id

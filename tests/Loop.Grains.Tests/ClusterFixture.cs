@@ -5,6 +5,7 @@ using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Agents;
 using Loop.Domain.Channels;
+using Loop.Domain.Tasks;
 using Loop.Domain.Tests;
 using Loop.Runtime;
 using Loop.Store;
@@ -29,13 +30,18 @@ public sealed class ClusterFixture : IAsyncLifetime
     public LiveChannels Live { get; } = new();
     public InProcessTestCluster Cluster { get; private set; } = null!;
     public IGrainFactory Grains => Cluster.Client;
+    public TaskEdits Edits { get; } = new(TaskIntervalMinimum.None);
+    public TaskClaimer Claimer { get; private set; } = null!;
+    public TaskService Tasks { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
         Store = new SqliteLoopStore(Path.Combine(_dir, "loop.db"), Time);
         await Store.MigrateAsync(CancellationToken.None);
         var paths = new LoopPaths(_dir, _dir);
-        var observer = new ChannelEventLog(Events, Time, NullLogger<ChannelEventLog>.Instance);
+        // As the node does: a task's run that ends tells the task's grain.
+        var observer = new ChannelEventLog(Events, Time, NullLogger<ChannelEventLog>.Instance,
+            run => _ = run.TaskId is { } taskId ? Grains.GetGrain<ITaskGrain>(taskId).RunFinished(run.Id) : Task.CompletedTask);
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
@@ -44,9 +50,15 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton<IChannelObserver>(observer);
             silo.Services.AddSingleton(Live);
             silo.Services.AddSingleton(sp => new ChannelRunsFactory(Store, sp.GetRequiredService<IGrainFactory>(), Slots, observer, Time, paths));
+            silo.Services.AddSingleton(sp => new TaskGrainParts(Store, Edits, Claimer, Events, Time));
+            silo.Services.AddSingleton<IReminderTable>(new SqliteReminderTable(Store));
+            silo.AddReminders();
         });
         Cluster = builder.Build();
         await Cluster.DeployAsync();
+        Claimer = new TaskClaimer(Store, id => Grains.GetGrain<IChannelGrain>(id).Wake(), Events, TaskIntervalMinimum.None, Time, NullLogger<TaskClaimer>.Instance);
+        var channels = new ChannelService(Store, Grains, new ChannelTokens(), new AuthService(Store, Time), new ProjectDirs(LoopConfig.Defaults(paths), paths, null), Time, Events);
+        Tasks = new TaskService(Store, Grains, channels, [], Edits, Time);
     }
 
     /// <summary>Makes <paramref name="runner"/> the agent of the given channels.</summary>
@@ -61,6 +73,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Cluster.DisposeAsync();
+        await Claimer.DisposeAsync();
         await Store.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
