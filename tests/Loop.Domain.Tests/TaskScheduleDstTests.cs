@@ -3,10 +3,10 @@ using static Loop.Domain.Tests.TaskScheduleTests;
 
 namespace Loop.Domain.Tests;
 
-/// <summary>Cron across daylight-saving changes. The rule: a schedule with <c>*</c> in the hour field
-/// follows the clock (skipped wall times never happen, repeated ones happen twice), so it fires every
-/// real hour/minute; any other schedule fires a skipped time once when the clock jumps and a repeated
-/// time once, on its first pass.</summary>
+/// <summary>Cron across daylight-saving changes, by Cronos's rule: a skipped wall time fires once, when
+/// the clock jumps; a repeated wall time fires on both passes when the seconds, minutes or hours field
+/// holds <c>*</c>, a range or a step (so "every 15 minutes" fires every real 15 minutes), and once, on
+/// its first pass, when those fields name fixed times (so "daily at 02:30" fires once a day).</summary>
 /// <remarks>
 /// 2026 changes used here:
 /// Europe/Berlin: 29 Mar 01:00Z, 02:00 CET → 03:00 CEST; 25 Oct 01:00Z, 03:00 CEST → 02:00 CET.
@@ -107,9 +107,19 @@ public sealed class TaskScheduleDstTests
     }
 
     [Fact]
-    public void Jobs_at_several_times_inside_the_repeated_hour_fire_on_the_first_pass_only()
+    public void Jobs_at_fixed_times_inside_the_repeated_hour_fire_on_the_first_pass_only()
     {
         AssertInstants(["2026-10-25T00:00:00Z", "2026-10-25T00:15:00Z", "2026-10-25T00:30:00Z", "2026-10-25T00:45:00Z",
+                        "2026-10-26T01:00:00Z"],
+            Firings("0,15,30,45 2 * * *", "Europe/Berlin", "2026-10-24T23:00:00Z", "2026-10-26T01:15:00Z"));
+    }
+
+    [Fact]
+    public void Jobs_every_15_minutes_within_the_repeated_hour_fire_on_both_passes()
+    {
+        // A step in the minutes field makes it an interval: it keeps its cadence through the repeat.
+        AssertInstants(["2026-10-25T00:00:00Z", "2026-10-25T00:15:00Z", "2026-10-25T00:30:00Z", "2026-10-25T00:45:00Z", // CEST
+                        "2026-10-25T01:00:00Z", "2026-10-25T01:15:00Z", "2026-10-25T01:30:00Z", "2026-10-25T01:45:00Z", // CET
                         "2026-10-26T01:00:00Z"],
             Firings("*/15 2 * * *", "Europe/Berlin", "2026-10-24T23:00:00Z", "2026-10-26T01:15:00Z"));
     }
@@ -153,9 +163,10 @@ public sealed class TaskScheduleDstTests
     }
 
     [Fact]
-    public void Half_past_every_hour_fires_every_real_hour_across_the_change()
+    public void Half_past_every_hour_fires_every_real_hour_and_once_at_the_jump()
     {
-        AssertInstants(["2026-03-28T23:30:00Z", "2026-03-29T00:30:00Z", "2026-03-29T01:30:00Z", "2026-03-29T02:30:00Z"],
+        // 02:30 CET never shows on 29 March: it fires when the clock jumps to 03:00 CEST, then 03:30 CEST as usual.
+        AssertInstants(["2026-03-28T23:30:00Z", "2026-03-29T00:30:00Z", "2026-03-29T01:00:00Z", "2026-03-29T01:30:00Z", "2026-03-29T02:30:00Z"],
             Firings("30 * * * *", "Europe/Berlin", "2026-03-28T23:00:00Z", "2026-03-29T03:00:00Z"));
         AssertInstants(["2026-10-24T23:30:00Z", "2026-10-25T00:30:00Z", "2026-10-25T01:30:00Z", "2026-10-25T02:30:00Z"],
             Firings("30 * * * *", "Europe/Berlin", "2026-10-24T23:00:00Z", "2026-10-25T03:00:00Z"));
@@ -171,11 +182,11 @@ public sealed class TaskScheduleDstTests
     }
 
     [Fact]
-    public void Every_two_hours_names_hours_so_it_fires_at_the_jump_and_once_in_the_repeat()
+    public void Every_two_hours_fires_at_the_jump_and_on_both_passes_of_the_repeat()
     {
         AssertInstants(["2026-03-28T23:00:00Z", "2026-03-29T01:00:00Z", "2026-03-29T02:00:00Z", "2026-03-29T04:00:00Z"],
             Firings("0 */2 * * *", "Europe/Berlin", "2026-03-28T22:30:00Z", "2026-03-29T05:00:00Z"));
-        AssertInstants(["2026-10-24T22:00:00Z", "2026-10-25T00:00:00Z", "2026-10-25T03:00:00Z"],
+        AssertInstants(["2026-10-24T22:00:00Z", "2026-10-25T00:00:00Z", "2026-10-25T01:00:00Z", "2026-10-25T03:00:00Z"], // 02:00 CEST and CET
             Firings("0 */2 * * *", "Europe/Berlin", "2026-10-24T21:30:00Z", "2026-10-25T04:00:00Z"));
     }
 

@@ -67,12 +67,51 @@ public sealed class TaskScheduleTests
     [InlineData("@monthly", "2026-04-01T00:00:00Z")]
     [InlineData("@yearly", "2027-01-01T00:00:00Z")]
     [InlineData("@ANNUALLY", "2027-01-01T00:00:00Z")]
+    [InlineData("@every_minute", "2026-03-01T12:01:00Z")]
+    [InlineData("@Every_Second", "2026-03-01T12:00:01Z")]
     public void Cron_macros_are_understood(string macro, string expected)
     {
         var schedule = TaskSchedule.Parse(TaskType.Cron, macro, null, Now);
 
         Assert.Equal(At(expected), schedule.NextAfter(Now));
         Assert.Equal(macro.ToLowerInvariant(), schedule.Text);
+    }
+
+    [Theory]
+    [InlineData("0 9 L * *", "2026-03-01T12:00:00Z", "2026-03-31T09:00:00Z")] // the last day of the month
+    [InlineData("0 9 L-2 * *", "2026-03-01T12:00:00Z", "2026-03-29T09:00:00Z")] // two days before it
+    [InlineData("0 9 LW * *", "2026-05-01T00:00:00Z", "2026-05-29T09:00:00Z")] // the last weekday: 31 May is a Sunday
+    [InlineData("0 9 15W * *", "2026-03-01T12:00:00Z", "2026-03-16T09:00:00Z")] // the weekday nearest the 15th, a Sunday
+    [InlineData("0 18 * * FRI#2", "2026-03-01T12:00:00Z", "2026-03-13T18:00:00Z")] // the second Friday
+    [InlineData("0 17 * * 5L", "2026-03-01T12:00:00Z", "2026-03-27T17:00:00Z")] // the last Friday
+    [InlineData("0 9 ? * MON", "2026-03-01T12:00:00Z", "2026-03-02T09:00:00Z")] // ? means any
+    [InlineData("0 9 * * 7", "2026-03-01T12:00:00Z", "2026-03-08T09:00:00Z")] // 7 is Sunday, like 0
+    public void Cron_last_day_nearest_weekday_and_nth_weekday_are_understood(string cron, string after, string expected)
+    {
+        var schedule = TaskSchedule.Parse(TaskType.Cron, cron, null, Now);
+
+        Assert.Equal(At(expected), schedule.NextAfter(At(after)));
+        Assert.Equal(cron, schedule.Text);
+    }
+
+    [Fact]
+    public void Cron_range_that_runs_backwards_wraps_around()
+    {
+        AssertNext("0 22-2 * * *", // every hour from 22:00 to 02:00
+            ["2026-03-01T22:00:00Z", "2026-03-01T23:00:00Z", "2026-03-02T00:00:00Z", "2026-03-02T01:00:00Z", "2026-03-02T02:00:00Z", "2026-03-02T22:00:00Z"]);
+        AssertNext("0 9 * * FRI-MON", // 1 March 2026 is a Sunday
+            ["2026-03-02T09:00:00Z", "2026-03-06T09:00:00Z", "2026-03-07T09:00:00Z", "2026-03-08T09:00:00Z", "2026-03-09T09:00:00Z"]);
+
+        static void AssertNext(string cron, string[] expected)
+        {
+            var schedule = TaskSchedule.Parse(TaskType.Cron, cron, null, Now);
+            var firings = new List<DateTimeOffset>();
+            for (var next = schedule.NextAfter(Now); next is { } due && firings.Count < expected.Length; next = schedule.NextAfter(due))
+            {
+                firings.Add(due);
+            }
+            Assert.Equal(expected.Select(At), firings);
+        }
     }
 
     [Fact]
@@ -93,7 +132,9 @@ public sealed class TaskScheduleTests
     [InlineData("60 * * * * *", "second must be 0-59 (got '60')")]
     [InlineData("x * * * *", "minute must be 0-59 (got 'x')")]
     [InlineData("*/0 * * * *", "minute step must be at least 1 (got '*/0')")]
-    [InlineData("5-1 * * * *", "minute range '5-1' runs backwards; write it low-high like 1-5")]
+    [InlineData("0 9 * * MONDAY", "weekday must be 0-6 or SUN-SAT (0 is Sunday) (got 'MONDAY')")] // names are three letters
+    [InlineData("0 9 * SEPTEMBER *", "month must be 1-12 or JAN-DEC (got 'SEPTEMBER')")]
+    [InlineData("H * * * *", "minute must be 0-59 (got 'H')")]
     [InlineData("* * *", "it has 3 fields")]
     [InlineData("* * * * * * *", "it has 7 fields")]
     [InlineData("", "it is empty")]
@@ -313,6 +354,8 @@ public sealed class TaskScheduleTests
     [InlineData("2026-07-01T09:00", "Asia/Kolkata", "2026-07-01T03:30:00Z")]
     [InlineData("2026-03-29T02:30", "Europe/Berlin", "2026-03-29T01:00:00Z")] // skipped by DST: when the clock jumps
     [InlineData("2026-10-25T02:30", "Europe/Berlin", "2026-10-25T00:30:00Z")] // repeated by DST: the first pass
+    [InlineData("2026-10-25T02:30:00.5", "Europe/Berlin", "2026-10-25T00:30:00.5Z")]
+    [InlineData("2026-03-08T02:30", "America/New_York", "2026-03-08T07:00:00Z")] // skipped: 03:00 EDT
     public void Once_instant_is_read_with_its_offset_or_in_the_task_zone(string text, string? zone, string expected)
     {
         var schedule = TaskSchedule.Parse(TaskType.Once, text, zone, Now);

@@ -189,7 +189,7 @@ public sealed partial class TaskSchedule
             var zonePart = local.Groups["zone"].Value;
             if (zonePart.Length == 0)
             {
-                instant = new DateTimeOffset(ZoneClock.ToUtc(zone, DateTime.SpecifyKind(wall, DateTimeKind.Unspecified)), TimeSpan.Zero);
+                instant = CronSchedule.WallTimeToInstant(DateTime.SpecifyKind(wall, DateTimeKind.Unspecified), zone);
             }
             else if (!DateTimeOffset.TryParse(trimmed, CultureInfo.InvariantCulture, DateTimeStyles.None, out instant))
             {
