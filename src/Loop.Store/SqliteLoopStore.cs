@@ -27,8 +27,6 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
     private int _checkpointing;
     private bool _disposed;
 
-    static SqliteLoopStore() => SQLitePCL.Batteries_V2.Init();
-
     public SqliteLoopStore(string databasePath, TimeProvider time)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(databasePath);
