@@ -97,9 +97,6 @@ public interface ILoopStore
     /// <summary>Ends a run that is still queued as cancelled; false when it is not queued any more.</summary>
     Task<bool> CancelQueuedRunAsync(string runId, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>The oldest queued task run of the channel, if any.</summary>
-    Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken);
-
     /// <summary>Channels that have queued task runs (to resume work after a restart).</summary>
     Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken);
 

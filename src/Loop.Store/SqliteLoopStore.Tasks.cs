@@ -21,14 +21,6 @@ public sealed partial class SqliteLoopStore
     private const string NextQueuedTaskRunSql =
         RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL ORDER BY id LIMIT 1";
 
-    public Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken) =>
-        ReadAsync(async connection =>
-        {
-            var row = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(
-                NextQueuedTaskRunSql, new { channel_id = channelId }, null, cancellationToken));
-            return row?.ToRun();
-        }, cancellationToken);
-
     public Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken) =>
         ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
             "SELECT DISTINCT channel_id FROM runs WHERE status = 'queued' AND task_id IS NOT NULL",
