@@ -76,6 +76,12 @@ public interface ILoopStore
     /// <summary>Writes the run's status, timings and results.</summary>
     Task UpdateRunAsync(Run run, CancellationToken cancellationToken);
 
+    /// <summary>Ends a run in one transaction: stores its <paramref name="reply"/>, writes the run's
+    /// status, timings, usage and results, and keeps the <paramref name="session"/> it leaves its
+    /// holder with (when it changed). Either all of it is stored or none of it, so a crash never
+    /// leaves a reply beside a run that recovery would run again. Returns the stored reply.</summary>
+    Task<ChatMessage> FinishRunAsync(Run run, NewMessage reply, SessionChange? session, CancellationToken cancellationToken);
+
     Task<Run?> GetRunAsync(string runId, CancellationToken cancellationToken);
 
     /// <summary>Runs of the channel that are queued or running, oldest first.</summary>
@@ -183,12 +189,23 @@ public interface ILoopStore
     Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }
 
-/// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>
-/// (ignoring case), of <see cref="ChannelIds"/> only when given, <see cref="Limit"/> of them (all
-/// when null) after skipping <see cref="Offset"/>.</summary>
+/// <summary>Who keeps the Claude session a run continues: the channel's chat, or a task that runs
+/// in its own context.</summary>
+public enum SessionHolder
+{
+    Channel,
+    Task,
+}
+
+/// <summary>The session id a finished run leaves its holder (the channel or task <see cref="HolderId"/>) with.</summary>
+public sealed record SessionChange(SessionHolder Holder, string HolderId, string SessionId);
+
 /// <summary>A channel's next work; <see cref="Channel"/> is null when there is none.</summary>
 public sealed record ChannelWork(Channel? Channel, Run? QueuedTaskRun, IReadOnlyList<ChatMessage> Pending);
 
+/// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>
+/// (ignoring case), of <see cref="ChannelIds"/> only when given, <see cref="Limit"/> of them (all
+/// when null) after skipping <see cref="Offset"/>.</summary>
 public sealed record ChannelListQuery(
     string? Search = null,
     IReadOnlyCollection<string>? ChannelIds = null,

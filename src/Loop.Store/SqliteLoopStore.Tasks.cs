@@ -1,6 +1,7 @@
 namespace Loop.Store;
 
 using Dapper;
+using Loop.Domain;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Microsoft.Data.Sqlite;
@@ -103,9 +104,11 @@ public sealed partial class SqliteLoopStore
             "DELETE FROM tasks WHERE id = @id", new { id = taskId }, tx, cancellationToken)) == 1, cancellationToken);
 
     public Task SetTaskSessionAsync(string taskId, string? sessionId, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
-            "UPDATE tasks SET session_id = @session_id WHERE id = @id",
-            new { id = taskId, session_id = sessionId }, tx, cancellationToken)), cancellationToken);
+        WriteAsync(async (connection, tx) =>
+        {
+            await SaveSessionAsync(connection, tx, SessionHolder.Task, taskId, sessionId, cancellationToken);
+            return 0;
+        }, cancellationToken);
 
     public Task<IReadOnlyList<Run>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken)
     {
