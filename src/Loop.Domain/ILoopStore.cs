@@ -138,8 +138,9 @@ public interface ILoopStore
     /// <summary>Queues a run of a task and writes the task's new state, in one transaction (loop iterations).</summary>
     Task QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken);
 
-    /// <summary>Cheap liveness probe for health checks.</summary>
-    Task<bool> PingAsync(CancellationToken cancellationToken);
+    /// <summary>Reads the store afresh (never a remembered answer), for health checks; throws
+    /// <see cref="StoreUnavailableException"/> saying what is wrong when it cannot.</summary>
+    Task PingAsync(CancellationToken cancellationToken);
 
     /// <summary>Usage of the finished runs that <paramref name="query"/> selects; runs that reported
     /// tokens but no cost are priced with <paramref name="prices"/>.</summary>
@@ -188,6 +189,9 @@ public interface ILoopStore
 
     Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }
+
+/// <summary>The store cannot be read: its message says why, in words for an operator.</summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>Who keeps the Claude session a run continues: the channel's chat, or a task that runs
 /// in its own context.</summary>

@@ -18,6 +18,7 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
     private const string InstanceIdKey = "instance_id";
 
     private readonly string _connectionString;
+    private readonly string _probeConnectionString;
     private readonly TimeProvider _time;
     private readonly SqliteConnection _writer;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
@@ -46,6 +47,11 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
             Pooling = true,
             // Also how long a command waits out SQLITE_BUSY before failing.
             DefaultTimeout = BusyTimeoutMs / 1000,
+        }.ToString();
+        _probeConnectionString = new SqliteConnectionStringBuilder(_connectionString)
+        {
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
         }.ToString();
 
         // Opened here so the file exists and is in WAL mode before any reader opens it.
@@ -443,16 +449,22 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         }, cancellationToken);
     }
 
-    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    public async Task PingAsync(CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            return await ReadAsync(connection => connection.ExecuteScalarAsync<long>(Command(
-                "SELECT 1", null, null, cancellationToken)), cancellationToken) == 1;
+            // A connection of its own: a pooled one keeps reading the file it opened after that file
+            // is deleted or replaced, and one that may create the file would make a new empty database.
+            await using var connection = new SqliteConnection(_probeConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            // Reads the header, the schema and a table of Loop's: what any request needs first.
+            await connection.ExecuteScalarAsync<string?>(Command(
+                "SELECT value FROM meta WHERE key = @key", new { key = InstanceIdKey }, null, cancellationToken));
         }
-        catch (SqliteException)
+        catch (SqliteException e)
         {
-            return false;
+            throw new StoreUnavailableException(File.Exists(DatabasePath) ? e.Message : "the database file is gone (deleted or moved while loop serve runs)", e);
         }
     }
 
