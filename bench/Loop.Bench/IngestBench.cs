@@ -88,7 +88,6 @@ public static class IngestBench
 
     private static (long UserMessages, long Runs) Count(string database)
     {
-        SQLitePCL.Batteries_V2.Init();
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();

@@ -121,7 +121,6 @@ public sealed record TaskPlan(DateTimeOffset Start, double WindowSeconds, int Ta
 
     private static SqliteConnection OpenReadOnly(string database)
     {
-        SQLitePCL.Batteries_V2.Init();
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = database, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         connection.Open();
         return connection;

@@ -76,6 +76,12 @@ public interface ILoopStore
     /// <summary>Writes the run's status, timings and results.</summary>
     Task UpdateRunAsync(Run run, CancellationToken cancellationToken);
 
+    /// <summary>Ends a run in one transaction: stores its <paramref name="reply"/>, writes the run's
+    /// status, timings, usage and results, and keeps the <paramref name="session"/> it leaves its
+    /// holder with (when it changed). Either all of it is stored or none of it, so a crash never
+    /// leaves a reply beside a run that recovery would run again. Returns the stored reply.</summary>
+    Task<ChatMessage> FinishRunAsync(Run run, NewMessage reply, SessionChange? session, CancellationToken cancellationToken);
+
     Task<Run?> GetRunAsync(string runId, CancellationToken cancellationToken);
 
     /// <summary>Runs of the channel that are queued or running, oldest first.</summary>
@@ -96,9 +102,6 @@ public interface ILoopStore
 
     /// <summary>Ends a run that is still queued as cancelled; false when it is not queued any more.</summary>
     Task<bool> CancelQueuedRunAsync(string runId, DateTimeOffset now, CancellationToken cancellationToken);
-
-    /// <summary>The oldest queued task run of the channel, if any.</summary>
-    Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken);
 
     /// <summary>Channels that have queued task runs (to resume work after a restart).</summary>
     Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken);
@@ -136,8 +139,9 @@ public interface ILoopStore
     /// <summary>Queues a run of a task and writes the task's new state, in one transaction (loop iterations).</summary>
     Task QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken);
 
-    /// <summary>Cheap liveness probe for health checks.</summary>
-    Task<bool> PingAsync(CancellationToken cancellationToken);
+    /// <summary>Reads the store afresh (never a remembered answer), for health checks; throws
+    /// <see cref="StoreUnavailableException"/> saying what is wrong when it cannot.</summary>
+    Task PingAsync(CancellationToken cancellationToken);
 
     /// <summary>Usage of the finished runs that <paramref name="query"/> selects; runs that reported
     /// tokens but no cost are priced with <paramref name="prices"/>.</summary>
@@ -187,12 +191,26 @@ public interface ILoopStore
     Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }
 
-/// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>
-/// (ignoring case), of <see cref="ChannelIds"/> only when given, <see cref="Limit"/> of them (all
-/// when null) after skipping <see cref="Offset"/>.</summary>
+/// <summary>The store cannot be read: its message says why, in words for an operator.</summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Who keeps the Claude session a run continues: the channel's chat, or a task that runs
+/// in its own context.</summary>
+public enum SessionHolder
+{
+    Channel,
+    Task,
+}
+
+/// <summary>The session id a finished run leaves its holder (the channel or task <see cref="HolderId"/>) with.</summary>
+public sealed record SessionChange(SessionHolder Holder, string HolderId, string SessionId);
+
 /// <summary>A channel's next work; <see cref="Channel"/> is null when there is none.</summary>
 public sealed record ChannelWork(Channel? Channel, Run? QueuedTaskRun, IReadOnlyList<ChatMessage> Pending);
 
+/// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>
+/// (ignoring case), of <see cref="ChannelIds"/> only when given, <see cref="Limit"/> of them (all
+/// when null) after skipping <see cref="Offset"/>.</summary>
 public sealed record ChannelListQuery(
     string? Search = null,
     IReadOnlyCollection<string>? ChannelIds = null,

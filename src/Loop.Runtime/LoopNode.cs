@@ -43,6 +43,7 @@ public sealed class LoopNode : IAsyncDisposable
     private readonly Dictionary<string, string> _labels = new(StringComparer.Ordinal);
     private readonly List<IChatAdapter> _chats = [];
     private readonly AgentEnvironment _agent;
+    private readonly StoreProbe _storeProbe;
     private string _instanceId = "";
 
     public LoopNode(LoopNodeOptions options, ILoggerFactory loggers, TimeProvider time, IGrainFactory grains)
@@ -62,6 +63,7 @@ public sealed class LoopNode : IAsyncDisposable
         var config = options.Config;
 
         Store = new SqliteLoopStore(config.DbPath, time);
+        _storeProbe = new StoreProbe(Store, "sqlite", config.DbPath, time, loggers.CreateLogger<StoreProbe>());
         Events = new LoopEventHub();
         Slots = new ContainerWorkerPool(config.MaxConcurrentContainers);
 
@@ -186,6 +188,7 @@ public sealed class LoopNode : IAsyncDisposable
             Directory.Delete(_options.Paths.RunFilesRoot, recursive: true);
         }
         _instanceId = await Store.GetInstanceIdAsync(cancellationToken);
+        await _storeProbe.CheckAsync(cancellationToken);
         // The secrets dir is never mounted into containers: this token stays on the daemon's machine.
         await Auth.IssueLocalTokenAsync(_options.Paths.LocalTokenFile, _options.NodeName, cancellationToken);
         // Until an account exists, whoever reached the API first could claim the daemon: setting it
@@ -284,8 +287,8 @@ public sealed class LoopNode : IAsyncDisposable
     public HealthReport GetHealth()
     {
         var engine = _engine?.Health ?? new EngineHealth(false, "none", null, $"not used (runner: {Runner})", _options.Config.ContainerImage, "not used");
-        var storeOk = _instanceId.Length > 0;
-        var degraded = !storeOk || (_engine is not null && (!engine.Reachable || engine.ImageStatus != "present"));
+        var store = _storeProbe.Health;
+        var degraded = !store.Ok || (_engine is not null && (!engine.Reachable || engine.ImageStatus != "present"));
         var warnings = new List<string>(_warnings);
         if (ContainerEndpoint is { } socket && !File.Exists(socket))
         {
@@ -303,7 +306,7 @@ public sealed class LoopNode : IAsyncDisposable
             Environment.ProcessId,
             _time.GetElapsedTime(_startedAt).TotalSeconds,
             Runner,
-            new StoreHealth(storeOk, "sqlite", _options.Config.DbPath, storeOk ? null : "not started"),
+            store,
             engine,
             new QueueHealth(Slots.Capacity, Slots.InUse, Slots.Waiting),
             LiveChannels.Count,

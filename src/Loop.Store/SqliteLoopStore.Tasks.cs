@@ -1,6 +1,7 @@
 namespace Loop.Store;
 
 using Dapper;
+using Loop.Domain;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Microsoft.Data.Sqlite;
@@ -20,14 +21,6 @@ public sealed partial class SqliteLoopStore
     // Spelled like ix_runs_queued_task's WHERE.
     private const string NextQueuedTaskRunSql =
         RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL ORDER BY id LIMIT 1";
-
-    public Task<Run?> NextQueuedTaskRunAsync(string channelId, CancellationToken cancellationToken) =>
-        ReadAsync(async connection =>
-        {
-            var row = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(
-                NextQueuedTaskRunSql, new { channel_id = channelId }, null, cancellationToken));
-            return row?.ToRun();
-        }, cancellationToken);
 
     public Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken) =>
         ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
@@ -111,9 +104,11 @@ public sealed partial class SqliteLoopStore
             "DELETE FROM tasks WHERE id = @id", new { id = taskId }, tx, cancellationToken)) == 1, cancellationToken);
 
     public Task SetTaskSessionAsync(string taskId, string? sessionId, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
-            "UPDATE tasks SET session_id = @session_id WHERE id = @id",
-            new { id = taskId, session_id = sessionId }, tx, cancellationToken)), cancellationToken);
+        WriteAsync(async (connection, tx) =>
+        {
+            await SaveSessionAsync(connection, tx, SessionHolder.Task, taskId, sessionId, cancellationToken);
+            return 0;
+        }, cancellationToken);
 
     public Task<IReadOnlyList<Run>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken)
     {

@@ -18,6 +18,7 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
     private const string InstanceIdKey = "instance_id";
 
     private readonly string _connectionString;
+    private readonly string _probeConnectionString;
     private readonly TimeProvider _time;
     private readonly SqliteConnection _writer;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
@@ -26,8 +27,6 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
     private readonly ITimer _checkpoints;
     private int _checkpointing;
     private bool _disposed;
-
-    static SqliteLoopStore() => SQLitePCL.Batteries_V2.Init();
 
     public SqliteLoopStore(string databasePath, TimeProvider time)
     {
@@ -48,6 +47,11 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
             Pooling = true,
             // Also how long a command waits out SQLITE_BUSY before failing.
             DefaultTimeout = BusyTimeoutMs / 1000,
+        }.ToString();
+        _probeConnectionString = new SqliteConnectionStringBuilder(_connectionString)
+        {
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
         }.ToString();
 
         // Opened here so the file exists and is in WAL mode before any reader opens it.
@@ -197,46 +201,65 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
     public Task SetChannelSessionAsync(string channelId, string? sessionId, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            var updated = await connection.ExecuteAsync(Command(
-                "UPDATE channels SET session_id = @session_id, updated_at = @now WHERE id = @id",
-                new { id = channelId, session_id = sessionId, now = Now() }, tx, cancellationToken));
-            return updated == 1 ? 0 : throw new KeyNotFoundException($"There is no channel {channelId}.");
+            await SaveSessionAsync(connection, tx, SessionHolder.Channel, channelId, sessionId, cancellationToken);
+            return 0;
         }, cancellationToken);
+
+    /// <summary>Keeps a session id for its holder. A task deleted meanwhile has nothing left to keep it for.</summary>
+    private async Task SaveSessionAsync(SqliteConnection connection, SqliteTransaction tx, SessionHolder holder, string holderId, string? sessionId, CancellationToken cancellationToken)
+    {
+        if (holder == SessionHolder.Task)
+        {
+            await connection.ExecuteAsync(Command(
+                "UPDATE tasks SET session_id = @session_id WHERE id = @id",
+                new { id = holderId, session_id = sessionId }, tx, cancellationToken));
+            return;
+        }
+        var updated = await connection.ExecuteAsync(Command(
+            "UPDATE channels SET session_id = @session_id, updated_at = @now WHERE id = @id",
+            new { id = holderId, session_id = sessionId, now = Now() }, tx, cancellationToken));
+        if (updated != 1)
+        {
+            throw new KeyNotFoundException($"There is no channel {holderId}.");
+        }
+    }
 
     public Task<ChatMessage> AppendMessageAsync(NewMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
         var createdAt = Columns.Truncate(_time.GetUtcNow());
 
-        return WriteAsync(async (connection, tx) =>
+        return WriteAsync((connection, tx) => InsertMessageAsync(connection, tx, message, createdAt, cancellationToken), cancellationToken);
+    }
+
+    private static async Task<ChatMessage> InsertMessageAsync(SqliteConnection connection, SqliteTransaction tx, NewMessage message, DateTimeOffset createdAt, CancellationToken cancellationToken)
+    {
+        try
         {
-            try
-            {
-                // QuerySingle, not ExecuteScalar: SQLite reports a constraint failure of an INSERT ... RETURNING
-                // only on the step after the returned row, and a scalar read stops before it (the row is then
-                // silently rolled back while its id is handed out).
-                var id = await connection.QuerySingleAsync<long>(Command("""
-                    INSERT INTO messages (channel_id, role, author, content, created_at, run_id, external_id)
-                    VALUES (@channel_id, @role, @author, @content, @created_at, @run_id, @external_id)
-                    RETURNING id
-                    """,
-                    new
-                    {
-                        channel_id = message.ChannelId,
-                        role = Columns.ToWire(message.Role),
-                        author = message.Author,
-                        content = message.Content,
-                        created_at = Columns.ToMs(createdAt),
-                        run_id = message.RunId,
-                        external_id = message.ExternalId,
-                    }, tx, cancellationToken));
-                return new ChatMessage(id, message.ChannelId, message.Role, message.Author, message.Content, createdAt, message.RunId, message.ExternalId);
-            }
-            catch (SqliteException e) when (IsForeignKeyViolation(e))
-            {
-                throw new KeyNotFoundException($"There is no channel {message.ChannelId} or no run {message.RunId}.", e);
-            }
-        }, cancellationToken);
+            // QuerySingle, not ExecuteScalar: SQLite reports a constraint failure of an INSERT ... RETURNING
+            // only on the step after the returned row, and a scalar read stops before it (the row is then
+            // silently rolled back while its id is handed out).
+            var id = await connection.QuerySingleAsync<long>(Command("""
+                INSERT INTO messages (channel_id, role, author, content, created_at, run_id, external_id)
+                VALUES (@channel_id, @role, @author, @content, @created_at, @run_id, @external_id)
+                RETURNING id
+                """,
+                new
+                {
+                    channel_id = message.ChannelId,
+                    role = Columns.ToWire(message.Role),
+                    author = message.Author,
+                    content = message.Content,
+                    created_at = Columns.ToMs(createdAt),
+                    run_id = message.RunId,
+                    external_id = message.ExternalId,
+                }, tx, cancellationToken));
+            return new ChatMessage(id, message.ChannelId, message.Role, message.Author, message.Content, createdAt, message.RunId, message.ExternalId);
+        }
+        catch (SqliteException e) when (IsForeignKeyViolation(e))
+        {
+            throw new KeyNotFoundException($"There is no channel {message.ChannelId} or no run {message.RunId}.", e);
+        }
     }
 
     public Task<IReadOnlyList<ChatMessage>> ListMessagesAsync(string channelId, long afterId, int limit, CancellationToken cancellationToken)
@@ -330,17 +353,50 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         ArgumentNullException.ThrowIfNull(run);
         return WriteAsync(async (connection, tx) =>
         {
-            var updated = await connection.ExecuteAsync(Command("""
-                UPDATE runs SET status = @status, started_at = @started_at, finished_at = @finished_at,
-                    exit_code = @exit_code, reply = @reply, error = @error, session_id = @session_id,
-                    model = @model, container_id = @container_id, input_tokens = @input_tokens,
-                    output_tokens = @output_tokens, cache_creation_input_tokens = @cache_creation_input_tokens,
-                    cache_read_input_tokens = @cache_read_input_tokens, cost_usd = @cost_usd,
-                    num_turns = @num_turns, duration_ms = @duration_ms
-                WHERE id = @id
-                """, RunRow.Parameters(run), tx, cancellationToken));
-            return updated == 1 ? 0 : throw new KeyNotFoundException($"There is no run {run.Id}.");
+            await WriteRunAsync(connection, tx, run, cancellationToken);
+            return 0;
         }, cancellationToken);
+    }
+
+    public Task<ChatMessage> FinishRunAsync(Run run, NewMessage reply, SessionChange? session, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(reply);
+        if (reply.RunId != run.Id || reply.ChannelId != run.ChannelId)
+        {
+            throw new ArgumentException($"The reply to run {run.Id} must name that run and its channel.", nameof(reply));
+        }
+        var createdAt = Columns.Truncate(_time.GetUtcNow());
+
+        // One transaction: a crash leaves either the run as it was (recovery fails it and runs its
+        // messages again) or the run ended with its reply, never a reply to a run that runs again.
+        return WriteAsync(async (connection, tx) =>
+        {
+            await WriteRunAsync(connection, tx, run, cancellationToken);
+            var stored = await InsertMessageAsync(connection, tx, reply, createdAt, cancellationToken);
+            if (session is not null)
+            {
+                await SaveSessionAsync(connection, tx, session.Holder, session.HolderId, session.SessionId, cancellationToken);
+            }
+            return stored;
+        }, cancellationToken);
+    }
+
+    private static async Task WriteRunAsync(SqliteConnection connection, SqliteTransaction tx, Run run, CancellationToken cancellationToken)
+    {
+        var updated = await connection.ExecuteAsync(Command("""
+            UPDATE runs SET status = @status, started_at = @started_at, finished_at = @finished_at,
+                exit_code = @exit_code, reply = @reply, error = @error, session_id = @session_id,
+                model = @model, container_id = @container_id, input_tokens = @input_tokens,
+                output_tokens = @output_tokens, cache_creation_input_tokens = @cache_creation_input_tokens,
+                cache_read_input_tokens = @cache_read_input_tokens, cost_usd = @cost_usd,
+                num_turns = @num_turns, duration_ms = @duration_ms
+            WHERE id = @id
+            """, RunRow.Parameters(run), tx, cancellationToken));
+        if (updated != 1)
+        {
+            throw new KeyNotFoundException($"There is no run {run.Id}.");
+        }
     }
 
     public Task<Run?> GetRunAsync(string runId, CancellationToken cancellationToken) =>
@@ -393,16 +449,22 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         }, cancellationToken);
     }
 
-    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    public async Task PingAsync(CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            return await ReadAsync(connection => connection.ExecuteScalarAsync<long>(Command(
-                "SELECT 1", null, null, cancellationToken)), cancellationToken) == 1;
+            // A connection of its own: a pooled one keeps reading the file it opened after that file
+            // is deleted or replaced, and one that may create the file would make a new empty database.
+            await using var connection = new SqliteConnection(_probeConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            // Reads the header, the schema and a table of Loop's: what any request needs first.
+            await connection.ExecuteScalarAsync<string?>(Command(
+                "SELECT value FROM meta WHERE key = @key", new { key = InstanceIdKey }, null, cancellationToken));
         }
-        catch (SqliteException)
+        catch (SqliteException e)
         {
-            return false;
+            throw new StoreUnavailableException(File.Exists(DatabasePath) ? e.Message : "the database file is gone (deleted or moved while loop serve runs)", e);
         }
     }
 

@@ -165,14 +165,8 @@ public sealed class ChannelRuns
         }
         stopping.ThrowIfCancellationRequested();
 
-        if (result.SessionId is not null && result.SessionId != session.Current)
-        {
-            await session.SaveAsync(result.SessionId, stopping);
-        }
         run = Finish(run, result);
-        // The reply goes in first, so whoever sees the run ended also finds its reply.
-        var reply = await store.AppendMessageAsync(RunReplies.For(run), stopping);
-        await store.UpdateRunAsync(run, stopping);
+        var reply = await store.FinishRunAsync(run, RunReplies.For(run), session.ChangeTo(result.SessionId), stopping);
         _context.Observer.RunFinished(run, reply);
         return true;
     }
@@ -220,6 +214,12 @@ public sealed class ChannelRuns
         public Channel Channel => channel;
 
         public string? Current { get; private set; } = task is { Context: TaskContext.Isolated } ? task.SessionId : channel.SessionId;
+
+        /// <summary>What the run leaves the holder with: null when the agent named no session or the one it had.</summary>
+        public SessionChange? ChangeTo(string? sessionId) =>
+            sessionId is null || sessionId == Current
+                ? null
+                : new SessionChange(_isTask ? SessionHolder.Task : SessionHolder.Channel, _isTask ? task!.Id : channel.Id, sessionId);
 
         public async Task SaveAsync(string? sessionId, CancellationToken cancellationToken)
         {
