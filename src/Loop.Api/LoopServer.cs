@@ -1,6 +1,6 @@
 namespace Loop.Api;
 
-using System.Net;
+using Loop.Config;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -14,7 +14,7 @@ public static class LoopServer
 {
     public static WebApplication Build(LoopNode node, string apiAddr, Action<ILoggingBuilder> configureLogging)
     {
-        var endpoint = ParseAddress(apiAddr);
+        var endpoint = ApiAddress.Parse(apiAddr);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         configureLogging(builder.Logging);
@@ -64,24 +64,5 @@ public static class LoopServer
         AuthApi.Map(app, node);
         LoopApi.Map(app, node);
         return app;
-    }
-
-    /// <summary>Parses "host:port" (IPv6 in brackets); "localhost" means loopback.</summary>
-    public static IPEndPoint ParseAddress(string apiAddr)
-    {
-        var cut = apiAddr.LastIndexOf(':');
-        if (cut <= 0 || !int.TryParse(apiAddr[(cut + 1)..], out var port) || port is < 0 or > 65535)
-        {
-            throw new FormatException($"api_addr '{apiAddr}' must be host:port, like 127.0.0.1:8222");
-        }
-        var host = apiAddr[..cut].Trim('[', ']');
-        var address = host switch
-        {
-            "localhost" => IPAddress.Loopback,
-            "*" or "0.0.0.0" => IPAddress.Any,
-            _ when IPAddress.TryParse(host, out var parsed) => parsed,
-            _ => throw new FormatException($"api_addr host '{host}' must be an IP address or localhost, like 127.0.0.1:8222"),
-        };
-        return new IPEndPoint(address, port);
     }
 }

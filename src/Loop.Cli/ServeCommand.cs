@@ -44,6 +44,10 @@ public static class ServeCommand
         }
         var config = loaded.Config with { DbPath = node.Store.Path ?? loaded.Config.DbPath, ApiAddr = node.ApiAddr };
         using var loggers = LoggerFactory.Create(logging => ConfigureLogging(logging, config));
+        foreach (var notice in loaded.Notices)
+        {
+            loggers.CreateLogger("Loop").LogInformation("{Notice}", notice);
+        }
         var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
         await using var loop = new LoopNode(options, loggers, TimeProvider.System);
         if (!string.IsNullOrWhiteSpace(config.DiscordToken))
@@ -69,15 +73,15 @@ public static class ServeCommand
 
     private static void ConfigureLogging(ILoggingBuilder logging, LoopConfig config)
     {
-        var level = config.LogLevel.ToLowerInvariant() switch
+        var level = config.LogLevel switch
         {
-            "trace" => LogLevel.Trace,
-            "debug" => LogLevel.Debug,
-            "info" => LogLevel.Information,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            "critical" => LogLevel.Critical,
-            _ => LogLevel.Information,
+            LogSeverity.Trace => LogLevel.Trace,
+            LogSeverity.Debug => LogLevel.Debug,
+            LogSeverity.Info => LogLevel.Information,
+            LogSeverity.Warn => LogLevel.Warning,
+            LogSeverity.Error => LogLevel.Error,
+            LogSeverity.Critical => LogLevel.Critical,
+            _ => throw new ArgumentOutOfRangeException(nameof(config), config.LogLevel, "unknown log level"),
         };
         logging.SetMinimumLevel(level);
         // Per-request logs would cost more than the requests themselves.
@@ -85,7 +89,7 @@ public static class ServeCommand
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
         // A failed start (say, the port is taken) is reported in one line below, not as the host's stack trace.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
-        if (config.LogFormat == "json")
+        if (config.LogFormat == LogFormat.Json)
         {
             logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
         }
