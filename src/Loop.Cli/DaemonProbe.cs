@@ -6,6 +6,7 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Loop.Client;
 using Loop.Config;
 
 /// <summary>What the daemon said about itself: its /api/health answer and its process id,
@@ -85,25 +86,12 @@ public static class DaemonProbe
         var deadline = DateTime.UtcNow + patience;
         while (true)
         {
-            var probe = await ProbeAsync(baseUrl, paths.DaemonSocket, LocalToken(paths), TimeSpan.FromSeconds(2), cancellationToken);
+            var probe = await ProbeAsync(baseUrl, paths.DaemonSocket, LoopApiClient.ReadLocalToken(paths), TimeSpan.FromSeconds(2), cancellationToken);
             if (probe.Answered || DateTime.UtcNow >= deadline)
             {
                 return probe;
             }
             await Task.Delay(250, cancellationToken);
-        }
-    }
-
-    /// <summary>The machine token the daemon of <paramref name="paths"/> wrote, or null.</summary>
-    public static string? LocalToken(LoopPaths paths)
-    {
-        try
-        {
-            return File.ReadAllText(paths.LocalTokenFile).Trim() is { Length: > 0 } token ? token : null;
-        }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
-        {
-            return null;
         }
     }
 

@@ -123,6 +123,23 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task The_cli_reads_the_local_token_from_the_loop_home_the_daemon_uses_even_one_written_with_a_tilde()
+    {
+        var user = Directory.CreateTempSubdirectory("loop-user-").FullName;
+        var home = Directory.CreateDirectory(Path.Combine(user, "loop-home")).FullName;
+        // As a service manager passes it: not expanded by a shell.
+        var environment = new Dictionary<string, string?> { ["HOME"] = user, ["LOOP_HOME"] = "~/loop-home" };
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["runner"] = "process" }, environment, home);
+
+        var (exit, output) = await LoopAsync(
+            new() { ["HOME"] = user, ["LOOP_HOME"] = "~/loop-home", ["LOOP_API_TOKEN"] = "", ["LOOP_CHANNEL_TOKEN"] = "" },
+            "tasks", "list", "--api-url", loop.ApiUrl);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("no tasks", output);
+    }
+
+    [Fact]
     public async Task Bad_usage_exits_2_and_help_exits_0()
     {
         var (exit, output) = await LoopAsync([], "no-such-command");
