@@ -104,12 +104,13 @@ public sealed class LoopNode : IAsyncDisposable
         {
             _warnings.Add($"loop serve runs as root and runner is '{sandbox.Kind}': agents run as root on this machine");
         }
-        var runner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
+        var projectDirs = new ProjectDirs(config, options.Paths, DockerEndpoint.SocketPathFromEnvironment());
+        var runner = new AgentRunner(config, options.Paths, projectDirs, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
         var observer = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), run => Scheduler!.RunFinished(run));
         var context = new ChannelActorContext(Store, runner, _pool, observer, time,
             channel => channel.DirPath ?? options.Paths.ChannelWorkDir(channel.Id));
         _actors = new ChannelActorHost(context, options.ActorIdleAfter, loggers.CreateLogger<ChannelActorHost>());
-        Channels = new ChannelService(Store, _actors, Tokens, Auth, ProjectDirs.FromEnvironment(config, options.Paths), time, Events);
+        Channels = new ChannelService(Store, _actors, Tokens, Auth, projectDirs, time, Events);
         var minimumInterval = Domain.Tasks.TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
         Scheduler = new TaskScheduler(Store, _actors, Events, minimumInterval, time, loggers.CreateLogger<TaskScheduler>());
         Tasks = new TaskService(Store, Scheduler, Channels, config.TaskTemplates, minimumInterval, time);
