@@ -35,7 +35,7 @@ public sealed record RunSummaryDto(string Id, string Status, DateTimeOffset Crea
 public sealed record MessageDto(long Id, string ChannelId, string Role, string Author, string Content, DateTimeOffset CreatedAt, string? RunId)
 {
     public static MessageDto From(ChatMessage m) =>
-        new(m.Id, m.ChannelId, m.Role.ToString().ToLowerInvariant(), m.Author, m.Content, m.CreatedAt, m.RunId);
+        new(m.Id, m.ChannelId, m.Role.ToWire(), m.Author, m.Content, m.CreatedAt, m.RunId);
 }
 
 public sealed record UsageDto(long InputTokens, long OutputTokens, long CacheCreationInputTokens, long CacheReadInputTokens, decimal CostUsd, int NumTurns, long DurationMs)

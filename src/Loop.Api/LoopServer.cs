@@ -1,6 +1,5 @@
 namespace Loop.Api;
 
-using System.Net;
 using Loop.Config;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
@@ -17,7 +16,7 @@ public static class LoopServer
     /// socket for agent containers.</summary>
     public static void Configure(WebApplicationBuilder builder, LoopConfig config, LoopPaths paths)
     {
-        var endpoint = ParseAddress(config.ApiAddr);
+        var endpoint = ApiAddress.Parse(config.ApiAddr);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(1, AuthJsonContext.Default));
         builder.Services.AddRateLimiter(options => ApiRateLimits.Configure(options, config.ApiRateLimitPerMinute));
@@ -36,7 +35,7 @@ public static class LoopServer
     /// <summary>The API's pipeline and endpoints, each a thin call into the node's services.</summary>
     public static void Map(WebApplication app, LoopNode node)
     {
-        var hosts = new ServedHosts(ParseAddress(node.Config.ApiAddr).Port, node.Config.AllowedHosts);
+        var hosts = new ServedHosts(ApiAddress.Parse(node.Config.ApiAddr).Port, node.Config.AllowedHosts);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             // Agents may run as another user than the daemon: they need write access to connect.
@@ -65,24 +64,5 @@ public static class LoopServer
         });
         AuthApi.Map(app, node);
         LoopApi.Map(app, node);
-    }
-
-    /// <summary>Parses "host:port" (IPv6 in brackets); "localhost" means loopback.</summary>
-    public static IPEndPoint ParseAddress(string apiAddr)
-    {
-        var cut = apiAddr.LastIndexOf(':');
-        if (cut <= 0 || !int.TryParse(apiAddr[(cut + 1)..], out var port) || port is < 0 or > 65535)
-        {
-            throw new FormatException($"api_addr '{apiAddr}' must be host:port, like 127.0.0.1:8222");
-        }
-        var host = apiAddr[..cut].Trim('[', ']');
-        var address = host switch
-        {
-            "localhost" => IPAddress.Loopback,
-            "*" or "0.0.0.0" => IPAddress.Any,
-            _ when IPAddress.TryParse(host, out var parsed) => parsed,
-            _ => throw new FormatException($"api_addr host '{host}' must be an IP address or localhost, like 127.0.0.1:8222"),
-        };
-        return new IPEndPoint(address, port);
     }
 }

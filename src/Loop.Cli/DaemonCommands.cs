@@ -2,6 +2,7 @@ namespace Loop.Cli;
 
 using System.CommandLine;
 using Loop.Cli.ServiceManagers;
+using Loop.Client;
 using Loop.Config;
 
 /// <summary><c>loop daemon:start|stop|status</c>: Loop as a background service of the user's
@@ -49,7 +50,7 @@ public static class DaemonCommands
         }
 
         var before = await manager.GetStateAsync(cancellationToken);
-        if (!before.Active && await DaemonProbe.ProbeAsync(baseUrl, context.Paths.DaemonSocket, DaemonProbe.LocalToken(context.Paths), TimeSpan.FromSeconds(1), cancellationToken) is { Answered: true } running)
+        if (!before.Active && await DaemonProbe.ProbeAsync(baseUrl, context.Paths.DaemonSocket, LoopApiClient.ReadLocalToken(context.Paths), TimeSpan.FromSeconds(1), cancellationToken) is { Answered: true } running)
         {
             Console.Error.WriteLine($"loop: a Loop daemon not run by the service manager already answers at {baseUrl} (pid {running.Pid?.ToString() ?? "unknown"}).");
             Console.Error.WriteLine("Stop it first (Ctrl-C in its terminal, or kill its pid), then run 'loop daemon:start' again.");
@@ -188,7 +189,7 @@ public static class DaemonCommands
             {
                 return new DaemonProbeResult("(unknown)", null, null, $"the API address is unknown: {error.Message}");
             }
-            return await DaemonProbe.ProbeAsync(baseUrl, Paths.DaemonSocket, DaemonProbe.LocalToken(Paths), TimeSpan.FromSeconds(3), cancellationToken);
+            return await DaemonProbe.ProbeAsync(baseUrl, Paths.DaemonSocket, LoopApiClient.ReadLocalToken(Paths), TimeSpan.FromSeconds(3), cancellationToken);
         }
 
         private static string DaemonLogFile(LoopPaths paths) => Path.Combine(paths.Home, "daemon.log");

@@ -1,10 +1,12 @@
 namespace Loop.Cli;
 
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Loop.Client;
 using Loop.Config;
 
 /// <summary>What the daemon said about itself: its /api/health answer and its process id,
@@ -26,22 +28,19 @@ public static class DaemonProbe
         return NodeSettings.Load(File.Exists(paths.SiloFile) ? paths.SiloFile : null, config).ApiAddr;
     }
 
-    /// <summary>The URL a client on this machine uses for api_addr: a wildcard host (0.0.0.0, *, ::) means loopback.</summary>
+    /// <summary>The URL a client on this machine uses for api_addr: a wildcard host (0.0.0.0, *, [::]) means loopback.</summary>
+    /// <exception cref="FormatException">api_addr is not usable (config loading refuses it first).</exception>
     public static string BaseUrl(string apiAddr)
     {
-        if (!ApiAddress.TryParse(apiAddr, out var host, out var port))
+        var endpoint = ApiAddress.Parse(apiAddr);
+        var host = endpoint.Address switch
         {
-            throw new FormatException($"api_addr '{apiAddr}' must be host:port, like 127.0.0.1:8222");
-        }
-
-        host = host switch
-        {
-            "0.0.0.0" or "*" => "127.0.0.1",
-            "::" => "[::1]",
-            _ when host.Contains(':') => $"[{host}]",
-            _ => host,
+            var any when any.Equals(IPAddress.Any) => "127.0.0.1",
+            var any when any.Equals(IPAddress.IPv6Any) => "[::1]",
+            { AddressFamily: AddressFamily.InterNetworkV6 } v6 => $"[{v6}]",
+            var v4 => v4.ToString(),
         };
-        return $"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+        return $"http://{host}:{endpoint.Port.ToString(CultureInfo.InvariantCulture)}";
     }
 
     /// <summary>Asks /api/health. With <paramref name="token"/> (this machine's local token, for its
@@ -87,25 +86,12 @@ public static class DaemonProbe
         var deadline = DateTime.UtcNow + patience;
         while (true)
         {
-            var probe = await ProbeAsync(baseUrl, paths.DaemonSocket, LocalToken(paths), TimeSpan.FromSeconds(2), cancellationToken);
+            var probe = await ProbeAsync(baseUrl, paths.DaemonSocket, LoopApiClient.ReadLocalToken(paths), TimeSpan.FromSeconds(2), cancellationToken);
             if (probe.Answered || DateTime.UtcNow >= deadline)
             {
                 return probe;
             }
             await Task.Delay(250, cancellationToken);
-        }
-    }
-
-    /// <summary>The machine token the daemon of <paramref name="paths"/> wrote, or null.</summary>
-    public static string? LocalToken(LoopPaths paths)
-    {
-        try
-        {
-            return File.ReadAllText(paths.LocalTokenFile).Trim() is { Length: > 0 } token ? token : null;
-        }
-        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
-        {
-            return null;
         }
     }
 

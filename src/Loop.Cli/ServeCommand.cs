@@ -53,9 +53,13 @@ public static class ServeCommand
             {
                 host.Node.AddChatAdapter(Loop.Discord.DiscordChatAdapter.Create(host.Node));
             }
+            var log = host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop");
+            foreach (var notice in loaded.Notices)
+            {
+                log.LogInformation("{Notice}", notice);
+            }
             await host.StartAsync(cancellationToken);
-            host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop").LogInformation(
-                "Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at http://{ApiAddr}/", config.ApiAddr, paths.DaemonSocket, config.ApiAddr);
+            log.LogInformation("Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at http://{ApiAddr}/", config.ApiAddr, paths.DaemonSocket, config.ApiAddr);
             await host.WaitForShutdownAsync(cancellationToken);
             return 0;
         }
@@ -68,15 +72,15 @@ public static class ServeCommand
 
     private static void ConfigureLogging(ILoggingBuilder logging, LoopConfig config)
     {
-        var level = config.LogLevel.ToLowerInvariant() switch
+        var level = config.LogLevel switch
         {
-            "trace" => LogLevel.Trace,
-            "debug" => LogLevel.Debug,
-            "info" => LogLevel.Information,
-            "warn" or "warning" => LogLevel.Warning,
-            "error" => LogLevel.Error,
-            "critical" => LogLevel.Critical,
-            _ => LogLevel.Information,
+            LogSeverity.Trace => LogLevel.Trace,
+            LogSeverity.Debug => LogLevel.Debug,
+            LogSeverity.Info => LogLevel.Information,
+            LogSeverity.Warn => LogLevel.Warning,
+            LogSeverity.Error => LogLevel.Error,
+            LogSeverity.Critical => LogLevel.Critical,
+            _ => throw new ArgumentOutOfRangeException(nameof(config), config.LogLevel, "unknown log level"),
         };
         logging.SetMinimumLevel(level);
         // Per-request logs would cost more than the requests themselves.
@@ -86,7 +90,7 @@ public static class ServeCommand
         logging.AddFilter("Orleans", LogLevel.Warning);
         // A failed start (say, the port is taken) is reported in one line below, not as the host's stack trace.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
-        if (config.LogFormat == "json")
+        if (config.LogFormat == LogFormat.Json)
         {
             logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
         }

@@ -6,6 +6,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Loop.Config;
 
 /// <summary>
 /// A typed client of the daemon's REST API. <c>apiUrl</c> is <c>http://host:port</c> or
@@ -72,26 +73,20 @@ public sealed class LoopApiClient : IDisposable
         NonEmpty(explicitUrl) ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_URL")) ?? DefaultApiUrl;
 
     /// <summary>The explicit token, else LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN, else the local token
-    /// the daemon wrote on this machine (<see cref="LocalTokenPath"/>); null when there is none.</summary>
+    /// the daemon of this user's Loop home wrote (<see cref="ReadLocalToken"/>); null when there is none.</summary>
     public static string? ResolveToken(string? explicitToken) =>
         NonEmpty(explicitToken)
         ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_CHANNEL_TOKEN"))
         ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_TOKEN"))
-        ?? ReadLocalToken();
+        ?? ReadLocalToken(LoopPaths.FromEnvironment());
 
-    /// <summary>Where the daemon writes its machine token: &lt;LOOP_HOME or ~/.loop&gt;/secrets/local-token.</summary>
-    public static string LocalTokenPath()
-    {
-        var home = NonEmpty(Environment.GetEnvironmentVariable("LOOP_HOME"))
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".loop");
-        return Path.Combine(home, "secrets", "local-token");
-    }
-
-    private static string? ReadLocalToken()
+    /// <summary>The machine token the daemon of <paramref name="paths"/> wrote at its last start
+    /// (<see cref="LoopPaths.LocalTokenFile"/>), or null.</summary>
+    public static string? ReadLocalToken(LoopPaths paths)
     {
         try
         {
-            return NonEmpty(File.ReadAllText(LocalTokenPath()).Trim());
+            return NonEmpty(File.ReadAllText(paths.LocalTokenFile).Trim());
         }
         catch (Exception error) when (error is IOException or UnauthorizedAccessException)
         {

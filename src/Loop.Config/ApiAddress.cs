@@ -1,13 +1,53 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
 namespace Loop.Config;
 
-/// <summary>The "host:port" form of <c>api_addr</c> ("127.0.0.1:8222", "localhost:8222", "[::1]:8222").</summary>
+/// <summary><c>api_addr</c>, where the REST API listens, and the host forms of <c>allowed_hosts</c>.</summary>
 public static class ApiAddress
 {
-    public static bool TryParse(string? text, out string host, out int port)
+    /// <summary>Reads <c>api_addr</c>: an IP address ("127.0.0.1:8222", "[::1]:8222"), <c>localhost</c>
+    /// (IPv4 loopback) or <c>*</c> (every IPv4 interface, as 0.0.0.0), then a port from 1 to 65535.
+    /// A host name is refused rather than looked up: which of its addresses to listen on is for the
+    /// user to say, and a name that resolves elsewhere later would move the API without a word.</summary>
+    /// <param name="problem">When false: what is wrong, as the rest of a sentence that begins with the key's name.</param>
+    public static bool TryParse(string? text, [NotNullWhen(true)] out IPEndPoint? endpoint, [NotNullWhen(false)] out string? problem)
+    {
+        endpoint = null;
+        if (!TrySplit(text, out var host, out var port))
+        {
+            problem = "must be host:port with a port from 1 to 65535";
+            return false;
+        }
+
+        IPAddress? address = host.ToLowerInvariant() switch
+        {
+            "localhost" => IPAddress.Loopback,
+            "*" => IPAddress.Any,
+            _ => IsIpAddress(NormalizeHost(host)) ? IPAddress.Parse(host) : null,
+        };
+        if (address is null)
+        {
+            problem = $"must be an IP address or localhost, not the host name '{host}' (Loop does not look names up): "
+                + $"listen on the machine's address, or on every interface with 0.0.0.0:{port.ToString(CultureInfo.InvariantCulture)}, "
+                + "and list the name in allowed_hosts";
+            return false;
+        }
+
+        endpoint = new IPEndPoint(address, port);
+        problem = null;
+        return true;
+    }
+
+    /// <summary>The endpoint of an <c>api_addr</c> that config loading has accepted.</summary>
+    /// <exception cref="FormatException">It was not checked, and is not usable.</exception>
+    public static IPEndPoint Parse(string text) =>
+        TryParse(text, out var endpoint, out var problem) ? endpoint : throw new FormatException($"api_addr '{text}' {problem}");
+
+    /// <summary>"host:port", an IPv6 host in brackets; the host is not judged.</summary>
+    private static bool TrySplit(string? text, out string host, out int port)
     {
         host = "";
         port = 0;
@@ -60,7 +100,7 @@ public static class ApiAddress
         }
 
         var name = text;
-        if (TryParse(text, out var withoutPort, out var parsedPort))
+        if (TrySplit(text, out var withoutPort, out var parsedPort))
         {
             name = withoutPort;
             port = parsedPort;

@@ -12,7 +12,23 @@ internal enum ScalarKind
     Id,
     WholeNumber,
     Number,
-    Runner,
+
+    /// <summary>One of a few words (see <see cref="Choice"/>), read in any case.</summary>
+    Word,
+}
+
+/// <summary>The words a <see cref="ScalarKind.Word"/> key accepts and the values they stand for; the
+/// first word of a value is how it is written back.</summary>
+/// <param name="Expected">The words as an error names them, e.g. "\"text\" or \"json\"".</param>
+internal sealed record Choice(string Expected, IReadOnlyList<(string Word, object Value)> Words)
+{
+    public object? Find(string text)
+    {
+        var word = text.Trim().ToLowerInvariant();
+        return Words.FirstOrDefault(w => w.Word == word).Value;
+    }
+
+    public string WordFor(object value) => Words.First(w => w.Value.Equals(value)).Word;
 }
 
 /// <summary>One scalar key of config.json: how to read it from the file or from its LOOP_*
@@ -23,7 +39,8 @@ internal sealed record ScalarKey(
     ScalarKind Kind,
     Func<LoopConfig, object?> Get,
     Func<LoopConfig, object?, LoopConfig> Set,
-    bool Secret = false)
+    bool Secret = false,
+    Choice? Choice = null)
 {
     public string EnvironmentVariable => "LOOP_" + Name.ToUpperInvariant();
 
@@ -36,38 +53,30 @@ internal sealed record ScalarKey(
     /// <summary>A valid value to show in error messages: the default where there is one.</summary>
     public object Example => Get(ConfigKeys.ExampleDefaults) ?? "text";
 
-    public object? FromJson(JsonElement element, string file)
+    public object? FromJson(JsonElement element, string file) => (Kind, element.ValueKind) switch
     {
-        object? value = (Kind, element.ValueKind) switch
-        {
-            (ScalarKind.Text or ScalarKind.Runner, JsonValueKind.String) => element.GetString(),
-            (ScalarKind.OptionalText, JsonValueKind.String) => NullIfEmpty(element.GetString()),
-            (ScalarKind.OptionalText or ScalarKind.Id, JsonValueKind.Null) => null,
-            (ScalarKind.Id, JsonValueKind.String) => NullIfEmpty(element.GetString()),
-            (ScalarKind.Id, JsonValueKind.Number) => element.GetRawText(),
-            (ScalarKind.WholeNumber, JsonValueKind.Number) when element.TryGetInt32(out var whole) => whole,
-            (ScalarKind.Number, JsonValueKind.Number) => element.GetDouble(),
-            _ => throw new ConfigException(
-                $"{file}: '{Name}' must be {Expected}, e.g. \"{Name}\": {JsonSerializer.Serialize(Example)} (found {ConfigJson.Describe(element)})"),
-        };
-        return Kind == ScalarKind.Runner ? ParseRunner((string)value!, file, "\"runner\": \"docker\"") : value;
-    }
+        (ScalarKind.Text, JsonValueKind.String) => element.GetString(),
+        (ScalarKind.OptionalText, JsonValueKind.String) => NullIfEmpty(element.GetString()),
+        (ScalarKind.OptionalText or ScalarKind.Id, JsonValueKind.Null) => null,
+        (ScalarKind.Id, JsonValueKind.String) => NullIfEmpty(element.GetString()),
+        (ScalarKind.Id, JsonValueKind.Number) => element.GetRawText(),
+        (ScalarKind.WholeNumber, JsonValueKind.Number) when element.TryGetInt32(out var whole) => whole,
+        (ScalarKind.Number, JsonValueKind.Number) => element.GetDouble(),
+        (ScalarKind.Word, JsonValueKind.String) when Choice!.Find(element.GetString()!) is { } word => word,
+        _ => throw new ConfigException(
+            $"{file}: '{Name}' must be {Expected}, e.g. \"{Name}\": {JsonSerializer.Serialize(Example)} (found {ConfigJson.Describe(element)})"),
+    };
 
-    public object? FromEnvironment(string text)
+    public object? FromEnvironment(string text) => Kind switch
     {
-        var source = $"environment variable {EnvironmentVariable}";
-        object? value = Kind switch
-        {
-            ScalarKind.Text => text,
-            ScalarKind.OptionalText or ScalarKind.Id => NullIfEmpty(text),
-            ScalarKind.WholeNumber when int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var whole) => whole,
-            ScalarKind.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) => number,
-            ScalarKind.Runner => ParseRunner(text, source, $"{EnvironmentVariable}=docker"),
-            _ => throw new ConfigException(
-                $"{source} must be {Expected}, e.g. {EnvironmentVariable}={LoopConfig.Format(Example)} (found \"{text}\")"),
-        };
-        return value;
-    }
+        ScalarKind.Text => text,
+        ScalarKind.OptionalText or ScalarKind.Id => NullIfEmpty(text),
+        ScalarKind.WholeNumber when int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var whole) => whole,
+        ScalarKind.Number when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) => number,
+        ScalarKind.Word when Choice!.Find(text) is { } word => word,
+        _ => throw new ConfigException(
+            $"environment variable {EnvironmentVariable} must be {Expected}, e.g. {EnvironmentVariable}={LoopConfig.Format(Example)} (found \"{text}\")"),
+    };
 
     private string Expected => Kind switch
     {
@@ -76,15 +85,7 @@ internal sealed record ScalarKey(
         ScalarKind.Id => "an id (string or number) or null",
         ScalarKind.WholeNumber => "a whole number",
         ScalarKind.Number => "a number",
-        _ => "\"docker\" or \"process\"",
-    };
-
-    private RunnerKind ParseRunner(string text, string source, string example) => text.Trim().ToLowerInvariant() switch
-    {
-        "docker" => RunnerKind.Docker,
-        "process" => RunnerKind.Process,
-        _ => throw new ConfigException(
-            $"{source}: '{Name}' must be \"docker\" (each run in a container) or \"process\" (host process, no isolation), e.g. {example} (found \"{text}\")"),
+        _ => Choice!.Expected,
     };
 
     private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
@@ -94,23 +95,33 @@ internal static class ConfigKeys
 {
     internal static readonly LoopConfig ExampleDefaults = new() { DbPath = "~/.loop/loop.db", ContainerUser = "1000:1000" };
 
+    private static readonly Choice LogLevels = new("one of trace, debug, info, warn, error, critical",
+    [
+        ("trace", LogSeverity.Trace), ("debug", LogSeverity.Debug), ("info", LogSeverity.Info),
+        ("warn", LogSeverity.Warn), ("warning", LogSeverity.Warn), ("error", LogSeverity.Error), ("critical", LogSeverity.Critical),
+    ]);
+
+    private static readonly Choice LogFormats = new("\"text\" or \"json\"", [("text", LogFormat.Text), ("json", LogFormat.Json)]);
+
+    private static readonly Choice Runners = new("\"docker\" (each run in a container) or \"process\" (host process, no isolation)",
+        [("docker", RunnerKind.Docker), ("process", RunnerKind.Process)]);
+
     public static readonly IReadOnlyList<ScalarKey> Scalars =
     [
         new("discord_token", ScalarKind.OptionalText, c => c.DiscordToken, (c, v) => c with { DiscordToken = (string?)v }, Secret: true),
         new("discord_app_id", ScalarKind.Id, c => c.DiscordAppId, (c, v) => c with { DiscordAppId = (string?)v }),
         new("discord_guild_id", ScalarKind.Id, c => c.DiscordGuildId, (c, v) => c with { DiscordGuildId = (string?)v }),
-        new("log_level", ScalarKind.Text, c => c.LogLevel, (c, v) => c with { LogLevel = (string)v! }),
-        new("log_format", ScalarKind.Text, c => c.LogFormat, (c, v) => c with { LogFormat = (string)v! }),
+        new("log_level", ScalarKind.Word, c => LogLevels.WordFor(c.LogLevel), (c, v) => c with { LogLevel = (LogSeverity)v! }, Choice: LogLevels),
+        new("log_format", ScalarKind.Word, c => LogFormats.WordFor(c.LogFormat), (c, v) => c with { LogFormat = (LogFormat)v! }, Choice: LogFormats),
         new("container_image", ScalarKind.Text, c => c.ContainerImage, (c, v) => c with { ContainerImage = (string)v! }),
         new("container_timeout_sec", ScalarKind.WholeNumber, c => c.ContainerTimeoutSec, (c, v) => c with { ContainerTimeoutSec = (int)v! }),
         new("container_memory_mb", ScalarKind.WholeNumber, c => c.ContainerMemoryMb, (c, v) => c with { ContainerMemoryMb = (int)v! }),
         new("container_cpus", ScalarKind.Number, c => c.ContainerCpus, (c, v) => c with { ContainerCpus = (double)v! }),
-        new("poll_interval_sec", ScalarKind.WholeNumber, c => c.PollIntervalSec, (c, v) => c with { PollIntervalSec = (int)v! }),
         new("claude_model", ScalarKind.OptionalText, c => c.ClaudeModel, (c, v) => c with { ClaudeModel = (string?)v }),
         new("api_addr", ScalarKind.Text, c => c.ApiAddr, (c, v) => c with { ApiAddr = (string)v! }),
         new("db_path", ScalarKind.Text, c => c.DbPath, (c, v) => c with { DbPath = (string)v! }),
         new("claude_bin_path", ScalarKind.Text, c => c.ClaudeBinPath, (c, v) => c with { ClaudeBinPath = (string)v! }),
-        new("runner", ScalarKind.Runner, c => c.Runner.ToString().ToLowerInvariant(), (c, v) => c with { Runner = (RunnerKind)v! }),
+        new("runner", ScalarKind.Word, c => Runners.WordFor(c.Runner), (c, v) => c with { Runner = (RunnerKind)v! }, Choice: Runners),
         new("max_concurrent_containers", ScalarKind.WholeNumber, c => c.MaxConcurrentContainers, (c, v) => c with { MaxConcurrentContainers = (int)v! }),
         new("container_pids_limit", ScalarKind.WholeNumber, c => c.ContainerPidsLimit, (c, v) => c with { ContainerPidsLimit = (int)v! }),
         new("min_task_interval_sec", ScalarKind.WholeNumber, c => c.MinTaskIntervalSec, (c, v) => c with { MinTaskIntervalSec = (int)v! }),
@@ -133,6 +144,10 @@ internal static class ConfigKeys
     /// <summary>Every top-level key of config.json.</summary>
     public static readonly IReadOnlySet<string> All =
         Scalars.Select(k => k.Name).Concat([Mounts, AllowedMountRoots, AllowedHosts, AllowedProjectDirs, Mcp, TaskTemplates, ModelPrices]).ToHashSet();
+
+    /// <summary>Not in <see cref="All"/>: accepted so that older configs still load, and ignored,
+    /// since timers replaced polling.</summary>
+    public const string PollIntervalSec = "poll_interval_sec";
 
     public static ScalarKey? Scalar(string name) => Scalars.FirstOrDefault(k => k.Name == name);
 }

@@ -6,8 +6,12 @@ using Loop.Domain.Tasks;
 
 namespace Loop.Config;
 
-/// <summary>The loaded configuration and what was ignored on the way (unknown keys): the caller logs the warnings.</summary>
-public sealed record ConfigLoadResult(LoopConfig Config, IReadOnlyList<string> Warnings);
+/// <summary>The loaded configuration and what was ignored on the way: the caller logs the warnings
+/// (unknown keys, likely mistakes) and the notices (keys still accepted that no longer do anything).</summary>
+public sealed record ConfigLoadResult(LoopConfig Config, IReadOnlyList<string> Warnings)
+{
+    public IReadOnlyList<string> Notices { get; init; } = [];
+}
 
 /// <summary>Builds the global <see cref="LoopConfig"/>: defaults, then &lt;loop home&gt;/config.json,
 /// then LOOP_* environment variables, then validation.</summary>
@@ -23,6 +27,7 @@ public static class ConfigLoader
     {
         var file = paths.ConfigFile;
         var warnings = new List<string>();
+        var notices = new List<string>();
         var config = LoopConfig.Defaults(paths);
         // Where each key's value came from, so a validation error points at the right place.
         var sources = new Dictionary<string, string>();
@@ -33,10 +38,15 @@ public static class ConfigLoader
         }
 
         config = ApplyEnvironment(config, environment, sources);
+        if (sources.TryGetValue(ConfigKeys.PollIntervalSec, out var pollSource))
+        {
+            notices.Add($"{pollSource}: '{ConfigKeys.PollIntervalSec}' is ignored (Loop's scheduler runs on timers, not polling); the setting can be removed");
+        }
+
         Validate(config, sources);
         ValidateTemplateFrequency(config, sources);
         config = ResolvePaths(config, paths, sources);
-        return new ConfigLoadResult(config, warnings);
+        return new ConfigLoadResult(config, warnings) { Notices = notices };
     }
 
     private static LoopConfig ApplyFile(LoopConfig config, JsonElement root, string file, List<string> warnings, Dictionary<string, string> sources)
@@ -75,6 +85,9 @@ public static class ConfigLoader
                 case ConfigKeys.ModelPrices:
                     config = config with { ModelPrices = Config.ModelPrices.Read(value, config.ModelPrices, file) };
                     break;
+                case ConfigKeys.PollIntervalSec:
+                    // Any value: it is only noted, in Load.
+                    break;
                 default:
                     warnings.Add(ConfigJson.UnknownKey(name, file));
                     continue;
@@ -96,6 +109,11 @@ public static class ConfigLoader
                 config = key.Set(config, key.FromEnvironment(text));
                 sources[key.Name] = EnvironmentSource + key.EnvironmentVariable;
             }
+        }
+
+        if (environment["LOOP_POLL_INTERVAL_SEC"] is string { Length: > 0 })
+        {
+            sources[ConfigKeys.PollIntervalSec] = EnvironmentSource + "LOOP_POLL_INTERVAL_SEC";
         }
 
         // The variables Claude Code itself reads are the fallback for the secrets.
@@ -151,9 +169,9 @@ public static class ConfigLoader
             }
         }
 
-        if (!ApiAddress.TryParse(config.ApiAddr, out _, out _))
+        if (!ApiAddress.TryParse(config.ApiAddr, out _, out var apiAddrProblem))
         {
-            throw Invalid(config, sources, ConfigKeys.Scalar("api_addr")!, "must be host:port with a port from 1 to 65535");
+            throw Invalid(config, sources, ConfigKeys.Scalar("api_addr")!, apiAddrProblem);
         }
 
         foreach (var host in config.AllowedHosts)
@@ -163,16 +181,6 @@ public static class ConfigLoader
                 throw new ConfigException(
                     $"{Source(sources, ConfigKeys.AllowedHosts)}: '{ConfigKeys.AllowedHosts}' entries must be a host name or host:port, without a scheme or path, e.g. \"allowed_hosts\": [\"loop.example.com\", \"192.168.1.20:8222\"] (found \"{host}\")");
             }
-        }
-
-        if (config.LogLevel.ToLowerInvariant() is not ("trace" or "debug" or "info" or "warn" or "warning" or "error" or "critical"))
-        {
-            throw Invalid(config, sources, ConfigKeys.Scalar("log_level")!, "must be one of trace, debug, info, warn, error, critical");
-        }
-
-        if (config.LogFormat.ToLowerInvariant() is not ("text" or "json"))
-        {
-            throw Invalid(config, sources, ConfigKeys.Scalar("log_format")!, "must be \"text\" or \"json\"");
         }
 
         if (config.ContainerUser is { } user && (!UnixUser.TryParse(user, out var parsed) || parsed.Uid == 0 || parsed.Gid == 0))

@@ -13,6 +13,27 @@ public enum RunnerKind
     Process,
 }
 
+/// <summary>Key <c>log_level</c>: the least severe line the daemon logs.</summary>
+public enum LogSeverity
+{
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+/// <summary>Key <c>log_format</c>.</summary>
+public enum LogFormat
+{
+    /// <summary>One readable line per entry.</summary>
+    Text,
+
+    /// <summary>One JSON object per line, for log collectors.</summary>
+    Json,
+}
+
 /// <summary>An MCP server given to every agent (key <c>mcp.servers.&lt;name&gt;</c>).</summary>
 public sealed record McpServerConfig(string Command, IReadOnlyList<string> Args, IReadOnlyDictionary<string, string> Env);
 
@@ -27,13 +48,12 @@ public sealed record LoopConfig
     public string? DiscordToken { get; init; }
     public string? DiscordAppId { get; init; }
     public string? DiscordGuildId { get; init; }
-    public string LogLevel { get; init; } = "info";
-    public string LogFormat { get; init; } = "text";
+    public LogSeverity LogLevel { get; init; } = LogSeverity.Info;
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
     public string ContainerImage { get; init; } = "loop-agent:latest";
     public int ContainerTimeoutSec { get; init; } = 300;
     public int ContainerMemoryMb { get; init; } = 512;
     public double ContainerCpus { get; init; } = 1.0;
-    public int PollIntervalSec { get; init; } = 30;
     public string? ClaudeModel { get; init; }
 
     /// <summary>"host_path:container_path[:ro|:rw]" as written; see <see cref="MountResolver"/>.</summary>

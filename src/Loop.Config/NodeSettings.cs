@@ -53,9 +53,9 @@ public sealed record NodeSettings(string NodeName, StoreSettings Store, string A
                     break;
                 case "api_addr":
                     var address = RequiredText(property.Value, "api_addr", file);
-                    if (!ApiAddress.TryParse(address, out _, out _))
+                    if (!ApiAddress.TryParse(address, out _, out var problem))
                     {
-                        throw new ConfigException($"{file}: 'api_addr' must be host:port with a port from 1 to 65535, e.g. \"api_addr\": \"127.0.0.1:8222\" (found \"{address}\")");
+                        throw new ConfigException($"{file}: 'api_addr' {problem}, e.g. \"api_addr\": \"127.0.0.1:8222\" (found \"{address}\")");
                     }
 
                     settings = settings with { ApiAddr = address };

@@ -61,17 +61,15 @@ public sealed record ProjectDirRules(string LoopHome, IReadOnlyList<ProtectedDir
 /// when a channel is registered and again before each of its runs (a directory may have been
 /// swapped for a symlink since). Also says where the Loop home must be hidden inside a container.
 /// </summary>
-public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dockerHost)
+/// <param name="dockerSocket">The unix socket of the Docker engine the daemon uses (what
+/// <c>DockerEndpoint</c> found in DOCKER_HOST or the Docker context); null for the default socket.</param>
+public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dockerSocket)
 {
     /// <summary>The host's own directories: an agent that may write there owns the machine.</summary>
     public static readonly IReadOnlyList<string> SystemDirectories =
         ["/etc", "/proc", "/sys", "/dev", "/boot", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var", "/run"];
 
     private const string DefaultDockerSocket = "/var/run/docker.sock";
-
-    /// <summary>With the Docker socket from the daemon's DOCKER_HOST.</summary>
-    public static ProjectDirs FromEnvironment(LoopConfig config, LoopPaths paths) =>
-        new(config, paths, Environment.GetEnvironmentVariable("DOCKER_HOST"));
 
     /// <summary>The rules as the file system stands now (the home, the system directories and the
     /// allowed ones resolved to their real paths).</summary>
@@ -85,7 +83,7 @@ public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dock
                 guarded.Add(new ProtectedDir(form, what));
             }
         }
-        Guard(DockerSocketDir(dockerHost), "the Docker socket's directory");
+        Guard(DockerSocketDir(dockerSocket), "the Docker socket's directory");
         foreach (var system in SystemDirectories)
         {
             Guard(system, "the system directory");
@@ -144,15 +142,9 @@ public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dock
             .ToList();
     }
 
-    /// <summary>The directory of the Docker socket the daemon uses: DOCKER_HOST's when it is unix://,
-    /// else the default socket's.</summary>
-    public static string DockerSocketDir(string? dockerHost)
-    {
-        var socket = dockerHost is { } host && host.StartsWith("unix://", StringComparison.Ordinal) && host.Length > "unix://".Length
-            ? host["unix://".Length..]
-            : DefaultDockerSocket;
-        return Path.GetDirectoryName(Path.GetFullPath(socket)) ?? "/";
-    }
+    /// <summary>The directory of the Docker socket the daemon uses, or of the default socket.</summary>
+    public static string DockerSocketDir(string? dockerSocket) =>
+        Path.GetDirectoryName(Path.GetFullPath(dockerSocket ?? DefaultDockerSocket)) ?? "/";
 
     /// <summary>The real path of <paramref name="path"/> (absolute): every symlink followed the way the
     /// kernel would. Of a path that does not exist (yet), its longest existing part is resolved and the

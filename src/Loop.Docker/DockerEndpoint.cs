@@ -13,9 +13,27 @@ using System.Text.Json;
 public sealed record DockerEndpoint(string Host, string? TlsDirectory = null)
 {
     public const string DefaultHost = "unix:///var/run/docker.sock";
+    private const string UnixScheme = "unix://";
+
+    /// <summary>The path of the engine's unix socket; null for an engine reached over tcp.</summary>
+    public string? SocketPath => Host.StartsWith(UnixScheme, StringComparison.Ordinal) ? Host[UnixScheme.Length..] : null;
 
     public static DockerEndpoint FromEnvironment() =>
         Resolve(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+
+    /// <summary>The unix socket of the engine <see cref="FromEnvironment"/> finds; null when that engine
+    /// is reached over tcp or the settings name none Loop can reach.</summary>
+    public static string? SocketPathFromEnvironment()
+    {
+        try
+        {
+            return FromEnvironment().SocketPath;
+        }
+        catch (DockerEndpointException)
+        {
+            return null;
+        }
+    }
 
     /// <param name="environment">Reads an environment variable; empty counts as unset, as in the CLI.</param>
     /// <param name="home">The user's home, where ~/.docker is.</param>
@@ -105,9 +123,9 @@ public sealed record DockerEndpoint(string Host, string? TlsDirectory = null)
     /// host without a port gets 2375 (2376 with TLS).</summary>
     private static DockerEndpoint FromHost(string host, string where, string? tlsDirectory)
     {
-        if (host.StartsWith("unix://", StringComparison.Ordinal))
+        if (host.StartsWith(UnixScheme, StringComparison.Ordinal))
         {
-            if (host.Length == "unix://".Length)
+            if (host.Length == UnixScheme.Length)
             {
                 throw new DockerEndpointException(where, "the unix:// host names no socket");
             }

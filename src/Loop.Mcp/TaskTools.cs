@@ -47,10 +47,10 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         {
             var channelId = await channel.GetChannelIdAsync(cancellationToken);
             var task = await api.CreateTaskAsync(
-                new CreateTaskRequest(channelId, CheckType(type), schedule ?? "", prompt ?? "")
+                new CreateTaskRequest(channelId, type, schedule ?? "", prompt ?? "")
                 {
                     Timezone = Blank(timezone),
-                    Context = CheckContext(context),
+                    Context = Blank(context),
                     Name = Blank(name),
                     MaxIterations = max_iterations,
                 },
@@ -132,7 +132,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
             var update = new UpdateTaskRequest
             {
                 Schedule = Blank(schedule),
-                Type = type is null ? null : CheckType(type),
+                Type = Blank(type),
                 Prompt = Blank(prompt),
                 Timezone = Blank(timezone),
             };
@@ -210,19 +210,6 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
 
     internal static CallToolResult Result(string text, bool isError) =>
         new() { Content = [new TextContentBlock { Text = text }], IsError = isError };
-
-    private static string CheckType(string? type) => type?.Trim().ToLowerInvariant() switch
-    {
-        "cron" or "interval" or "once" or "loop" => type.Trim().ToLowerInvariant(),
-        _ => throw new ArgumentException($"type must be one of cron, interval, once, loop (got \"{type}\")"),
-    };
-
-    private static string? CheckContext(string? context) => Blank(context)?.ToLowerInvariant() switch
-    {
-        null => null,
-        "isolated" or "channel" => context!.Trim().ToLowerInvariant(),
-        _ => throw new ArgumentException($"context must be \"isolated\" or \"channel\" (got \"{context}\")"),
-    };
 
     private static string Required(string? value, string name) =>
         Blank(value) ?? throw new ArgumentException($"{name} is required, e.g. \"task_01JD...\" from list_tasks");

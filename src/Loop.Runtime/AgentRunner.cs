@@ -26,14 +26,13 @@ public sealed record AgentEnvironment(
 public sealed class AgentRunner(
     LoopConfig config,
     LoopPaths paths,
+    ProjectDirs projectDirs,
     ISandbox sandbox,
     AgentEnvironment environment,
     ChannelTokens tokens,
     RunUserPolicy users,
     ILogger<AgentRunner> logger) : IAgentRunner
 {
-    private readonly ProjectDirs _projectDirs = ProjectDirs.FromEnvironment(config, paths);
-
     public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -74,7 +73,7 @@ public sealed class AgentRunner(
 
     private SandboxSpec Prepare(AgentRunRequest request, string token, string runFiles)
     {
-        request = request with { WorkDir = _projectDirs.ForRun(request.ChannelId, request.WorkDir) };
+        request = request with { WorkDir = projectDirs.ForRun(request.ChannelId, request.WorkDir) };
         // A host process runs as the daemon whatever we say; a container runs as the run's user.
         var user = sandbox.Kind == "docker" ? UserFor(request) : null;
         var settings = EffectiveSettings.For(config, request.WorkDir);
@@ -131,7 +130,7 @@ public sealed class AgentRunner(
         // the mode of the directory it covers (the home is 0700), which would lock a non-root agent
         // out of the channel's pieces beneath.
         var masks = runFiles + ".masks";
-        foreach (var (path, index) in _projectDirs.MaskedPaths(mounts).Select((p, i) => (p, i)))
+        foreach (var (path, index) in projectDirs.MaskedPaths(mounts).Select((p, i) => (p, i)))
         {
             var cover = Directory.CreateDirectory(Path.Combine(masks, index.ToString(CultureInfo.InvariantCulture))).FullName;
             mounts.Insert(0, new BindMount(cover, path, ReadOnly: false));

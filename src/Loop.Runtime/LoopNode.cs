@@ -104,9 +104,10 @@ public sealed class LoopNode : IAsyncDisposable
         {
             _warnings.Add($"loop serve runs as root and runner is '{sandbox.Kind}': agents run as root on this machine");
         }
-        AgentRunner = new AgentRunner(config, options.Paths, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
+        var projectDirs = new ProjectDirs(config, options.Paths, DockerEndpoint.SocketPathFromEnvironment());
+        AgentRunner = new AgentRunner(config, options.Paths, projectDirs, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
         ChannelObserver = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), TellTaskAsync);
-        Channels = new ChannelService(Store, grains, Tokens, Auth, ProjectDirs.FromEnvironment(config, options.Paths), time, Events);
+        Channels = new ChannelService(Store, grains, Tokens, Auth, projectDirs, time, Events);
         var minimumInterval = Domain.Tasks.TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
         Claimer = new TaskClaimer(Store, WakeAsync, Events, minimumInterval, time, loggers.CreateLogger<TaskClaimer>());
         TaskEdits = new TaskEdits(minimumInterval);

@@ -247,7 +247,7 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
                 new
                 {
                     channel_id = message.ChannelId,
-                    role = Columns.ToWire(message.Role),
+                    role = message.Role.ToWire(),
                     author = message.Author,
                     content = message.Content,
                     created_at = Columns.ToMs(createdAt),

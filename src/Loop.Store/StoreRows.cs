@@ -26,22 +26,6 @@ internal static class Columns
     public static string ToText(decimal value) => value.ToString(CultureInfo.InvariantCulture);
 
     public static decimal FromText(string value) => decimal.Parse(value, NumberStyles.Number, CultureInfo.InvariantCulture);
-
-    public static string ToWire(MessageRole role) => role switch
-    {
-        MessageRole.User => "user",
-        MessageRole.Agent => "agent",
-        MessageRole.System => "system",
-        _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown message role"),
-    };
-
-    public static MessageRole RoleFromWire(string value) => value switch
-    {
-        "user" => MessageRole.User,
-        "agent" => MessageRole.Agent,
-        "system" => MessageRole.System,
-        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "unknown message role"),
-    };
 }
 
 // Dapper fills these from the aliased SELECT lists below; the domain records are built from them
@@ -87,7 +71,7 @@ internal sealed class MessageRow
     public string? ExternalId { get; set; }
 
     public ChatMessage ToMessage() =>
-        new(Id, ChannelId, Columns.RoleFromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId, ExternalId);
+        new(Id, ChannelId, MessageRoleExtensions.FromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId, ExternalId);
 }
 
 internal sealed class RunRow

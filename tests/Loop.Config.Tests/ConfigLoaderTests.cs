@@ -33,13 +33,12 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Null(config.DiscordToken);
         Assert.Null(config.DiscordAppId);
         Assert.Null(config.DiscordGuildId);
-        Assert.Equal("info", config.LogLevel);
-        Assert.Equal("text", config.LogFormat);
+        Assert.Equal(LogSeverity.Info, config.LogLevel);
+        Assert.Equal(LogFormat.Text, config.LogFormat);
         Assert.Equal("loop-agent:latest", config.ContainerImage);
         Assert.Equal(300, config.ContainerTimeoutSec);
         Assert.Equal(512, config.ContainerMemoryMb);
         Assert.Equal(1.0, config.ContainerCpus);
-        Assert.Equal(30, config.PollIntervalSec);
         Assert.Null(config.ClaudeModel);
         Assert.Empty(config.Mounts);
         Assert.Empty(config.McpServers);
@@ -213,7 +212,7 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         var (config, warnings) = Load("""{ "foo": 1, "log_level": "info" }""");
 
-        Assert.Equal("info", config.LogLevel);
+        Assert.Equal(LogSeverity.Info, config.LogLevel);
         Assert.Equal($"unknown key 'foo' in {_paths.ConfigFile} (ignored)", Assert.Single(warnings));
     }
 
@@ -255,7 +254,6 @@ public sealed class ConfigLoaderTests : IDisposable
             ["LOOP_LOG_LEVEL"] = "error",
             ["LOOP_LOG_FORMAT"] = "json",
             ["LOOP_CONTAINER_MEMORY_MB"] = "1024",
-            ["LOOP_POLL_INTERVAL_SEC"] = "5",
             ["LOOP_CLAUDE_BIN_PATH"] = "/usr/bin/claude",
             ["LOOP_CONTAINER_PIDS_LIMIT"] = "64",
             ["LOOP_ANTHROPIC_API_KEY"] = "k",
@@ -265,8 +263,8 @@ public sealed class ConfigLoaderTests : IDisposable
         });
 
         Assert.Equal(("t", "a", "g"), (config.DiscordToken, config.DiscordAppId, config.DiscordGuildId));
-        Assert.Equal(("error", "json"), (config.LogLevel, config.LogFormat));
-        Assert.Equal((1024, 5, 64), (config.ContainerMemoryMb, config.PollIntervalSec, config.ContainerPidsLimit));
+        Assert.Equal((LogSeverity.Error, LogFormat.Json), (config.LogLevel, config.LogFormat));
+        Assert.Equal((1024, 64), (config.ContainerMemoryMb, config.ContainerPidsLimit));
         Assert.Equal("/usr/bin/claude", config.ClaudeBinPath);
         Assert.Equal(("k", "o"), (config.AnthropicApiKey, config.ClaudeCodeOauthToken));
         Assert.Equal(("http://127.0.0.1:1/api", "ws://127.0.0.1:1/gw"), (config.DiscordApiUrl, config.DiscordGatewayUrl));
@@ -320,10 +318,104 @@ public sealed class ConfigLoaderTests : IDisposable
     [Theory]
     [InlineData("[::1]:8222")]
     [InlineData("localhost:80")]
+    [InlineData("LocalHost:80")]
     [InlineData("0.0.0.0:8222")]
+    [InlineData("*:8222")]
     public void Api_addr_accepts_host_and_port(string address)
     {
         Assert.Equal(address, Load($$"""{ "api_addr": "{{address}}" }""").Config.ApiAddr);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:8222", "127.0.0.1", 8222)]
+    [InlineData("192.168.1.20:80", "192.168.1.20", 80)]
+    [InlineData("localhost:8222", "127.0.0.1", 8222)]
+    [InlineData("LOCALHOST:8222", "127.0.0.1", 8222)]
+    [InlineData("0.0.0.0:8222", "0.0.0.0", 8222)]
+    [InlineData("*:9000", "0.0.0.0", 9000)]
+    [InlineData("[::1]:8222", "::1", 8222)]
+    [InlineData("[::]:65535", "::", 65535)]
+    public void Api_addr_is_read_into_the_endpoint_the_daemon_listens_on(string text, string address, int port)
+    {
+        Assert.True(ApiAddress.TryParse(text, out var endpoint, out var problem), problem);
+        Assert.Equal(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(address), port), endpoint);
+        Assert.Equal(endpoint, ApiAddress.Parse(text));
+    }
+
+    [Theory]
+    [InlineData("", "must be host:port with a port from 1 to 65535")]
+    [InlineData("localhost", "must be host:port with a port from 1 to 65535")]
+    [InlineData("127.0.0.1:0", "must be host:port with a port from 1 to 65535")]
+    [InlineData("127.0.0.1:65536", "must be host:port with a port from 1 to 65535")]
+    [InlineData("::1:8222", "must be host:port with a port from 1 to 65535")]
+    [InlineData("myhost:8222", "must be an IP address or localhost, not the host name 'myhost'")]
+    [InlineData("loop.example.com:8222", "must be an IP address or localhost, not the host name 'loop.example.com'")]
+    [InlineData("8222:8222", "must be an IP address or localhost, not the host name '8222'")]
+    public void Api_addr_that_is_not_an_address_and_port_says_why(string text, string problem)
+    {
+        Assert.False(ApiAddress.TryParse(text, out _, out var said));
+        Assert.StartsWith(problem, said);
+        Assert.StartsWith($"api_addr '{text}' {problem}", Assert.Throws<FormatException>(() => ApiAddress.Parse(text)).Message);
+    }
+
+    [Fact]
+    public void A_host_name_in_api_addr_is_refused_when_the_config_loads_not_when_the_daemon_binds()
+    {
+        var error = Assert.Throws<ConfigException>(() => Load("""{ "api_addr": "myhost:8222" }"""));
+
+        Assert.Equal($"{_paths.ConfigFile}: 'api_addr' must be an IP address or localhost, not the host name 'myhost' (Loop does not look names up): "
+            + "listen on the machine's address, or on every interface with 0.0.0.0:8222, and list the name in allowed_hosts, "
+            + "e.g. \"api_addr\": \"127.0.0.1:8222\" (found \"myhost:8222\")", error.Message);
+        var variable = Assert.Throws<ConfigException>(() => Load("{}", new() { ["LOOP_API_ADDR"] = "myhost:8222" }));
+        Assert.StartsWith("environment variable LOOP_API_ADDR must be an IP address or localhost, not the host name 'myhost'", variable.Message);
+    }
+
+    [Theory]
+    [InlineData("trace", LogSeverity.Trace)]
+    [InlineData("DEBUG", LogSeverity.Debug)]
+    [InlineData("Info", LogSeverity.Info)]
+    [InlineData("warn", LogSeverity.Warn)]
+    [InlineData("warning", LogSeverity.Warn)]
+    [InlineData(" error ", LogSeverity.Error)]
+    [InlineData("CRITICAL", LogSeverity.Critical)]
+    public void Log_level_is_read_in_any_case_from_the_file_and_its_variable(string text, LogSeverity level)
+    {
+        Assert.Equal(level, Load($$"""{ "log_level": "{{text}}" }""").Config.LogLevel);
+        Assert.Equal(level, Load("{}", new() { ["LOOP_LOG_LEVEL"] = text }).Config.LogLevel);
+    }
+
+    [Theory]
+    [InlineData("text", LogFormat.Text)]
+    [InlineData("JSON", LogFormat.Json)]
+    [InlineData("Json", LogFormat.Json)]
+    public void Log_format_is_read_in_any_case_from_the_file_and_its_variable(string text, LogFormat format)
+    {
+        Assert.Equal(format, Load($$"""{ "log_format": "{{text}}" }""").Config.LogFormat);
+        Assert.Equal(format, Load("{}", new() { ["LOOP_LOG_FORMAT"] = text }).Config.LogFormat);
+    }
+
+    [Fact]
+    public void A_log_level_or_format_that_is_not_one_of_the_words_lists_them()
+    {
+        Assert.Equal($"{_paths.ConfigFile}: 'log_level' must be one of trace, debug, info, warn, error, critical, e.g. \"log_level\": \"info\" (found the string \"verbose\")",
+            Assert.Throws<ConfigException>(() => Load("""{ "log_level": "verbose" }""")).Message);
+        Assert.Equal("environment variable LOOP_LOG_FORMAT must be \"text\" or \"json\", e.g. LOOP_LOG_FORMAT=text (found \"xml\")",
+            Assert.Throws<ConfigException>(() => Load("{}", new() { ["LOOP_LOG_FORMAT"] = "xml" })).Message);
+        Assert.Contains("'log_level' must be one of", Assert.Throws<ConfigException>(() => Load("""{ "log_level": 3 }""")).Message);
+    }
+
+    [Fact]
+    public void Poll_interval_sec_is_accepted_and_ignored_with_a_notice()
+    {
+        var (config, warnings) = Load("""{ "poll_interval_sec": 30 }""");
+
+        Assert.Empty(warnings);
+        Assert.Equal(LoopConfig.Defaults(_paths).ToString(), config.ToString());
+        var notice = Assert.Single(Load("""{ "poll_interval_sec": "anything" }""").Notices);
+        Assert.Equal($"{_paths.ConfigFile}: 'poll_interval_sec' is ignored (Loop's scheduler runs on timers, not polling); the setting can be removed", notice);
+        Assert.StartsWith("environment variable LOOP_POLL_INTERVAL_SEC: 'poll_interval_sec' is ignored",
+            Assert.Single(Load("{}", new() { ["LOOP_POLL_INTERVAL_SEC"] = "5" }).Notices));
+        Assert.Empty(Load("{}").Notices);
     }
 
     [Fact]
@@ -344,7 +436,7 @@ public sealed class ConfigLoaderTests : IDisposable
 
         var home = _temp.Combine("elsewhere");
         Assert.Equal(home, paths.Home);
-        Assert.Equal("warn", config.LogLevel);
+        Assert.Equal(LogSeverity.Warn, config.LogLevel);
         Assert.Equal(Path.Combine(home, "loop.db"), config.DbPath);
         Assert.Equal(Path.Combine(home, "config.json"), paths.ConfigFile);
         Assert.Equal(Path.Combine(home, "container"), paths.ContainerDir);

@@ -69,6 +69,12 @@ public sealed class NodeSettingsTests : IDisposable
 
         File.WriteAllText(file, """{ "api_addr": "nowhere" }""");
         Assert.Contains("'api_addr' must be host:port", Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message);
+
+        // What config.json refuses, silo.json refuses in the same words.
+        File.WriteAllText(file, """{ "api_addr": "myhost:8222" }""");
+        var hostName = Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message;
+        Assert.StartsWith($"{file}: 'api_addr' must be an IP address or localhost, not the host name 'myhost'", hostName);
+        Assert.Contains("allowed_hosts", hostName);
     }
 
     [Fact]

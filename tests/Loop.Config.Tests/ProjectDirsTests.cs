@@ -85,17 +85,16 @@ public sealed class ProjectDirRulesTests
 
     [Theory]
     [InlineData(null, "/var/run")]
-    [InlineData("tcp://127.0.0.1:2375", "/var/run")]
-    [InlineData("unix:///var/run/docker.sock", "/var/run")]
-    [InlineData("unix:///home/ann/.docker/desktop/docker.sock", "/home/ann/.docker/desktop")]
-    public void The_docker_socket_directory_comes_from_docker_host_when_it_is_a_unix_socket(string? dockerHost, string expected) =>
-        Assert.Equal(expected, ProjectDirs.DockerSocketDir(dockerHost));
+    [InlineData("/var/run/docker.sock", "/var/run")]
+    [InlineData("/home/ann/.docker/desktop/docker.sock", "/home/ann/.docker/desktop")]
+    public void The_docker_socket_directory_is_that_of_the_engines_socket_or_of_the_default_one(string? dockerSocket, string expected) =>
+        Assert.Equal(expected, ProjectDirs.DockerSocketDir(dockerSocket));
 
     [Fact]
-    public void A_project_holding_the_docker_socket_of_docker_host_is_refused()
+    public void A_project_holding_the_docker_socket_of_the_engine_in_use_is_refused()
     {
         var paths = new LoopPaths("/home/ann/.loop", "/home/ann");
-        var rules = new ProjectDirs(LoopConfig.Defaults(paths), paths, "unix:///srv/docker/docker.sock").Rules();
+        var rules = new ProjectDirs(LoopConfig.Defaults(paths), paths, "/srv/docker/docker.sock").Rules();
 
         Assert.StartsWith("holds the Docker socket's directory /srv/docker", rules.Refusal("/srv"));
         Assert.StartsWith("is the Docker socket's directory /srv/docker", rules.Refusal("/srv/docker"));

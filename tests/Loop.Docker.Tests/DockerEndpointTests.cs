@@ -117,6 +117,13 @@ public sealed class DockerEndpointTests : IDisposable
         Assert.Equal(new DockerEndpoint("unix:///home/ann/.docker/desktop/docker.sock"), Resolve());
     }
 
+    [Theory]
+    [InlineData("unix:///var/run/docker.sock", "/var/run/docker.sock")]
+    [InlineData("unix:///home/ann/.docker/desktop/docker.sock", "/home/ann/.docker/desktop/docker.sock")]
+    [InlineData("tcp://build-box.internal:2375", null)]
+    public void The_socket_path_is_that_of_a_unix_host_and_none_for_tcp(string host, string? socket) =>
+        Assert.Equal(socket, new DockerEndpoint(host).SocketPath);
+
     [Fact]
     public void The_current_context_of_config_json_is_used_unless_DOCKER_CONTEXT_names_another()
     {

@@ -508,6 +508,20 @@ public sealed class TaskScheduleTests
     [InlineData(null)]
     public void Unknown_type_names_are_not_read(string? name) => Assert.False(TaskWire.TryType(name, out _));
 
+    [Theory]
+    [InlineData("channel", TaskContext.Channel)]
+    [InlineData(" Channel ", TaskContext.Channel)]
+    [InlineData("ISOLATED", TaskContext.Isolated)]
+    public void Context_names_are_read_in_any_case_as_type_names_are(string name, TaskContext expected)
+    {
+        Assert.True(TaskWire.TryContext(name, out var context));
+        Assert.Equal(expected, context);
+        Assert.Equal(name.Trim().ToLowerInvariant(), TaskWire.ToWire(expected));
+        Assert.False(TaskWire.TryContext("shared", out _));
+        Assert.True(TaskWire.TryMisfire("Skip", out var misfire));
+        Assert.Equal(MisfirePolicy.Skip, misfire);
+    }
+
     [Fact]
     public void Undefined_type_value_is_refused()
     {

@@ -66,6 +66,80 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_host_name_in_api_addr_stops_serve_before_anything_starts_saying_what_to_write()
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        var config = Path.Combine(home, "config.json");
+        await File.WriteAllTextAsync(config, """{ "api_addr": "myhost:8222" }""");
+
+        var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, "serve");
+
+        Assert.Equal(1, exit);
+        Assert.StartsWith($"loop: {config}: 'api_addr' must be an IP address or localhost, not the host name 'myhost'", output);
+        Assert.Contains("0.0.0.0:8222", output);
+        Assert.Contains("allowed_hosts", output);
+        Assert.False(File.Exists(Path.Combine(home, "loop.db")), "nothing may start on a config that cannot listen");
+    }
+
+    [Fact]
+    public async Task Log_level_and_log_format_are_read_in_any_case_DEBUG_gives_debug_lines_and_JSON_json_lines()
+    {
+        // A claude that fails: a failed run's error is logged at debug level.
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject
+        {
+            ["runner"] = "process",
+            ["claude_bin_path"] = "/bin/false",
+            ["log_level"] = "DEBUG",
+            ["log_format"] = "JSON",
+        });
+        var id = (string)(await loop.CreateChannelAsync(Directory.CreateTempSubdirectory("loop-proj-").FullName))["id"]!;
+        await loop.PostMessageAsync(id, "hello");
+        var run = (await loop.WaitForFinishedRunsAsync(id, 1)).Single();
+        Assert.Equal("failed", (string)run["status"]!);
+
+        var runId = (string)run["id"]!;
+        await loop.WaitForOutputAsync(new System.Text.RegularExpressions.Regex($"\"Run {runId} for channel {id} ended failed: "));
+        var lines = loop.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var entries = lines.Select(line => JsonNode.Parse(line)!.AsObject()).ToList();
+        Assert.Contains(entries, e => (string)e["LogLevel"]! == "Debug" && ((string)e["Message"]!).StartsWith($"Run {runId} for channel {id} ended failed: ", StringComparison.Ordinal));
+        Assert.Contains(entries, e => (string)e["LogLevel"]! == "Information" && ((string)e["Message"]!).StartsWith("Listening on http://", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("log_level", "verbose", "must be one of trace, debug, info, warn, error, critical")]
+    [InlineData("log_format", "xml", "must be \"text\" or \"json\"")]
+    public async Task An_unknown_log_level_or_format_stops_serve_naming_the_words_it_takes(string key, string value, string problem)
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        var config = Path.Combine(home, "config.json");
+        await File.WriteAllTextAsync(config, $$"""{ "{{key}}": "{{value}}" }""");
+
+        var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, "serve");
+
+        Assert.Equal(1, exit);
+        Assert.StartsWith($"loop: {config}: '{key}' {problem}", output);
+        Assert.Contains($"(found the string \"{value}\")", output);
+        Assert.DoesNotContain("   at ", output);
+    }
+
+    [Fact]
+    public async Task The_cli_reads_the_local_token_from_the_loop_home_the_daemon_uses_even_one_written_with_a_tilde()
+    {
+        var user = Directory.CreateTempSubdirectory("loop-user-").FullName;
+        var home = Directory.CreateDirectory(Path.Combine(user, "loop-home")).FullName;
+        // As a service manager passes it: not expanded by a shell.
+        var environment = new Dictionary<string, string?> { ["HOME"] = user, ["LOOP_HOME"] = "~/loop-home" };
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["runner"] = "process" }, environment, home);
+
+        var (exit, output) = await LoopAsync(
+            new() { ["HOME"] = user, ["LOOP_HOME"] = "~/loop-home", ["LOOP_API_TOKEN"] = "", ["LOOP_CHANNEL_TOKEN"] = "" },
+            "tasks", "list", "--api-url", loop.ApiUrl);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("no tasks", output);
+    }
+
+    [Fact]
     public async Task Bad_usage_exits_2_and_help_exits_0()
     {
         var (exit, output) = await LoopAsync([], "no-such-command");

@@ -38,6 +38,26 @@ public sealed class ProjectDirTests
     }
 
     [Fact]
+    public async Task The_directory_of_the_docker_socket_of_the_current_docker_context_is_refused()
+    {
+        // A Docker context (as Docker Desktop or rootless Docker sets one) whose socket lies in a
+        // directory of the user's: that directory is the engine's, whatever DOCKER_HOST says.
+        var scratch = Directory.CreateTempSubdirectory("loop-docker-").FullName;
+        var socketDir = Directory.CreateDirectory(Path.Combine(scratch, "desktop")).FullName;
+        var dockerConfig = Path.Combine(scratch, "docker-config");
+        var meta = Directory.CreateDirectory(Path.Combine(dockerConfig, "contexts", "meta",
+            Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("desktop-linux"u8)))).FullName;
+        var endpoint = new JsonObject { ["Host"] = $"unix://{socketDir}/docker.sock" };
+        await File.WriteAllTextAsync(Path.Combine(meta, "meta.json"),
+            new JsonObject { ["Name"] = "desktop-linux", ["Endpoints"] = new JsonObject { ["docker"] = endpoint } }.ToJsonString());
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["runner"] = "process" },
+            new Dictionary<string, string?> { ["DOCKER_CONFIG"] = dockerConfig, ["DOCKER_CONTEXT"] = "desktop-linux", ["DOCKER_HOST"] = "" });
+
+        Assert.StartsWith($"dir_path {socketDir} is the Docker socket's directory {socketDir}", await RefusedAsync(loop, socketDir));
+        Assert.StartsWith($"dir_path {scratch} holds the Docker socket's directory {socketDir}", await RefusedAsync(loop, scratch));
+    }
+
+    [Fact]
     public async Task A_project_dir_swapped_for_a_symlink_to_the_loop_home_fails_its_next_run_before_any_agent_starts()
     {
         await using var loop = await LoopDaemon.StartAsync();

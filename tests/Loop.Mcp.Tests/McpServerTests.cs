@@ -227,6 +227,37 @@ public sealed class McpServerTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task Task_type_and_context_are_the_same_words_with_the_same_errors_as_in_the_API()
+    {
+        var (channelId, mcp) = await StartForNewChannelAsync();
+        await using var _ = mcp;
+
+        var badType = await mcp.CallAsync("schedule_task", new { schedule = "5m", prompt = "x", type = "weekly" });
+        var apiType = await Assert.ThrowsAsync<LoopApiException>(() => Loop.Api.CreateTaskAsync(new CreateTaskRequest(channelId, "weekly", "5m", "x")));
+        Assert.True(badType.IsError, badType.Text);
+        Assert.Equal(apiType.Message, badType.Text);
+
+        var badContext = await mcp.CallAsync("schedule_task", new { schedule = "1h", prompt = "x", type = "interval", context = "shared" });
+        var apiContext = await Assert.ThrowsAsync<LoopApiException>(() =>
+            Loop.Api.CreateTaskAsync(new CreateTaskRequest(channelId, "interval", "1h", "x") { Context = "shared" }));
+        Assert.True(badContext.IsError, badContext.Text);
+        Assert.Equal(apiContext.Message, badContext.Text);
+
+        var badEdit = await mcp.CallAsync("edit_task", new { task_id = (await Loop.Api.CreateTaskAsync(new CreateTaskRequest(channelId, "interval", "1h", "x"))).Id, type = "hourly" });
+        Assert.True(badEdit.IsError, badEdit.Text);
+        Assert.Contains("type 'hourly' is not one of cron, interval, once, loop", badEdit.Text);
+
+        // Both read the words in any case.
+        var viaMcp = await mcp.CallAsync("schedule_task", new { schedule = "1h", prompt = "x", type = "Interval", context = "Channel" });
+        Assert.False(viaMcp.IsError, viaMcp.Text);
+        var viaApi = await Loop.Api.CreateTaskAsync(new CreateTaskRequest(channelId, "Interval", "1h", "x") { Context = "Channel" });
+        foreach (var task in new[] { await Loop.Api.GetTaskAsync(viaMcp.Json.GetProperty("id").GetString()!), viaApi })
+        {
+            Assert.Equal(("interval", "channel"), (task.Type, task.Context));
+        }
+    }
+
+    [Fact]
     public async Task With_dir_the_server_registers_the_directorys_channel()
     {
         var project = AgentUser.CreateDir("loop-dir-");

@@ -45,10 +45,3 @@ public interface IAgentRunObserver
     void ContainerStarted(string containerId);
     void OutputLine(string line);
 }
-
-public sealed class NullAgentRunObserver : IAgentRunObserver
-{
-    public static readonly NullAgentRunObserver Instance = new();
-    public void ContainerStarted(string containerId) { }
-    public void OutputLine(string line) { }
-}

@@ -10,6 +10,26 @@ public enum MessageRole
     System,
 }
 
+public static class MessageRoleExtensions
+{
+    /// <summary>The wire name, in the API and the store: user, agent, system.</summary>
+    public static string ToWire(this MessageRole role) => role switch
+    {
+        MessageRole.User => "user",
+        MessageRole.Agent => "agent",
+        MessageRole.System => "system",
+        _ => throw new ArgumentOutOfRangeException(nameof(role), role, "unknown message role"),
+    };
+
+    public static MessageRole FromWire(string value) => value switch
+    {
+        "user" => MessageRole.User,
+        "agent" => MessageRole.Agent,
+        "system" => MessageRole.System,
+        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "unknown message role"),
+    };
+}
+
 /// <summary>One line of a channel's conversation. A user message with no <see cref="RunId"/>
 /// is pending: accepted and stored, not yet handed to a run.</summary>
 public sealed record ChatMessage(

@@ -1,6 +1,7 @@
 namespace Loop.Domain.Tasks;
 
-/// <summary>The names task enums have in the API, the store and on the command line.</summary>
+/// <summary>The names task enums have in the API, the store and on the command line. The daemon reads
+/// them here for every front end, so REST and the MCP tools accept the same words.</summary>
 public static class TaskWire
 {
     public static string ToWire(TaskType type) => type switch
@@ -15,7 +16,7 @@ public static class TaskWire
     /// <summary>Reads a type name in any case: cron, interval, once or loop.</summary>
     public static bool TryType(string? value, out TaskType type)
     {
-        (var ok, type) = value?.Trim().ToLowerInvariant() switch
+        (var ok, type) = Word(value) switch
         {
             "cron" => (true, TaskType.Cron),
             "interval" => (true, TaskType.Interval),
@@ -31,9 +32,10 @@ public static class TaskWire
 
     public static string ToWire(TaskContext context) => context == TaskContext.Channel ? "channel" : "isolated";
 
+    /// <summary>Reads a context name in any case: isolated or channel.</summary>
     public static bool TryContext(string? value, out TaskContext context)
     {
-        (var ok, context) = value switch
+        (var ok, context) = Word(value) switch
         {
             "isolated" => (true, TaskContext.Isolated),
             "channel" => (true, TaskContext.Channel),
@@ -47,9 +49,10 @@ public static class TaskWire
 
     public static string ToWire(MisfirePolicy misfire) => misfire == MisfirePolicy.Skip ? "skip" : "run_once";
 
+    /// <summary>Reads a misfire policy in any case: run_once or skip.</summary>
     public static bool TryMisfire(string? value, out MisfirePolicy misfire)
     {
-        (var ok, misfire) = value switch
+        (var ok, misfire) = Word(value) switch
         {
             "run_once" => (true, MisfirePolicy.RunOnce),
             "skip" => (true, MisfirePolicy.Skip),
@@ -80,4 +83,7 @@ public static class TaskWire
         "failed" => LoopState.Failed,
         _ => throw new ArgumentOutOfRangeException(nameof(value), value, "unknown loop state"),
     };
+
+    // People write "Cron" or " channel"; the names themselves are lower case.
+    private static string? Word(string? value) => value?.Trim().ToLowerInvariant();
 }
