@@ -93,6 +93,11 @@ public static class ApiCallers
             CrossSiteRequests.Check(request, signedInByCookie: identity is { Source: CredentialSource.Cookie, Caller: not null });
         }
 
+        // The Orleans dashboard shows every grain of the node: for people signed in, never for agents.
+        if (IsOrleansDashboard(request) && identity.Caller is { IsChannel: true })
+        {
+            throw new LoopForbiddenException("the Orleans dashboard is for users of the daemon, not for channel tokens");
+        }
         if (identity.Caller is null && !IsAnonymousAllowed(request, onSocket))
         {
             throw new LoopUnauthorizedException(identity.Source switch
@@ -121,13 +126,18 @@ public static class ApiCallers
     private static bool IsAnonymousAllowed(HttpRequest request, bool onSocket)
     {
         var path = request.Path;
-        // Outside /api there is only the dashboard's public files (and 404s).
-        return !path.StartsWithSegments("/api")
+        // Outside /api there is only the dashboard's public files (and 404s), and Orleans' dashboard.
+        return !path.StartsWithSegments("/api") && !IsOrleansDashboard(request)
             || HttpMethods.IsGet(request.Method) && path.Equals("/api/health")
             || IsLogin(request)
             || !onSocket && (HttpMethods.IsGet(request.Method) && path.Equals("/api/auth/status")
                 || HttpMethods.IsPost(request.Method) && path.Equals("/api/auth/setup"));
     }
+
+    private static bool IsOrleansDashboard(HttpRequest request) => request.Path.StartsWithSegments(OrleansDashboardPath);
+
+    /// <summary>Where <c>loop serve</c> serves the Orleans dashboard.</summary>
+    public const string OrleansDashboardPath = "/orleans";
 
     private static bool IsAccountPath(HttpRequest request) => request.Path.StartsWithSegments("/api/auth");
 

@@ -14,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using Orleans.Serialization.Configuration;
 
 /// <summary>
@@ -65,6 +66,8 @@ public sealed class LoopHost : IAsyncDisposable
         LoopServer.Configure(builder, options.Config, options.Paths);
         var app = builder.Build();
         LoopServer.Map(app, app.Services.GetRequiredService<LoopNode>());
+        // Behind Loop's login like the API (ApiCallers); it has no authentication of its own.
+        app.MapOrleansDashboard(routePrefix: ApiCallers.OrleansDashboardPath);
         return new LoopHost(app);
     }
 
@@ -75,6 +78,7 @@ public sealed class LoopHost : IAsyncDisposable
         silo.UseLocalhostClustering(siloPort: FreeLoopbackPort(), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
         silo.Services.Configure<TypeManifestOptions>(o => o.EnableConfigurationAnalysis = true);
         silo.AddReminders();
+        silo.AddDashboard();
         silo.Services.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(5));
     }
 

@@ -10,7 +10,9 @@ const REFRESH_MS = 3000;
 export function render(root) {
   const alert = alertBox();
   const content = h('div', { class: 'runtime' });
-  root.append(h('header', { class: 'page-header' }, h('h1', {}, 'Runtime'), h('span', { class: 'muted small' }, `refreshes every ${REFRESH_MS / 1000} s`)), alert, content);
+  root.append(h('header', { class: 'page-header' }, h('h1', {}, 'Runtime'), h('span', { class: 'muted small' }, `refreshes every ${REFRESH_MS / 1000} s`),
+    // Orleans' own view of the silo: grains, calls, reminders. Behind the same login.
+    h('a', { href: '/orleans/', target: '_blank', rel: 'noopener', 'data-testid': 'orleans-dashboard' }, 'Orleans dashboard')), alert, content);
   let timer = null;
   let stopped = false;
   const tick = async () => {
@@ -49,8 +51,8 @@ export function render(root) {
         stat('Running', number('pool-running', r.pool.running)),
         stat('Waiting for a slot', number('pool-waiting', r.pool.waiting)),
         stat('Capacity', number('pool-capacity', r.pool.capacity)))),
-      section('Actors', r.actors.length === 0
-        ? h('p', { class: 'empty' }, 'No channel actor is active: they start when a channel gets work and stop when idle.')
+      section('Channel grains', r.actors.length === 0
+        ? h('p', { class: 'empty' }, 'No channel grain is active: one starts when its channel gets work and stops when idle.')
         : h('div', { class: 'table-wrap' }, h('table', {},
           h('thead', {}, h('tr', {}, ['Channel', 'Running run', 'Queue'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, r.actors.map((a) => h('tr', {},
