@@ -47,6 +47,7 @@ public sealed class LoopHost : IAsyncDisposable
         services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().AgentRunner);
         services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().ChannelObserver);
         services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().LiveChannels);
+        services.AddSingleton<ContainerRuns>();
         services.AddSingleton(sp =>
         {
             var node = sp.GetRequiredService<LoopNode>();

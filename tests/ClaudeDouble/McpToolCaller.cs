@@ -27,7 +27,8 @@ public sealed class McpToolCaller(McpServerDeclaration server) : IAsyncDisposabl
             // The server's diagnostics stay visible in the run's stderr tail.
             StandardErrorLines = line => Console.Error.WriteLine($"[mcp {server.Name}] {line}"),
         });
-        _client = await McpClient.CreateAsync(transport, cancellationToken: cancellationToken);
+        // As for any client on a loaded machine: the server/discover probe gets the whole handshake's time.
+        _client = await McpClient.CreateAsync(transport, new McpClientOptions { DiscoverProbeTimeout = Timeout.InfiniteTimeSpan }, cancellationToken: cancellationToken);
         var tools = await _client.ListToolsAsync(cancellationToken: cancellationToken);
         return tools.Select(t => t.Name).ToList();
     }

@@ -14,7 +14,7 @@ public sealed class RuntimePageTests(DashboardFixture fixture)
         await session.RunAsync(async page =>
         {
             await Ui.GoToAsync(page, "runtime", "Runtime");
-            foreach (var section in new[] { "Node", "Container pool", "Actors", "Runs per minute", "Run duration", "Store", "Docker engine" })
+            foreach (var section in new[] { "Node", "Container pool", "Channel grains", "Runs per minute", "Run duration", "Store", "Docker engine" })
             {
                 await Expect(page.GetByRole(AriaRole.Heading, new() { Name = section, Exact = true, Level = 2 })).ToBeVisibleAsync();
             }

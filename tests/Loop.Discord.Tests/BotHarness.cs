@@ -128,7 +128,7 @@ public sealed class BotHarness : IAsyncDisposable
         config = configure?.Invoke(config) ?? config;
         var sandbox = new ScriptedSandbox();
         // The API is not what these tests are about: it listens on a free port.
-        var host = LoopHost.Build(new LoopNodeOptions(config with { ApiAddr = "127.0.0.1:0" }, paths, "test-node") { Sandbox = sandbox }, TimeProvider.System,
+        var host = LoopHost.Build(new LoopNodeOptions(config with { ApiAddr = $"127.0.0.1:{LoopDaemon.FreePort()}" }, paths, "test-node") { Sandbox = sandbox }, TimeProvider.System,
             logging => logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
         var node = host.Node;
         var options = DiscordOptions.FromConfig(config) with

@@ -64,7 +64,11 @@ public sealed class LoopMcpClient : IAsyncDisposable
             },
         });
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var client = await McpClient.CreateAsync(transport, cancellationToken: timeout.Token);
+        // The SDK probes with server/discover for 5 s, then falls back to initialize on the same
+        // connection, which `loop mcp` (on the newer revision) refuses: on a loaded machine the probe
+        // must have all the time the handshake has.
+        var options = new McpClientOptions { DiscoverProbeTimeout = Timeout.InfiniteTimeSpan };
+        var client = await McpClient.CreateAsync(transport, options, cancellationToken: timeout.Token);
         return new LoopMcpClient(client, stderr);
     }
 
