@@ -22,7 +22,11 @@ public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, Agent
 
     public AgentRunRequestSurrogate ConvertToSurrogate(in AgentRunRequest value) => new()
     {
-        RunId = value.RunId, ChannelId = value.ChannelId, WorkDir = value.WorkDir, Prompt = value.Prompt, SessionId = value.SessionId,
+        RunId = value.RunId,
+        ChannelId = value.ChannelId,
+        WorkDir = value.WorkDir,
+        Prompt = value.Prompt,
+        SessionId = value.SessionId,
     };
 }
 
@@ -48,8 +52,15 @@ public sealed class AgentRunResultConverter : IConverter<AgentRunResult, AgentRu
 
     public AgentRunResultSurrogate ConvertToSurrogate(in AgentRunResult value) => new()
     {
-        Outcome = value.Outcome, ExitCode = value.ExitCode, Reply = value.Reply, SessionId = value.SessionId, Error = value.Error,
-        Usage = value.Usage, SessionNotFound = value.SessionNotFound, Model = value.Model, ContainerId = value.ContainerId,
+        Outcome = value.Outcome,
+        ExitCode = value.ExitCode,
+        Reply = value.Reply,
+        SessionId = value.SessionId,
+        Error = value.Error,
+        Usage = value.Usage,
+        SessionNotFound = value.SessionNotFound,
+        Model = value.Model,
+        ContainerId = value.ContainerId,
     };
 }
 
@@ -73,7 +84,12 @@ public sealed class RunUsageConverter : IConverter<RunUsage, RunUsageSurrogate>
 
     public RunUsageSurrogate ConvertToSurrogate(in RunUsage value) => new()
     {
-        InputTokens = value.InputTokens, OutputTokens = value.OutputTokens, CacheCreationInputTokens = value.CacheCreationInputTokens,
-        CacheReadInputTokens = value.CacheReadInputTokens, CostUsd = value.CostUsd, NumTurns = value.NumTurns, DurationMs = value.DurationMs,
+        InputTokens = value.InputTokens,
+        OutputTokens = value.OutputTokens,
+        CacheCreationInputTokens = value.CacheCreationInputTokens,
+        CacheReadInputTokens = value.CacheReadInputTokens,
+        CostUsd = value.CostUsd,
+        NumTurns = value.NumTurns,
+        DurationMs = value.DurationMs,
     };
 }
