@@ -106,7 +106,7 @@ public sealed class LoopNode : IAsyncDisposable
         }
         var projectDirs = new ProjectDirs(config, options.Paths, DockerEndpoint.SocketPathFromEnvironment());
         AgentRunner = new AgentRunner(config, options.Paths, projectDirs, sandbox, _agent, Tokens, RunUsers, loggers.CreateLogger<AgentRunner>());
-        ChannelObserver = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), TellTaskAsync);
+        ChannelObserver = new ChannelEventLog(Events, time, loggers.CreateLogger<ChannelEventLog>(), TellTask);
         Channels = new ChannelService(Store, grains, Tokens, Auth, projectDirs, time, Events);
         var minimumInterval = Domain.Tasks.TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
         Claimer = new TaskClaimer(Store, WakeAsync, Events, minimumInterval, time, loggers.CreateLogger<TaskClaimer>());
@@ -146,11 +146,13 @@ public sealed class LoopNode : IAsyncDisposable
     public ChannelService Channels { get; }
     public TaskService Tasks { get; }
     public UsageService Usage { get; }
+
     /// <summary>Claims the due slots of this node's tasks, many at once.</summary>
     public TaskClaimer Claimer { get; }
 
     /// <summary>The rules for what a task may say.</summary>
     public TaskEdits TaskEdits { get; }
+
     public ChannelTokens Tokens { get; }
     public AuthService Auth { get; }
     public RuntimeService Runtime { get; }
@@ -167,6 +169,7 @@ public sealed class LoopNode : IAsyncDisposable
 
     /// <summary>The channels active on this node.</summary>
     public LiveChannels LiveChannels { get; } = new();
+
     public string Runner { get; }
     public LoopPaths Paths => _options.Paths;
 
@@ -272,7 +275,7 @@ public sealed class LoopNode : IAsyncDisposable
     }
 
     /// <summary>A task's run ended: its grain decides what comes next (a loop task's next iteration).</summary>
-    private void TellTaskAsync(Domain.Runs.Run run)
+    private void TellTask(Domain.Runs.Run run)
     {
         if (run.TaskId is not { } taskId)
         {
