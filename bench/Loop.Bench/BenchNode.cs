@@ -41,14 +41,8 @@ public static class BenchNode
     /// <summary>The node in a host as <c>loop serve</c> builds it (a silo, the API on <paramref name="apiAddr"/>,
     /// by default a free loopback port).</summary>
     public static LoopHost Host(LoopNodeOptions options, TimeProvider time, string? apiAddr = null, Action<ILoggingBuilder>? logging = null) =>
-        LoopHost.Build(options with { Config = options.Config with { ApiAddr = apiAddr ?? $"127.0.0.1:{FreePort()}" } }, time, logging ?? ConfigureLogging);
+        LoopHost.Build(options with { Config = options.Config with { ApiAddr = apiAddr ?? $"127.0.0.1:{FreePorts.Loopback()}" } }, time, logging ?? ConfigureLogging);
 
-    private static int FreePort()
-    {
-        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        probe.Start();
-        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
-    }
 
     /// <summary>The daemon's console logging (single line, UTC stamps, Microsoft.* at warning).</summary>
     public static void ConfigureLogging(ILoggingBuilder logging)

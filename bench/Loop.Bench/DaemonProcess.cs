@@ -32,12 +32,7 @@ public sealed partial class DaemonProcess : IAsyncDisposable
     public Uri BaseUri => new($"http://127.0.0.1:{Port}");
 
     /// <summary>A TCP port on 127.0.0.1 that nothing listens on right now.</summary>
-    public static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Loop.Config.FreePorts.Loopback();
 
     /// <param name="arguments">The command line; it may contain "{port}", replaced by a free port.</param>
     public static DaemonProcess Start(string file, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string logPath)

@@ -1,8 +1,7 @@
 namespace Loop.Hosting;
 
-using System.Net;
-using System.Net.Sockets;
 using Loop.Api;
+using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Agents;
 using Loop.Domain.Channels;
@@ -76,19 +75,13 @@ public sealed class LoopHost : IAsyncDisposable
     {
         // One node: the silo talks to no other, on a loopback port of its own (several daemons
         // may run on one machine), and opens no gateway for outside clients.
-        silo.UseLocalhostClustering(siloPort: FreeLoopbackPort(), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
+        silo.UseLocalhostClustering(siloPort: FreePorts.Loopback(), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
         silo.Services.Configure<TypeManifestOptions>(o => o.EnableConfigurationAnalysis = true);
         silo.AddReminders();
         silo.AddDashboard();
         silo.Services.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(5));
     }
 
-    private static int FreeLoopbackPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 
     public Task StartAsync(CancellationToken cancellationToken) => App.StartAsync(cancellationToken);
 

@@ -84,12 +84,7 @@ public sealed class LoopSandbox : IDisposable
         return start;
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Loop.Config.FreePorts.Loopback();
 
     public void Dispose()
     {

@@ -326,12 +326,7 @@ public sealed class LoopDaemon : IAsyncDisposable
         return JsonNode.Parse(text)!.AsObject();
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    public static int FreePort() => Loop.Config.FreePorts.Loopback();
 
     public async ValueTask DisposeAsync()
     {
