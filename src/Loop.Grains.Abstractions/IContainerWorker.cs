@@ -6,7 +6,7 @@ using Loop.Domain.Agents;
 /// Runs one agent in its sandbox on the caller's own node (a stateless worker, local to each
 /// silo, where that node's Docker engine is). The caller holds one of the node's
 /// <c>max_concurrent_containers</c> slots while it waits; the run's timeout is the sandbox's. A
-/// cancelled run is stopped with <see cref="Cancel"/>, and <see cref="Run"/> answers once its
+/// cancelled run is stopped on the node (ContainerRuns), and <see cref="Run"/> answers once its
 /// container is gone, so a run reported cancelled has nothing left running.
 /// </summary>
 [Alias("Loop.IContainerWorker")]
@@ -15,8 +15,4 @@ public interface IContainerWorker : IGrainWithIntegerKey
     // A run may last as long as container_timeout_sec allows; the sandbox ends it, not the call.
     [Alias("Run"), ResponseTimeout("7.00:00:00")]
     Task<AgentRunResult> Run(AgentRunRequest request);
-
-    /// <summary>Stops the run's container, if it runs on this node (or as soon as it starts).</summary>
-    [Alias("Cancel")]
-    Task Cancel(string runId);
 }

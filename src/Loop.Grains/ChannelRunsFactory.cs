@@ -6,9 +6,9 @@ using Loop.Domain.Channels;
 
 /// <summary>Makes the <see cref="ChannelRuns"/> of a channel grain from the node's parts: its
 /// store, its slots, and agents run by the node's <see cref="IContainerWorker"/>.</summary>
-public sealed class ChannelRunsFactory(ILoopStore store, IGrainFactory grains, IRunSlots slots, IChannelObserver observer, TimeProvider time, LoopPaths paths)
+public sealed class ChannelRunsFactory(ILoopStore store, IGrainFactory grains, ContainerRuns containers, IRunSlots slots, IChannelObserver observer, TimeProvider time, LoopPaths paths)
 {
-    private readonly ContainerWorkerClient _runner = new(grains);
+    private readonly ContainerWorkerClient _runner = new(grains, containers);
 
     public ChannelRuns For(string channelId) =>
         new(channelId, new ChannelRunsContext(store, _runner, slots, observer, time,

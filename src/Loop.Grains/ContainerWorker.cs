@@ -23,12 +23,6 @@ public sealed class ContainerWorker(IAgentRunner runner, IChannelObserver observ
         }
     }
 
-    public Task Cancel(string runId)
-    {
-        runs.Cancel(runId);
-        return Task.CompletedTask;
-    }
-
     /// <summary>The run's output, line by line, reaches the live feed from the node that runs it.</summary>
     private sealed class LiveOutput(IChannelObserver observer, AgentRunRequest request) : IAgentRunObserver
     {
@@ -37,12 +31,13 @@ public sealed class ContainerWorker(IAgentRunner runner, IChannelObserver observ
     }
 }
 
-/// <summary>The runs in this node's containers, for <see cref="ContainerWorker.Cancel"/> to find:
-/// a worker has several activations, and the cancel may reach another than the run's.</summary>
+/// <summary>The runs in this node's containers, so a cancel finds its run whichever of the worker's
+/// activations runs it. A stateless worker is always on its caller's node: the caller cancels here
+/// directly, with no grain call that a stopping silo could refuse.</summary>
 public sealed class ContainerRuns
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new(StringComparer.Ordinal);
-    // A cancel can overtake its run's start (two calls, two activations).
+    // A cancel can overtake its run's start (the run's call may not have reached the worker yet).
     private readonly ConcurrentDictionary<string, bool> _cancelledBeforeStart = new(StringComparer.Ordinal);
 
     public CancellationTokenSource Started(string runId)
@@ -84,17 +79,16 @@ public sealed class ContainerRuns
 }
 
 /// <summary>How a channel's runs reach the node's <see cref="ContainerWorker"/>. The run's own
-/// token is not handed to the call (Orleans would give up waiting at once): a cancel is sent,
-/// and the answer comes when the container has stopped.</summary>
-public sealed class ContainerWorkerClient(IGrainFactory grains) : IAgentRunner
+/// token is not handed to the call (Orleans would stop waiting at once): the run is cancelled on
+/// the node, and the answer comes when its container has stopped.</summary>
+public sealed class ContainerWorkerClient(IGrainFactory grains, ContainerRuns runs) : IAgentRunner
 {
     public async Task<AgentRunResult> RunAsync(AgentRunRequest request, IAgentRunObserver observer, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var worker = grains.GetGrain<IContainerWorker>(0);
-        await using (cancellationToken.Register(() => _ = worker.Cancel(request.RunId)))
+        await using (cancellationToken.Register(() => runs.Cancel(request.RunId)))
         {
-            return await worker.Run(request);
+            return await grains.GetGrain<IContainerWorker>(0).Run(request);
         }
     }
 }

@@ -54,7 +54,7 @@ public sealed class LoopHost : IAsyncDisposable
         });
         services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(sp.GetRequiredService<LoopNode>().Store as SqliteLoopStore
             ?? throw new InvalidOperationException("one node keeps Orleans' reminders in its SQLite store")));
-        services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
+        services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(),
             sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths));
 
         // Hosted services start in this order: the store is ready before the silo, and the node
