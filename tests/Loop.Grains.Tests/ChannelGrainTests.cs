@@ -17,7 +17,7 @@ public sealed class ChannelGrainTests(ClusterFixture cluster) : IAsyncLifetime
     {
         _runner.ReleaseAll();
         // The next test starts with every slot free.
-        await Until(() => cluster.Slots.InUse == 0 && cluster.Slots.Waiting == 0, "the slots to be free");
+        await Eventually.Until(() => cluster.Slots.InUse == 0 && cluster.Slots.Waiting == 0, "the slots to be free");
     }
 
     private async Task<string> NewChannelAsync()
@@ -39,27 +39,12 @@ public sealed class ChannelGrainTests(ClusterFixture cluster) : IAsyncLifetime
     {
         until ??= r => r.Status.IsFinal();
         IReadOnlyList<Run> runs = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
             runs = await cluster.Store.ListRunsAsync(channelId, 100, null, CancellationToken.None);
             return runs.Count >= count && runs.All(until);
         }, $"channel {channelId} to have {count} matching runs");
         return runs.Reverse().ToList();
-    }
-
-    private static Task Until(Func<bool> condition, string what) => Until(() => Task.FromResult(condition()), what);
-
-    private static async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"gave up waiting for {what}");
-            }
-            await Task.Delay(10);
-        }
     }
 
     [Fact]
@@ -172,7 +157,7 @@ public sealed class ChannelGrainTests(ClusterFixture cluster) : IAsyncLifetime
         var call2 = await _runner.NextCallAsync();
         await PostAsync(waiting, "c", "three");
         var queued = (await WaitForRunsAsync(waiting, 1, r => r.Status == RunStatus.Queued)).Single();
-        await Until(() => cluster.Slots.Waiting == 1, "the third run to wait for a slot");
+        await Eventually.Until(() => cluster.Slots.Waiting == 1, "the third run to wait for a slot");
 
         Assert.True(await Grain(waiting).CancelRun(queued.Id));
         var run = (await WaitForRunsAsync(waiting, 1)).Single();
@@ -210,7 +195,7 @@ public sealed class ChannelGrainTests(ClusterFixture cluster) : IAsyncLifetime
 
         call.Release.SetResult();
         await WaitForRunsAsync(channel, 1);
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
             await management.ForceActivationCollection(TimeSpan.Zero);
             return cluster.Live.Snapshot().All(c => c.ChannelId != channel);

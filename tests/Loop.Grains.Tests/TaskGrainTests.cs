@@ -40,7 +40,7 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
     private async Task<IReadOnlyList<Run>> FiredAsync(string taskId, int count)
     {
         IReadOnlyList<Run> runs = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
             runs = await RunsAsync(taskId);
             return runs.Count >= count && runs.All(r => r.Status.IsFinal());
@@ -49,26 +49,13 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
         return runs;
     }
 
-    private static async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"gave up waiting for {what}");
-            }
-            await Task.Delay(10);
-        }
-    }
-
     /// <summary>Moves the test's clock to the task's next slot and waits until that slot fired.</summary>
     private async Task FireNextAsync(string taskId, int runsAfter)
     {
         var next = (await StoredAsync(taskId))!.NextRunAt!.Value;
         cluster.Time.Advance(next - cluster.Time.GetUtcNow());
         await FiredAsync(taskId, runsAfter);
-        await Until(async () => (await StoredAsync(taskId))!.NextRunAt != next, $"task {taskId} to move past {next:O}");
+        await Eventually.Until(async () => (await StoredAsync(taskId))!.NextRunAt != next, $"task {taskId} to move past {next:O}");
     }
 
     [Fact]
@@ -172,7 +159,7 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
         await cluster.Grains.GetGrain<ITaskGrain>(task.Id).Arm();
 
         await FiredAsync(task.Id, 1);
-        await Until(async () => (await StoredAsync(task.Id))!.NextRunAt > cluster.Time.GetUtcNow(), "the next slot to lie ahead");
+        await Eventually.Until(async () => (await StoredAsync(task.Id))!.NextRunAt > cluster.Time.GetUtcNow(), "the next slot to lie ahead");
         Assert.Equal(missed.AddMinutes(30), (await StoredAsync(task.Id))!.NextRunAt); // the cadence keeps its anchor
     }
 
@@ -233,7 +220,7 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
     private async Task<ScheduledTask> LoopEndedAsync(string taskId)
     {
         ScheduledTask? task = null;
-        await Until(async () => (task = await StoredAsync(taskId))!.LoopState != LoopState.Running, $"loop task {taskId} to end");
+        await Eventually.Until(async () => (task = await StoredAsync(taskId))!.LoopState != LoopState.Running, $"loop task {taskId} to end");
         return task!;
     }
 }
