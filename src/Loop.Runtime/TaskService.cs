@@ -20,8 +20,6 @@ public sealed record NewTaskRequest(
 public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelService channels,
     IReadOnlyList<TaskTemplateConfig> templates, TaskEdits edits, TimeProvider time)
 {
-    public const int MaxPromptLength = TaskEdits.MaxPromptLength;
-
     public async Task<ScheduledTask> CreateAsync(Caller caller, NewTaskRequest request, CancellationToken cancellationToken, string? template = null)
     {
         if (string.IsNullOrWhiteSpace(request.ChannelId))
