@@ -8,7 +8,7 @@ using Loop.Hosting;
 using Loop.Runtime;
 using Microsoft.Extensions.Logging;
 
-/// <summary>An in-process <see cref="LoopNode"/> hosted as <c>loop serve</c> hosts it: config
+/// <summary>An in-process <see cref="LoopHost"/> hosted as <c>loop serve</c> hosts it: config
 /// from a Loop home and LOOP_* variables, the real SQLite store, console logs like the daemon's at its default level.</summary>
 public static class BenchNode
 {

@@ -27,7 +27,7 @@ public static class ContainerBench
         Directory.CreateDirectory(options.Paths.RunDir);
         await using var host = BenchNode.Host(options, time);
         await host.StartAsync(cancellationToken);
-        var node = host.Node;
+        var node = host;
 
         await using var runs = new RunWaiter(node.Events, cancellationToken);
         var channel = (await node.Channels.EnsureChannelAsync(Caller.User, null, "bench-container", cancellationToken)).Channel.Id;
@@ -67,7 +67,7 @@ public static class ContainerBench
         var notes = new List<string>
         {
             $"(b) image {image}: FROM loop-agent-test:latest with a `claude` shell script that prints init/assistant/result stream-json and exits 0 (bench/image). Both sides run the image's entrypoint (tini → loop-entrypoint → command). {count} of each, interleaved (Loop run, then docker run), after {warmup} untimed warm-up pairs.",
-            $"(b) Loop side: an in-process LoopNode composed as `loop serve` is (runner docker, the real ContainerSandbox behind the image gate, real SQLite store, max_concurrent_containers {config.MaxConcurrentContainers}); timed from ChannelService.PostMessageAsync called to the run.finished event (reply and final run stored). Includes: store append, actor, run insert/update, spec preparation, container create with the production limits (memory, cpus, pids, read-only root + tmpfs, cap-drop ALL, no-new-privileges, bind mounts of the work dir, MCP dir, Claude state, daemon socket dir and the loop binary), attach, start, secrets on stdin, stdout pump and stream-json parse, wait, inspect, remove, reply append.",
+            $"(b) Loop side: an in-process LoopHost composed as `loop serve` is (runner docker, the real ContainerSandbox behind the image gate, real SQLite store, max_concurrent_containers {config.MaxConcurrentContainers}); timed from ChannelService.PostMessageAsync called to the run.finished event (reply and final run stored). Includes: store append, actor, run insert/update, spec preparation, container create with the production limits (memory, cpus, pids, read-only root + tmpfs, cap-drop ALL, no-new-privileges, bind mounts of the work dir, MCP dir, Claude state, daemon socket dir and the loop binary), attach, start, secrets on stdin, stdout pump and stream-json parse, wait, inspect, remove, reply append.",
             "(b) Baseline: `docker run --rm --label loop.bench=1 IMAGE true` through the docker CLI, timed from process start to exit: CLI start-up, create, attach, start, wait, auto-remove.",
         };
         new BenchResult("b", "trivial container through Loop vs docker run", rows, notes).Save(args.Get("out"));

@@ -71,7 +71,7 @@ public static class IngestBench
 
         var runner = mode == "loop"
             ? "the published `loop serve` (runner docker with DOCKER_HOST pointing at a socket that does not exist, so each run fails fast with 'engine unreachable' after the actor took its messages, created the run and stored the error reply)"
-            : "Loop's API (LoopHost, the code `loop serve` runs) and a LoopNode with the no-Docker InstantSandbox, hosted by `Loop.Bench serve` (each run succeeds at once and stores its reply)";
+            : "Loop's API (LoopHost, the code `loop serve` runs) and its node with the no-Docker InstantSandbox, hosted by `Loop.Bench serve` (each run succeeds at once and stores its reply)";
         var rows = new List<ResultRow>
         {
             new(id, $"accepted messages/s, 100 channels, wrk -t2 -c{connections} ({(mode == "loop" ? "loop serve, runs fail fast" : "no-Docker sandbox")})", Stats.Num(storedPerSecond), "-", "-", "≥ 2,000/s", BenchResult.Verdict(storedPerSecond >= 2000 && result.Non2xx == 0)),

@@ -28,12 +28,12 @@ public static class LatenessBench
         var sandbox = new InstantSandbox(time);
         var (options, config) = BenchNode.Options(home, args.Get("node", "loop-bench"), new Dictionary<string, string>(), sandbox);
         var host = BenchNode.Host(options, time);
-        var node = host.Node;
+        var node = host;
         var disposed = false;
         try
         {
             var fired = new List<(DateTimeOffset Due, DateTimeOffset Claimed)>();
-            node.Claimer.OnFired = (due, claimed) =>
+            node.Get<TaskClaimer>().OnFired = (due, claimed) =>
             {
                 lock (fired)
                 {
@@ -61,7 +61,7 @@ public static class LatenessBench
                 prepareSeconds = await plan.CreateAsync(node, channels, id, cancellationToken);
                 plan.EnsureAhead(TimeSpan.FromSeconds(2), "task creation");
             }
-            var armed = node.Claimer.ArmedCount;
+            var armed = node.Get<TaskClaimer>().ArmedCount;
             var rssArmed = SelfMemory.RssMb();
             var heapArmedMb = GC.GetTotalMemory(forceFullCollection: false) / 1048576.0;
             Console.Error.WriteLine($"[bench {id}] {plan.Tasks} tasks ready in {prepareSeconds:0.0} s, {armed} armed, RSS {rssArmed:0} MB; first due {plan.Start:HH:mm:ss} UTC, in {(plan.Start - DateTimeOffset.UtcNow).TotalSeconds:0.0} s");
@@ -140,7 +140,7 @@ public static class LatenessBench
             };
             var notes = new List<string>
             {
-                $"({id}) {what}: {plan.Tasks:N0} tasks on {plan.Channels} channels ({TypesText(plan)}), first due {plan.Start:HH:mm:ss} UTC. In-process LoopNode with the real SQLite store in a fresh LOOP_HOME, the no-Docker InstantSandbox (each run succeeds at once), TimeProvider.System, console logs at debug (the daemon's default). "
+                $"({id}) {what}: {plan.Tasks:N0} tasks on {plan.Channels} channels ({TypesText(plan)}), first due {plan.Start:HH:mm:ss} UTC. In-process LoopHost with the real SQLite store in a fresh LOOP_HOME, the no-Docker InstantSandbox (each run succeeds at once), TimeProvider.System, console logs at debug (the daemon's default). "
                     + (restart
                         ? $"The tasks were created by step h through the TaskService of another in-process node into this store; this node's start (migrate, StartAsync: list all tasks, arm one timer each) took {Stats.Num(prepareSeconds, "0.0")} s and armed {armed:N0}."
                         : $"Created through TaskService.CreateAsync one after another ({Stats.Num(prepareSeconds, "0.0")} s, each arming its timer at once), {armed:N0} armed when creation ended, then nothing until the first due instant."),

@@ -22,7 +22,7 @@ public static class OrchestrationBench
         var (options, _) = BenchNode.Options(home, args.Get("node", "loop-bench"), new Dictionary<string, string>(), sandbox);
         await using var host = BenchNode.Host(options, time);
         await host.StartAsync(cancellationToken);
-        var node = host.Node;
+        var node = host;
 
         await using var runs = new RunWaiter(node.Events, cancellationToken);
 
@@ -82,7 +82,7 @@ public static class OrchestrationBench
         };
         var notes = new List<string>
         {
-            $"(a) in-process LoopNode (real SQLite store in a fresh LOOP_HOME, WAL, console logs at the default level, debug) with a sandbox that does no Docker work and answers with canned stream-json (init, assistant, result with usage). {messages} messages measured after {warmup} warm-up messages, posted one at a time round-robin over {channelCount} channels (each message is run and stored before the next is posted: no merging, no slot waits).",
+            $"(a) in-process LoopHost (real SQLite store in a fresh LOOP_HOME, WAL, console logs at the default level, debug) with a sandbox that does no Docker work and answers with canned stream-json (init, assistant, result with usage). {messages} messages measured after {warmup} warm-up messages, posted one at a time round-robin over {channelCount} channels (each message is run and stored before the next is posted: no merging, no slot waits).",
             "(a) 'accepted' = ChannelService.PostMessageAsync returned (validation, channel lookup, store append, actor wake); 'sandbox RunAsync called' = first line of ISandbox.RunAsync, where ContainerSandbox makes its container-create request (so it includes the actor's pending read, run insert, slot, run update to running, AgentRunner's spec preparation: project config read, mounts, MCP config file write); 'reply stored' = the run.finished event's timestamp, taken after the reply message append and the final run update.",
         };
         new BenchResult("a", "orchestration overhead (no Docker work)", rows, notes).Save(args.Get("out"));

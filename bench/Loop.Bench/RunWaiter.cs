@@ -11,7 +11,7 @@ public sealed class RunWaiter : IAsyncDisposable
     private readonly CancellationTokenSource _stop;
     private readonly Task _reader;
 
-    public RunWaiter(LoopEventHub hub, CancellationToken cancellationToken)
+    public RunWaiter(ILoopEvents hub, CancellationToken cancellationToken)
     {
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // An async iterator subscribes on its first MoveNextAsync: done here, before any post.

@@ -40,7 +40,7 @@ public static partial class TaskMemoryBench
             var (options, _) = BenchNode.Options(home, args.Get("node", "loop-bench"), new Dictionary<string, string>(), new InstantSandbox(time));
             await using var host = BenchNode.Host(options, time, logging: logging => logging.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
             await host.StartAsync(cancellationToken);
-            var node = host.Node;
+            var node = host;
             var channels = await plan.EnsureChannelsAsync(node, cancellationToken);
             createSeconds = await plan.CreateAsync(node, channels, id, cancellationToken);
         }

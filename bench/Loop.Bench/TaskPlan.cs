@@ -3,6 +3,7 @@ namespace Loop.Bench;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Loop.Hosting;
 using Loop.Runtime;
 using Microsoft.Data.Sqlite;
 
@@ -52,7 +53,7 @@ public sealed record TaskPlan(DateTimeOffset Start, double WindowSeconds, int Ta
         ?? throw new BenchFailure($"{path} is empty");
 
     /// <summary>Makes the channels "bench-0".."bench-{n-1}" (idempotent: by name) and returns their ids.</summary>
-    public async Task<List<string>> EnsureChannelsAsync(LoopNode node, CancellationToken cancellationToken)
+    public async Task<List<string>> EnsureChannelsAsync(LoopHost node, CancellationToken cancellationToken)
     {
         var ids = new List<string>(Channels);
         for (var c = 0; c < Channels; c++)
@@ -64,7 +65,7 @@ public sealed record TaskPlan(DateTimeOffset Start, double WindowSeconds, int Ta
 
     /// <summary>Creates every task through the node's TaskService (validation, store insert, timer
     /// armed), as POST /api/tasks does, one after another. Returns the seconds it took.</summary>
-    public async Task<double> CreateAsync(LoopNode node, IReadOnlyList<string> channelIds, string id, CancellationToken cancellationToken)
+    public async Task<double> CreateAsync(LoopHost node, IReadOnlyList<string> channelIds, string id, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         for (var i = 0; i < Tasks; i++)

@@ -4,13 +4,14 @@ using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Accounts, login sessions and API tokens: thin calls into <see cref="AuthService"/>.</summary>
 public static class AuthApi
 {
-    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    public static void Map(IEndpointRouteBuilder app)
     {
-        var auth = node.Auth;
+        var auth = app.ServiceProvider.GetRequiredService<AuthService>();
         var json = AuthJsonContext.Default;
 
         app.MapGet("/api/auth/status", async (HttpContext http, CancellationToken ct) =>

@@ -5,19 +5,22 @@ using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
-/// <summary>The REST API. Each endpoint is a thin call into <see cref="LoopNode"/>'s services.</summary>
+/// <summary>The REST API. Each endpoint is a thin call into one of the node's services.</summary>
 public static class LoopApi
 {
-    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    public static void Map(IEndpointRouteBuilder app)
     {
-        var channels = node.Channels;
+        var channels = app.ServiceProvider.GetRequiredService<ChannelService>();
+        var health = app.ServiceProvider.GetRequiredService<NodeHealth>();
+        var events = app.ServiceProvider.GetRequiredService<ILoopEvents>();
         var json = ApiJsonContext.Default;
 
         // Whether the parts are up is anyone's to know; the details (pid, paths, error texts) are for users.
         app.MapGet("/api/health", (HttpContext http) => !ApiCallers.IsUser(http)
-            ? Results.Json(PublicHealthDto.From(node.GetHealth()), json.PublicHealthDto)
-            : Results.Json(HealthDto.From(node.GetHealth()), json.HealthDto));
+            ? Results.Json(PublicHealthDto.From(health.Report()), json.PublicHealthDto)
+            : Results.Json(HealthDto.From(health.Report()), json.HealthDto));
 
         app.MapPost("/api/channels", async (HttpRequest request, CancellationToken ct) =>
         {
@@ -76,15 +79,15 @@ public static class LoopApi
         app.MapPost("/api/runs/{id}/cancel", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(RunDto.From(await channels.CancelRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
 
-        TaskApi.Map(app, node);
-        UsageApi.Map(app, node);
-        RuntimeApi.Map(app, node);
+        TaskApi.Map(app);
+        UsageApi.Map(app);
+        RuntimeApi.Map(app);
 
         app.MapGet("/api/events/recent", (int? limit, HttpContext http) =>
         {
             ApiCallers.Of(http).EnsureUser("read the feed of every channel");
             var count = Math.Clamp(limit ?? 100, 1, LoopEventHub.RecentLimit);
-            return Results.Json(node.Events.Recent(count).Select(EventDto.From).ToList(), json.ListEventDto);
+            return Results.Json(events.Recent(count).Select(EventDto.From).ToList(), json.ListEventDto);
         });
 
         app.MapGet("/api/events", async (string? after, HttpContext context, CancellationToken ct) =>
@@ -98,7 +101,7 @@ public static class LoopApi
             if (!string.IsNullOrEmpty(resumeFrom))
             {
                 var dot = resumeFrom.LastIndexOf('.');
-                afterSeq = dot > 0 && resumeFrom[..dot] == node.Events.Epoch && long.TryParse(resumeFrom[(dot + 1)..], out var seq) ? seq : 0;
+                afterSeq = dot > 0 && resumeFrom[..dot] == events.Epoch && long.TryParse(resumeFrom[(dot + 1)..], out var seq) ? seq : 0;
             }
             context.Response.ContentType = "text/event-stream";
             context.Response.Headers.CacheControl = "no-cache";
@@ -106,7 +109,7 @@ public static class LoopApi
             await context.Response.Body.FlushAsync(ct);
             try
             {
-                await foreach (var item in node.Events.FollowAsync(afterSeq, ct))
+                await foreach (var item in events.FollowAsync(afterSeq, ct))
                 {
                     var data = System.Text.Json.JsonSerializer.Serialize(EventDto.From(item), json.EventDto);
                     await context.Response.WriteAsync($"id: {item.Id}\nevent: {item.Kind}\ndata: {data}\n\n", ct);

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-/// <summary>The REST API of a <see cref="LoopNode"/>: on the configured TCP address for people and
+/// <summary>The REST API of a node: on the configured TCP address for people and
 /// scripts, and on a unix socket under the Loop home for agent containers.</summary>
 public static class LoopServer
 {
@@ -33,23 +33,28 @@ public static class LoopServer
     }
 
     /// <summary>The API's pipeline and endpoints, each a thin call into the node's services.</summary>
-    public static void Map(WebApplication app, LoopNode node)
+    public static void Map(WebApplication app)
     {
-        var hosts = new ServedHosts(ApiAddress.Parse(node.Config.ApiAddr).Port, node.Config.AllowedHosts);
+        var config = app.Services.GetRequiredService<LoopConfig>();
+        var paths = app.Services.GetRequiredService<LoopPaths>();
+        var health = app.Services.GetRequiredService<NodeHealth>();
+        var tokens = app.Services.GetRequiredService<ChannelTokens>();
+        var auth = app.Services.GetRequiredService<AuthService>();
+        var hosts = new ServedHosts(ApiAddress.Parse(config.ApiAddr).Port, config.AllowedHosts);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             // Agents may run as another user than the daemon: they need write access to connect.
             // Only containers see the socket: the Loop home around it is the daemon user's alone.
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(node.Paths.DaemonSocket, (UnixFileMode)0b110_110_110);
+                File.SetUnixFileMode(paths.DaemonSocket, (UnixFileMode)0b110_110_110);
             }
-            node.ContainerEndpoint = node.Paths.DaemonSocket;
+            health.ContainerEndpoint = paths.DaemonSocket;
         });
         app.Use(ApiErrors.CatchAsync);
         app.Use(hosts.CheckAsync);
         app.Use(DashboardAssets.ServeAsync);
-        app.Use((context, next) => ApiCallers.IdentifyAsync(context, next, node.Tokens, node.Auth));
+        app.Use((context, next) => ApiCallers.IdentifyAsync(context, next, tokens, auth));
         app.UseRateLimiter();
         app.Use(ApiCallers.AdmitAsync);
         app.UseStatusCodePages(async context =>
@@ -62,7 +67,7 @@ public static class LoopServer
                     .ExecuteAsync(http);
             }
         });
-        AuthApi.Map(app, node);
-        LoopApi.Map(app, node);
+        AuthApi.Map(app);
+        LoopApi.Map(app);
     }
 }

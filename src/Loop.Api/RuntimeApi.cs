@@ -6,16 +6,18 @@ using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 /// <summary>The runtime view: what the daemon is doing now and its runs of the last hour.</summary>
 public static class RuntimeApi
 {
-    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    public static void Map(IEndpointRouteBuilder app)
     {
+        var runtime = app.ServiceProvider.GetRequiredService<RuntimeService>();
         app.MapGet("/api/runtime", async (HttpContext http, CancellationToken ct) =>
         {
             ApiCallers.Of(http).EnsureUser("see the runtime of the whole daemon");
-            var report = await node.Runtime.GetReportAsync(ct);
+            var report = await runtime.GetReportAsync(ct);
             return Results.Json(RuntimeDto.From(report), RuntimeJsonContext.Default.RuntimeDto);
         });
     }

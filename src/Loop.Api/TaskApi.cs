@@ -5,13 +5,14 @@ using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 /// <summary>The task and template endpoints: thin calls into <see cref="TaskService"/>.</summary>
 public static class TaskApi
 {
-    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    public static void Map(IEndpointRouteBuilder app)
     {
-        var tasks = node.Tasks;
+        var tasks = app.ServiceProvider.GetRequiredService<TaskService>();
         var json = ApiJsonContext.Default;
 
         app.MapPost("/api/tasks", async (HttpRequest request, CancellationToken ct) =>

@@ -7,13 +7,14 @@ using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 /// <summary>The usage endpoints: tokens and cost of finished runs, overall and broken down.</summary>
 public static class UsageApi
 {
-    public static void Map(IEndpointRouteBuilder app, LoopNode node)
+    public static void Map(IEndpointRouteBuilder app)
     {
-        var usage = node.Usage;
+        var usage = app.ServiceProvider.GetRequiredService<UsageService>();
         var json = UsageJsonContext.Default;
 
         app.MapGet("/api/usage", async (string? from, string? to, string? channel_id, HttpContext http, CancellationToken ct) =>

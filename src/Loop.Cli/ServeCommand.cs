@@ -48,11 +48,13 @@ public static class ServeCommand
         var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
         try
         {
-            await using var host = LoopHost.Build(options, TimeProvider.System, logging => ConfigureLogging(logging, config));
-            if (!string.IsNullOrWhiteSpace(config.DiscordToken))
+            await using var host = LoopHost.Build(options, TimeProvider.System, logging => ConfigureLogging(logging, config), parts =>
             {
-                host.Node.AddChatAdapter(Loop.Discord.DiscordChatAdapter.Create(host.Node));
-            }
+                if (!string.IsNullOrWhiteSpace(config.DiscordToken))
+                {
+                    parts.AddSingleton<IChatAdapter>(sp => Loop.Discord.DiscordChatAdapter.Create(sp, TimeProvider.System));
+                }
+            });
             var log = host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop");
             foreach (var notice in loaded.Notices)
             {

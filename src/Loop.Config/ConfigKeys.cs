@@ -125,6 +125,7 @@ internal static class ConfigKeys
         new("max_concurrent_containers", ScalarKind.WholeNumber, c => c.MaxConcurrentContainers, (c, v) => c with { MaxConcurrentContainers = (int)v! }),
         new("container_pids_limit", ScalarKind.WholeNumber, c => c.ContainerPidsLimit, (c, v) => c with { ContainerPidsLimit = (int)v! }),
         new("min_task_interval_sec", ScalarKind.WholeNumber, c => c.MinTaskIntervalSec, (c, v) => c with { MinTaskIntervalSec = (int)v! }),
+        new("misfire_grace_sec", ScalarKind.WholeNumber, c => c.MisfireGraceSec, (c, v) => c with { MisfireGraceSec = (int)v! }),
         new("container_user", ScalarKind.OptionalText, c => c.ContainerUser, (c, v) => c with { ContainerUser = (string?)v }),
         new("api_rate_limit_per_minute", ScalarKind.WholeNumber, c => c.ApiRateLimitPerMinute, (c, v) => c with { ApiRateLimitPerMinute = (int)v! }),
         new("anthropic_api_key", ScalarKind.OptionalText, c => c.AnthropicApiKey, (c, v) => c with { AnthropicApiKey = (string?)v }, Secret: true),

@@ -158,8 +158,9 @@ public static class ConfigLoader
         {
             var positive = key.Get(config) switch
             {
-                // 0 turns the rate limit and the task minimum off; every other number must be positive.
-                int whole => whole > 0 || (whole == 0 && key.Name is "api_rate_limit_per_minute" or "min_task_interval_sec"),
+                // 0 turns the rate limit and the task minimum off, and leaves skipping tasks no grace;
+                // every other number must be positive.
+                int whole => whole > 0 || (whole == 0 && key.Name is "api_rate_limit_per_minute" or "min_task_interval_sec" or "misfire_grace_sec"),
                 double number => number > 0 && double.IsFinite(number),
                 _ => true,
             };

@@ -93,6 +93,10 @@ public sealed record LoopConfig
     /// <summary>The shortest time between two runs of a cron or interval task; 0 turns the minimum off.</summary>
     public int MinTaskIntervalSec { get; init; } = 60;
 
+    /// <summary>How late (seconds) a task's slot may fire before it counts as missed, which a task
+    /// with misfire "skip" lets go.</summary>
+    public int MisfireGraceSec { get; init; } = 60;
+
     /// <summary>Numeric "uid:gid" every agent container runs as; never root. Null: the daemon's own
     /// user, or, when the daemon is root, the owner of each run's project directory.</summary>
     public string? ContainerUser { get; init; }

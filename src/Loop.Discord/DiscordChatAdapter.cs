@@ -3,9 +3,11 @@ namespace Loop.Discord;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Loop.Config;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Loop.Runtime;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 /// <summary>
@@ -22,7 +24,8 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly DiscordOptions _options;
     private readonly ChannelService _channels;
     private readonly TaskService _tasks;
-    private readonly LoopEventHub _events;
+    private readonly ILoopEvents _events;
+    private int _disposed;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly DiscordRestClient _rest;
@@ -37,7 +40,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private Task? _eventPump;
     private int _commandsRegistered;
 
-    public DiscordChatAdapter(DiscordOptions options, ChannelService channels, TaskService tasks, LoopEventHub events,
+    public DiscordChatAdapter(DiscordOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
         Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers)
     {
         _options = options;
@@ -51,9 +54,10 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         _commands = new SlashCommands(tasks, health);
     }
 
-    /// <summary>The adapter for a node, from its config (discord_token must be set).</summary>
-    public static DiscordChatAdapter Create(LoopNode node) =>
-        new(DiscordOptions.FromConfig(node.Config), node.Channels, node.Tasks, node.Events, node.GetHealth, node.Time, node.Loggers);
+    /// <summary>The adapter for a node, from its config (discord_token must be set) and parts.</summary>
+    public static DiscordChatAdapter Create(IServiceProvider node, TimeProvider time) =>
+        new(DiscordOptions.FromConfig(node.GetRequiredService<LoopConfig>()), node.GetRequiredService<ChannelService>(), node.GetRequiredService<TaskService>(),
+            node.GetRequiredService<ILoopEvents>(), () => node.GetRequiredService<NodeHealth>().Report(), time, node.GetRequiredService<ILoggerFactory>());
 
     public string Platform => PlatformName;
 
@@ -515,8 +519,13 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
     }
 
+    // The node stops it before the silo stops; the container disposes it again at the end.
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         await _gateway.DisposeAsync();
         await _stop.CancelAsync();
         Task[] pending;

@@ -12,6 +12,12 @@ public interface ITaskGrain : IGrainWithStringKey
     [Alias("Arm")]
     Task Arm();
 
+    /// <summary>Sets the timer and reminder for the slot due at <paramref name="dueAt"/>, as the
+    /// caller has just read it from the store: how a starting node arms every task without reading
+    /// each again. Only while nothing else edits tasks; a slot that moved is set right by its claim.</summary>
+    [Alias("ArmAt")]
+    Task ArmAt(DateTimeOffset dueAt);
+
     [Alias("Update")]
     Task<TaskEdit> Update(TaskChangeRequest change);
 

@@ -7,7 +7,7 @@ using Loop.Runtime;
 using Microsoft.Extensions.Logging;
 
 /// <summary>What task grains need from their node.</summary>
-public sealed record TaskGrainParts(ILoopStore Store, TaskEdits Edits, TaskClaimer Claimer, LoopEventHub Events, TimeProvider Time);
+public sealed record TaskGrainParts(ILoopStore Store, TaskEdits Edits, TaskClaimer Claimer, ILoopEvents Events, TimeProvider Time);
 
 /// <summary>
 /// Owns one task. A cron, interval or once task waits for its due instant on a timer; a reminder
@@ -37,6 +37,8 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
         var task = await Store.GetTaskAsync(Id, CancellationToken.None);
         await WaitForAsync(task is { Enabled: true } && task.Type != TaskType.Loop ? task.NextRunAt : null);
     }
+
+    public Task ArmAt(DateTimeOffset dueAt) => WaitForAsync(dueAt);
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {

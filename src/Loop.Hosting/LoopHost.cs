@@ -3,11 +3,7 @@ namespace Loop.Hosting;
 using Loop.Api;
 using Loop.Config;
 using Loop.Domain;
-using Loop.Domain.Agents;
-using Loop.Domain.Channels;
-using Loop.Grains;
 using Loop.Runtime;
-using Loop.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -23,49 +19,55 @@ using Orleans.Serialization.Configuration;
 /// </summary>
 public sealed class LoopHost : IAsyncDisposable
 {
-    private LoopHost(WebApplication app)
-    {
-        App = app;
-        Node = app.Services.GetRequiredService<LoopNode>();
-    }
+    private LoopHost(WebApplication app) => App = app;
 
     public WebApplication App { get; }
 
-    public LoopNode Node { get; }
+    public IServiceProvider Services => App.Services;
 
-    public static LoopHost Build(LoopNodeOptions options, TimeProvider time, Action<ILoggingBuilder> configureLogging)
+    /// <summary>A part of the node (tests, benchmarks and front ends in-process use its services).</summary>
+    public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
+
+    public ChannelService Channels => Get<ChannelService>();
+
+    public TaskService Tasks => Get<TaskService>();
+
+    public ILoopStore Store => Get<ILoopStore>();
+
+    public ILoopEvents Events => Get<ILoopEvents>();
+
+    public HealthReport Health() => Get<NodeHealth>().Report();
+
+    /// <param name="addParts">Adds parts the node starts and stops with it, such as chat platforms
+    /// (<see cref="IChatAdapter"/> singletons).</param>
+    public static LoopHost Build(LoopNodeOptions options, TimeProvider time, Action<ILoggingBuilder> configureLogging,
+        Action<IServiceCollection>? addParts = null)
     {
+        // Before anything writes into the home (the store, the socket): it holds the store and secrets.
+        var looser = options.Paths.CreatePrivateHome();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         configureLogging(builder.Logging);
 
         var services = builder.Services;
-        services.AddSingleton(sp => new LoopNode(options, sp.GetRequiredService<ILoggerFactory>(), time, sp.GetRequiredService<IGrainFactory>()));
-        services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().Store);
-        services.AddSingleton<IRunSlots>(sp => sp.GetRequiredService<LoopNode>().Slots);
-        services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().AgentRunner);
-        services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().ChannelObserver);
-        services.AddSingleton(sp => sp.GetRequiredService<LoopNode>().LiveChannels);
-        services.AddSingleton<ContainerRuns>();
-        services.AddSingleton(sp =>
-        {
-            var node = sp.GetRequiredService<LoopNode>();
-            return new TaskGrainParts(node.Store, node.TaskEdits, node.Claimer, node.Events, time);
-        });
-        services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(sp.GetRequiredService<LoopNode>().Store as SqliteLoopStore
-            ?? throw new InvalidOperationException("one node keeps Orleans' reminders in its SQLite store")));
-        services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(),
-            sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths));
+        services.AddLoopNode(options, time);
+        addParts?.Invoke(services);
 
         // Hosted services start in this order: the store is ready before the silo, and the node
         // recovers and wakes its channels once the silo runs, before the API listens.
         services.AddHostedService<NodePreparation>();
-        builder.UseOrleans(silo => ConfigureSilo(silo));
+        builder.UseOrleans(ConfigureSilo);
         services.AddHostedService<NodeStart>();
 
         LoopServer.Configure(builder, options.Config, options.Paths);
         var app = builder.Build();
-        LoopServer.Map(app, app.Services.GetRequiredService<LoopNode>());
+        if (looser is { } mode)
+        {
+            app.Services.GetRequiredService<ILogger<LoopHost>>().LogWarning(
+                "The Loop home {Home} was open to other users (mode {Mode}); it is now 0700, as it holds the store and secrets",
+                options.Paths.Home, Convert.ToString((int)mode, 8));
+        }
+        LoopServer.Map(app);
         // Behind Loop's login like the API (ApiCallers); it has no authentication of its own.
         app.MapOrleansDashboard(routePrefix: ApiCallers.OrleansDashboardPath);
         return new LoopHost(app);
@@ -81,7 +83,6 @@ public sealed class LoopHost : IAsyncDisposable
         silo.AddDashboard();
         silo.Services.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(5));
     }
-
 
     public Task StartAsync(CancellationToken cancellationToken) => App.StartAsync(cancellationToken);
 
@@ -99,18 +100,18 @@ public sealed class LoopHost : IAsyncDisposable
         }
     }
 
-    private sealed class NodePreparation(LoopNode node) : IHostedService
+    private sealed class NodePreparation(NodeLifecycle node) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => node.PrepareAsync(cancellationToken);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
-    private sealed class NodeStart(LoopNode node) : IHostedService
+    private sealed class NodeStart(NodeLifecycle node) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => node.StartAsync(cancellationToken);
 
-        // Chat adapters and the scheduler stop before the silo deactivates the channels.
+        // Chat adapters and the claimer stop before the silo deactivates the channels.
         public Task StopAsync(CancellationToken cancellationToken) => node.StopAsync();
     }
 }

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 
 /// <summary>Turns what channel actors report into log lines and live events.</summary>
 /// <param name="runFinished">Also told of every run's end (the scheduler continues loop tasks).</param>
-public sealed class ChannelEventLog(LoopEventHub hub, TimeProvider time, ILogger<ChannelEventLog> logger, Action<Run>? runFinished = null) : IChannelObserver
+public sealed class ChannelEventLog(ILoopEvents hub, TimeProvider time, ILogger<ChannelEventLog> logger, Action<Run>? runFinished = null) : IChannelObserver
 {
     public void RunQueued(Run run)
     {

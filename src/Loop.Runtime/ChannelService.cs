@@ -11,7 +11,7 @@ using Loop.Grains;
 /// this and nothing below it: it validates, stores what people send, and leaves every change of a
 /// channel's state to the channel's grain.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, TimeProvider time, LoopEventHub? events = null)
+public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, TimeProvider time, ILoopEvents? events = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;

@@ -5,7 +5,7 @@ using Loop.Domain.Channels;
 /// <summary>
 /// A chat platform Loop talks through (Discord now; Telegram, email, a web chat later). An adapter
 /// turns the platform's messages into <see cref="ChannelService.PostChatMessageAsync"/> calls and
-/// follows <see cref="LoopEventHub"/> to show typing and post replies. The core never sees its types.
+/// follows <see cref="ILoopEvents"/> to show typing and post replies. The core never sees its types.
 /// </summary>
 public interface IChatAdapter : IAsyncDisposable
 {

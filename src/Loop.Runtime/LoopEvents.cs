@@ -12,7 +12,35 @@ public sealed record LoopEvent(string Kind, DateTimeOffset At, string? ChannelId
 }
 
 /// <summary>
-/// In-process fan-out of <see cref="LoopEvent"/>s. Each subscriber gets its own queue. A slow
+/// The live events of Loop: what the dashboard's feed, the chat platforms and the Runtime page
+/// follow. Every part publishes and subscribes through this seam only, so a cluster can deliver
+/// the events of every node to each one without changing them.
+/// </summary>
+public interface ILoopEvents
+{
+    /// <summary>Tells this process's event numbers from those of an earlier run of the daemon.</summary>
+    string Epoch { get; }
+
+    IReadOnlyList<LoopEvent> RecentProblems { get; }
+
+    /// <summary>How many live-feed subscribers (API streams, chat adapters) are listening.</summary>
+    int SubscriberCount { get; }
+
+    /// <summary>The last <paramref name="limit"/> events other than output lines, newest first.</summary>
+    IReadOnlyList<LoopEvent> Recent(int limit);
+
+    void Publish(LoopEvent loopEvent);
+
+    /// <summary>Every event from now on, for parts of the daemon (chat adapters): never cut off.</summary>
+    IAsyncEnumerable<LoopEvent> SubscribeAsync(CancellationToken cancellationToken);
+
+    /// <summary>For a client over the network, from after <paramref name="afterSeq"/>: the sequence
+    /// ends early when it falls too far behind, and it resumes from the last event it got.</summary>
+    IAsyncEnumerable<LoopEvent> FollowAsync(long? afterSeq, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// In-process fan-out of <see cref="LoopEvent"/>s (one node's <see cref="ILoopEvents"/>). Each subscriber gets its own queue. A slow
 /// subscriber loses streamed output lines past a backlog rather than slowing the actors down,
 /// but never a state change (a run's start or end, a task firing): chat adapters post replies from those.
 /// A follower of the live feed over the network (<see cref="FollowAsync"/>) that falls further
@@ -22,7 +50,7 @@ public sealed record LoopEvent(string Kind, DateTimeOffset At, string? ChannelId
 /// that reconnects can catch up and a page that opens can show what just happened, and the most
 /// recent problems for the API.
 /// </summary>
-public sealed class LoopEventHub
+public sealed class LoopEventHub : ILoopEvents
 {
     public const int RecentLimit = 500;
     public const int FollowerBacklogLimit = 1000;
@@ -99,16 +127,14 @@ public sealed class LoopEventHub
         }
     }
 
-    public IAsyncEnumerable<LoopEvent> SubscribeAsync(CancellationToken cancellationToken) => SubscribeAsync(null, cancellationToken);
+    /// <summary>Every event from now on. For parts of the daemon (chat adapters): however far
+    /// behind, it is never cut off.</summary>
+    public IAsyncEnumerable<LoopEvent> SubscribeAsync(CancellationToken cancellationToken) =>
+        ReadAsync(new Subscriber(follower: false), null, cancellationToken);
 
     /// <summary>Every event from now on; with <paramref name="afterSeq"/>, first the kept events after
     /// that one (output lines are not kept), so a feed that reconnects misses nothing in between.
-    /// For parts of the daemon (chat adapters): however far behind, it is never cut off.</summary>
-    public IAsyncEnumerable<LoopEvent> SubscribeAsync(long? afterSeq, CancellationToken cancellationToken) =>
-        ReadAsync(new Subscriber(follower: false), afterSeq, cancellationToken);
-
-    /// <summary>As <see cref="SubscribeAsync(long?, CancellationToken)"/>, for a client over the
-    /// network: when it falls too far behind, the sequence ends early (without an error) and its
+    /// For a client over the network: when it falls too far behind, the sequence ends early (without an error) and its
     /// queue is freed; it resumes with the <see cref="LoopEvent.Seq"/> of the last event it got.</summary>
     public IAsyncEnumerable<LoopEvent> FollowAsync(long? afterSeq, CancellationToken cancellationToken) =>
         ReadAsync(new Subscriber(follower: true), afterSeq, cancellationToken);

@@ -34,14 +34,14 @@ public sealed record RunDurations(int WindowMinutes, int Count, long? P50Ms, lon
 
 /// <summary>Puts together the <see cref="RuntimeReport"/>: in-memory state plus two store reads.</summary>
 public sealed class RuntimeService(
-    ILoopStore store, LiveChannels actors, TaskClaimer scheduler, LoopEventHub events, Func<HealthReport> health, TimeProvider time)
+    ILoopStore store, LiveChannels actors, TaskClaimer scheduler, ILoopEvents events, NodeHealth health, TimeProvider time)
 {
     public const int WindowMinutes = 60;
 
     public async Task<RuntimeReport> GetReportAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var node = health();
+        var node = health.Report();
         var timings = (await store.ListFinishedRunTimingsAsync(now.AddMinutes(-WindowMinutes), cancellationToken))
             .Where(t => t.FinishedAt <= now) // one that ended after "now" belongs to the next report
             .ToList();

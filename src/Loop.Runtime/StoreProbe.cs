@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 /// health read finds the answer stale, so health stays instant and a store that breaks while the
 /// daemon runs shows within seconds.
 /// </summary>
-internal sealed class StoreProbe(ILoopStore store, string kind, string location, TimeProvider time, ILogger<StoreProbe> logger)
+public sealed class StoreProbe(ILoopStore store, string kind, string location, TimeProvider time, ILogger<StoreProbe> logger)
 {
     private static readonly TimeSpan RecheckAfter = TimeSpan.FromSeconds(2);
     private readonly object _gate = new();

@@ -25,8 +25,9 @@ public sealed class TaskClaimer : IAsyncDisposable
 
     private readonly ILoopStore _store;
     private readonly TimeSpan _minimum;
+    private readonly MisfireGrace _grace;
     private readonly Func<string, Task> _wakeChannel;
-    private readonly LoopEventHub _events;
+    private readonly ILoopEvents _events;
     private readonly TimeProvider _time;
     private readonly ILogger<TaskClaimer> _logger;
     private readonly Channel<DueSlot> _due = Channel.CreateUnbounded<DueSlot>(new UnboundedChannelOptions { SingleReader = true });
@@ -38,9 +39,12 @@ public sealed class TaskClaimer : IAsyncDisposable
 
     /// <param name="minimum">No slot follows the one before it sooner: a task stored before the minimum
     /// was set (or raised) is held to it too, without being edited.</param>
-    public TaskClaimer(ILoopStore store, Func<string, Task> wakeChannel, LoopEventHub events, TaskIntervalMinimum minimum, TimeProvider time, ILogger<TaskClaimer> logger)
+    /// <param name="grace">How late a slot may be claimed before a task that skips misfires lets it go.</param>
+    public TaskClaimer(ILoopStore store, Func<string, Task> wakeChannel, ILoopEvents events, TaskIntervalMinimum minimum, MisfireGrace grace,
+        TimeProvider time, ILogger<TaskClaimer> logger)
     {
         _minimum = minimum.Value;
+        _grace = grace;
         _store = store;
         _wakeChannel = wakeChannel;
         _events = events;
@@ -139,8 +143,7 @@ public sealed class TaskClaimer : IAsyncDisposable
                     slot.Claimed.TrySetResult(new SlotClaim(false, null));
                     continue;
                 }
-                var late = now - slot.DueAt > TimeSpan.FromMinutes(1);
-                Run? run = late && task.Misfire == MisfirePolicy.Skip
+                Run? run = !_grace.Fires(task.Misfire, slot.DueAt, now)
                     ? null
                     : new Run(Ids.New("run", _time), task.ChannelId, task.Id, RunStatus.Queued, task.Prompt, now,
                         null, null, null, null, null, null, null, null, RunUsage.None);

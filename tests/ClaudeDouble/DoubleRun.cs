@@ -29,6 +29,7 @@ public sealed class DoubleRun
     private string _sessionId = "";
     private Usage _usage = Usage.Default;
     private int _turns = 1;
+    private TimeSpan _linger;
     private string? _lastUuid;
 
     private DoubleRun(CliOptions options)
@@ -151,6 +152,9 @@ public sealed class DoubleRun
                 case "usage":
                     _usage = Directives.ParseUsage(d.Argument, _usage);
                     break;
+                case "linger":
+                    _linger = TimeSpan.FromSeconds(double.Parse(d.Argument, CultureInfo.InvariantCulture));
+                    break;
                 case "exit":
                     Console.Out.Flush();
                     return int.Parse(d.Argument, CultureInfo.InvariantCulture);
@@ -195,7 +199,14 @@ public sealed class DoubleRun
         {
             Say("echo: " + Directives.StripFrom(prompt));
         }
-        return Finish(store, isError: false, resultText: string.Join("\n", _replyParts), exitCode: 0);
+        var exitCode = Finish(store, isError: false, resultText: string.Join("\n", _replyParts), exitCode: 0);
+        if (_linger > TimeSpan.Zero)
+        {
+            // The result is out; the process is not done (what a crash test needs between the two).
+            Console.Out.Flush();
+            await Task.Delay(_linger, cancellationToken);
+        }
+        return exitCode;
     }
 
     private static int Fail(string message)

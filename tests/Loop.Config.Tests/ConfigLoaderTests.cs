@@ -181,6 +181,15 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_slot_may_fire_a_minute_late_before_it_counts_as_missed_unless_configured()
+    {
+        Assert.Equal(60, Load().Config.MisfireGraceSec);
+        Assert.Equal(5, Load("""{ "misfire_grace_sec": 5 }""").Config.MisfireGraceSec);
+        Assert.Equal(0, Load(environment: new() { ["LOOP_MISFIRE_GRACE_SEC"] = "0" }).Config.MisfireGraceSec);
+        Assert.Contains("misfire_grace_sec", Assert.Throws<ConfigException>(() => Load("""{ "misfire_grace_sec": -5 }""")).Message);
+    }
+
+    [Fact]
     public void A_task_template_that_fires_more_often_than_the_minimum_stops_the_start_saying_which()
     {
         const string templates = """

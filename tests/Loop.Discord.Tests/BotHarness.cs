@@ -7,6 +7,7 @@ using Loop.Hosting;
 using Loop.Domain.Agents;
 using Loop.Runtime;
 using Loop.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 /// <summary>What the scripted agent does with a prompt.</summary>
@@ -14,7 +15,7 @@ public sealed record AgentScript(string? Reply, int ExitCode = 0, bool TimedOut 
 
 /// <summary>
 /// A sandbox that answers with the stream-json the <c>claude</c> CLI prints, scripted per prompt,
-/// so the bot's logic can be tested against a real <see cref="LoopNode"/> (store, actors, scheduler)
+/// so the bot's logic can be tested against a real <see cref="LoopHost"/> (store, actors, scheduler)
 /// without a container. The end-to-end test uses the real container runner instead.
 /// </summary>
 public sealed class ScriptedSandbox : ISandbox
@@ -103,7 +104,8 @@ public sealed class BotHarness : IAsyncDisposable
         Sandbox = sandbox;
     }
 
-    public LoopNode Node => _host.Node;
+    /// <summary>The node's parts, as the adapter sees them.</summary>
+    public LoopHost Node => _host;
     public DiscordChatAdapter Adapter { get; }
     public ScriptedSandbox Sandbox { get; }
 
@@ -128,15 +130,15 @@ public sealed class BotHarness : IAsyncDisposable
         config = configure?.Invoke(config) ?? config;
         var sandbox = new ScriptedSandbox();
         // The API is not what these tests are about: it listens on a free port.
-        var host = LoopHost.Build(new LoopNodeOptions(config with { ApiAddr = $"127.0.0.1:{LoopDaemon.FreePort()}" }, paths, "test-node") { Sandbox = sandbox }, TimeProvider.System,
-            logging => logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
-        var node = host.Node;
         var options = DiscordOptions.FromConfig(config) with
         {
             Timings = timings ?? new DiscordTimings(ReconnectBase: TimeSpan.FromMilliseconds(100), InvalidSessionMax: TimeSpan.FromMilliseconds(200), ServerErrorBackoff: TimeSpan.FromMilliseconds(100)),
         };
-        var adapter = new DiscordChatAdapter(options, node.Channels, node.Tasks, node.Events, node.GetHealth, node.Time, node.Loggers);
-        node.AddChatAdapter(adapter);
+        var host = LoopHost.Build(new LoopNodeOptions(config with { ApiAddr = $"127.0.0.1:{LoopDaemon.FreePort()}" }, paths, "test-node") { Sandbox = sandbox }, TimeProvider.System,
+            logging => logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true),
+            parts => parts.AddSingleton<IChatAdapter>(node => new DiscordChatAdapter(options, node.GetRequiredService<ChannelService>(), node.GetRequiredService<TaskService>(),
+                node.GetRequiredService<ILoopEvents>(), () => node.GetRequiredService<NodeHealth>().Report(), TimeProvider.System, node.GetRequiredService<ILoggerFactory>())));
+        var adapter = (DiscordChatAdapter)host.Get<IChatAdapter>();
         await host.StartAsync(CancellationToken.None);
         return new BotHarness(home, host, adapter, sandbox);
     }

@@ -19,7 +19,7 @@ public sealed class GatewayTests
 
         await Eventually.WaitAsync(() => bot.Adapter.Status.StartsWith("connected", StringComparison.Ordinal), "connected status");
         Assert.Equal("connected as loop", bot.Adapter.Status);
-        var chat = bot.Node.GetHealth().Chats.Single();
+        var chat = bot.Node.Health().Chats.Single();
         Assert.Equal(("discord", "connected as loop"), (chat.Platform, chat.Status));
 
         await Eventually.WaitAsync(() => discord.Calls.Any(c => c.Method == "PUT"), "command registration");
@@ -137,7 +137,7 @@ public sealed class GatewayTests
 
         await Eventually.WaitAsync(() => bot.Adapter.Status.StartsWith("failed", StringComparison.Ordinal), "failed status");
         Assert.StartsWith("failed: " + expected, bot.Adapter.Status);
-        Assert.StartsWith("failed: " + expected, bot.Node.GetHealth().Chats.Single().Status);
+        Assert.StartsWith("failed: " + expected, bot.Node.Health().Chats.Single().Status);
         await Task.Delay(1000);
         Assert.Single(discord.Connections); // no retry
     }

@@ -35,7 +35,7 @@ public sealed class MessageTests
         Assert.Equal(["Alice: write me the long answer"], bot.Sandbox.Prompts);
 
         release.SetResult();
-        await Eventually.WaitAsync(() => bot.Node.GetHealth().Queue.Running == 0 && discord.MessagesIn(General).Count >= 3, "the reply");
+        await Eventually.WaitAsync(() => bot.Node.Health().Queue.Running == 0 && discord.MessagesIn(General).Count >= 3, "the reply");
         await Task.Delay(300);
         var parts = discord.MessagesIn(General);
         var typingCalls = discord.Calls.Where(c => c.Path == $"channels/{General}/typing").ToList();

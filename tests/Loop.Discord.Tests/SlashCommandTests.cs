@@ -118,7 +118,7 @@ public sealed class SlashCommandTests : IAsyncLifetime
     {
         var status = await RunAsync("status");
 
-        Assert.StartsWith($"**Loop {LoopNode.Version}** on test-node:", status);
+        Assert.StartsWith($"**Loop {LoopVersion.Current}** on test-node:", status);
         Assert.Contains("This channel: 0 task(s)", status);
         Assert.Contains("discord: connected as loop", status);
     }

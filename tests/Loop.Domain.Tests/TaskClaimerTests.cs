@@ -30,11 +30,11 @@ public sealed class TaskClaimerTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private TaskClaimer Claimer(TaskIntervalMinimum minimum) => new(_store, id =>
+    private TaskClaimer Claimer(TaskIntervalMinimum minimum, int graceSeconds = 60) => new(_store, id =>
     {
         _woken.Enqueue(id);
         return Task.CompletedTask;
-    }, new LoopEventHub(), minimum, _time, NullLogger<TaskClaimer>.Instance);
+    }, new LoopEventHub(), minimum, MisfireGrace.FromSeconds(graceSeconds), _time, NullLogger<TaskClaimer>.Instance);
 
     private async Task<ScheduledTask> StoreTaskAsync(TaskType type, string schedule, MisfirePolicy misfire = MisfirePolicy.RunOnce)
     {
@@ -91,6 +91,20 @@ public sealed class TaskClaimerTests : IAsyncLifetime
         Assert.Equal(expectedRuns == 1, claim.Fired);
         Assert.Equal(task.CreatedAt.AddMinutes(40), claim.NextDue); // the cadence keeps its anchor
         Assert.Equal(expectedRuns, (await _store.ListTaskRunsAsync(task.Id, 10, null, CancellationToken.None)).Count);
+    }
+
+    [Theory]
+    [InlineData(30, true)]
+    [InlineData(31, false)]
+    public async Task A_skipping_task_still_fires_a_slot_claimed_within_the_misfire_grace(int lateSeconds, bool fires)
+    {
+        await using var claimer = Claimer(TaskIntervalMinimum.None, graceSeconds: 30);
+        var task = await StoreTaskAsync(TaskType.Interval, "10m", MisfirePolicy.Skip);
+        _time.Advance(TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(lateSeconds));
+
+        var claim = await claimer.ClaimAsync(task.Id, task.NextRunAt!.Value);
+        Assert.Equal(fires, claim.Fired);
+        Assert.Equal(task.CreatedAt.AddMinutes(20), claim.NextDue);
     }
 
     [Fact]

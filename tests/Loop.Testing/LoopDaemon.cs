@@ -120,7 +120,18 @@ public sealed class LoopDaemon : IAsyncDisposable
         }
         await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var daemon = new LoopDaemon(home, port, environment ?? []);
-        await daemon.StartProcessAsync();
+        try
+        {
+            await daemon.StartProcessAsync();
+        }
+        catch
+        {
+            // Nobody will dispose a daemon that never became healthy: it must not live on and load
+            // the machine. Its home stays for the caller to read.
+            await daemon.KillAsync();
+            daemon.Http.Dispose();
+            throw;
+        }
         return daemon;
     }
 
@@ -157,7 +168,7 @@ public sealed class LoopDaemon : IAsyncDisposable
 
         // A restarted daemon issues a new local token; the old one is gone.
         Http.DefaultRequestHeaders.Authorization = null;
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
             if (process.HasExited)
@@ -181,7 +192,7 @@ public sealed class LoopDaemon : IAsyncDisposable
             }
             await Task.Delay(50);
         }
-        throw new TimeoutException($"loop serve did not answer /api/health within 30 s:\n{Output}");
+        throw new TimeoutException($"loop serve did not answer /api/health within 60 s:\n{Output}");
     }
 
     private void Append(string? line)

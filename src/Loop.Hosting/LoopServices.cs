@@ -1,0 +1,83 @@
+namespace Loop.Hosting;
+
+using Loop.Config;
+using Loop.Docker;
+using Loop.Domain;
+using Loop.Domain.Agents;
+using Loop.Domain.Channels;
+using Loop.Domain.Runs;
+using Loop.Domain.Tasks;
+using Loop.Grains;
+using Loop.Runtime;
+using Loop.Store;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+/// <summary>The composition root: every part of a node, registered once, each given what it needs.</summary>
+public static class LoopServices
+{
+    public static IServiceCollection AddLoopNode(this IServiceCollection services, LoopNodeOptions options, TimeProvider time)
+    {
+        var config = options.Config;
+        // The node's clock goes to Loop's parts only: Orleans keeps its own (a test's clock must not stop the silo).
+        T Make<T>(IServiceProvider sp) => ActivatorUtilities.CreateInstance<T>(sp, time);
+        services.AddSingleton(options);
+        services.AddSingleton(config);
+        services.AddSingleton(options.Paths);
+        services.AddSingleton(new NodeIdentity(options.NodeName));
+        services.AddSingleton(new NodeWarnings(options.ConfigWarnings));
+
+        // The store, and whether it answers.
+        services.AddSingleton<SqliteLoopStore>(_ => new SqliteLoopStore(config.DbPath, time));
+        services.AddSingleton<ILoopStore>(sp => sp.GetRequiredService<SqliteLoopStore>());
+        services.AddSingleton(sp => new StoreProbe(sp.GetRequiredService<ILoopStore>(), "sqlite", config.DbPath, time, sp.GetRequiredService<ILogger<StoreProbe>>()));
+        // One node keeps Orleans' reminders in its SQLite store.
+        services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(sp.GetRequiredService<SqliteLoopStore>()));
+
+        // Where agents run, as whom, and what they may mount.
+        services.AddSingleton<ILoopEvents, LoopEventHub>();
+        services.AddSingleton(_ => new ContainerWorkerPool(config.MaxConcurrentContainers));
+        services.AddSingleton<IRunSlots>(sp => sp.GetRequiredService<ContainerWorkerPool>());
+        services.AddSingleton(_ => new RunUserPolicy(UnixOwnership.Current(),
+            UnixUser.TryParse(config.ContainerUser, out var containerUser) ? containerUser : null, options.Paths.ConfigFile));
+        services.AddSingleton(Make<NodeSandbox>);
+        services.AddSingleton(_ => new ProjectDirs(config, options.Paths, DockerEndpoint.SocketPathFromEnvironment()));
+        services.AddSingleton<ChannelTokens>();
+        services.AddSingleton<IAgentRunner>(sp => new AgentRunner(config, options.Paths, sp.GetRequiredService<ProjectDirs>(),
+            sp.GetRequiredService<NodeSandbox>().Sandbox, sp.GetRequiredService<NodeSandbox>().Agent, sp.GetRequiredService<ChannelTokens>(),
+            sp.GetRequiredService<RunUserPolicy>(), sp.GetRequiredService<ILogger<AgentRunner>>()));
+
+        // Channels and their grains.
+        services.AddSingleton<LiveChannels>();
+        services.AddSingleton(Make<TaskRunEnds>);
+        services.AddSingleton<IChannelObserver>(sp => new ChannelEventLog(sp.GetRequiredService<ILoopEvents>(), time,
+            sp.GetRequiredService<ILogger<ChannelEventLog>>(), sp.GetRequiredService<TaskRunEnds>().Tell));
+        services.AddSingleton<ContainerRuns>();
+        services.AddSingleton(Make<ChannelRunsFactory>);
+        services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
+        services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), time,
+            sp.GetRequiredService<ILoopEvents>()));
+
+        // Tasks and their grains.
+        var minimumInterval = TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
+        services.AddSingleton(new TaskEdits(minimumInterval));
+        services.AddSingleton(sp =>
+        {
+            var grains = sp.GetRequiredService<IGrainFactory>();
+            return new TaskClaimer(sp.GetRequiredService<ILoopStore>(), id => grains.GetGrain<IChannelGrain>(id).Wake(),
+                sp.GetRequiredService<ILoopEvents>(), minimumInterval, MisfireGrace.FromSeconds(config.MisfireGraceSec), time,
+                sp.GetRequiredService<ILogger<TaskClaimer>>());
+        });
+        services.AddSingleton(Make<TaskGrainParts>);
+        services.AddSingleton(sp => new TaskService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<ChannelService>(), config.TaskTemplates, sp.GetRequiredService<TaskEdits>(), time));
+
+        // What operators and the dashboard read.
+        services.AddSingleton(sp => new UsageService(sp.GetRequiredService<ILoopStore>(), new PriceTable(config.ModelPrices), time));
+        services.AddSingleton(Make<NodeHealth>);
+        services.AddSingleton(Make<RuntimeService>);
+        services.AddSingleton(Make<NodeLifecycle>);
+        return services;
+    }
+}

@@ -1,0 +1,53 @@
+namespace Loop.Runtime;
+
+using Loop.Config;
+
+/// <summary>The node's <see cref="HealthReport"/>, put together from its parts (no I/O).</summary>
+public sealed class NodeHealth(
+    LoopConfig config,
+    NodeIdentity identity,
+    NodeSandbox sandbox,
+    StoreProbe store,
+    ContainerWorkerPool slots,
+    LiveChannels channels,
+    IEnumerable<IChatAdapter> chats,
+    NodeWarnings warnings,
+    ILoopEvents events,
+    TimeProvider time)
+{
+    private readonly long _startedAt = time.GetTimestamp();
+
+    /// <summary>The unix socket agents reach the API on, once the API listens there.</summary>
+    public string? ContainerEndpoint { get; set; }
+
+    public HealthReport Report()
+    {
+        var engine = sandbox.Engine?.Health ?? new EngineHealth(false, "none", null, $"not used (runner: {sandbox.Kind})", config.ContainerImage, "not used");
+        var storeHealth = store.Health;
+        var degraded = !storeHealth.Ok || (sandbox.Engine is not null && (!engine.Reachable || engine.ImageStatus != "present"));
+        var notes = new List<string>(warnings.All);
+        if (ContainerEndpoint is { } socket && !File.Exists(socket))
+        {
+            degraded = true;
+            notes.Add($"the daemon's unix socket {socket} is gone: agents cannot reach their loop tools until loop serve restarts");
+        }
+        if (sandbox.Engine is not null && !engine.Reachable)
+        {
+            notes.Add($"Docker engine not reachable at {engine.Endpoint}: agent runs will fail until it is (or set runner to process)");
+        }
+        return new HealthReport(
+            degraded ? "degraded" : "ok",
+            LoopVersion.Current,
+            identity.NodeName,
+            Environment.ProcessId,
+            time.GetElapsedTime(_startedAt).TotalSeconds,
+            sandbox.Kind,
+            storeHealth,
+            engine,
+            new QueueHealth(slots.Capacity, slots.InUse, slots.Waiting),
+            channels.Count,
+            chats.Select(c => new ChatHealth(c.Platform, c.Status)).ToList(),
+            notes,
+            events.RecentProblems);
+    }
+}

@@ -1,0 +1,162 @@
+namespace Loop.Runtime;
+
+using Loop.Docker;
+using Loop.Domain;
+using Loop.Grains;
+using Microsoft.Extensions.Logging;
+
+/// <summary>
+/// What a node does around its silo: before it starts, prepares the store, the directories and the
+/// local token (<see cref="PrepareAsync"/>); once it runs, reports and requeues what a crash
+/// interrupted, reaps orphan containers, arms the tasks and wakes channels with work
+/// (<see cref="StartAsync"/>); when it stops, stops taking work in (<see cref="StopAsync"/>).
+/// </summary>
+public sealed class NodeLifecycle(
+    LoopNodeOptions options,
+    ILoopStore store,
+    StoreProbe storeProbe,
+    AuthService auth,
+    NodeIdentity identity,
+    NodeSandbox sandbox,
+    NodeWarnings warnings,
+    ILoopEvents events,
+    TaskClaimer claimer,
+    ChannelService channels,
+    IEnumerable<IChatAdapter> chats,
+    IGrainFactory grains,
+    TimeProvider time,
+    ILoggerFactory loggers)
+{
+    private readonly ILogger _logger = loggers.CreateLogger<NodeLifecycle>();
+    private int _stopped;
+
+    /// <summary>Before the silo starts: prepares the store and the directories, and issues the local token.</summary>
+    public async Task PrepareAsync(CancellationToken cancellationToken)
+    {
+        var paths = options.Paths;
+        channels.Registered += TellChatsAsync;
+        await store.MigrateAsync(cancellationToken);
+        // Mounted into every container (the API socket lives here), so it must exist even
+        // before the API has started listening.
+        Directory.CreateDirectory(paths.SocketDir);
+        // What earlier runs were handed; none of those runs is alive any more.
+        if (Directory.Exists(paths.RunFilesRoot))
+        {
+            Directory.Delete(paths.RunFilesRoot, recursive: true);
+        }
+        identity.Serve(await store.GetInstanceIdAsync(cancellationToken));
+        await storeProbe.CheckAsync(cancellationToken);
+        // The secrets dir is never mounted into containers: this token stays on the daemon's machine.
+        await auth.IssueLocalTokenAsync(paths.LocalTokenFile, options.NodeName, cancellationToken);
+        // Until an account exists, whoever reached the API first could claim the daemon: setting it
+        // up takes a code that only a user of this machine can read.
+        if (await auth.IssueSetupCodeAsync(paths.SetupCodeFile, cancellationToken) is { } setupCode)
+        {
+            _logger.LogWarning("First-run setup code: {SetupCode} (also in {SetupCodeFile}); the dashboard's setup page asks for it",
+                setupCode, paths.SetupCodeFile);
+        }
+    }
+
+    /// <summary>Once the silo runs: reports and requeues work a crash interrupted, reaps orphan
+    /// containers, starts the image check, arms the tasks and wakes channels with pending work.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var interrupted = await store.FailInterruptedRunsAsync(
+            "interrupted: the daemon stopped during this run; its messages were queued again", time.GetUtcNow(), cancellationToken);
+        foreach (var run in interrupted)
+        {
+            _logger.LogWarning("Run {RunId} for channel {ChannelId} was interrupted by a daemon stop; marked failed and its messages queued again", run.Id, run.ChannelId);
+            events.Publish(new LoopEvent("run.error", time.GetUtcNow(), run.ChannelId, run.Id, "interrupted by a daemon stop; its messages were queued again"));
+        }
+
+        if (sandbox is { Engine: { } engine, Docker: { } docker } && await engine.CheckAsync(cancellationToken))
+        {
+            var reaped = await new ContainerReaper(docker, loggers.CreateLogger<ContainerReaper>())
+                .ReapAsync(new Dictionary<string, string> { ["loop.instance"] = identity.InstanceId }, cancellationToken);
+            if (reaped > 0)
+            {
+                _logger.LogWarning("Removed {Count} orphaned agent container(s) left by an earlier daemon", reaped);
+            }
+            engine.EnsureImage();
+        }
+        if (sandbox.Kind == "docker" && sandbox.Agent.LoopBinaryMount is null)
+        {
+            warnings.Add("no linux-x64 loop binary found to mount into containers: the loop MCP tools will be missing inside agents (run `make build`)");
+        }
+        foreach (var warning in warnings.All)
+        {
+            _logger.LogWarning("{Warning}", warning);
+        }
+
+        await ArmTasksAsync(cancellationToken);
+        var waiting = (await store.ListChannelsWithPendingMessagesAsync(cancellationToken))
+            .Concat(await store.ListChannelsWithQueuedTaskRunsAsync(cancellationToken));
+        foreach (var channelId in waiting.Distinct())
+        {
+            await grains.GetGrain<IChannelGrain>(channelId).Wake();
+        }
+        foreach (var chat in chats)
+        {
+            await chat.StartAsync(cancellationToken);
+        }
+        var config = options.Config;
+        _logger.LogInformation("Loop {Version} node {Node} started: store {DbPath}, runner {Runner}, up to {Max} concurrent runs",
+            LoopVersion.Current, options.NodeName, config.DbPath, sandbox.Kind, config.MaxConcurrentContainers);
+    }
+
+    /// <summary>Arms every enabled task's grain (a slot missed while the daemon was down then
+    /// follows the task's misfire policy) and resumes loop tasks whose iteration a stop interrupted.</summary>
+    private async Task ArmTasksAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var tasks = await store.ListTasksAsync(null, cancellationToken);
+        var missed = tasks.Count(t => t.Enabled && t.Type != Domain.Tasks.TaskType.Loop && t.NextRunAt <= now);
+        // Before the API listens: nothing edits a task meanwhile, so the slots just read are the truth.
+        await Parallel.ForEachAsync(tasks.Where(t => t.Enabled), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
+            async (task, _) =>
+            {
+                var grain = grains.GetGrain<ITaskGrain>(task.Id);
+                if (task.Type == Domain.Tasks.TaskType.Loop)
+                {
+                    await grain.ResumeLoop();
+                }
+                else if (task.NextRunAt is { } due)
+                {
+                    await grain.ArmAt(due);
+                }
+            });
+        _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while the daemon was down", claimer.ArmedCount, missed);
+    }
+
+    /// <summary>A channel was registered for a directory: each chat platform may open a chat for it.</summary>
+    private async Task TellChatsAsync(Domain.Channels.Channel channel, CancellationToken cancellationToken)
+    {
+        foreach (var chat in chats)
+        {
+            try
+            {
+                await chat.ChannelRegisteredAsync(channel, cancellationToken);
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                // The channel is registered all the same; the chat side is reported.
+                _logger.LogError(error, "{Platform} could not set up a chat channel for {ChannelId}", chat.Platform, channel.Id);
+                events.Publish(new LoopEvent("chat.error", time.GetUtcNow(), channel.Id, null, $"{chat.Platform}: {error.Message}"));
+            }
+        }
+    }
+
+    /// <summary>Stops taking work in (chat platforms, the claimer); the silo then stops the channels.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+        foreach (var chat in chats)
+        {
+            await chat.DisposeAsync();
+        }
+        await claimer.DisposeAsync();
+    }
+}
