@@ -88,6 +88,13 @@ step() {
   fi
 }
 
+if [[ "${1:-}" == chaos ]]; then
+  # (i), on its own (`make chaos`): several minutes of real containers and restarts.
+  step i 1500 chaos --state "$STATE" --loop-bin "$LOOP_BIN" --image "$BASE_IMAGE" --channels 20 --messages 500 --kills 50
+  "$BENCH" report --inputs "$STATE/i.json" --out "$RESULTS/chaos.md" --context "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
+  exit 0
+fi
+
 step a 180 orchestration --home "$STATE/a-home" --node "$NODE_NAME" --messages 1000 --warmup 200 --channels 50 --raw "$STATE/a-samples.csv"
 step b 600 container --home "$STATE/b-home" --node "$NODE_NAME" --image "$BENCH_IMAGE" --label "loop.bench=$NODE_NAME" --count 20 --warmup 2
 step c 120 ingest --state "$STATE" --id c --daemon loop --loop-bin "$LOOP_BIN" --channels 100 --connections 50 --seconds 10 --script "$ROOT/bench/baseline/post-message.lua"

@@ -115,6 +115,17 @@ public sealed partial class DaemonProcess : IAsyncDisposable
         throw new BenchFailure($"no VmRSS for pid {Pid}");
     }
 
+    /// <summary>SIGKILL, as a crash: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync(CancellationToken.None);
+        }
+        await _logging;
+    }
+
     public async Task StopAsync()
     {
         if (!_process.HasExited)
