@@ -25,11 +25,17 @@ public static partial class ChaosBench
         var random = new Random(args.Int("seed", 7));
         var home = Path.Combine(state, "i-home");
         var log = Path.Combine(state, "i-daemon.log");
-        var command = DaemonCommand.LoopServe(loopBinary, home, new Dictionary<string, string>
+        var settings = new Dictionary<string, string>
         {
             ["LOOP_CONTAINER_IMAGE"] = image,
             ["LOOP_API_RATE_LIMIT_PER_MINUTE"] = "0",
-        });
+        };
+        if (Loop.Runtime.UnixOwnership.Current().IsRoot)
+        {
+            // Agents never run as root; a benchmark run as root says who they run as.
+            settings["LOOP_CONTAINER_USER"] = "1000:1000";
+        }
+        var command = DaemonCommand.LoopServe(loopBinary, home, settings);
 
         var daemon = await StartAsync(command, log, cancellationToken);
         var restarts = new List<double>();
@@ -120,7 +126,7 @@ public static partial class ChaosBench
             };
             if (outcome.Lost.Count > 0 || outcome.Duplicated.Count > 0)
             {
-                notes.Add($"(i) lost: {string.Join(", ", outcome.Lost)}; answered twice: {string.Join(", ", outcome.Duplicated)}");
+                notes.Add($"(i) lost ({outcome.Lost.Count}): {string.Join(", ", outcome.Lost.Take(20))}; answered twice ({outcome.Duplicated.Count}): {string.Join(", ", outcome.Duplicated.Take(20))}");
             }
             new BenchResult("i", "kill -9 during traffic", rows, notes).Save(args.Get("out"));
             return outcome.Lost.Count == 0 && outcome.Duplicated.Count == 0 && outcome.Unfinished == 0 ? 0 : 1;
