@@ -12,13 +12,14 @@ public static class FreePorts
 {
     private const int Lowest = 10_000;
 
-    public static int Loopback()
+    /// <param name="besides">Ports the caller is about to bind itself (free now, taken soon).</param>
+    public static int Loopback(params int[] besides)
     {
         var below = EphemeralLow();
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var port = Random.Shared.Next(Lowest, below);
-            if (IsFree(port))
+            if (!besides.Contains(port) && IsFree(port))
             {
                 return port;
             }

@@ -56,7 +56,7 @@ public sealed class LoopHost : IAsyncDisposable
         // Hosted services start in this order: the store is ready before the silo, and the node
         // recovers and wakes its channels once the silo runs, before the API listens.
         services.AddHostedService<NodePreparation>();
-        builder.UseOrleans(ConfigureSilo);
+        builder.UseOrleans(silo => ConfigureSilo(silo, ApiAddress.Parse(options.Config.ApiAddr).Port));
         services.AddHostedService<NodeStart>();
 
         LoopServer.Configure(builder, options.Config, options.Paths);
@@ -73,11 +73,11 @@ public sealed class LoopHost : IAsyncDisposable
         return new LoopHost(app);
     }
 
-    private static void ConfigureSilo(ISiloBuilder silo)
+    private static void ConfigureSilo(ISiloBuilder silo, int apiPort)
     {
         // One node: the silo talks to no other, on a loopback port of its own (several daemons
-        // may run on one machine), and opens no gateway for outside clients.
-        silo.UseLocalhostClustering(siloPort: FreePorts.Loopback(), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
+        // may run on one machine; not the API's, which is not bound yet), and opens no gateway.
+        silo.UseLocalhostClustering(siloPort: FreePorts.Loopback(besides: apiPort), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
         silo.Services.Configure<TypeManifestOptions>(o => o.EnableConfigurationAnalysis = true);
         silo.AddReminders();
         silo.AddDashboard();
