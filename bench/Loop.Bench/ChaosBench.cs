@@ -38,7 +38,7 @@ public static partial class ChaosBench
         var command = DaemonCommand.LoopServe(loopBinary, home, settings);
 
         var daemon = await StartAsync(command, log, cancellationToken);
-        var restarts = new List<double>();
+        var restarts = new System.Collections.Concurrent.ConcurrentBag<double>();
         try
         {
             var channels = new List<string>();
@@ -50,59 +50,59 @@ public static partial class ChaosBench
                 channels.Add(body.RootElement.GetProperty("id").GetString()!);
             }
 
-            // Kills at random moments over the time the messages take to arrive and be answered: each
-            // lands on whatever is happening then (a POST, a claim, a container starting, a reply).
+            // Kills at random moments, beside the posting, over the time the messages take to arrive
+            // and be answered: each lands on whatever is happening then (a POST, a claim, a container
+            // starting, a reply).
             var accepted = new HashSet<string>(StringComparer.Ordinal);
             var unacknowledged = new HashSet<string>(StringComparer.Ordinal);
-            var kills = 0;
             var posted = 0;
-            var nextKill = TimeSpan.FromMilliseconds(random.Next(500, 3000));
-            var sinceRestart = System.Diagnostics.Stopwatch.StartNew();
-            while (posted < messageCount || kills < killCount)
+            var killer = Task.Run(async () =>
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (kills < killCount && sinceRestart.Elapsed >= nextKill)
+                var killRandom = new Random(args.Int("seed", 7) + 1);
+                for (var kills = 1; kills <= killCount; kills++)
                 {
-                    await daemon.Process.KillAsync();
-                    await daemon.Process.DisposeAsync();
-                    daemon.Http.Dispose();
-                    kills++;
+                    await Task.Delay(killRandom.Next(500, 3000), cancellationToken);
+                    var old = Volatile.Read(ref daemon);
+                    await old.Process.KillAsync();
                     var restart = System.Diagnostics.Stopwatch.StartNew();
-                    daemon = await StartAsync(command, log, cancellationToken);
+                    Volatile.Write(ref daemon, await StartAsync(command, log, cancellationToken));
                     restarts.Add(restart.Elapsed.TotalMilliseconds);
-                    sinceRestart.Restart();
-                    nextKill = TimeSpan.FromMilliseconds(random.Next(500, 3000));
-                    Console.Error.WriteLine($"[bench i] kill {kills}/{killCount}: {posted}/{messageCount} messages posted");
-                    continue;
+                    // Its HttpClient is left to the collector: a POST may still be failing on it.
+                    await old.Process.DisposeAsync();
+                    Console.Error.WriteLine($"[bench i] kill {kills}/{killCount}: {Volatile.Read(ref posted)}/{messageCount} messages posted");
                 }
-                if (posted < messageCount)
+            }, cancellationToken);
+
+            for (var i = 0; i < messageCount; i++)
+            {
+                var marker = $"m{i:D4}";
+                var channel = channels[random.Next(channels.Count)];
+                // Some runs take a moment, so kills find containers mid-run too.
+                var sleep = random.Next(4) == 0 ? " [[sleep 1]]" : "";
+                var target = Volatile.Read(ref daemon);
+                try
                 {
-                    var marker = $"m{posted:D4}";
-                    var channel = channels[random.Next(channels.Count)];
-                    // Some runs take a moment, so kills find containers mid-run too.
-                    var sleep = random.Next(4) == 0 ? " [[sleep 1]]" : "";
-                    try
+                    using var response = await target.Http.PostAsJsonAsync($"/api/channels/{channel}/messages",
+                        new { author = "chaos", content = $"[[reply {marker}]]{sleep}" }, cancellationToken);
+                    if (response.StatusCode != HttpStatusCode.Accepted)
                     {
-                        using var response = await daemon.Http.PostAsJsonAsync($"/api/channels/{channel}/messages",
-                            new { author = "chaos", content = $"[[reply {marker}]]{sleep}" }, cancellationToken);
-                        if (response.StatusCode != HttpStatusCode.Accepted)
-                        {
-                            throw new BenchFailure($"POST message: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
-                        }
-                        accepted.Add(marker);
+                        throw new BenchFailure($"POST message: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
                     }
-                    catch (HttpRequestException)
-                    {
-                        unacknowledged.Add(marker); // maybe stored, maybe not: it must not be answered twice either way
-                    }
-                    posted++;
-                    await Task.Delay(random.Next(50, 400), cancellationToken);
+                    accepted.Add(marker);
                 }
-                else
+                catch (Exception cut) when (cut is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
                 {
-                    await Task.Delay(50, cancellationToken);
+                    // Maybe stored, maybe not: it must not be answered twice either way.
+                    unacknowledged.Add(marker);
+                    while (ReferenceEquals(Volatile.Read(ref daemon), target) && !killer.IsCompleted)
+                    {
+                        await Task.Delay(50, cancellationToken);
+                    }
                 }
+                Interlocked.Increment(ref posted);
+                await Task.Delay(random.Next(50, 400), cancellationToken);
             }
+            await killer;
 
             var settled = System.Diagnostics.Stopwatch.StartNew();
             await WaitUntilSettledAsync(home, TimeSpan.FromMinutes(10), cancellationToken);
@@ -113,7 +113,7 @@ public static partial class ChaosBench
             var rows = new List<ResultRow>
             {
                 new("i", $"messages accepted (of {messageCount} posted; {unacknowledged.Count} cut off by a kill)", accepted.Count.ToString(), "", "", "", ""),
-                new("i", $"kill -9 of loop serve during the run", kills.ToString(), "", "", killCount.ToString(), BenchResult.Verdict(kills == killCount)),
+                new("i", $"kill -9 of loop serve during the run", restarts.Count.ToString(), "", "", killCount.ToString(), BenchResult.Verdict(restarts.Count == killCount)),
                 new("i", "accepted messages lost (not stored, or never answered)", outcome.Lost.Count.ToString(), "", "", "0", BenchResult.Verdict(outcome.Lost.Count == 0)),
                 new("i", "messages answered more than once", outcome.Duplicated.Count.ToString(), "", "", "0", BenchResult.Verdict(outcome.Duplicated.Count == 0)),
                 new("i", "runs interrupted by a kill, reported as interrupted", $"{outcome.Interrupted} of {outcome.Interrupted + outcome.Unfinished}", "", "", "all", BenchResult.Verdict(outcome.Unfinished == 0)),
@@ -121,7 +121,7 @@ public static partial class ChaosBench
             };
             var notes = new List<string>
             {
-                $"(i) the published loop serve, runner docker, image {image} (the claude test double), {channelCount} channels; {messageCount} messages `[[reply mNNNN]]` (a quarter with `[[sleep 1]]`) posted one at a time 50-400 ms apart to random channels; SIGKILL {killCount} times, 0.5-3 s after each restart became healthy, then restarted on the same home. Afterwards, once no run was queued or running and no message waited, the store was read: each accepted marker must be in a user message and in exactly one agent reply; a marker whose POST a kill cut off may be stored or not, but is answered at most once.",
+                $"(i) the published loop serve, runner docker, image {image} (the claude test double), {channelCount} channels; {messageCount} messages `[[reply mNNNN]]` (a quarter with `[[sleep 1]]`) posted one at a time 50-400 ms apart to random channels; meanwhile SIGKILL {killCount} times, each 0.5-3 s after the restart before it was healthy, and restarted on the same home. Afterwards, once no run was queued or running and no message waited, the store was read: each accepted marker must be in a user message and in exactly one agent reply; a marker whose POST a kill cut off may be stored or not, but is answered at most once.",
                 $"(i) runs: {outcome.Runs} in all, {outcome.Interrupted} failed as interrupted (their messages ran again), {outcome.OtherFailures} failed otherwise. Settled {Stats.Ms(settleMs)} after the last post or kill. Restarts: {string.Join(", ", restarts.Select(Stats.Ms))}.",
             };
             if (outcome.Lost.Count > 0 || outcome.Duplicated.Count > 0)
