@@ -54,7 +54,7 @@ public sealed class CrashTests
         var tasks = new List<string>();
         for (var i = 0; i < 40; i++)
         {
-            var task = await CreateTaskAsync(loop, new { channel_id = channels[i % channels.Count], type = "once", schedule = due.ToString("O"), prompt = $"[[reply slot {i}]]" });
+            var task = await loop.CreateTaskAsync(new { channel_id = channels[i % channels.Count], type = "once", schedule = due.ToString("O"), prompt = $"[[reply slot {i}]]" });
             tasks.Add((string)task["id"]!);
         }
 
@@ -97,7 +97,7 @@ public sealed class CrashTests
     {
         await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["misfire_grace_sec"] = 1 });
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
-        var task = await CreateTaskAsync(loop, new { channel_id = channel, type = "interval", schedule = "1h", prompt = "[[reply caught up]]", misfire });
+        var task = await loop.CreateTaskAsync(new { channel_id = channel, type = "interval", schedule = "1h", prompt = "[[reply caught up]]", misfire });
         var id = (string)task["id"]!;
         var due = DateTimeOffset.Parse((string)task["next_run_at"]!);
         // The grain's reminder is in the store's file before anything is due.
@@ -118,7 +118,7 @@ public sealed class CrashTests
         await loop.RestartAsync();
 
         // Either way the task moves on to its first slot after now, on its cadence: the one it had.
-        var moved = await WaitForTaskAsync(loop, id, t => DateTimeOffset.Parse((string)t["next_run_at"]!) > DateTimeOffset.UtcNow);
+        var moved = await loop.WaitForTaskAsync(id, t => DateTimeOffset.Parse((string)t["next_run_at"]!) > DateTimeOffset.UtcNow);
         Assert.Equal(due, DateTimeOffset.Parse((string)moved["next_run_at"]!));
         if (runsAfterRestart == 1)
         {
@@ -127,27 +127,6 @@ public sealed class CrashTests
         }
         Assert.Equal(runsAfterRestart, (await loop.GetArrayAsync($"/api/tasks/{id}/runs")).Count);
         Assert.Equal(1, await RemindersOfAsync(loop, id));
-    }
-
-    private static async Task<JsonObject> CreateTaskAsync(LoopDaemon loop, object body)
-    {
-        using var response = await loop.Http.PostAsJsonAsync("/api/tasks", body);
-        return await LoopDaemon.ReadObjectAsync(response, HttpStatusCode.Created);
-    }
-
-    private static async Task<JsonObject> WaitForTaskAsync(LoopDaemon loop, string taskId, Func<JsonObject, bool> until)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var task = await loop.GetObjectAsync($"/api/tasks/{taskId}");
-            if (until(task))
-            {
-                return task;
-            }
-            Assert.True(DateTime.UtcNow < deadline, $"task {taskId} never got there: {task}\n{loop.Output}");
-            await Task.Delay(100);
-        }
     }
 
     /// <summary>The Orleans reminders of the task's grain, read from the daemon's SQLite file as it is on disk.</summary>

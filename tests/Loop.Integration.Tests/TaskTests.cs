@@ -9,42 +9,18 @@ using System.Text.Json.Nodes;
 /// <summary>Scheduled and loop tasks end to end: a real daemon, real containers, the claude double.</summary>
 public sealed class TaskTests
 {
-    private static async Task<JsonObject> CreateTaskAsync(LoopDaemon loop, object body)
-    {
-        using var response = await loop.Http.PostAsJsonAsync("/api/tasks", body);
-        return await LoopDaemon.ReadObjectAsync(response, HttpStatusCode.Created);
-    }
-
-    private static async Task<JsonObject> WaitForTaskAsync(LoopDaemon loop, string taskId, Func<JsonObject, bool> until, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var task = await loop.GetObjectAsync($"/api/tasks/{taskId}");
-            if (until(task))
-            {
-                return task;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"task {taskId} never got there: {task}\n{loop.Output}");
-            }
-            await Task.Delay(200);
-        }
-    }
-
     [Fact]
     public async Task A_cron_task_fires_on_time_and_its_runs_are_recorded_until_it_is_disabled()
     {
         await using var loop = await LoopDaemon.StartAsync();
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
-        var task = await CreateTaskAsync(loop, new { channel_id = channel, type = "cron", schedule = "*/2 * * * * *", prompt = "[[reply tick]] [[usage in=5 out=6 cost=0.001]]" });
+        var task = await loop.CreateTaskAsync(new { channel_id = channel, type = "cron", schedule = "*/2 * * * * *", prompt = "[[reply tick]] [[usage in=5 out=6 cost=0.001]]" });
         var id = (string)task["id"]!;
         Assert.Equal("cron", (string)task["type"]!);
         var firstDue = DateTimeOffset.Parse((string)task["next_run_at"]!);
         Assert.Equal(0, firstDue.Second % 2);
 
-        var fired = await WaitForTaskAsync(loop, id, t => t["last_run_at"] is not null, TimeSpan.FromSeconds(30));
+        var fired = await loop.WaitForTaskAsync(id, t => t["last_run_at"] is not null, TimeSpan.FromSeconds(30));
         Assert.True(DateTimeOffset.Parse((string)fired["next_run_at"]!) > firstDue);
 
         var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -82,7 +58,7 @@ public sealed class TaskTests
     {
         await using var loop = await LoopDaemon.StartAsync();
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
-        var task = await CreateTaskAsync(loop, new
+        var task = await loop.CreateTaskAsync(new
         {
             channel_id = channel,
             type = "loop",
@@ -92,7 +68,7 @@ public sealed class TaskTests
         var id = (string)task["id"]!;
         Assert.Equal("running", (string)task["loop_state"]!);
 
-        var done = await WaitForTaskAsync(loop, id, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(90));
+        var done = await loop.WaitForTaskAsync(id, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(90));
         Assert.Equal("completed", (string)done["loop_state"]!);
         Assert.Equal(3, (int)done["iteration"]!);
         Assert.Contains("<promise>DONE</promise>", (string)done["stop_reason"]!);
@@ -113,13 +89,13 @@ public sealed class TaskTests
     {
         await using var loop = await LoopDaemon.StartAsync();
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
-        var same = await CreateTaskAsync(loop, new { channel_id = channel, type = "loop", prompt = "[[reply the same answer]]" });
-        var stuck = await WaitForTaskAsync(loop, (string)same["id"]!, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(60));
+        var same = await loop.CreateTaskAsync(new { channel_id = channel, type = "loop", prompt = "[[reply the same answer]]" });
+        var stuck = await loop.WaitForTaskAsync((string)same["id"]!, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(60));
         Assert.Equal("stopped", (string)stuck["loop_state"]!);
         Assert.Contains("no progress", (string)stuck["stop_reason"]!);
         Assert.Equal(2, (await loop.GetArrayAsync($"/api/tasks/{same["id"]}/runs")).Count);
 
-        var slow = await CreateTaskAsync(loop, new { channel_id = channel, type = "loop", prompt = "[[session]] [[sleep 30]]", max_iterations = 3 });
+        var slow = await loop.CreateTaskAsync(new { channel_id = channel, type = "loop", prompt = "[[session]] [[sleep 30]]", max_iterations = 3 });
         var slowId = (string)slow["id"]!;
         await loop.WaitForRunningAsync(channel);
         using (var stop = await loop.Http.PostAsync($"/api/tasks/{slowId}/stop", null))
@@ -167,7 +143,7 @@ public sealed class TaskTests
         await Refused(new { channel_id = channel, type = "interval", schedule = "1h", prompt = "" }, "prompt");
         Assert.Empty(await loop.GetArrayAsync($"/api/tasks?channel_id={channel}"));
 
-        var task = await CreateTaskAsync(loop, new { channel_id = channel, type = "interval", schedule = "1h", prompt = "x" });
+        var task = await loop.CreateTaskAsync(new { channel_id = channel, type = "interval", schedule = "1h", prompt = "x" });
         using var badEdit = await loop.Http.PatchAsJsonAsync($"/api/tasks/{task["id"]}", new { schedule = "1 fortnight" });
         Assert.Equal(HttpStatusCode.BadRequest, badEdit.StatusCode);
         Assert.Equal("1h", (string)(await loop.GetObjectAsync($"/api/tasks/{task["id"]}"))["schedule"]!);
@@ -178,7 +154,7 @@ public sealed class TaskTests
     {
         await using var loop = await LoopDaemon.StartAsync();
         var channel = (string)(await loop.CreateChannelAsync())["id"]!;
-        var task = await CreateTaskAsync(loop, new { channel_id = channel, type = "interval", schedule = "1h", prompt = "[[reply edited]]" });
+        var task = await loop.CreateTaskAsync(new { channel_id = channel, type = "interval", schedule = "1h", prompt = "[[reply edited]]" });
         var id = (string)task["id"]!;
 
         using (var edit = await loop.Http.PatchAsJsonAsync($"/api/tasks/{id}", new { schedule = "2s" }))
@@ -234,7 +210,7 @@ public sealed class TaskTests
         await using var loop = await LoopDaemon.StartAsync();
         var mine = (string)(await loop.CreateChannelAsync())["id"]!;
         var other = (string)(await loop.CreateChannelAsync())["id"]!;
-        var othersTask = await CreateTaskAsync(loop, new { channel_id = other, type = "interval", schedule = "1h", prompt = "x" });
+        var othersTask = await loop.CreateTaskAsync(new { channel_id = other, type = "interval", schedule = "1h", prompt = "x" });
         var token = (string)(await loop.GetObjectAsync($"/api/channels/{mine}/token"))["token"]!;
 
         using var socket = new HttpClient(new SocketsHttpHandler

@@ -268,6 +268,31 @@ public sealed class LoopDaemon : IAsyncDisposable
         return await ReadObjectAsync(response, HttpStatusCode.OK);
     }
 
+    public async Task<JsonObject> CreateTaskAsync(object body)
+    {
+        using var response = await Http.PostAsJsonAsync("/api/tasks", body);
+        return await ReadObjectAsync(response, HttpStatusCode.Created);
+    }
+
+    /// <summary>Polls the task until <paramref name="until"/> holds; returns it.</summary>
+    public async Task<JsonObject> WaitForTaskAsync(string taskId, Func<JsonObject, bool> until, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var task = await GetObjectAsync($"/api/tasks/{taskId}");
+            if (until(task))
+            {
+                return task;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"task {taskId} never got there: {task}\n{Output}");
+            }
+            await Task.Delay(100);
+        }
+    }
+
     /// <summary>Waits until the channel has <paramref name="count"/> runs that all ended; returns them oldest first.</summary>
     public async Task<List<JsonObject>> WaitForFinishedRunsAsync(string channelId, int count, TimeSpan? timeout = null)
     {
