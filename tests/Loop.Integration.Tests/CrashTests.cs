@@ -1,7 +1,5 @@
 namespace Loop.Integration.Tests;
 
-using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Loop.Testing;
 using Microsoft.Data.Sqlite;
