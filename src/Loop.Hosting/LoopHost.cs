@@ -45,7 +45,13 @@ public sealed class LoopHost : IAsyncDisposable
     {
         // Before anything writes into the home (the store, the socket): it holds the store and secrets.
         var looser = options.Paths.CreatePrivateHome();
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            // Loop has settings of its own. The host's would come from the working directory and be
+            // watched, recursively from there: a scan of every directory below it at each start.
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+        });
         builder.Logging.ClearProviders();
         configureLogging(builder.Logging);
 
@@ -69,7 +75,7 @@ public sealed class LoopHost : IAsyncDisposable
         }
         LoopServer.Map(app);
         // Behind Loop's login like the API (ApiCallers); it has no authentication of its own.
-        app.MapOrleansDashboard(routePrefix: ApiCallers.OrleansDashboardPath);
+        app.Use(new OrleansDashboardOnDemand(app.Services).InvokeAsync);
         return new LoopHost(app);
     }
 

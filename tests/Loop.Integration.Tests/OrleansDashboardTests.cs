@@ -15,6 +15,9 @@ public sealed class OrleansDashboardTests
         using var page = await loop.Http.GetAsync("/orleans/");
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Contains("<html", await page.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        using var script = await loop.Http.GetAsync("/orleans/index.min.js");
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.Contains("javascript", script.Content.Headers.ContentType?.MediaType);
         using var cluster = await loop.Http.GetAsync("/orleans/DashboardCounters");
         Assert.Equal(HttpStatusCode.OK, cluster.StatusCode);
         Assert.Contains("totalActivationCount", await cluster.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
