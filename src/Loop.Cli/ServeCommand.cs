@@ -90,6 +90,8 @@ public static class ServeCommand
         logging.AddFilter("System.Net.Http", LogLevel.Warning);
         // The silo's own chatter (membership, activation counts) is for debugging Orleans, not Loop.
         logging.AddFilter("Orleans", LogLevel.Warning);
+        // Orleans' placement retries through Polly, which logs every attempt at Information.
+        logging.AddFilter("Polly", LogLevel.Warning);
         // A failed start (say, the port is taken) is reported in one line below, not as the host's stack trace.
         logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         if (config.LogFormat == LogFormat.Json)

@@ -28,6 +28,7 @@ public sealed class NodeLifecycle(
     ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger<NodeLifecycle>();
+    private Task _enginePrepared = Task.CompletedTask;
     private int _stopped;
 
     /// <summary>Before the silo starts: prepares the store and the directories, and issues the local token.</summary>
@@ -55,20 +56,14 @@ public sealed class NodeLifecycle(
             _logger.LogWarning("First-run setup code: {SetupCode} (also in {SetupCodeFile}); the dashboard's setup page asks for it",
                 setupCode, paths.SetupCodeFile);
         }
+        // Beside the silo's start, which keeps one core busy; StartAsync waits for it before any run can start.
+        _enginePrepared = PrepareEngineAsync(cancellationToken);
     }
 
-    /// <summary>Once the silo runs: reports and requeues work a crash interrupted, reaps orphan
-    /// containers, starts the image check, arms the tasks and wakes channels with pending work.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Checks the Docker engine, removes the containers an earlier daemon of this home left, and
+    /// starts the image check.</summary>
+    private async Task PrepareEngineAsync(CancellationToken cancellationToken)
     {
-        var interrupted = await store.FailInterruptedRunsAsync(
-            "interrupted: the daemon stopped during this run; its messages were queued again", time.GetUtcNow(), cancellationToken);
-        foreach (var run in interrupted)
-        {
-            _logger.LogWarning("Run {RunId} for channel {ChannelId} was interrupted by a daemon stop; marked failed and its messages queued again", run.Id, run.ChannelId);
-            events.Publish(new LoopEvent("run.error", time.GetUtcNow(), run.ChannelId, run.Id, "interrupted by a daemon stop; its messages were queued again"));
-        }
-
         if (sandbox is { Engine: { } engine, Docker: { } docker } && await engine.CheckAsync(cancellationToken))
         {
             var reaped = await new ContainerReaper(docker, loggers.CreateLogger<ContainerReaper>())
@@ -79,6 +74,21 @@ public sealed class NodeLifecycle(
             }
             engine.EnsureImage();
         }
+    }
+
+    /// <summary>Once the silo runs: reports and requeues work a crash interrupted, waits for the
+    /// orphan containers to be gone, arms the tasks and wakes channels with pending work.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var interrupted = await store.FailInterruptedRunsAsync(
+            "interrupted: the daemon stopped during this run; its messages were queued again", time.GetUtcNow(), cancellationToken);
+        foreach (var run in interrupted)
+        {
+            _logger.LogWarning("Run {RunId} for channel {ChannelId} was interrupted by a daemon stop; marked failed and its messages queued again", run.Id, run.ChannelId);
+            events.Publish(new LoopEvent("run.error", time.GetUtcNow(), run.ChannelId, run.Id, "interrupted by a daemon stop; its messages were queued again"));
+        }
+
+        await _enginePrepared;
         if (sandbox.Kind == "docker" && sandbox.Agent.LoopBinaryMount is null)
         {
             warnings.Add("no linux-x64 loop binary found to mount into containers: the loop MCP tools will be missing inside agents (run `make build`)");

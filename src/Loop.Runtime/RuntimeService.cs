@@ -2,6 +2,7 @@ namespace Loop.Runtime;
 
 using Loop.Domain;
 using Loop.Domain.Runs;
+using Loop.Grains;
 
 /// <summary>What the daemon is doing right now, for a dashboard: the pool, the live channel
 /// actors, armed tasks, and the runs of the last hour.</summary>
@@ -32,9 +33,10 @@ public sealed record MinuteRuns(DateTimeOffset Minute, int Runs, int Failed);
 /// started; the percentiles are null when there were none.</summary>
 public sealed record RunDurations(int WindowMinutes, int Count, long? P50Ms, long? P90Ms, long? P99Ms, long? MaxMs);
 
-/// <summary>Puts together the <see cref="RuntimeReport"/>: in-memory state plus two store reads.</summary>
+/// <summary>Puts together the <see cref="RuntimeReport"/>: what the channel grains say they are
+/// doing, the node's pool and timers, and two store reads.</summary>
 public sealed class RuntimeService(
-    ILoopStore store, LiveChannels actors, TaskClaimer scheduler, ILoopEvents events, NodeHealth health, TimeProvider time)
+    ILoopStore store, IGrainFactory grains, TaskClaimer scheduler, ILoopEvents events, NodeHealth health, TimeProvider time)
 {
     public const int WindowMinutes = 60;
 
@@ -55,21 +57,24 @@ public sealed class RuntimeService(
             events.SubscriberCount);
     }
 
+    /// <summary>Every live channel grain (Orleans knows which are active) and the run each is busy with.</summary>
     private async Task<IReadOnlyList<ActorState>> ActorsAsync(CancellationToken cancellationToken)
     {
-        var live = actors.Snapshot();
-        if (live.Count == 0)
+        var channelGrainType = grains.GetGrain<IChannelGrain>("-").GetGrainId().Type;
+        var active = await grains.GetGrain<IManagementGrain>(0).GetActiveGrains(channelGrainType);
+        if (active.Count == 0)
         {
             return [];
         }
-        var page = await store.ListChannelOverviewsAsync(new ChannelListQuery(ChannelIds: live.Select(a => a.ChannelId).ToList()), cancellationToken);
+        var statuses = await Task.WhenAll(active.Select(id => grains.GetGrain<IChannelGrain>(id).GetStatus()));
+        var page = await store.ListChannelOverviewsAsync(new ChannelListQuery(ChannelIds: statuses.Select(s => s.ChannelId).ToList()), cancellationToken);
         var overviews = page.Channels.ToDictionary(o => o.Channel.Id, StringComparer.Ordinal);
-        return live
-            .OrderBy(a => a.ChannelId, StringComparer.Ordinal)
-            .Select(a =>
+        return statuses
+            .OrderBy(s => s.ChannelId, StringComparer.Ordinal)
+            .Select(s =>
             {
-                var overview = overviews.GetValueOrDefault(a.ChannelId);
-                return new ActorState(a.ChannelId, overview?.Channel.Name ?? a.ChannelId, a.ActiveRunId, overview?.Queued ?? 0);
+                var overview = overviews.GetValueOrDefault(s.ChannelId);
+                return new ActorState(s.ChannelId, overview?.Channel.Name ?? s.ChannelId, s.ActiveRunId, overview?.Queued ?? 0);
             })
             .ToList();
     }
