@@ -103,11 +103,11 @@ step d 300 startup --state "$STATE" --loop-bin "$LOOP_BIN" --image "$BENCH_IMAGE
 step e 120 health --state "$STATE" --loop-bin "$LOOP_BIN" --image "$BENCH_IMAGE" --node-script "$ROOT/bench/baseline/health-server.js" --seconds 10
 
 # Task scheduler: fire lateness and memory (about 4 minutes together, most of it waiting for due instants).
-step f1 120 lateness --id f1 --home "$STATE/f1-home" --node "$NODE_NAME" --tasks 10000 --channels 100 --types cron --window 0 --lead 12
-step f2 150 lateness --id f2 --home "$STATE/f2-home" --node "$NODE_NAME" --tasks 10000 --channels 100 --types once --window 60 --lead 12
+step f1 120 lateness --id f1 --home "$STATE/f1-home" --node "$NODE_NAME" --tasks 10000 --channels 100 --types cron --window 0 --lead 30
+step f2 150 lateness --id f2 --home "$STATE/f2-home" --node "$NODE_NAME" --tasks 10000 --channels 100 --types once --window 60 --lead 30
 # h makes 100,000 tasks due over an hour from --lead seconds on, measures loop serve's RSS with them
 # armed, and leaves them (and their plan) for g, which measures the first minute of that hour.
-step h 300 task-memory --state "$STATE" --loop-bin "$LOOP_BIN" --node "$NODE_NAME" --tasks 100000 --channels 100 --lead 65 --settle 10 --plan-out "$STATE/h-plan.json"
+step h 300 task-memory --state "$STATE" --loop-bin "$LOOP_BIN" --node "$NODE_NAME" --tasks 100000 --channels 100 --lead 150 --settle 10 --plan-out "$STATE/h-plan.json"
 if [[ -f "$STATE/h-plan.json" ]]; then
   step g 240 lateness --id g --home "$STATE/h-home" --node "$NODE_NAME" --plan "$STATE/h-plan.json" --measure 60
 else

@@ -41,24 +41,7 @@ public static class BenchNode
     /// <summary>The node in a host as <c>loop serve</c> builds it (a silo, the API on <paramref name="apiAddr"/>,
     /// by default a free loopback port).</summary>
     public static LoopHost Host(LoopNodeOptions options, TimeProvider time, string? apiAddr = null, Action<ILoggingBuilder>? logging = null) =>
-        LoopHost.Build(options with { Config = options.Config with { ApiAddr = apiAddr ?? $"127.0.0.1:{FreePorts.Loopback()}" } }, time, logging ?? ConfigureLogging);
-
-
-    /// <summary>The daemon's console logging (single line, UTC stamps, Microsoft.* at warning).</summary>
-    public static void ConfigureLogging(ILoggingBuilder logging)
-    {
-        // log_level defaults to info in config.json: the same here.
-        logging.SetMinimumLevel(LogLevel.Information);
-        logging.AddFilter("Microsoft", LogLevel.Warning);
-        logging.AddFilter("System.Net.Http", LogLevel.Warning);
-        logging.AddFilter("Orleans", LogLevel.Warning);
-        logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-            o.UseUtcTimestamp = true;
-        });
-    }
+        LoopHost.Build(options with { Config = options.Config with { ApiAddr = apiAddr ?? $"127.0.0.1:{FreePorts.Loopback()}" } }, time, logging ?? (l => LoopLogging.Configure(l, options.Config)));
 }
 
 /// <summary>Wall-clock time read from the monotonic stopwatch, so timestamps Loop puts on its events

@@ -16,7 +16,9 @@ public static class LatenessBench
 {
     // What seed 000's poll loop would give: a due instant falls uniformly between two polls 30 s apart.
     private const double PollSeconds = 30;
-    private const double TargetP99Ms = 100;
+
+    /// <summary>Issue #10's targets: a burst at one second, 10,000 within a minute, 100,000 over an hour.</summary>
+    private static double TargetP99Ms(string id) => id switch { "f2" => 10, "g" => 30, _ => 100 };
 
     public static async Task<int> RunAsync(BenchArgs args, CancellationToken cancellationToken)
     {
@@ -131,7 +133,7 @@ public static class LatenessBench
             var rows = new List<ResultRow>
             {
                 new(id, $"fire lateness (claimed − due), {what}, p50 / p99 / max", $"{Stats.Ms(stats.P50)} / {Stats.Ms(stats.P99)} / {Stats.Ms(stats.Max)}",
-                    baseline, $"{Stats.Num(stats.P99 / (PollSeconds * 0.99 * 1000), "0.0000")} (p99)", "p99 < 100 ms", BenchResult.Verdict(stats.P99 < TargetP99Ms)),
+                    baseline, $"{Stats.Num(stats.P99 / (PollSeconds * 0.99 * 1000), "0.0000")} (p99)", $"p99 < {TargetP99Ms(id)} ms", BenchResult.Verdict(stats.P99 < TargetP99Ms(id))),
                 new(id, $"slots due in the window: fired / fired twice / missed / early (runs per task in the store)", $"{late.Count} of {expected} / {twice} / {missed} / {early}",
                     "-", "-", "each once, none early", BenchResult.Verdict(correct)),
                 new(id, restart ? $"node start arming {armed:N0} stored tasks; RSS of the bench process then" : $"{plan.Tasks:N0} tasks created through TaskService, one at a time; RSS of the bench process then",

@@ -8,7 +8,6 @@ using Loop.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 
 /// <summary><c>loop serve</c>: the daemon.</summary>
 public static class ServeCommand
@@ -48,7 +47,7 @@ public static class ServeCommand
         var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
         try
         {
-            await using var host = LoopHost.Build(options, TimeProvider.System, logging => ConfigureLogging(logging, config), parts =>
+            await using var host = LoopHost.Build(options, TimeProvider.System, logging => LoopLogging.Configure(logging, config), parts =>
             {
                 if (!string.IsNullOrWhiteSpace(config.DiscordToken))
                 {
@@ -69,43 +68,6 @@ public static class ServeCommand
         {
             Console.Error.WriteLine($"loop: cannot start: {error.Message}");
             return 1;
-        }
-    }
-
-    private static void ConfigureLogging(ILoggingBuilder logging, LoopConfig config)
-    {
-        var level = config.LogLevel switch
-        {
-            LogSeverity.Trace => LogLevel.Trace,
-            LogSeverity.Debug => LogLevel.Debug,
-            LogSeverity.Info => LogLevel.Information,
-            LogSeverity.Warn => LogLevel.Warning,
-            LogSeverity.Error => LogLevel.Error,
-            LogSeverity.Critical => LogLevel.Critical,
-            _ => throw new ArgumentOutOfRangeException(nameof(config), config.LogLevel, "unknown log level"),
-        };
-        logging.SetMinimumLevel(level);
-        // Per-request logs would cost more than the requests themselves.
-        logging.AddFilter("Microsoft", LogLevel.Warning);
-        logging.AddFilter("System.Net.Http", LogLevel.Warning);
-        // The silo's own chatter (membership, activation counts) is for debugging Orleans, not Loop.
-        logging.AddFilter("Orleans", LogLevel.Warning);
-        // Orleans' placement retries through Polly, which logs every attempt at Information.
-        logging.AddFilter("Polly", LogLevel.Warning);
-        // A failed start (say, the port is taken) is reported in one line below, not as the host's stack trace.
-        logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
-        if (config.LogFormat == LogFormat.Json)
-        {
-            logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ");
-        }
-        else
-        {
-            logging.AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-                o.UseUtcTimestamp = true;
-            });
         }
     }
 }
