@@ -72,6 +72,27 @@ public sealed class TaskClaimer : IAsyncDisposable
         return slot.Claimed.Task;
     }
 
+    /// <summary>Claims the slot, then gives the outcome to <paramref name="claimed"/> (the task's grain),
+    /// off the caller's scheduler: a timer's callback or a grain's turn does not wait for the claim.</summary>
+    public async Task HandInAsync(string taskId, DateTimeOffset dueAt, Func<SlotClaim, Task> claimed)
+    {
+        try
+        {
+            var claim = await ClaimAsync(taskId, dueAt).ConfigureAwait(false);
+            await claimed(claim).ConfigureAwait(false);
+        }
+        catch (Exception error) when (_stopping.IsCancellationRequested)
+        {
+            // Stopping: the slot is still in the store, and the next start claims it.
+            _logger.LogDebug(error, "Task {TaskId}: slot {DueAt} not claimed, the node is stopping", taskId, dueAt);
+        }
+        catch (Exception error)
+        {
+            // The claim stands in the store; the task's reminder re-arms its grain.
+            _logger.LogError(error, "Task {TaskId}: could not hand in slot {DueAt}", taskId, dueAt);
+        }
+    }
+
     private async Task ClaimLoopAsync(CancellationToken stopping)
     {
         var batch = new List<DueSlot>();
@@ -165,13 +186,14 @@ public sealed class TaskClaimer : IAsyncDisposable
 
         var claimedAt = _time.GetUtcNow();
         var queuedRuns = queued.ToDictionary(r => r.TaskId!, StringComparer.Ordinal);
-        var wakes = new List<Task>();
+        // One wake-up per channel, however many of its tasks fired: a burst is thousands of slots on a few channels.
+        var toWake = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (task, firing) in firings)
         {
             var slot = due[task.Id];
             if (queuedRuns.TryGetValue(task.Id, out var run))
             {
-                wakes.Add(WakeAsync(task.ChannelId));
+                toWake.Add(task.ChannelId);
                 OnFired?.Invoke(firing.DueAt, claimedAt);
                 _events.Publish(new LoopEvent("task.fired", claimedAt, task.ChannelId, run.Id,
                     $"task {task.Name} fired (due {firing.DueAt:O}, {(claimedAt - firing.DueAt).TotalMilliseconds:F0} ms late)"));
@@ -189,7 +211,7 @@ public sealed class TaskClaimer : IAsyncDisposable
                 slot.Claimed.TrySetResult(new SlotClaim(false, stored is { Enabled: true } ? stored.NextRunAt : null, Gone: stored is null));
             }
         }
-        await Task.WhenAll(wakes);
+        await Task.WhenAll(toWake.Select(WakeAsync));
     }
 
     private async Task WakeAsync(string channelId)
