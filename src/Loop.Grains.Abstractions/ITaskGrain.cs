@@ -41,15 +41,9 @@ public interface ITaskGrain : IGrainWithStringKey
     [Alias("RunFinished")]
     Task RunFinished(string runId);
 
-    /// <summary>The task's own timer went off for the slot due at <paramref name="dueAt"/>: early
-    /// (a hop towards a far slot), it is set again; otherwise the slot is handed in.</summary>
+    /// <summary>The task's own timer: the slot due at <paramref name="dueAt"/> has come.</summary>
     [Alias("Fire")]
     Task Fire(DateTimeOffset dueAt);
-
-    /// <summary>The slot due at <paramref name="dueAt"/> was claimed (or was stale): the task waits for
-    /// <paramref name="nextDue"/>, or for nothing when it is <paramref name="gone"/>.</summary>
-    [Alias("SlotClaimed")]
-    Task SlotClaimed(DateTimeOffset dueAt, DateTimeOffset? nextDue, bool gone);
 }
 
 /// <summary>Changes to a task; null leaves a field as it is.</summary>

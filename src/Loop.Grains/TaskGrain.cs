@@ -23,8 +23,6 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
     private const string ReminderName = "armed";
     // ITimer cannot wait longer than about 49 days; a far slot is reached in hops.
     private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromDays(1);
-    // A claim answers in milliseconds; a slot this far past without one was never answered.
-    private static readonly TimeSpan LostHandIn = TimeSpan.FromMinutes(1);
 
     private ITimer? _timer;
     private DateTimeOffset? _dueAt;
@@ -44,40 +42,25 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        // Activated by the reminder (after a restart, or after being collected), or a slot whose
-        // hand-in was lost long ago: the store has the truth.
-        if (_dueAt is not { } due || due < Now - LostHandIn)
+        if (_dueAt is null)
         {
-            await Arm();
+            await Arm(); // activated by the reminder (after a restart, or after being collected)
         }
     }
 
-    public Task Fire(DateTimeOffset dueAt)
+    public async Task Fire(DateTimeOffset dueAt)
     {
         if (_dueAt != dueAt)
         {
-            return Task.CompletedTask; // the task changed since this timer was set
+            return; // the task changed since this timer was set
         }
         if (dueAt > Now)
         {
             SetTimer(dueAt); // a hop towards a far slot
-            return Task.CompletedTask;
+            return;
         }
-        HandIn(this.AsReference<ITaskGrain>(), dueAt);
-        return Task.CompletedTask;
-    }
-
-    public async Task SlotClaimed(DateTimeOffset dueAt, DateTimeOffset? nextDue, bool gone)
-    {
-        if (_dueAt is null)
-        {
-            await Arm(); // collected while the claim was made: the store has the slot
-        }
-        else if (_dueAt == dueAt)
-        {
-            await WaitForAsync(gone ? null : nextDue);
-        }
-        // Otherwise the task changed while its slot was claimed; the change has set the timer.
+        var claim = await parts.Claimer.ClaimAsync(Id, dueAt);
+        await WaitForAsync(claim.Gone ? null : claim.NextDue);
     }
 
     public async Task<TaskEdit> Update(TaskChangeRequest change)
@@ -260,30 +243,12 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
         var delay = instant - Now;
         if (delay <= TimeSpan.Zero)
         {
-            HandIn(self, instant);
+            _ = self.Fire(instant); // queued behind this call
             return;
         }
-        // The task's own clock (a test's controls it). A timer that went off early (a hop towards a
-        // far slot) calls back into the grain to be set again.
-        _timer = parts.Time.CreateTimer(_ =>
-        {
-            if (instant > parts.Time.GetUtcNow())
-            {
-                _ = self.Fire(instant);
-            }
-            else
-            {
-                HandIn(self, instant);
-            }
-        }, null, delay > MaxTimerDelay ? MaxTimerDelay : delay, Timeout.InfiniteTimeSpan);
+        // The task's own clock (a test's controls it), calling back into the grain as a message.
+        _timer = parts.Time.CreateTimer(_ => _ = self.Fire(instant), null, delay > MaxTimerDelay ? MaxTimerDelay : delay, Timeout.InfiniteTimeSpan);
     }
-
-    /// <summary>Hands the slot straight to the claimer, which claims the slots that come due together in
-    /// one transaction, then tells the grain what came of it. A grain call per slot before the claim
-    /// would make a burst wait for thousands of calls; the claim itself (compare and advance in the
-    /// store) keeps the stale slot of a task changed meanwhile from firing.</summary>
-    private void HandIn(ITaskGrain self, DateTimeOffset dueAt) =>
-        _ = parts.Claimer.HandInAsync(Id, dueAt, claim => self.SlotClaimed(dueAt, claim.NextDue, claim.Gone));
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

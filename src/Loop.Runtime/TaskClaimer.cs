@@ -72,27 +72,6 @@ public sealed class TaskClaimer : IAsyncDisposable
         return slot.Claimed.Task;
     }
 
-    /// <summary>Claims the slot, then gives the outcome to <paramref name="claimed"/> (the task's grain),
-    /// off the caller's scheduler: a timer's callback or a grain's turn does not wait for the claim.</summary>
-    public async Task HandInAsync(string taskId, DateTimeOffset dueAt, Func<SlotClaim, Task> claimed)
-    {
-        try
-        {
-            var claim = await ClaimAsync(taskId, dueAt).ConfigureAwait(false);
-            await claimed(claim).ConfigureAwait(false);
-        }
-        catch (Exception error) when (_stopping.IsCancellationRequested)
-        {
-            // Stopping: the slot is still in the store, and the next start claims it.
-            _logger.LogDebug(error, "Task {TaskId}: slot {DueAt} not claimed, the node is stopping", taskId, dueAt);
-        }
-        catch (Exception error)
-        {
-            // The claim stands in the store; the task's reminder re-arms its grain.
-            _logger.LogError(error, "Task {TaskId}: could not hand in slot {DueAt}", taskId, dueAt);
-        }
-    }
-
     private async Task ClaimLoopAsync(CancellationToken stopping)
     {
         var batch = new List<DueSlot>();

@@ -108,30 +108,6 @@ public sealed class TaskClaimerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_handed_in_slot_is_claimed_and_its_task_told_the_next_one_and_a_task_that_cannot_be_told_loses_nothing()
-    {
-        await using var claimer = Claimer(TaskIntervalMinimum.None);
-        var told = await StoreTaskAsync(TaskType.Interval, "10m");
-        var unreachable = await StoreTaskAsync(TaskType.Interval, "10m");
-        _time.Advance(TimeSpan.FromMinutes(10));
-
-        var heard = new TaskCompletionSource<SlotClaim>();
-        await claimer.HandInAsync(told.Id, told.NextRunAt!.Value, claim =>
-        {
-            heard.SetResult(claim);
-            return Task.CompletedTask;
-        });
-        var claim = await heard.Task;
-        Assert.True(claim.Fired);
-        Assert.Equal(told.CreatedAt.AddMinutes(20), claim.NextDue);
-
-        // The grain could not be told (say, its silo is stopping): the claim stands in the store.
-        await claimer.HandInAsync(unreachable.Id, unreachable.NextRunAt!.Value, _ => throw new TimeoutException("no answer"));
-        Assert.Single(await _store.ListTaskRunsAsync(unreachable.Id, 10, null, CancellationToken.None));
-        Assert.Equal(unreachable.CreatedAt.AddMinutes(20), (await _store.GetTaskAsync(unreachable.Id, CancellationToken.None))!.NextRunAt);
-    }
-
-    [Fact]
     public async Task Slots_due_together_are_claimed_together_and_a_deleted_task_is_gone()
     {
         await using var claimer = Claimer(TaskIntervalMinimum.None);
