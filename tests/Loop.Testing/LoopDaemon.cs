@@ -275,79 +275,44 @@ public sealed class LoopDaemon : IAsyncDisposable
     }
 
     /// <summary>Polls the task until <paramref name="until"/> holds; returns it.</summary>
-    public async Task<JsonObject> WaitForTaskAsync(string taskId, Func<JsonObject, bool> until, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            var task = await GetObjectAsync($"/api/tasks/{taskId}");
-            if (until(task))
-            {
-                return task;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"task {taskId} never got there: {task}\n{Output}");
-            }
-            await Task.Delay(100);
-        }
-    }
+    public Task<JsonObject> WaitForTaskAsync(string taskId, Func<JsonObject, bool> until, TimeSpan? timeout = null) =>
+        PollAsync(() => GetObjectAsync($"/api/tasks/{taskId}"), until, timeout ?? TimeSpan.FromSeconds(60),
+            task => $"task {taskId} never got there: {task}");
 
     /// <summary>Waits until the channel has <paramref name="count"/> runs that all ended; returns them oldest first.</summary>
-    public async Task<List<JsonObject>> WaitForFinishedRunsAsync(string channelId, int count, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(90));
-        while (true)
-        {
-            var runs = (await GetArrayAsync($"/api/channels/{channelId}/runs")).Select(r => r!.AsObject()).Reverse().ToList();
-            if (runs.Count >= count && runs.All(r => IsFinal((string)r["status"]!)))
-            {
-                return runs;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"channel {channelId} did not finish {count} run(s): {new JsonArray(runs.Select(r => (JsonNode)r.DeepClone()).ToArray())}\n{Output}");
-            }
-            await Task.Delay(100);
-        }
-    }
+    public Task<List<JsonObject>> WaitForFinishedRunsAsync(string channelId, int count, TimeSpan? timeout = null) =>
+        PollAsync(async () => (await GetArrayAsync($"/api/channels/{channelId}/runs")).Select(r => r!.AsObject()).Reverse().ToList(),
+            runs => runs.Count >= count && runs.All(r => IsFinal((string)r["status"]!)), timeout ?? TimeSpan.FromSeconds(90),
+            runs => $"channel {channelId} did not finish {count} run(s): {new JsonArray(runs.Select(r => (JsonNode)r.DeepClone()).ToArray())}");
 
     /// <summary>Waits until some run of the channel has ended (others may still be queued or running,
     /// as with a task that fires every few seconds); returns the oldest that has.</summary>
-    public async Task<JsonObject> WaitForAnyFinishedRunAsync(string channelId, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(90));
-        while (true)
-        {
-            var finished = (await GetArrayAsync($"/api/channels/{channelId}/runs"))
-                .Select(r => r!.AsObject()).LastOrDefault(r => IsFinal((string)r["status"]!));
-            if (finished is not null)
-            {
-                return finished;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"no run of {channelId} ended\n{Output}");
-            }
-            await Task.Delay(100);
-        }
-    }
+    public async Task<JsonObject> WaitForAnyFinishedRunAsync(string channelId, TimeSpan? timeout = null) =>
+        (await PollAsync(async () => (await GetArrayAsync($"/api/channels/{channelId}/runs"))
+                .Select(r => r!.AsObject()).LastOrDefault(r => IsFinal((string)r["status"]!)),
+            finished => finished is not null, timeout ?? TimeSpan.FromSeconds(90), _ => $"no run of {channelId} ended"))!;
 
     /// <summary>Waits until a run of the channel is running; returns it.</summary>
-    public async Task<JsonObject> WaitForRunningAsync(string channelId, TimeSpan? timeout = null)
+    public async Task<JsonObject> WaitForRunningAsync(string channelId, TimeSpan? timeout = null) =>
+        (await PollAsync(async () => (await GetArrayAsync($"/api/channels/{channelId}/runs"))
+                .Select(r => r!.AsObject()).FirstOrDefault(r => (string)r["status"]! == "running"),
+            running => running is not null, timeout ?? TimeSpan.FromSeconds(60), _ => $"no run of {channelId} started running"))!;
+
+    /// <summary>Reads until <paramref name="done"/> holds or the deadline passes (then fails with what
+    /// was last read and the daemon's output).</summary>
+    private async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan timeout, Func<T, string> failure)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var running = (await GetArrayAsync($"/api/channels/{channelId}/runs"))
-                .Select(r => r!.AsObject()).FirstOrDefault(r => (string)r["status"]! == "running");
-            if (running is not null)
+            var value = await read();
+            if (done(value))
             {
-                return running;
+                return value;
             }
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"no run of {channelId} started running\n{Output}");
+                throw new TimeoutException($"{failure(value)}\n{Output}");
             }
             await Task.Delay(50);
         }
