@@ -122,8 +122,8 @@ public interface ILoopStore
     Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken);
 
     /// <summary>Writes every field of the task but its Claude session (its runs keep that, as they
-    /// end); false when it no longer exists.</summary>
-    Task<bool> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken);
+    /// end), if the stored task is still at the task's <see cref="ScheduledTask.Revision"/>.</summary>
+    Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken);
 
     Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken);
 
@@ -131,13 +131,15 @@ public interface ILoopStore
     Task SetTaskSessionAsync(string taskId, string? sessionId, CancellationToken cancellationToken);
 
     /// <summary>Claim-and-advance, for a batch of due slots in one transaction: each firing whose
-    /// task still has next_run_at = DueAt (and is enabled) gets next_run_at = NextRunAt and
-    /// last_run_at = now, and its run is queued. Firings whose slot was taken or moved meanwhile
-    /// are skipped, so no slot fires twice whatever the number of claimers. Returns the runs queued.</summary>
-    Task<IReadOnlyList<Run>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken);
+    /// task is still enabled, at its revision, with next_run_at = DueAt gets next_run_at = NextRunAt
+    /// and last_run_at = now (and its revision moves on by one), and its run is queued. Firings whose
+    /// task was written meanwhile are skipped, so no slot fires twice whatever the number of
+    /// claimers. Returns the firings claimed.</summary>
+    Task<IReadOnlyList<TaskFiring>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Queues a run of a task and writes the task's new state, in one transaction (loop iterations).</summary>
-    Task QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken);
+    /// <summary>Queues a run of a task and writes the task's new state, in one transaction (loop
+    /// iterations); <see cref="TaskWrite.Stale"/> or <see cref="TaskWrite.Missing"/> and nothing queued when the task cannot be written.</summary>
+    Task<TaskWrite> QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken);
 
     /// <summary>Reads the store afresh (never a remembered answer), for health checks; throws
     /// <see cref="StoreUnavailableException"/> saying what is wrong when it cannot.</summary>

@@ -1,22 +1,16 @@
 namespace Loop.Grains;
 
 /// <summary>
-/// The single owner of one task (key: the task id): its timer, its loop iterations, and every
-/// change to it. A reminder keeps the grain armed across restarts; a timer fires at the due
-/// instant; the store's claim makes each slot fire once.
+/// The single owner of one task (key: the task id): its loop iterations and every change to it.
+/// It arms the task on its node's timetable, which fires it at the due instant; a reminder arms it
+/// again wherever the grain comes back; the store's claim makes each slot fire once.
 /// </summary>
 [Alias("Loop.ITaskGrain")]
 public interface ITaskGrain : IGrainWithStringKey
 {
-    /// <summary>Takes the task's stored state: sets its timer and reminder, or drops them.</summary>
+    /// <summary>Takes the task's stored state: arms it and keeps its reminder, or drops both.</summary>
     [Alias("Arm")]
     Task Arm();
-
-    /// <summary>Sets the timer and reminder for the slot due at <paramref name="dueAt"/>, as the
-    /// caller has just read it from the store: how a starting node arms every task without reading
-    /// each again. Only while nothing else edits tasks; a slot that moved is set right by its claim.</summary>
-    [Alias("ArmAt")]
-    Task ArmAt(DateTimeOffset dueAt);
 
     [Alias("Update")]
     Task<TaskEdit> Update(TaskChangeRequest change);
@@ -40,10 +34,6 @@ public interface ITaskGrain : IGrainWithStringKey
     /// <summary>One of the task's runs ended: a loop task decides its next iteration.</summary>
     [Alias("RunFinished")]
     Task RunFinished(string runId);
-
-    /// <summary>The task's own timer: the slot due at <paramref name="dueAt"/> has come.</summary>
-    [Alias("Fire")]
-    Task Fire(DateTimeOffset dueAt);
 }
 
 /// <summary>Changes to a task; null leaves a field as it is.</summary>

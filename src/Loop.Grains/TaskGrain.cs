@@ -10,80 +10,58 @@ using Microsoft.Extensions.Logging;
 public sealed record TaskGrainParts(ILoopStore Store, TaskEdits Edits, TaskClaimer Claimer, ILoopEvents Events, TimeProvider Time);
 
 /// <summary>
-/// Owns one task. A cron, interval or once task waits for its due instant on a timer; a reminder
-/// (every <see cref="ReminderPeriod"/>) keeps the grain active and armed, and brings it back after
-/// a restart. The slot is claimed through the node's <see cref="TaskClaimer"/>, which batches the
-/// slots that come due together. Loop tasks have no timer: each run's end decides the next
-/// iteration. Every change to the task is made here, one at a time.
+/// Owns one task: every change to it is made here, one at a time. A cron, interval or once task is
+/// armed on its node's <see cref="TaskClaimer"/>, which fires it at its due instant; a reminder
+/// (every <see cref="ReminderPeriod"/>) records that the task is armed and arms it again wherever
+/// the grain comes back (after a restart, on another node). Loop tasks are not armed: each run's
+/// end decides the next iteration. Between calls the grain holds nothing, so it does not stay
+/// active: a hundred thousand armed tasks are a hundred thousand timetable entries, not grains.
 /// </summary>
-[CollectionAgeLimit(Minutes = 30)]
 public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) : Grain, ITaskGrain, IRemindable
 {
-    public static readonly TimeSpan ReminderPeriod = TimeSpan.FromMinutes(10);
+    public static readonly TimeSpan ReminderPeriod = TimeSpan.FromHours(1);
     private const string ReminderName = "armed";
-    // ITimer cannot wait longer than about 49 days; a far slot is reached in hops.
-    private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromDays(1);
-
-    private ITimer? _timer;
-    private DateTimeOffset? _dueAt;
-    private bool _reminded;
+    // An edit is read, applied and written again when a claim wrote the task in between.
+    private const int MaxEditAttempts = 8;
 
     private string Id => this.GetPrimaryKeyString();
     private ILoopStore Store => parts.Store;
     private DateTimeOffset Now => parts.Time.GetUtcNow();
 
-    public async Task Arm()
-    {
-        var task = await Store.GetTaskAsync(Id, CancellationToken.None);
-        await WaitForAsync(task is { Enabled: true } && task.Type != TaskType.Loop ? task.NextRunAt : null);
-    }
+    public async Task Arm() => await ArmAsync(await Store.GetTaskAsync(Id, CancellationToken.None));
 
-    public Task ArmAt(DateTimeOffset dueAt) => WaitForAsync(dueAt);
-
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        if (_dueAt is null)
-        {
-            await Arm(); // activated by the reminder (after a restart, or after being collected)
-        }
-    }
-
-    public async Task Fire(DateTimeOffset dueAt)
-    {
-        if (_dueAt != dueAt)
-        {
-            return; // the task changed since this timer was set
-        }
-        if (dueAt > Now)
-        {
-            SetTimer(dueAt); // a hop towards a far slot
-            return;
-        }
-        var claim = await parts.Claimer.ClaimAsync(Id, dueAt);
-        await WaitForAsync(claim.Gone ? null : claim.NextDue);
-    }
+    public Task ReceiveReminder(string reminderName, TickStatus status) => Arm();
 
     public async Task<TaskEdit> Update(TaskChangeRequest change)
     {
-        if (await Store.GetTaskAsync(Id, CancellationToken.None) is not { } task)
+        for (var attempt = 1; ; attempt++)
         {
-            return Missing();
+            if (await Store.GetTaskAsync(Id, CancellationToken.None) is not { } task)
+            {
+                return Missing();
+            }
+            ScheduledTask updated;
+            try
+            {
+                updated = parts.Edits.Apply(task, change, Now);
+            }
+            catch (LoopValidationException invalid)
+            {
+                return new TaskEdit(TaskProblem.Invalid, invalid.Field, invalid.Message);
+            }
+            switch (await Store.UpdateTaskAsync(updated, CancellationToken.None))
+            {
+                case TaskWrite.Missing:
+                    return Missing();
+                case TaskWrite.Stale when attempt < MaxEditAttempts:
+                    continue; // its slot was claimed meanwhile: apply the change to what the claim left
+                case TaskWrite.Stale:
+                    return new TaskEdit(TaskProblem.Conflict, null, $"task {Id} kept changing while it was edited; try again");
+                default:
+                    await ArmAsync(updated with { Revision = updated.Revision + 1 });
+                    return TaskEdit.Done;
+            }
         }
-        ScheduledTask updated;
-        try
-        {
-            updated = parts.Edits.Apply(task, change, Now);
-        }
-        catch (LoopValidationException invalid)
-        {
-            return new TaskEdit(TaskProblem.Invalid, invalid.Field, invalid.Message);
-        }
-        if (!await Store.UpdateTaskAsync(updated, CancellationToken.None))
-        {
-            return Missing();
-        }
-        await WaitForAsync(updated is { Enabled: true } && updated.Type != TaskType.Loop ? updated.NextRunAt : null);
-        return TaskEdit.Done;
     }
 
     public async Task<TaskEdit> StartLoop()
@@ -121,8 +99,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
         {
             return new TaskEdit(TaskProblem.Conflict, null, $"loop task {Id} is not running ({TaskWire.ToWire(task.LoopState)})");
         }
-        await Store.UpdateTaskAsync(task with { LoopState = LoopState.Stopped, StopReason = $"stopped by request at iteration {task.Iteration}", UpdatedAt = Now },
-            CancellationToken.None);
+        await WriteAsync(task with { LoopState = LoopState.Stopped, StopReason = $"stopped by request at iteration {task.Iteration}", UpdatedAt = Now });
         await CancelActiveRunsAsync();
         return TaskEdit.Done;
     }
@@ -133,7 +110,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
         {
             return Missing();
         }
-        await WaitForAsync(null);
+        await ArmAsync(null);
         await CancelActiveRunsAsync();
         return TaskEdit.Done;
     }
@@ -161,8 +138,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
             return;
         }
         var now = Now;
-        await Store.UpdateTaskAsync(task with { LoopState = decision.State, StopReason = decision.StopReason, LastOutput = run.Reply, UpdatedAt = now },
-            CancellationToken.None);
+        await WriteAsync(task with { LoopState = decision.State, StopReason = decision.StopReason, LastOutput = run.Reply, UpdatedAt = now });
         if (decision.State == LoopState.Failed)
         {
             // A failed iteration's reason quotes the run's error, which can quote the conversation.
@@ -185,7 +161,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
         var now = Now;
         var run = new Run(Ids.New("run", parts.Time), task.ChannelId, task.Id, RunStatus.Queued, prompt, now,
             null, null, null, null, null, null, null, null, RunUsage.None);
-        await Store.QueueTaskRunAsync(run, task with { UpdatedAt = now }, CancellationToken.None);
+        Written(await Store.QueueTaskRunAsync(run, task with { UpdatedAt = now }, CancellationToken.None));
         await GrainFactory.GetGrain<IChannelGrain>(task.ChannelId).Wake();
     }
 
@@ -199,60 +175,32 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
 
     private TaskEdit Missing() => new(TaskProblem.NotFound, null, $"task {Id} does not exist");
 
-    /// <summary>Waits for the slot due at <paramref name="due"/>, with a reminder that keeps the
-    /// grain armed; with none, lets the reminder go and the grain be collected.</summary>
-    private async Task WaitForAsync(DateTimeOffset? due)
+    /// <summary>A loop task's state, which only this grain writes (no claim touches a loop task).</summary>
+    private async Task WriteAsync(ScheduledTask task) => Written(await Store.UpdateTaskAsync(task, CancellationToken.None));
+
+    private void Written(TaskWrite write)
     {
-        SetTimer(due);
-        if (due is not null)
+        if (write != TaskWrite.Written)
         {
-            if (!_reminded)
-            {
-                // Read first: after a restart the reminder is usually there already.
-                if (await this.GetReminder(ReminderName) is null)
-                {
-                    await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
-                }
-                _reminded = true;
-            }
-            return;
+            throw new InvalidOperationException($"task {Id} could not be written ({write}): it was changed or deleted outside its grain");
         }
-        if (await this.GetReminder(ReminderName) is { } reminder)
+    }
+
+    /// <summary>Arms the task as stored (null: it is gone) on this node, with a reminder while it is
+    /// armed; then lets the grain go, since the timetable now holds all it needs.</summary>
+    private async Task ArmAsync(ScheduledTask? task)
+    {
+        var due = task is { Enabled: true } && task.Type != TaskType.Loop ? task.NextRunAt : null;
+        parts.Claimer.Arm(Id, due, task?.Revision ?? long.MaxValue);
+        var reminder = await this.GetReminder(ReminderName);
+        if (due is not null && reminder is null)
+        {
+            await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
+        }
+        else if (due is null && reminder is not null)
         {
             await this.UnregisterReminder(reminder);
         }
-        _reminded = false;
         DeactivateOnIdle();
-    }
-
-    private void SetTimer(DateTimeOffset? due)
-    {
-        var wasArmed = _dueAt is not null;
-        _timer?.Dispose();
-        _timer = null;
-        _dueAt = due;
-        if (wasArmed != due is not null)
-        {
-            parts.Claimer.Armed(due is not null);
-        }
-        if (due is not { } instant)
-        {
-            return;
-        }
-        var self = this.AsReference<ITaskGrain>();
-        var delay = instant - Now;
-        if (delay <= TimeSpan.Zero)
-        {
-            _ = self.Fire(instant); // queued behind this call
-            return;
-        }
-        // The task's own clock (a test's controls it), calling back into the grain as a message.
-        _timer = parts.Time.CreateTimer(_ => _ = self.Fire(instant), null, delay > MaxTimerDelay ? MaxTimerDelay : delay, Timeout.InfiniteTimeSpan);
-    }
-
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
-    {
-        SetTimer(null);
-        return Task.CompletedTask;
     }
 }

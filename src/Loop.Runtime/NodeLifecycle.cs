@@ -114,27 +114,26 @@ public sealed class NodeLifecycle(
             LoopVersion.Current, options.NodeName, config.DbPath, sandbox.Kind, config.MaxConcurrentContainers);
     }
 
-    /// <summary>Arms every enabled task's grain (a slot missed while the daemon was down then
-    /// follows the task's misfire policy) and resumes loop tasks whose iteration a stop interrupted.</summary>
+    /// <summary>Arms every enabled task as stored (a slot missed while the daemon was down then
+    /// follows the task's misfire policy) and resumes loop tasks whose iteration a stop interrupted.
+    /// One read for all: the grains stay asleep until something changes their task.</summary>
     private async Task ArmTasksAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var tasks = await store.ListTasksAsync(null, cancellationToken);
-        var missed = tasks.Count(t => t.Enabled && t.Type != Domain.Tasks.TaskType.Loop && t.NextRunAt <= now);
-        // Before the API listens: nothing edits a task meanwhile, so the slots just read are the truth.
-        await Parallel.ForEachAsync(tasks.Where(t => t.Enabled), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken },
-            async (task, _) =>
+        var missed = 0;
+        foreach (var task in tasks.Where(t => t.Enabled))
+        {
+            if (task.Type == Domain.Tasks.TaskType.Loop)
             {
-                var grain = grains.GetGrain<ITaskGrain>(task.Id);
-                if (task.Type == Domain.Tasks.TaskType.Loop)
-                {
-                    await grain.ResumeLoop();
-                }
-                else if (task.NextRunAt is { } due)
-                {
-                    await grain.ArmAt(due);
-                }
-            });
+                await grains.GetGrain<ITaskGrain>(task.Id).ResumeLoop();
+            }
+            else if (task.NextRunAt is { } due)
+            {
+                missed += due <= now ? 1 : 0;
+                claimer.Arm(task.Id, due, task.Revision);
+            }
+        }
         _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while the daemon was down", claimer.ArmedCount, missed);
     }
 

@@ -6,21 +6,17 @@ using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Microsoft.Extensions.Logging;
 
-/// <summary>What became of a due slot a task handed in: <see cref="Fired"/> when its run was
-/// queued; in every case the task's next due instant as the store now has it (null: nothing is
-/// due, the task is disabled, done or gone).</summary>
-public sealed record SlotClaim(bool Fired, DateTimeOffset? NextDue, bool Gone = false);
-
 /// <summary>
-/// Claims the due slots of a node's tasks. Each task's grain hands in its slot when its timer
-/// fires; slots that come due together are claimed in one store transaction (claim-and-advance:
-/// only a task whose next_run_at is still that slot fires, so no slot fires twice whatever the
-/// number of claimers or restarts), and the channels whose runs were queued are woken.
+/// Fires a node's tasks. Each task's grain arms it here (<see cref="Arm"/>) with its next due
+/// instant; the node's <see cref="TaskTimetable"/> hands in the slots that come due together, and
+/// they are claimed in one store transaction (claim-and-advance: only a task still as it was read,
+/// with next_run_at at that slot, fires, so no slot fires twice whatever the number of claimers or
+/// restarts). Each task is then armed for its next slot, and the channels whose runs were queued
+/// are woken, once each.
 /// </summary>
 public sealed class TaskClaimer : IAsyncDisposable
 {
     private static readonly TimeSpan RetryAfterStoreError = TimeSpan.FromSeconds(1);
-    private const int MaxClaimBatch = 2_000;
     private const int MaxCachedSchedules = 4_096;
 
     private readonly ILoopStore _store;
@@ -30,10 +26,10 @@ public sealed class TaskClaimer : IAsyncDisposable
     private readonly ILoopEvents _events;
     private readonly TimeProvider _time;
     private readonly ILogger<TaskClaimer> _logger;
-    private readonly Channel<DueSlot> _due = Channel.CreateUnbounded<DueSlot>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TaskTimetable _timetable;
+    private readonly Channel<IReadOnlyList<DueSlot>> _due = Channel.CreateUnbounded<IReadOnlyList<DueSlot>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _claimer;
-    private int _armed;
     // Only the claimer loop touches it.
     private readonly Dictionary<(TaskType, string, string?), TaskSchedule> _schedules = [];
 
@@ -50,27 +46,22 @@ public sealed class TaskClaimer : IAsyncDisposable
         _events = events;
         _time = time;
         _logger = logger;
+        _timetable = new TaskTimetable(time, slots => _due.Writer.TryWrite(slots));
         _claimer = Task.Run(() => ClaimLoopAsync(_stopping.Token), CancellationToken.None);
     }
 
     /// <summary>Called with (due, claimed) for each slot fired: benchmarks measure lateness with it.</summary>
     public Action<DateTimeOffset, DateTimeOffset>? OnFired { get; set; }
 
-    /// <summary>How many tasks of this node wait for a due instant (their grains say so).</summary>
-    public int ArmedCount => Volatile.Read(ref _armed);
+    /// <summary>How many tasks of this node wait for a due instant.</summary>
+    public int ArmedCount => _timetable.Count;
 
-    public void Armed(bool armed) => Interlocked.Add(ref _armed, armed ? 1 : -1);
+    /// <summary>The task, as stored at <paramref name="revision"/>, is next due at <paramref name="due"/>
+    /// (null: not at all). A newer revision already armed wins.</summary>
+    public void Arm(string taskId, DateTimeOffset? due, long revision) => _timetable.Set(taskId, due, revision);
 
-    /// <summary>Claims the task's slot due at <paramref name="dueAt"/>, with the others due now.</summary>
-    public Task<SlotClaim> ClaimAsync(string taskId, DateTimeOffset dueAt)
-    {
-        var slot = new DueSlot(taskId, dueAt);
-        if (!_due.Writer.TryWrite(slot))
-        {
-            slot.Claimed.TrySetCanceled();
-        }
-        return slot.Claimed.Task;
-    }
+    /// <summary>When the task is armed to fire next on this node, if it is.</summary>
+    public DateTimeOffset? ArmedAt(string taskId) => _timetable.DueAt(taskId);
 
     private async Task ClaimLoopAsync(CancellationToken stopping)
     {
@@ -80,9 +71,9 @@ public sealed class TaskClaimer : IAsyncDisposable
             while (await _due.Reader.WaitToReadAsync(stopping))
             {
                 batch.Clear();
-                while (batch.Count < MaxClaimBatch && _due.Reader.TryRead(out var slot))
+                while (_due.Reader.TryRead(out var slots))
                 {
-                    batch.Add(slot);
+                    batch.AddRange(slots);
                 }
                 await ClaimBatchAsync(batch, stopping);
             }
@@ -90,45 +81,31 @@ public sealed class TaskClaimer : IAsyncDisposable
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
         }
-        while (_due.Reader.TryRead(out var left))
-        {
-            left.Claimed.TrySetCanceled(stopping);
-        }
     }
 
     private async Task ClaimBatchAsync(List<DueSlot> batch, CancellationToken stopping)
     {
         var now = _time.GetUtcNow();
-        // A task hands in one slot at a time; the newest wins if a stale one is still queued.
         var due = new Dictionary<string, DueSlot>(batch.Count, StringComparer.Ordinal);
         foreach (var slot in batch)
         {
-            if (due.TryGetValue(slot.TaskId, out var older))
-            {
-                older.Claimed.TrySetResult(new SlotClaim(false, slot.DueAt));
-            }
-            due[slot.TaskId] = slot;
+            due[slot.TaskId] = slot; // a task has one slot due at a time; the last handed in is the newest
         }
 
-        // Grains keep only what their timers need; the rest of each task is read when it fires.
         List<(ScheduledTask Task, TaskFiring Firing)> firings;
-        IReadOnlyList<Run> queued;
+        IReadOnlyList<TaskFiring> claimed;
         try
         {
+            // The timetable keeps only instants; the rest of each task is read when it fires.
             var tasks = await _store.GetTasksAsync(due.Keys, stopping);
-            foreach (var gone in due.Keys.Except(tasks.Select(t => t.Id)).ToList())
-            {
-                due[gone].Claimed.TrySetResult(new SlotClaim(false, null, Gone: true));
-                due.Remove(gone);
-            }
+            ArmGone(due.Keys, tasks);
             firings = new List<(ScheduledTask, TaskFiring)>(tasks.Count);
             foreach (var task in tasks)
             {
                 var slot = due[task.Id];
-                if (!task.Enabled || task.NextRunAt != slot.DueAt)
+                if (!task.Enabled || task.Type == TaskType.Loop || task.NextRunAt != slot.DueAt)
                 {
-                    // Edited or disabled since its timer was set: the stored truth decides.
-                    slot.Claimed.TrySetResult(new SlotClaim(false, task.Enabled ? task.NextRunAt : null));
+                    ArmAsStored(task); // edited or disabled since it was armed: the stored truth decides
                     continue;
                 }
                 DateTimeOffset? next;
@@ -140,57 +117,86 @@ public sealed class TaskClaimer : IAsyncDisposable
                 {
                     _logger.LogError("Task {TaskId} has a schedule that no longer parses ({Error}); it will not fire until edited", task.Id, invalid.Message);
                     _events.Publish(new LoopEvent("task.error", now, task.ChannelId, null, $"task {task.Id}: {invalid.Message}"));
-                    slot.Claimed.TrySetResult(new SlotClaim(false, null));
+                    Arm(task.Id, null, task.Revision);
                     continue;
                 }
                 Run? run = !_grace.Fires(task.Misfire, slot.DueAt, now)
                     ? null
                     : new Run(Ids.New("run", _time), task.ChannelId, task.Id, RunStatus.Queued, task.Prompt, now,
                         null, null, null, null, null, null, null, null, RunUsage.None);
-                firings.Add((task, new TaskFiring(task.Id, slot.DueAt, next, run)));
+                firings.Add((task, new TaskFiring(task.Id, task.Revision, slot.DueAt, next, run)));
             }
-            queued = firings.Count == 0 ? [] : await _store.ClaimTaskFiringsAsync(firings.Select(f => f.Firing).ToList(), now, stopping);
+            claimed = firings.Count == 0 ? [] : await _store.ClaimTaskFiringsAsync(firings.Select(f => f.Firing).ToList(), now, stopping);
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
             _logger.LogError(error, "Could not claim {Count} due task slot(s); retrying in {Delay}", due.Count, RetryAfterStoreError);
             _events.Publish(new LoopEvent("task.error", _time.GetUtcNow(), null, null, $"could not claim due task slots: {error.Message}"));
             await Task.Delay(RetryAfterStoreError, _time, stopping);
-            foreach (var slot in due.Values.Where(s => !s.Claimed.Task.IsCompleted))
-            {
-                _due.Writer.TryWrite(slot);
-            }
+            _due.Writer.TryWrite(due.Values.ToList());
             return;
         }
 
         var claimedAt = _time.GetUtcNow();
-        var queuedRuns = queued.ToDictionary(r => r.TaskId!, StringComparer.Ordinal);
+        var claimedIds = claimed.Select(f => f.TaskId).ToHashSet(StringComparer.Ordinal);
         // One wake-up per channel, however many of its tasks fired: a burst is thousands of slots on a few channels.
         var toWake = new HashSet<string>(StringComparer.Ordinal);
+        var moved = new List<string>();
         foreach (var (task, firing) in firings)
         {
-            var slot = due[task.Id];
-            if (queuedRuns.TryGetValue(task.Id, out var run))
+            if (!claimedIds.Contains(task.Id))
+            {
+                moved.Add(task.Id); // written meanwhile (an edit, another claimer): read again below
+                continue;
+            }
+            Arm(task.Id, firing.NextRunAt, firing.Revision + 1);
+            if (firing.Run is { } run)
             {
                 toWake.Add(task.ChannelId);
                 OnFired?.Invoke(firing.DueAt, claimedAt);
                 _events.Publish(new LoopEvent("task.fired", claimedAt, task.ChannelId, run.Id,
                     $"task {task.Name} fired (due {firing.DueAt:O}, {(claimedAt - firing.DueAt).TotalMilliseconds:F0} ms late)"));
-                slot.Claimed.TrySetResult(new SlotClaim(true, firing.NextRunAt));
-            }
-            else if (firing.Run is null)
-            {
-                _logger.LogInformation("Task {TaskId} skipped its missed slot {DueAt} (misfire: skip)", task.Id, firing.DueAt);
-                slot.Claimed.TrySetResult(new SlotClaim(false, firing.NextRunAt));
             }
             else
             {
-                // Another claimer (a second node, a concurrent edit) moved the slot: take the stored truth.
-                var stored = await _store.GetTaskAsync(task.Id, stopping);
-                slot.Claimed.TrySetResult(new SlotClaim(false, stored is { Enabled: true } ? stored.NextRunAt : null, Gone: stored is null));
+                _logger.LogInformation("Task {TaskId} skipped its missed slot {DueAt} (misfire: skip)", task.Id, firing.DueAt);
             }
         }
         await Task.WhenAll(toWake.Select(WakeAsync));
+        if (moved.Count > 0)
+        {
+            await ArmFromStoreAsync(moved, stopping);
+        }
+    }
+
+    /// <summary>Arms tasks as the store has them now.</summary>
+    private async Task ArmFromStoreAsync(IReadOnlyCollection<string> taskIds, CancellationToken stopping)
+    {
+        try
+        {
+            var tasks = await _store.GetTasksAsync(taskIds, stopping);
+            ArmGone(taskIds, tasks);
+            foreach (var task in tasks)
+            {
+                ArmAsStored(task);
+            }
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            // Their entries stay; whoever wrote them armed what they wrote.
+            _logger.LogError(error, "Could not read {Count} task(s) back after their claim lost to a write", taskIds.Count);
+        }
+    }
+
+    private void ArmAsStored(ScheduledTask task) =>
+        Arm(task.Id, task is { Enabled: true } && task.Type != TaskType.Loop ? task.NextRunAt : null, task.Revision);
+
+    private void ArmGone(IEnumerable<string> taskIds, IReadOnlyList<ScheduledTask> found)
+    {
+        foreach (var gone in taskIds.Except(found.Select(t => t.Id), StringComparer.Ordinal))
+        {
+            Arm(gone, null, long.MaxValue);
+        }
     }
 
     private async Task WakeAsync(string channelId)
@@ -237,13 +243,9 @@ public sealed class TaskClaimer : IAsyncDisposable
         {
             return;
         }
+        _timetable.Dispose();
         await _stopping.CancelAsync();
         _due.Writer.TryComplete();
         await _claimer;
-    }
-
-    private sealed record DueSlot(string TaskId, DateTimeOffset DueAt)
-    {
-        public TaskCompletionSource<SlotClaim> Claimed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

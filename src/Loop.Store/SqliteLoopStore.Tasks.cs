@@ -91,12 +91,21 @@ public sealed partial class SqliteLoopStore
             sql, new { channel_id = channelId }, null, cancellationToken))).Select(r => r.ToTask()).ToList(), cancellationToken);
     }
 
-    public Task<bool> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken)
+    public Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(task);
-        return WriteAsync(async (connection, tx) =>
-            await connection.ExecuteAsync(Command(TaskRow.Update, TaskRow.Parameters(task), tx, cancellationToken)) == 1,
-            cancellationToken);
+        return WriteAsync((connection, tx) => WriteTaskAsync(connection, tx, task, cancellationToken), cancellationToken);
+    }
+
+    private static async Task<TaskWrite> WriteTaskAsync(SqliteConnection connection, SqliteTransaction tx, ScheduledTask task, CancellationToken cancellationToken)
+    {
+        if (await connection.ExecuteAsync(Command(TaskRow.Update, TaskRow.Parameters(task), tx, cancellationToken)) == 1)
+        {
+            return TaskWrite.Written;
+        }
+        return await connection.ExecuteScalarAsync<long>(Command("SELECT count(*) FROM tasks WHERE id = @id", new { id = task.Id }, tx, cancellationToken)) == 0
+            ? TaskWrite.Missing
+            : TaskWrite.Stale;
     }
 
     public Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken) =>
@@ -110,7 +119,7 @@ public sealed partial class SqliteLoopStore
             return 0;
         }, cancellationToken);
 
-    public Task<IReadOnlyList<Run>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<TaskFiring>> ClaimTaskFiringsAsync(IReadOnlyList<TaskFiring> firings, DateTimeOffset now, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(firings);
         return WriteAsync((connection, tx) =>
@@ -120,40 +129,49 @@ public sealed partial class SqliteLoopStore
             using var claim = connection.CreateCommand();
             claim.Transaction = tx;
             // The conditional update is the claim: of any number of claimers for one slot,
-            // exactly one sees next_run_at = due and moves it on.
+            // exactly one sees the task as it read it and moves it on.
             claim.CommandText = """
-                UPDATE tasks SET next_run_at = @next_run_at, last_run_at = @now, updated_at = @now
-                WHERE id = @id AND enabled = 1 AND next_run_at = @due_at
+                UPDATE tasks SET next_run_at = @next_run_at, last_run_at = @now, updated_at = @now, revision = revision + 1
+                WHERE id = @id AND revision = @revision AND enabled = 1 AND next_run_at = @due_at
                 """;
             var id = claim.Parameters.Add("@id", SqliteType.Text);
+            var revision = claim.Parameters.Add("@revision", SqliteType.Integer);
             var dueAt = claim.Parameters.Add("@due_at", SqliteType.Integer);
             var nextRunAt = claim.Parameters.Add("@next_run_at", SqliteType.Integer);
             claim.Parameters.AddWithValue("@now", Columns.ToMs(now));
             using var insert = RunRow.InsertCommand(connection, tx);
-            var queued = new List<Run>();
+            var claimed = new List<TaskFiring>();
             foreach (var firing in firings)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 id.Value = firing.TaskId;
+                revision.Value = firing.Revision;
                 dueAt.Value = Columns.ToMs(firing.DueAt);
                 nextRunAt.Value = Columns.ToMs(firing.NextRunAt) is { } next ? next : DBNull.Value;
-                if (claim.ExecuteNonQuery() == 1 && firing.Run is { } run)
+                if (claim.ExecuteNonQuery() != 1)
+                {
+                    continue;
+                }
+                if (firing.Run is { } run)
                 {
                     RunRow.Bind(insert, run);
                     insert.ExecuteNonQuery();
-                    queued.Add(AsStored(run));
                 }
+                claimed.Add(firing);
             }
-            return Task.FromResult<IReadOnlyList<Run>>(queued);
+            return Task.FromResult<IReadOnlyList<TaskFiring>>(claimed);
         }, cancellationToken);
     }
 
-    public Task QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken) =>
+    public Task<TaskWrite> QueueTaskRunAsync(Run run, ScheduledTask task, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>
         {
-            await connection.ExecuteAsync(Command(TaskRow.Update, TaskRow.Parameters(task), tx, cancellationToken));
-            await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run), tx, cancellationToken));
-            return 0;
+            var written = await WriteTaskAsync(connection, tx, task, cancellationToken);
+            if (written == TaskWrite.Written)
+            {
+                await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run), tx, cancellationToken));
+            }
+            return written;
         }, cancellationToken);
 
     private static ScheduledTask AsStored(ScheduledTask task) => task with

@@ -165,5 +165,9 @@ internal static class SqliteMigrations
             );
             CREATE INDEX ix_orleans_reminders_hash ON orleans_reminders (grain_hash);
             """),
+        new(8, "task revisions", """
+            -- Counts the writes of a task: an edit or a claim based on an older read is refused.
+            ALTER TABLE tasks ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+            """),
     ];
 }

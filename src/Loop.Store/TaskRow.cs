@@ -10,7 +10,8 @@ internal sealed class TaskRow
                misfire AS Misfire, next_run_at AS NextRunAt, last_run_at AS LastRunAt,
                session_id AS SessionId, template AS Template, max_iterations AS MaxIterations,
                completion_promise AS CompletionPromise, iteration AS Iteration, loop_state AS LoopState,
-               stop_reason AS StopReason, last_output AS LastOutput, created_at AS CreatedAt, updated_at AS UpdatedAt
+               stop_reason AS StopReason, last_output AS LastOutput, created_at AS CreatedAt, updated_at AS UpdatedAt,
+               revision AS Revision
         FROM tasks
         """;
 
@@ -28,8 +29,9 @@ internal sealed class TaskRow
             enabled = @enabled, context = @context, misfire = @misfire, next_run_at = @next_run_at,
             last_run_at = @last_run_at, max_iterations = @max_iterations,
             completion_promise = @completion_promise, iteration = @iteration, loop_state = @loop_state,
-            stop_reason = @stop_reason, last_output = @last_output, updated_at = @updated_at
-        WHERE id = @id
+            stop_reason = @stop_reason, last_output = @last_output, updated_at = @updated_at,
+            revision = revision + 1
+        WHERE id = @id AND revision = @revision
         """;
 
     public string Id { get; set; } = "";
@@ -54,12 +56,16 @@ internal sealed class TaskRow
     public string? LastOutput { get; set; }
     public long CreatedAt { get; set; }
     public long UpdatedAt { get; set; }
+    public long Revision { get; set; }
 
     public ScheduledTask ToTask() => new(
         Id, ChannelId, Name, TaskWire.TypeFrom(Type), Schedule, TimeZone, Prompt, Enabled != 0,
         TaskWire.ContextFrom(Context), TaskWire.MisfireFrom(Misfire), Columns.FromMs(NextRunAt), Columns.FromMs(LastRunAt),
         SessionId, Template, checked((int)MaxIterations), CompletionPromise, checked((int)Iteration),
-        TaskWire.LoopStateFrom(LoopState), StopReason, LastOutput, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt));
+        TaskWire.LoopStateFrom(LoopState), StopReason, LastOutput, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt))
+    {
+        Revision = Revision,
+    };
 
     public static object Parameters(ScheduledTask t) => new
     {
@@ -85,5 +91,6 @@ internal sealed class TaskRow
         last_output = t.LastOutput,
         created_at = Columns.ToMs(t.CreatedAt),
         updated_at = Columns.ToMs(t.UpdatedAt),
+        revision = t.Revision,
     };
 }

@@ -7,8 +7,8 @@ using Loop.Runtime;
 using Loop.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 
-/// <summary>The claim of due slots, without grains: a task's grain hands in its slot and takes the
-/// next due instant the claimer answers.</summary>
+/// <summary>The claim of due slots, without grains: a task is armed with its stored slot, the
+/// node's timetable hands it in when the test's clock reaches it, and the claim arms what comes next.</summary>
 public sealed class TaskClaimerTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("loop-claimer-").FullName;
@@ -46,24 +46,74 @@ public sealed class TaskClaimerTests : IAsyncLifetime
         return (await _store.CreateTaskAsync(task, CancellationToken.None)).Task;
     }
 
+    private static void Arm(TaskClaimer claimer, ScheduledTask task) => claimer.Arm(task.Id, task.NextRunAt, task.Revision);
+
+    private Task<IReadOnlyList<Run>> RunsAsync(ScheduledTask task) => _store.ListTaskRunsAsync(task.Id, 10, null, CancellationToken.None);
+
+    /// <summary>Waits until the claim of the task's slot has armed <paramref name="next"/>.</summary>
+    private static Task ArmedAsync(TaskClaimer claimer, ScheduledTask task, DateTimeOffset? next) =>
+        Eventually.Until(() => claimer.ArmedAt(task.Id) == next, $"task {task.Id} to be armed at {next:O}");
+
     [Fact]
-    public async Task A_claimed_slot_queues_one_run_wakes_the_channel_and_answers_the_next_slot()
+    public async Task A_claimed_slot_queues_one_run_wakes_the_channel_and_arms_the_next_slot()
     {
         await using var claimer = Claimer(TaskIntervalMinimum.None);
         var task = await StoreTaskAsync(TaskType.Interval, "10m");
+        Arm(claimer, task);
+        _time.Advance(TimeSpan.FromMinutes(9));
+        Assert.Empty(await RunsAsync(task));
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        await ArmedAsync(claimer, task, task.CreatedAt.AddMinutes(20));
+        await Eventually.Until(() => _woken.Contains(_channel), "the channel to be woken");
+        Assert.Single(await RunsAsync(task));
+        Assert.Equal(task.CreatedAt.AddMinutes(20), (await _store.GetTaskAsync(task.Id, CancellationToken.None))!.NextRunAt);
+    }
+
+    [Fact]
+    public async Task A_stale_slot_fires_nothing_and_the_stored_slot_is_armed_instead()
+    {
+        await using var claimer = Claimer(TaskIntervalMinimum.None);
+        var task = await StoreTaskAsync(TaskType.Interval, "10m");
+        Arm(claimer, task);
         _time.Advance(TimeSpan.FromMinutes(10));
+        await ArmedAsync(claimer, task, task.CreatedAt.AddMinutes(20));
 
-        var claim = await claimer.ClaimAsync(task.Id, task.NextRunAt!.Value);
-        Assert.True(claim.Fired);
-        Assert.Equal(task.CreatedAt.AddMinutes(20), claim.NextDue);
-        Assert.Equal([_channel], _woken);
-        Assert.Single(await _store.ListTaskRunsAsync(task.Id, 10, null, CancellationToken.None));
+        // A second node (or a restart) that still has the old slot: the claim refuses it.
+        await using var late = Claimer(TaskIntervalMinimum.None);
+        Arm(late, task);
+        await ArmedAsync(late, task, task.CreatedAt.AddMinutes(20));
+        Assert.Single(await RunsAsync(task));
+    }
 
-        // The same slot again (a stale timer): nothing fires, the stored next slot comes back.
-        var again = await claimer.ClaimAsync(task.Id, task.NextRunAt!.Value);
-        Assert.False(again.Fired);
-        Assert.Equal(task.CreatedAt.AddMinutes(20), again.NextDue);
-        Assert.Single(await _store.ListTaskRunsAsync(task.Id, 10, null, CancellationToken.None));
+    [Fact]
+    public async Task An_older_revision_never_replaces_a_newer_one()
+    {
+        await using var claimer = Claimer(TaskIntervalMinimum.None);
+        var task = await StoreTaskAsync(TaskType.Interval, "10m");
+        var edited = task with { NextRunAt = task.CreatedAt.AddMinutes(3), Revision = task.Revision + 1 };
+        Assert.Equal(TaskWrite.Written, await _store.UpdateTaskAsync(task with { NextRunAt = edited.NextRunAt }, CancellationToken.None));
+
+        // The edit arms its slot first; a claim that read the task before the edit arms later.
+        Arm(claimer, edited);
+        Arm(claimer, task);
+        Assert.Equal(edited.NextRunAt, claimer.ArmedAt(task.Id));
+        _time.Advance(TimeSpan.FromMinutes(3));
+        await ArmedAsync(claimer, task, edited.NextRunAt!.Value.AddMinutes(10));
+        Assert.Single(await RunsAsync(task));
+    }
+
+    [Fact]
+    public async Task A_write_based_on_an_old_read_is_refused()
+    {
+        var task = await StoreTaskAsync(TaskType.Interval, "10m");
+        Assert.Equal(TaskWrite.Written, await _store.UpdateTaskAsync(task with { Name = "first" }, CancellationToken.None));
+        Assert.Equal(TaskWrite.Stale, await _store.UpdateTaskAsync(task with { Name = "second" }, CancellationToken.None));
+        var stored = (await _store.GetTaskAsync(task.Id, CancellationToken.None))!;
+        Assert.Equal(("first", task.Revision + 1), (stored.Name, stored.Revision));
+
+        await _store.DeleteTaskAsync(task.Id, CancellationToken.None);
+        Assert.Equal(TaskWrite.Missing, await _store.UpdateTaskAsync(stored, CancellationToken.None));
     }
 
     [Fact]
@@ -71,11 +121,11 @@ public sealed class TaskClaimerTests : IAsyncLifetime
     {
         await using var claimer = Claimer(TaskIntervalMinimum.FromSeconds(600));
         var task = await StoreTaskAsync(TaskType.Interval, "1m");
+        Arm(claimer, task);
         _time.Advance(TimeSpan.FromMinutes(1));
 
-        var claim = await claimer.ClaimAsync(task.Id, task.NextRunAt!.Value);
-        Assert.True(claim.Fired);
-        Assert.Equal(task.CreatedAt.AddMinutes(11), claim.NextDue);
+        await ArmedAsync(claimer, task, task.CreatedAt.AddMinutes(11));
+        Assert.Single(await RunsAsync(task));
     }
 
     [Theory]
@@ -83,45 +133,49 @@ public sealed class TaskClaimerTests : IAsyncLifetime
     [InlineData(MisfirePolicy.Skip, 0)]
     public async Task Slots_missed_while_the_daemon_was_down_follow_the_misfire_policy(MisfirePolicy misfire, int expectedRuns)
     {
-        await using var claimer = Claimer(TaskIntervalMinimum.None);
         var task = await StoreTaskAsync(TaskType.Interval, "10m", misfire);
         _time.Advance(TimeSpan.FromMinutes(35)); // three slots pass while nobody is there
+        await using var claimer = Claimer(TaskIntervalMinimum.None);
+        Arm(claimer, task);
 
-        var claim = await claimer.ClaimAsync(task.Id, task.NextRunAt!.Value);
-        Assert.Equal(expectedRuns == 1, claim.Fired);
-        Assert.Equal(task.CreatedAt.AddMinutes(40), claim.NextDue); // the cadence keeps its anchor
-        Assert.Equal(expectedRuns, (await _store.ListTaskRunsAsync(task.Id, 10, null, CancellationToken.None)).Count);
+        await ArmedAsync(claimer, task, task.CreatedAt.AddMinutes(40)); // the cadence keeps its anchor
+        Assert.Equal(expectedRuns, (await RunsAsync(task)).Count);
     }
 
     [Theory]
-    [InlineData(30, true)]
-    [InlineData(31, false)]
-    public async Task A_skipping_task_still_fires_a_slot_claimed_within_the_misfire_grace(int lateSeconds, bool fires)
+    [InlineData(30, 1)]
+    [InlineData(31, 0)]
+    public async Task A_skipping_task_still_fires_a_slot_claimed_within_the_misfire_grace(int lateSeconds, int expectedRuns)
     {
-        await using var claimer = Claimer(TaskIntervalMinimum.None, graceSeconds: 30);
         var task = await StoreTaskAsync(TaskType.Interval, "10m", MisfirePolicy.Skip);
         _time.Advance(TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(lateSeconds));
+        await using var claimer = Claimer(TaskIntervalMinimum.None, graceSeconds: 30);
+        Arm(claimer, task);
 
-        var claim = await claimer.ClaimAsync(task.Id, task.NextRunAt!.Value);
-        Assert.Equal(fires, claim.Fired);
-        Assert.Equal(task.CreatedAt.AddMinutes(20), claim.NextDue);
+        await ArmedAsync(claimer, task, task.CreatedAt.AddMinutes(20));
+        Assert.Equal(expectedRuns, (await RunsAsync(task)).Count);
     }
 
     [Fact]
-    public async Task Slots_due_together_are_claimed_together_and_a_deleted_task_is_gone()
+    public async Task Slots_due_together_are_claimed_together_and_a_deleted_task_is_disarmed()
     {
         await using var claimer = Claimer(TaskIntervalMinimum.None);
         var tasks = new List<ScheduledTask>();
         for (var i = 0; i < 200; i++)
         {
             tasks.Add(await StoreTaskAsync(TaskType.Once, "5m"));
+            Arm(claimer, tasks[^1]);
         }
         await _store.DeleteTaskAsync(tasks[0].Id, CancellationToken.None);
+        Assert.Equal(200, claimer.ArmedCount);
         _time.Advance(TimeSpan.FromMinutes(5));
 
-        var claims = await Task.WhenAll(tasks.Select(t => claimer.ClaimAsync(t.Id, t.NextRunAt!.Value)));
-        Assert.True(claims[0].Gone);
-        Assert.All(claims.Skip(1), c => Assert.True(c.Fired && c.NextDue is null));
+        await Eventually.Until(() => claimer.ArmedCount == 0, "every once task to be done");
+        foreach (var task in tasks.Skip(1))
+        {
+            Assert.Single(await RunsAsync(task));
+        }
+        Assert.Equal([_channel], _woken.Distinct());
     }
 
     [Fact]
@@ -135,17 +189,17 @@ public sealed class TaskClaimerTests : IAsyncLifetime
             tasks.Add(await StoreTaskAsync(TaskType.Interval, "1m"));
         }
 
-        TaskFiring Firing(ScheduledTask t) => new(t.Id, t.NextRunAt!.Value, t.NextRunAt.Value.AddMinutes(1),
+        TaskFiring Firing(ScheduledTask t) => new(t.Id, t.Revision, t.NextRunAt!.Value, t.NextRunAt.Value.AddMinutes(1),
             new Run(Ids.New("run", _time), t.ChannelId, t.Id, RunStatus.Queued, t.Prompt, due, null, null, null, null, null, null, null, null, RunUsage.None));
         var a = Task.Run(() => _store.ClaimTaskFiringsAsync(tasks.Select(Firing).ToList(), due, CancellationToken.None));
         var b = Task.Run(() => second.ClaimTaskFiringsAsync(tasks.Select(Firing).ToList(), due, CancellationToken.None));
         var claimed = (await a).Concat(await b).ToList();
 
         Assert.Equal(50, claimed.Count);
-        Assert.Equal(50, claimed.Select(r => r.TaskId).Distinct().Count());
+        Assert.Equal(50, claimed.Select(f => f.TaskId).Distinct().Count());
         foreach (var t in tasks)
         {
-            Assert.Single(await _store.ListTaskRunsAsync(t.Id, 10, null, CancellationToken.None));
+            Assert.Single(await RunsAsync(t));
         }
     }
 }

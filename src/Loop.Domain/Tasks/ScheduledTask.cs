@@ -73,9 +73,23 @@ public sealed record ScheduledTask(
 {
     public const int DefaultMaxIterations = 10;
     public const string DefaultCompletionPromise = "DONE";
+
+    /// <summary>How many times the stored task has been written: a write based on an older read is
+    /// refused (<see cref="TaskWrite.Stale"/>), so an edit and a claim of the same task cannot undo each other.</summary>
+    public long Revision { get; init; }
+}
+
+/// <summary>How a write of a whole task went.</summary>
+public enum TaskWrite
+{
+    Written,
+    /// <summary>The task was written by someone else since it was read: read it again.</summary>
+    Stale,
+    Missing,
 }
 
 /// <summary>A due slot of a task, to be claimed atomically: the claim advances the task's
 /// next_run_at from <see cref="DueAt"/> to <see cref="NextRunAt"/> and queues <see cref="Run"/>
-/// (none when the slot is skipped), or does nothing when another claimer got there first.</summary>
-public sealed record TaskFiring(string TaskId, DateTimeOffset DueAt, DateTimeOffset? NextRunAt, Runs.Run? Run);
+/// (none when the slot is skipped), or does nothing when the task was written since it was read at
+/// <see cref="Revision"/> (another claimer got there first, or an edit).</summary>
+public sealed record TaskFiring(string TaskId, long Revision, DateTimeOffset DueAt, DateTimeOffset? NextRunAt, Runs.Run? Run);
