@@ -118,6 +118,12 @@ public interface ILoopStore
     /// <summary>The tasks with the given ids that exist, in no particular order.</summary>
     Task<IReadOnlyList<ScheduledTask>> GetTasksAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken);
 
+    /// <summary>The next due slot of every enabled task that has one, as a starting node arms them.</summary>
+    Task<IReadOnlyList<TaskSlot>> ListTaskSlotsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Loop tasks in the middle of their iterations (enabled and running).</summary>
+    Task<IReadOnlyList<string>> ListRunningLoopTasksAsync(CancellationToken cancellationToken);
+
     /// <summary>Tasks of one channel, or of all channels when <paramref name="channelId"/> is null, oldest first.</summary>
     Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken);
 

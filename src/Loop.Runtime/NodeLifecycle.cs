@@ -120,21 +120,16 @@ public sealed class NodeLifecycle(
     private async Task ArmTasksAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var tasks = await store.ListTasksAsync(null, cancellationToken);
-        var missed = 0;
-        foreach (var task in tasks.Where(t => t.Enabled))
+        var slots = await store.ListTaskSlotsAsync(cancellationToken);
+        foreach (var slot in slots)
         {
-            if (task.Type == Domain.Tasks.TaskType.Loop)
-            {
-                await grains.GetGrain<ITaskGrain>(task.Id).ResumeLoop();
-            }
-            else if (task.NextRunAt is { } due)
-            {
-                missed += due <= now ? 1 : 0;
-                claimer.Arm(task.Id, due, task.Revision);
-            }
+            claimer.Arm(slot.TaskId, slot.DueAt, slot.Revision);
         }
-        _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while the daemon was down", claimer.ArmedCount, missed);
+        foreach (var loopTask in await store.ListRunningLoopTasksAsync(cancellationToken))
+        {
+            await grains.GetGrain<ITaskGrain>(loopTask).ResumeLoop();
+        }
+        _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while the daemon was down", slots.Count, slots.Count(s => s.DueAt <= now));
     }
 
     /// <summary>A channel was registered for a directory: each chat platform may open a chat for it.</summary>

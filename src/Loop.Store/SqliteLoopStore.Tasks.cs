@@ -82,6 +82,16 @@ public sealed partial class SqliteLoopStore
             return (IReadOnlyList<ScheduledTask>)tasks;
         }, cancellationToken);
 
+    public Task<IReadOnlyList<TaskSlot>> ListTaskSlotsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<TaskSlot>)(await connection.QueryAsync<(string Id, long NextRunAt, long Revision)>(Command(
+            "SELECT id, next_run_at, revision FROM tasks WHERE enabled = 1 AND type <> 'loop' AND next_run_at IS NOT NULL",
+            null, null, cancellationToken))).Select(r => new TaskSlot(r.Id, Columns.FromMs(r.NextRunAt), r.Revision)).ToList(), cancellationToken);
+
+    public Task<IReadOnlyList<string>> ListRunningLoopTasksAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
+            "SELECT id FROM tasks WHERE enabled = 1 AND type = 'loop' AND loop_state = 'running' ORDER BY id",
+            null, null, cancellationToken))).ToList(), cancellationToken);
+
     public Task<IReadOnlyList<ScheduledTask>> ListTasksAsync(string? channelId, CancellationToken cancellationToken)
     {
         var sql = channelId is null

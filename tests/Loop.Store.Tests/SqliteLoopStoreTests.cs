@@ -38,7 +38,7 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
         await using var reopened = new SqliteLoopStore(_db.DatabasePath, _time);
         await reopened.MigrateAsync(None);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L], ReadColumn<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L], ReadColumn<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], ReadColumn<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
         Assert.True(File.Exists(_db.DatabasePath));

@@ -79,6 +79,9 @@ public sealed record ScheduledTask(
     public long Revision { get; init; }
 }
 
+/// <summary>A task's next due slot, as stored at <paramref name="Revision"/>.</summary>
+public sealed record TaskSlot(string TaskId, DateTimeOffset DueAt, long Revision);
+
 /// <summary>How a write of a whole task went.</summary>
 public enum TaskWrite
 {
