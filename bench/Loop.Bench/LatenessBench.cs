@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 /// in the store and its channel woken), read from <see cref="TaskClaimer.OnFired"/>, on an
 /// in-process node with the real SQLite store, the no-Docker sandbox and the system clock. Then,
 /// from the store, that every slot due in the measured window fired exactly once and none early.
-/// Either the tasks are created here through the TaskService (timers armed as each is created), or
+/// Either the tasks are created here through the TaskService (each armed on the node's timetable as it is created), or
 /// (<c>--plan</c>) they are already in the store of <c>--home</c> and the node's start arms them.
 /// </summary>
 public static class LatenessBench
@@ -145,7 +145,7 @@ public static class LatenessBench
                 $"({id}) {what}: {plan.Tasks:N0} tasks on {plan.Channels} channels ({TypesText(plan)}), first due {plan.Start:HH:mm:ss} UTC. In-process LoopHost with the real SQLite store in a fresh LOOP_HOME, the no-Docker InstantSandbox (each run succeeds at once), TimeProvider.System, console logs at debug (the daemon's default). "
                     + (restart
                         ? $"The tasks were created by step h through the TaskService of another in-process node into this store; this node's start (migrate, StartAsync: list all tasks, arm one timer each) took {Stats.Num(prepareSeconds, "0.0")} s and armed {armed:N0}."
-                        : $"Created through TaskService.CreateAsync one after another ({Stats.Num(prepareSeconds, "0.0")} s, each arming its timer at once), {armed:N0} armed when creation ended, then nothing until the first due instant."),
+                        : $"Created through TaskService.CreateAsync one after another ({Stats.Num(prepareSeconds, "0.0")} s, each armed at once), {armed:N0} armed when creation ended, then nothing until the first due instant."),
                 $"({id}) lateness = the claimedAt passed to TaskClaimer.OnFired (read after the batch's claim transaction committed: run inserted, next_run_at advanced) minus the slot's due instant, both from the system clock; it includes the .NET timer's wake-up, the hand-off to the claimer and the store transaction, not the run itself (runs of one channel queue behind each other: expected). {late.Count:N0} samples in {batches.Count} claim transaction(s) (largest {batches.Max()} slots). Bench process CPU from the tasks being ready to the last claim: {Stats.Num(cpuSeconds, "0.0")} s over {Stats.Num(wallSeconds, "0.0")} s wall.",
                 $"({id}) correctness, counted in loop.db after the node stopped: runs per task (exactly one for every task due by the window's end; none created before its due instant; tasks due after it: {beyond:N0} fired, allowed). Runs of the window's slots that succeeded: {succeeded:N0}; queued or running when the node stopped: {unfinished} (the fired runs drained {Stats.Num((drainedAt - sliceEnd).TotalSeconds, "0.0")} s after the window's end). In-process RSS with the tasks armed: {Stats.Num(rssArmed)} MB (includes the benchmark's own state), GC heap {Stats.Num(heapArmedMb)} MB; after the window and a forced full compacting GC: {Stats.Num(liveMb)} MB live, RSS {Stats.Num(rssAfterGc)} MB.",
                 $"({id}) baseline (computed, not measured): seed 000 polls every {PollSeconds:0} s, so a due instant waits for the next poll, uniform over 0-{PollSeconds:0} s: p50 {PollSeconds / 2:0} s, p99 {PollSeconds * 0.99:0.0} s, max {PollSeconds:0} s (claim time not included). Ratio = Loop p99 / baseline p99.",
