@@ -30,7 +30,15 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
 
     public async Task Arm() => await ArmAsync(await Store.GetTaskAsync(Id, CancellationToken.None));
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) => Arm();
+    public Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (parts.Claimer.ArmedAt(Id) is not null)
+        {
+            DeactivateOnIdle(); // armed here already: every change since has armed it too
+            return Task.CompletedTask;
+        }
+        return Arm(); // after a restart elsewhere, or its last slot fired: the store decides
+    }
 
     public async Task<TaskEdit> Update(TaskChangeRequest change)
     {
@@ -195,7 +203,8 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
         var reminder = await this.GetReminder(ReminderName);
         if (due is not null && reminder is null)
         {
-            await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod, ReminderPeriod);
+            // The first tick at a random point of the period: tasks created together tick apart.
+            await this.RegisterOrUpdateReminder(ReminderName, ReminderPeriod * (0.1 + 0.9 * Random.Shared.NextDouble()), ReminderPeriod);
         }
         else if (due is null && reminder is not null)
         {
