@@ -7,8 +7,8 @@ using Loop.Runtime;
 using Microsoft.Extensions.Logging;
 
 /// <summary>
-/// (h) Resident memory of the published <c>loop serve</c> with 100,000 tasks registered (one armed
-/// timer each), against the same daemon with none. The tasks are created through the TaskService of
+/// (h) Resident memory of the published <c>loop serve</c> with 100,000 tasks registered (each armed
+/// on its timetable, with a reminder), against the same daemon with none. The tasks are created through the TaskService of
 /// an in-process node into a Loop home, due over one hour starting <c>--lead</c> seconds after this
 /// step began (so none fires while the daemon is measured); then <c>loop serve</c> starts on that
 /// home and its scheduler arms them all. Writes the task plan to <c>--plan-out</c>: step g measures
@@ -64,7 +64,7 @@ public static partial class TaskMemoryBench
         };
         var notes = new List<string>
         {
-            $"({id}) the published artifacts/bin/loop, `loop serve` with its defaults (log_level debug) except LOOP_HOME, LOOP_API_ADDR and DOCKER_HOST pointing at a socket that does not exist (so nothing can start a container). Its home holds {plan.Tasks:N0} tasks on {plan.Channels} channels, half once tasks (ISO instants to the ms) and half daily 6-field cron tasks, due evenly over one hour from {plan.Start:HH:mm:ss} UTC, created by this step through the TaskService of an in-process node (validation, store insert, one at a time: {Stats.Num(createSeconds, "0.0")} s, {Stats.Num(plan.Tasks / createSeconds)}/s). At start the scheduler lists them and arms one timer each (its log: \"Armed {full.Armed} task(s)\"); none is due before the measurement ends.",
+            $"({id}) the published artifacts/bin/loop, `loop serve` with its defaults (log_level debug) except LOOP_HOME, LOOP_API_ADDR and DOCKER_HOST pointing at a socket that does not exist (so nothing can start a container). Its home holds {plan.Tasks:N0} tasks on {plan.Channels} channels, half once tasks (ISO instants to the ms) and half daily 6-field cron tasks, due evenly over one hour from {plan.Start:HH:mm:ss} UTC, created by this step through the TaskService of an in-process node (validation, store insert, one at a time: {Stats.Num(createSeconds, "0.0")} s, {Stats.Num(plan.Tasks / createSeconds)}/s). At start the node reads their next slots and arms each on its timetable (its log: \"Armed {full.Armed} task(s)\"); none is due before the measurement ends.",
             $"({id}) RSS = VmRSS of the daemon {settle} s after its first 200 on /api/health, no requests in between (the last of one sample a second; the highest was {Stats.Num(full.MaxSampleMb, "0.0")} MB); peak = VmHWM then, which includes loading every task at start. Baseline: the same daemon and settings on an empty home, measured the same way in this run. Step g then starts an in-process node on this store and measures fire lateness on these tasks.",
         };
         new BenchResult(id, $"memory with {plan.Tasks:N0} tasks", rows, notes).Save(args.Get("out"));

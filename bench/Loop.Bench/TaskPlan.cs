@@ -63,7 +63,7 @@ public sealed record TaskPlan(DateTimeOffset Start, double WindowSeconds, int Ta
         return ids;
     }
 
-    /// <summary>Creates every task through the node's TaskService (validation, store insert, timer
+    /// <summary>Creates every task through the node's TaskService (validation, store insert, task
     /// armed), as POST /api/tasks does, one after another. Returns the seconds it took.</summary>
     public async Task<double> CreateAsync(LoopHost node, IReadOnlyList<string> channelIds, string id, CancellationToken cancellationToken)
     {
