@@ -198,7 +198,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
     /// armed; then lets the grain go, since the timetable now holds all it needs.</summary>
     private async Task ArmAsync(ScheduledTask? task)
     {
-        var due = task is { Enabled: true } && task.Type != TaskType.Loop ? task.NextRunAt : null;
+        var due = task?.NextDue;
         parts.Claimer.Arm(Id, due, task?.Revision ?? long.MaxValue);
         var reminder = await this.GetReminder(ReminderName);
         if (due is not null && reminder is null)

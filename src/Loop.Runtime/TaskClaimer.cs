@@ -103,7 +103,7 @@ public sealed class TaskClaimer : IAsyncDisposable
             foreach (var task in tasks)
             {
                 var slot = due[task.Id];
-                if (!task.Enabled || task.Type == TaskType.Loop || task.NextRunAt != slot.DueAt)
+                if (task.NextDue != slot.DueAt)
                 {
                     ArmAsStored(task); // edited or disabled since it was armed: the stored truth decides
                     continue;
@@ -189,7 +189,7 @@ public sealed class TaskClaimer : IAsyncDisposable
     }
 
     private void ArmAsStored(ScheduledTask task) =>
-        Arm(task.Id, task is { Enabled: true } && task.Type != TaskType.Loop ? task.NextRunAt : null, task.Revision);
+        Arm(task.Id, task.NextDue, task.Revision);
 
     private void ArmGone(IEnumerable<string> taskIds, IReadOnlyList<ScheduledTask> found)
     {

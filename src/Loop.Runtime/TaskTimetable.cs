@@ -78,7 +78,7 @@ public sealed class TaskTimetable : IDisposable
         }
     }
 
-    /// <summary>The due instant the timetable holds for a task, if any (for tests and the runtime view).</summary>
+    /// <summary>The due instant the timetable holds for a task, if any.</summary>
     public DateTimeOffset? DueAt(string taskId)
     {
         lock (_gate)

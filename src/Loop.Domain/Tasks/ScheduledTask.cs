@@ -74,6 +74,9 @@ public sealed record ScheduledTask(
     public const int DefaultMaxIterations = 10;
     public const string DefaultCompletionPromise = "DONE";
 
+    /// <summary>The slot the task waits for: its next run when it is enabled and time-based, none otherwise.</summary>
+    public DateTimeOffset? NextDue => Enabled && Type != TaskType.Loop ? NextRunAt : null;
+
     /// <summary>How many times the stored task has been written: a write based on an older read is
     /// refused (<see cref="TaskWrite.Stale"/>), so an edit and a claim of the same task cannot undo each other.</summary>
     public long Revision { get; init; }
