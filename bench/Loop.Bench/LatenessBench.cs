@@ -5,10 +5,11 @@ using Loop.Runtime;
 using Microsoft.Extensions.Logging;
 
 /// <summary>
-/// (f) and (g) Fire lateness: how long after its due instant each task slot is claimed (the run is
-/// in the store and its channel woken), read from <see cref="TaskClaimer.OnFired"/>, on an
-/// in-process node with the real SQLite store, the no-Docker sandbox and the system clock. Then,
-/// from the store, that every slot due in the measured window fired exactly once and none early.
+/// (f) and (g) Fire lateness: how long after its due instant each task slot fires (its run is in
+/// the store, its instant has come and its channel is woken), read from <see cref="TaskClaimer.OnFired"/>,
+/// on an in-process node with the real SQLite store, the no-Docker sandbox and the system clock.
+/// Then, from the store, that every slot due in the measured window ran exactly once and none
+/// started before its instant.
 /// Either the tasks are created here through the TaskService (each armed on the node's timetable as it is created), or
 /// (<c>--plan</c>) they are already in the store of <c>--home</c> and the node's start arms them.
 /// </summary>
@@ -34,12 +35,12 @@ public static class LatenessBench
         var disposed = false;
         try
         {
-            var fired = new List<(DateTimeOffset Due, DateTimeOffset Claimed)>();
-            node.Get<TaskClaimer>().OnFired = (due, claimed) =>
+            var fired = new List<(DateTimeOffset Due, DateTimeOffset Fired)>();
+            node.Get<TaskClaimer>().OnFired = (due, firedAt) =>
             {
                 lock (fired)
                 {
-                    fired.Add((due, claimed));
+                    fired.Add((due, firedAt));
                 }
             };
 
@@ -103,8 +104,8 @@ public static class LatenessBench
             var stoppedAt = DateTimeOffset.UtcNow;
 
             var slots = InSlice(fired, sliceEnd);
-            var late = slots.Select(s => (s.Claimed - s.Due).TotalMilliseconds).ToList();
-            var batches = slots.GroupBy(s => s.Claimed).Select(g => g.Count()).ToList();
+            var late = slots.Select(s => (s.Fired - s.Due).TotalMilliseconds).ToList();
+            var batches = slots.GroupBy(s => s.Fired).Select(g => g.Count()).ToList();
             var counts = TaskPlan.CountRuns(database);
             int twice = 0, missed = 0, early = 0, beyond = 0, succeeded = 0;
             for (var i = 0; i < plan.Tasks; i++)
@@ -116,7 +117,7 @@ public static class LatenessBench
                 var due = plan.Due(i);
                 twice += c.Runs > 1 ? 1 : 0;
                 missed += due <= sliceEnd && c.Runs == 0 ? 1 : 0;
-                early += c.FirstRunMs < due.ToUnixTimeMilliseconds() ? 1 : 0;
+                early += c.FirstStartMs < due.ToUnixTimeMilliseconds() ? 1 : 0;
                 beyond += due > sliceEnd && c.Runs > 0 ? 1 : 0;
                 succeeded += due <= sliceEnd ? c.Succeeded : 0;
             }
@@ -125,14 +126,14 @@ public static class LatenessBench
                 throw new BenchFailure($"no slot fired within {measure} s of the first due instant ({expected} were due)");
             }
             var stats = Stats.Of(late);
-            Console.Error.WriteLine($"[bench {id}] {late.Count}/{expected} slots claimed in {batches.Count} claim(s); lateness p50 {stats.P50:0.0} ms, p99 {stats.P99:0.0} ms, max {stats.Max:0.0} ms; twice {twice}, missed {missed}, early {early}; {unfinished} runs unfinished");
+            Console.Error.WriteLine($"[bench {id}] {late.Count}/{expected} slots fired in {batches.Count} group(s); lateness p50 {stats.P50:0.0} ms, p99 {stats.P99:0.0} ms, max {stats.Max:0.0} ms; twice {twice}, missed {missed}, early {early}; {unfinished} runs unfinished");
 
             var what = Describe(plan, measure, expected);
             var baseline = $"{Stats.Num(PollSeconds / 2)} s / {Stats.Num(PollSeconds * 0.99, "0.0")} s / {Stats.Num(PollSeconds)} s (computed)";
             var correct = twice == 0 && missed == 0 && early == 0 && late.Count == expected;
             var rows = new List<ResultRow>
             {
-                new(id, $"fire lateness (claimed − due), {what}, p50 / p99 / max", $"{Stats.Ms(stats.P50)} / {Stats.Ms(stats.P99)} / {Stats.Ms(stats.Max)}",
+                new(id, $"fire lateness (fired − due), {what}, p50 / p99 / max", $"{Stats.Ms(stats.P50)} / {Stats.Ms(stats.P99)} / {Stats.Ms(stats.Max)}",
                     baseline, $"{Stats.Num(stats.P99 / (PollSeconds * 0.99 * 1000), "0.0000")} (p99)", $"p99 < {TargetP99Ms(id)} ms", BenchResult.Verdict(stats.P99 < TargetP99Ms(id))),
                 new(id, $"slots due in the window: fired / fired twice / missed / early (runs per task in the store)", $"{late.Count} of {expected} / {twice} / {missed} / {early}",
                     "-", "-", "each once, none early", BenchResult.Verdict(correct)),
@@ -146,7 +147,7 @@ public static class LatenessBench
                     + (restart
                         ? $"The tasks were created by step h through the TaskService of another in-process node into this store; this node's start (migrate, StartAsync: read every task's next slot, arm each on the node's timetable) took {Stats.Num(prepareSeconds, "0.0")} s and armed {armed:N0}."
                         : $"Created through TaskService.CreateAsync one after another ({Stats.Num(prepareSeconds, "0.0")} s, each armed at once), {armed:N0} armed when creation ended, then nothing until the first due instant."),
-                $"({id}) lateness = the claimedAt passed to TaskClaimer.OnFired (read after the batch's claim transaction committed: run inserted, next_run_at advanced) minus the slot's due instant, both from the system clock; it includes the .NET timer's wake-up, the hand-off to the claimer and the store transaction, not the run itself (runs of one channel queue behind each other: expected). {late.Count:N0} samples in {batches.Count} claim transaction(s) (largest {batches.Max()} slots). Bench process CPU from the tasks being ready to the last claim: {Stats.Num(cpuSeconds, "0.0")} s over {Stats.Num(wallSeconds, "0.0")} s wall.",
+                $"({id}) lateness = the instant passed to TaskClaimer.OnFired minus the slot's due instant, both from the system clock. Slots are claimed up to {TaskClaimer.ClaimAhead.TotalSeconds:0} s before their instant (run inserted, next_run_at advanced, in one transaction per batch) and queued for it; a slot fires when its claim has committed and its instant has come, and its channel is woken then. So lateness is the later of the claim's commit and the .NET timer's wake-up at the instant, not the run itself (runs of one channel queue behind each other: expected). 'Early' counts runs that started before their slot's instant. {late.Count:N0} samples fired in {batches.Count} group(s) (largest {batches.Max()} slots). Bench process CPU from the tasks being ready to the last claim: {Stats.Num(cpuSeconds, "0.0")} s over {Stats.Num(wallSeconds, "0.0")} s wall.",
                 $"({id}) correctness, counted in loop.db after the node stopped: runs per task (exactly one for every task due by the window's end; none created before its due instant; tasks due after it: {beyond:N0} fired, allowed). Runs of the window's slots that succeeded: {succeeded:N0}; queued or running when the node stopped: {unfinished} (the fired runs drained {Stats.Num((drainedAt - sliceEnd).TotalSeconds, "0.0")} s after the window's end). In-process RSS with the tasks armed: {Stats.Num(rssArmed)} MB (includes the benchmark's own state), GC heap {Stats.Num(heapArmedMb)} MB; after the window and a forced full compacting GC: {Stats.Num(liveMb)} MB live, RSS {Stats.Num(rssAfterGc)} MB.",
                 $"({id}) baseline (computed, not measured): seed 000 polls every {PollSeconds:0} s, so a due instant waits for the next poll, uniform over 0-{PollSeconds:0} s: p50 {PollSeconds / 2:0} s, p99 {PollSeconds * 0.99:0.0} s, max {PollSeconds:0} s (claim time not included). Ratio = Loop p99 / baseline p99.",
             };
@@ -163,7 +164,7 @@ public static class LatenessBench
         }
     }
 
-    private static List<(DateTimeOffset Due, DateTimeOffset Claimed)> InSlice(List<(DateTimeOffset Due, DateTimeOffset Claimed)> fired, DateTimeOffset sliceEnd)
+    private static List<(DateTimeOffset Due, DateTimeOffset Fired)> InSlice(List<(DateTimeOffset Due, DateTimeOffset Fired)> fired, DateTimeOffset sliceEnd)
     {
         lock (fired)
         {

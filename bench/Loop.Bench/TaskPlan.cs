@@ -92,13 +92,13 @@ public sealed record TaskPlan(DateTimeOffset Start, double WindowSeconds, int Ta
 
     /// <summary>Per task (by index): runs recorded in the store, the earliest run's creation instant
     /// (unix ms) and how many of its runs succeeded. Read from loop.db after the node stopped.</summary>
-    public static Dictionary<int, (int Runs, long? FirstRunMs, int Succeeded)> CountRuns(string database)
+    public static Dictionary<int, (int Runs, long? FirstStartMs, int Succeeded)> CountRuns(string database)
     {
         var counts = new Dictionary<int, (int, long?, int)>();
         using var connection = OpenReadOnly(database);
         using var command = connection.CreateCommand();
         command.CommandText = """
-            SELECT t.name, COUNT(r.id), MIN(r.created_at), COALESCE(SUM(r.status = 'succeeded'), 0)
+            SELECT t.name, COUNT(r.id), MIN(r.started_at), COALESCE(SUM(r.status = 'succeeded'), 0)
             FROM tasks t LEFT JOIN runs r ON r.task_id = t.id
             WHERE t.name LIKE 'bench-%'
             GROUP BY t.id

@@ -59,9 +59,9 @@ public interface ILoopStore
     Task<IReadOnlyList<ChatMessage>> ListLatestMessagesAsync(string channelId, long? beforeId, int limit, CancellationToken cancellationToken);
 
     /// <summary>What a channel actor needs to start its next run, read at once: the oldest queued
-    /// task run and the pending messages, and the channel when there is either. Null when the channel
-    /// does not exist but has work.</summary>
-    Task<ChannelWork?> GetChannelWorkAsync(string channelId, CancellationToken cancellationToken);
+    /// task run due by <paramref name="now"/> and the pending messages, and the channel when there is
+    /// either. Null when the channel does not exist but has work.</summary>
+    Task<ChannelWork?> GetChannelWorkAsync(string channelId, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>User messages of the channel not yet handed to a run, in arrival order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListPendingMessagesAsync(string channelId, CancellationToken cancellationToken);
@@ -94,7 +94,8 @@ public interface ILoopStore
     Task<IReadOnlyList<Run>> ListRunsAsync(string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken);
 
     /// <summary>After a crash: marks every queued or running run failed with <paramref name="reason"/>,
-    /// returns its user messages to pending (so they run again), and returns the runs as they were.</summary>
+    /// returns its user messages to pending (so they run again), and returns the runs as they were.
+    /// Task runs claimed ahead for an instant after <paramref name="now"/> stay queued: they had not begun.</summary>
     Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>Moves a queued run to running; false when it is no longer queued (cancelled meanwhile).</summary>
@@ -103,8 +104,12 @@ public interface ILoopStore
     /// <summary>Ends a run that is still queued as cancelled; false when it is not queued any more.</summary>
     Task<bool> CancelQueuedRunAsync(string runId, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Channels that have queued task runs (to resume work after a restart).</summary>
-    Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken);
+    /// <summary>Channels that have queued task runs, with each instant they are queued for (to resume
+    /// work after a restart).</summary>
+    Task<IReadOnlyList<QueuedTaskRuns>> ListQueuedTaskRunsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The task's runs claimed ahead of their slot and not yet due: queued for an instant after <paramref name="now"/>.</summary>
+    Task<IReadOnlyList<Run>> ListRunsClaimedAheadAsync(string taskId, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>Runs of a task, newest first.</summary>
     Task<IReadOnlyList<Run>> ListTaskRunsAsync(string taskId, int limit, string? beforeRunId, CancellationToken cancellationToken);
@@ -130,6 +135,11 @@ public interface ILoopStore
     /// <summary>Writes every field of the task but its Claude session (its runs keep that, as they
     /// end), if the stored task is still at the task's <see cref="ScheduledTask.Revision"/>.</summary>
     Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken);
+
+    /// <summary>Writes the task (as the other overload does) and deletes, in the same transaction,
+    /// the runs it gives back: claimed ahead for a slot the write re-decides. Stale, and nothing
+    /// written, when one of them is no longer queued.</summary>
+    Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, IReadOnlyCollection<string> withdrawnRuns, CancellationToken cancellationToken);
 
     Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken);
 
@@ -214,6 +224,9 @@ public enum SessionHolder
 public sealed record SessionChange(SessionHolder Holder, string HolderId, string SessionId);
 
 /// <summary>A channel's next work; <see cref="Channel"/> is null when there is none.</summary>
+/// <summary>A channel's queued task runs for one instant.</summary>
+public sealed record QueuedTaskRuns(string ChannelId, DateTimeOffset DueAt);
+
 public sealed record ChannelWork(Channel? Channel, Run? QueuedTaskRun, IReadOnlyList<ChatMessage> Pending);
 
 /// <summary>Which channels to list: those whose name or directory contains <see cref="Search"/>

@@ -48,21 +48,24 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
             {
                 return Missing();
             }
+            var now = Now;
+            // A slot claimed ahead but not yet due is given back: the change decides it.
+            var claimedAhead = await Store.ListRunsClaimedAheadAsync(Id, now, CancellationToken.None);
             ScheduledTask updated;
             try
             {
-                updated = parts.Edits.Apply(task, change, Now);
+                updated = parts.Edits.Apply(TaskEdits.Unclaimed(task, claimedAhead), change, now);
             }
             catch (LoopValidationException invalid)
             {
                 return new TaskEdit(TaskProblem.Invalid, invalid.Field, invalid.Message);
             }
-            switch (await Store.UpdateTaskAsync(updated, CancellationToken.None))
+            switch (await Store.UpdateTaskAsync(updated, claimedAhead.Select(r => r.Id).ToList(), CancellationToken.None))
             {
                 case TaskWrite.Missing:
                     return Missing();
                 case TaskWrite.Stale when attempt < MaxEditAttempts:
-                    continue; // its slot was claimed meanwhile: apply the change to what the claim left
+                    continue; // its slot was claimed (or its claimed run began) meanwhile: apply the change to what that left
                 case TaskWrite.Stale:
                     return new TaskEdit(TaskProblem.Conflict, null, $"task {Id} kept changing while it was edited; try again");
                 default:

@@ -99,8 +99,14 @@ public sealed class NodeLifecycle(
         }
 
         await ArmTasksAsync(cancellationToken);
+        var now = time.GetUtcNow();
+        var queuedTaskRuns = await store.ListQueuedTaskRunsAsync(cancellationToken);
+        foreach (var ahead in queuedTaskRuns.Where(q => q.DueAt > now))
+        {
+            claimer.WakeAt(ahead.ChannelId, ahead.DueAt);
+        }
         var waiting = (await store.ListChannelsWithPendingMessagesAsync(cancellationToken))
-            .Concat(await store.ListChannelsWithQueuedTaskRunsAsync(cancellationToken));
+            .Concat(queuedTaskRuns.Where(q => q.DueAt <= now).Select(q => q.ChannelId));
         foreach (var channelId in waiting.Distinct())
         {
             await grains.GetGrain<IChannelGrain>(channelId).Wake();

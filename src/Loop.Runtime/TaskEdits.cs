@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Loop.Grains;
 
@@ -53,6 +54,11 @@ public sealed class TaskEdits(TaskIntervalMinimum minimumInterval)
         }
         return updated;
     }
+
+    /// <summary>The task as it was before its slots were claimed ahead (their runs queued for an
+    /// instant still to come): next due at the first of them.</summary>
+    public static ScheduledTask Unclaimed(ScheduledTask task, IReadOnlyList<Run> claimedAhead) =>
+        claimedAhead.Count == 0 ? task : task with { NextRunAt = claimedAhead.Min(r => r.CreatedAt) };
 
     public TaskSchedule Parse(TaskType type, string? schedule, string? timeZone, DateTimeOffset now)
     {

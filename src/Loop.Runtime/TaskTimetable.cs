@@ -21,15 +21,19 @@ public sealed class TaskTimetable : IDisposable
     // Ordered by due instant; an item whose task has moved since is skipped when it comes out.
     private readonly PriorityQueue<string, DateTimeOffset> _queue = new();
     private readonly TimeProvider _time;
+    private readonly TimeSpan _lead;
     private readonly Action<IReadOnlyList<DueSlot>> _due;
     private readonly ITimer _timer;
     private DateTimeOffset? _timerAt;
     private bool _disposed;
 
-    /// <param name="due">Called with the slots that have come due, on a timer's thread.</param>
-    public TaskTimetable(TimeProvider time, Action<IReadOnlyList<DueSlot>> due)
+    /// <param name="lead">How long before its due instant a slot is handed in.</param>
+    /// <param name="due">Called with the slots that have come due (less the lead), on a timer's thread.</param>
+    public TaskTimetable(TimeProvider time, TimeSpan lead, Action<IReadOnlyList<DueSlot>> due)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(lead, TimeSpan.Zero);
         _time = time;
+        _lead = lead;
         _due = due;
         _timer = time.CreateTimer(_ => TakeDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
@@ -97,8 +101,8 @@ public sealed class TaskTimetable : IDisposable
                 return;
             }
             _timerAt = null;
-            var now = _time.GetUtcNow();
-            while (_queue.TryPeek(out var taskId, out var at) && at <= now)
+            var until = _time.GetUtcNow() + _lead;
+            while (_queue.TryPeek(out var taskId, out var at) && at <= until)
             {
                 _queue.Dequeue();
                 if (_entries.TryGetValue(taskId, out var entry) && entry.Queued && entry.DueAt == at)
@@ -122,7 +126,7 @@ public sealed class TaskTimetable : IDisposable
     private void ScheduleTimer(DateTimeOffset at)
     {
         _timerAt = at;
-        var delay = at - _time.GetUtcNow();
+        var delay = at - _lead - _time.GetUtcNow();
         if (delay <= TimeSpan.Zero)
         {
             // Due already: taken at once on the thread pool, whatever clock the timer runs on, and

@@ -19,13 +19,19 @@ public sealed partial class SqliteLoopStore
             new { id = runId, now = Columns.ToMs(now) }, tx, cancellationToken)) == 1, cancellationToken);
 
     // Spelled like ix_runs_queued_task's WHERE.
+    // Oldest first by the instant each run is queued for; one claimed ahead of its slot waits for it.
     private const string NextQueuedTaskRunSql =
-        RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL ORDER BY id LIMIT 1";
+        RunRow.Select + " WHERE channel_id = @channel_id AND status = 'queued' AND task_id IS NOT NULL AND created_at <= @now ORDER BY created_at, id LIMIT 1";
 
-    public Task<IReadOnlyList<string>> ListChannelsWithQueuedTaskRunsAsync(CancellationToken cancellationToken) =>
-        ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
-            "SELECT DISTINCT channel_id FROM runs WHERE status = 'queued' AND task_id IS NOT NULL",
-            null, null, cancellationToken))).ToList(), cancellationToken);
+    public Task<IReadOnlyList<QueuedTaskRuns>> ListQueuedTaskRunsAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<QueuedTaskRuns>)(await connection.QueryAsync<(string ChannelId, long CreatedAt)>(Command(
+            "SELECT DISTINCT channel_id, created_at FROM runs WHERE status = 'queued' AND task_id IS NOT NULL",
+            null, null, cancellationToken))).Select(r => new QueuedTaskRuns(r.ChannelId, Columns.FromMs(r.CreatedAt))).ToList(), cancellationToken);
+
+    public Task<IReadOnlyList<Run>> ListRunsClaimedAheadAsync(string taskId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<Run>)(await connection.QueryAsync<RunRow>(Command(
+            RunRow.Select + " WHERE task_id = @task_id AND status = 'queued' AND created_at > @now ORDER BY created_at",
+            new { task_id = taskId, now = Columns.ToMs(now) }, null, cancellationToken))).Select(r => r.ToRun()).ToList(), cancellationToken);
 
     public Task<IReadOnlyList<Run>> ListTaskRunsAsync(string taskId, int limit, string? beforeRunId, CancellationToken cancellationToken)
     {
@@ -101,10 +107,33 @@ public sealed partial class SqliteLoopStore
             sql, new { channel_id = channelId }, null, cancellationToken))).Select(r => r.ToTask()).ToList(), cancellationToken);
     }
 
-    public Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken)
+    public Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, CancellationToken cancellationToken) =>
+        UpdateTaskAsync(task, [], cancellationToken);
+
+    public Task<TaskWrite> UpdateTaskAsync(ScheduledTask task, IReadOnlyCollection<string> withdrawnRuns, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(task);
-        return WriteAsync((connection, tx) => WriteTaskAsync(connection, tx, task, cancellationToken), cancellationToken);
+        ArgumentNullException.ThrowIfNull(withdrawnRuns);
+        return WriteAsync(async (connection, tx) =>
+        {
+            if (withdrawnRuns.Count > 0)
+            {
+                var parameters = new { ids = withdrawnRuns, task_id = task.Id };
+                // A run that started (or went) meanwhile is no longer the task's to give back.
+                if (await connection.ExecuteScalarAsync<long>(Command(
+                    "SELECT count(*) FROM runs WHERE id IN @ids AND task_id = @task_id AND status = 'queued'", parameters, tx, cancellationToken)) != withdrawnRuns.Count)
+                {
+                    return TaskWrite.Stale;
+                }
+                var written = await WriteTaskAsync(connection, tx, task, cancellationToken);
+                if (written == TaskWrite.Written)
+                {
+                    await connection.ExecuteAsync(Command("DELETE FROM runs WHERE id IN @ids AND task_id = @task_id", parameters, tx, cancellationToken));
+                }
+                return written;
+            }
+            return await WriteTaskAsync(connection, tx, task, cancellationToken);
+        }, cancellationToken);
     }
 
     private static async Task<TaskWrite> WriteTaskAsync(SqliteConnection connection, SqliteTransaction tx, ScheduledTask task, CancellationToken cancellationToken)

@@ -296,11 +296,11 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
             return (IReadOnlyList<ChatMessage>)rows.Select(r => r.ToMessage()).ToList();
         }, cancellationToken);
 
-    public Task<ChannelWork?> GetChannelWorkAsync(string channelId, CancellationToken cancellationToken) =>
+    public Task<ChannelWork?> GetChannelWorkAsync(string channelId, DateTimeOffset now, CancellationToken cancellationToken) =>
         ReadAsync(async connection =>
         {
             var parameters = new { channel_id = channelId };
-            var taskRun = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(NextQueuedTaskRunSql, parameters, null, cancellationToken));
+            var taskRun = await connection.QueryFirstOrDefaultAsync<RunRow>(Command(NextQueuedTaskRunSql, new { channel_id = channelId, now = Columns.ToMs(now) }, null, cancellationToken));
             var pending = await connection.QueryAsync<MessageRow>(Command(PendingMessagesSql, parameters, null, cancellationToken));
             if (taskRun is null && !pending.Any())
             {
@@ -427,9 +427,11 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
         ArgumentNullException.ThrowIfNull(reason);
         return WriteAsync(async (connection, tx) =>
         {
-            const string Interrupted = "status IN ('queued', 'running')";
+            // A task run claimed ahead for an instant still to come had not begun: it stays queued.
+            const string Interrupted = "(status = 'running' OR (status = 'queued' AND (task_id IS NULL OR created_at <= @now)))";
+            var at = new { now = Columns.ToMs(now) };
             var before = (await connection.QueryAsync<RunRow>(Command(
-                RunRow.Select + $" WHERE {Interrupted} ORDER BY id", null, tx, cancellationToken)))
+                RunRow.Select + $" WHERE {Interrupted} ORDER BY id", at, tx, cancellationToken)))
                 .Select(r => r.ToRun())
                 .ToList();
             if (before.Count == 0)
@@ -440,7 +442,7 @@ public sealed partial class SqliteLoopStore : ILoopStore, IAsyncDisposable, IDis
             await connection.ExecuteAsync(Command($"""
                 UPDATE messages SET run_id = NULL
                 WHERE role = 'user' AND run_id IN (SELECT id FROM runs WHERE {Interrupted})
-                """, null, tx, cancellationToken));
+                """, at, tx, cancellationToken));
             await connection.ExecuteAsync(Command($"""
                 UPDATE runs SET status = @failed, error = @reason, finished_at = @now
                 WHERE {Interrupted}

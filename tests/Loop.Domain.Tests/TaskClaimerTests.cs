@@ -71,6 +71,33 @@ public sealed class TaskClaimerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_slot_is_claimed_ahead_and_its_run_waits_for_its_instant()
+    {
+        await using var claimer = Claimer(TaskIntervalMinimum.None);
+        var fired = new ConcurrentQueue<(DateTimeOffset Due, DateTimeOffset At)>();
+        claimer.OnFired = (due, at) => fired.Enqueue((due, at));
+        var task = await StoreTaskAsync(TaskType.Interval, "10m");
+        var due = task.NextRunAt!.Value;
+        Arm(claimer, task);
+
+        _time.Advance(TimeSpan.FromMinutes(10) - TaskClaimer.ClaimAhead);
+        await ArmedAsync(claimer, task, due.AddMinutes(10));
+        var run = Assert.Single(await RunsAsync(task));
+        Assert.Equal((RunStatus.Queued, due), (run.Status, run.CreatedAt));
+        var work = await _store.GetChannelWorkAsync(_channel, _time.GetUtcNow(), CancellationToken.None);
+        Assert.Null(work!.QueuedTaskRun); // no channel may take it before its instant
+        Assert.Empty(fired);
+
+        _time.Advance(TaskClaimer.ClaimAhead - TimeSpan.FromMilliseconds(1));
+        Assert.Empty(fired);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await Eventually.Until(() => _woken.Contains(_channel), "the channel to be woken at the slot's instant");
+        Assert.Equal([(due, due)], fired);
+        work = await _store.GetChannelWorkAsync(_channel, _time.GetUtcNow(), CancellationToken.None);
+        Assert.Equal(run.Id, work!.QueuedTaskRun?.Id);
+    }
+
+    [Fact]
     public async Task A_stale_slot_fires_nothing_and_the_stored_slot_is_armed_instead()
     {
         await using var claimer = Claimer(TaskIntervalMinimum.None);

@@ -366,6 +366,20 @@ public sealed class TaskScheduleTests
         Assert.Equal(TimeSpan.Zero, schedule.Instant!.Value.Offset);
     }
 
+    [Theory]
+    [InlineData("1s")]
+    [InlineData("2026-12-01T09:00:00.1234567Z")]
+    public void Once_instant_is_kept_to_the_millisecond_so_its_stored_slot_does_not_come_due_again(string text)
+    {
+        var now = Now.AddTicks(1_234_567); // a clock finer than the store
+        var schedule = TaskSchedule.Parse(TaskType.Once, text, null, now);
+
+        Assert.Equal(0, schedule.Instant!.Value.UtcTicks % TimeSpan.TicksPerMillisecond);
+        var storedSlot = DateTimeOffset.FromUnixTimeMilliseconds(schedule.FirstDue(now)!.Value.ToUnixTimeMilliseconds());
+        Assert.Null(schedule.NextAfter(storedSlot));
+        Assert.Equal(schedule.Instant, TaskSchedule.FromStored(TaskType.Once, schedule.Text, null).Instant);
+    }
+
     [Fact]
     public void Once_fires_at_its_instant_and_then_never()
     {

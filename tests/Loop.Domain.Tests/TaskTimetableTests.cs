@@ -11,7 +11,7 @@ public sealed class TaskTimetableTests : IDisposable
     private readonly ConcurrentQueue<IReadOnlyList<DueSlot>> _handedIn = new();
     private readonly TaskTimetable _timetable;
 
-    public TaskTimetableTests() => _timetable = new TaskTimetable(_time, _handedIn.Enqueue);
+    public TaskTimetableTests() => _timetable = new TaskTimetable(_time, TimeSpan.Zero, _handedIn.Enqueue);
 
     public void Dispose() => _timetable.Dispose();
 
@@ -38,6 +38,19 @@ public sealed class TaskTimetableTests : IDisposable
         _time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(new DueSlot("later", at.AddSeconds(1), 0), Slots().Last());
         Assert.Equal(1_001, _timetable.Count); // armed until their claims say what comes next
+    }
+
+    [Fact]
+    public void With_a_lead_slots_come_out_that_long_before_their_instant()
+    {
+        using var ahead = new TaskTimetable(_time, TimeSpan.FromSeconds(2), _handedIn.Enqueue);
+        var at = In(TimeSpan.FromMinutes(1));
+        ahead.Set("t", at, 0);
+
+        _time.Advance(TimeSpan.FromSeconds(57));
+        Assert.Empty(_handedIn);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal([new DueSlot("t", at, 0)], Slots()); // the instant is still the slot's own
     }
 
     [Fact]

@@ -152,6 +152,51 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
         await FireNextAsync(task.Id, 1);
     }
 
+    /// <summary>Moves the test's clock into the lead before the task's next slot and waits until
+    /// that slot is claimed ahead.</summary>
+    private async Task<Run> ClaimedAheadAsync(string taskId)
+    {
+        var next = (await StoredAsync(taskId))!.NextRunAt!.Value;
+        cluster.Time.Advance(next - TimeSpan.FromSeconds(1) - cluster.Time.GetUtcNow());
+        IReadOnlyList<Run> ahead = [];
+        await Eventually.Until(async () => (ahead = await cluster.Store.ListRunsClaimedAheadAsync(taskId, cluster.Time.GetUtcNow(), CancellationToken.None)).Count == 1,
+            $"the slot of task {taskId} at {next:O} to be claimed ahead");
+        Assert.Equal(next, ahead[0].CreatedAt);
+        return ahead[0];
+    }
+
+    [Fact]
+    public async Task Disabling_a_task_in_the_second_before_its_slot_gives_the_claimed_run_back()
+    {
+        var task = await CreateAsync("interval", "10m");
+        await ClaimedAheadAsync(task.Id);
+
+        await cluster.Tasks.UpdateAsync(Caller.User, task.Id, new TaskChangeRequest(Enabled: false), CancellationToken.None);
+        Assert.Empty(await RunsAsync(task.Id));
+
+        cluster.Time.Advance(TimeSpan.FromSeconds(1));
+        var witness = await CreateAsync("once", "1s");
+        cluster.Time.Advance(TimeSpan.FromSeconds(1));
+        await FiredAsync(witness.Id, 1);
+        Assert.Empty(await RunsAsync(task.Id));
+    }
+
+    [Fact]
+    public async Task A_prompt_edited_in_the_second_before_its_slot_is_the_one_that_runs_at_it()
+    {
+        var task = await CreateAsync("interval", "10m", prompt: "old words");
+        var claimed = await ClaimedAheadAsync(task.Id);
+
+        await cluster.Tasks.UpdateAsync(Caller.User, task.Id, new TaskChangeRequest(Prompt: "new words"), CancellationToken.None);
+        var again = await ClaimedAheadAsync(task.Id);
+        Assert.NotEqual(claimed.Id, again.Id);
+
+        cluster.Time.Advance(TimeSpan.FromSeconds(1));
+        var run = Assert.Single(await FiredAsync(task.Id, 1));
+        Assert.Equal(("new words", claimed.CreatedAt), (run.Prompt, run.CreatedAt));
+        Assert.Equal(claimed.CreatedAt.AddMinutes(10), (await StoredAsync(task.Id))!.NextRunAt);
+    }
+
     [Fact]
     public async Task A_slot_missed_while_the_grain_was_away_fires_once_when_it_is_armed_again()
     {

@@ -88,14 +88,14 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     public async Task Channel_work_is_the_pending_messages_with_the_channel_or_nothing()
     {
         var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "worker"), null, None);
-        var idle = await _store.GetChannelWorkAsync(channel.Id, None);
+        var idle = await _store.GetChannelWorkAsync(channel.Id, _time.GetUtcNow(), None);
         Assert.Null(idle!.Channel);
         Assert.Empty(idle.Pending);
-        Assert.Null((await _store.GetChannelWorkAsync("ch_missing", None))!.Channel);
+        Assert.Null((await _store.GetChannelWorkAsync("ch_missing", _time.GetUtcNow(), None))!.Channel);
 
         var first = await _store.AppendMessageAsync(new NewMessage(channel.Id, MessageRole.User, "alice", "one"), None);
         var second = await _store.AppendMessageAsync(new NewMessage(channel.Id, MessageRole.User, "bob", "two"), None);
-        var work = await _store.GetChannelWorkAsync(channel.Id, None);
+        var work = await _store.GetChannelWorkAsync(channel.Id, _time.GetUtcNow(), None);
 
         Assert.Equal(channel, work!.Channel);
         Assert.Null(work.QueuedTaskRun);

@@ -106,7 +106,7 @@ public sealed class ChannelRuns
     private async Task<bool> RunNextAsync(CancellationToken stopping)
     {
         var store = _context.Store;
-        var work = await store.GetChannelWorkAsync(ChannelId, stopping)
+        var work = await store.GetChannelWorkAsync(ChannelId, _context.Time.GetUtcNow(), stopping)
             ?? throw new InvalidOperationException($"channel {ChannelId} does not exist");
         if (work.Channel is not { } channel)
         {

@@ -156,7 +156,10 @@ public sealed partial class TaskSchedule
                 return new TaskSchedule(type, Durations.Format(interval), zoneId, null, interval, null);
 
             case TaskType.Once:
+                // To the millisecond, as the store keeps due instants: a finer instant would lie
+                // after the slot stored for it, and so come due again once that slot fired.
                 var instant = ParseOnce(text, zone, now);
+                instant = new DateTimeOffset(instant.UtcTicks - instant.UtcTicks % TimeSpan.TicksPerMillisecond, TimeSpan.Zero);
                 return new TaskSchedule(type, FormatInstant(instant), zoneId, null, null, instant);
 
             default:
