@@ -69,6 +69,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
                 case TaskWrite.Stale:
                     return new TaskEdit(TaskProblem.Conflict, null, $"task {Id} kept changing while it was edited; try again");
                 default:
+                    parts.Claimer.Withdrawn(claimedAhead);
                     await ArmAsync(updated with { Revision = updated.Revision + 1 });
                     return TaskEdit.Done;
             }

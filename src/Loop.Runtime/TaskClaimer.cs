@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Loop.Domain;
 using Loop.Domain.Runs;
@@ -34,6 +35,8 @@ public sealed class TaskClaimer : IAsyncDisposable
     private readonly ILogger<TaskClaimer> _logger;
     private readonly TaskTimetable _timetable;
     private readonly RunAlarms _alarms;
+    // Runs claimed ahead and given back before their instant (by due instant): their alarm tells no one.
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _withdrawn = new(StringComparer.Ordinal);
     private readonly Channel<IReadOnlyList<DueSlot>> _due = Channel.CreateUnbounded<IReadOnlyList<DueSlot>>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _claimer;
@@ -75,6 +78,16 @@ public sealed class TaskClaimer : IAsyncDisposable
     /// <summary>Wakes the channel at <paramref name="at"/>, when a task run it has queued for then
     /// comes due (a node that starts with runs claimed ahead).</summary>
     public void WakeAt(string channelId, DateTimeOffset at) => _alarms.At(at, () => _ = WakeAsync(channelId));
+
+    /// <summary>These runs, claimed ahead, were given back before their instant (an edit of their
+    /// task): nothing is announced for them when it comes.</summary>
+    public void Withdrawn(IEnumerable<Run> runs)
+    {
+        foreach (var run in runs)
+        {
+            _withdrawn[run.Id] = run.CreatedAt;
+        }
+    }
 
     private async Task ClaimLoopAsync(CancellationToken stopping)
     {
@@ -201,10 +214,21 @@ public sealed class TaskClaimer : IAsyncDisposable
         var toWake = new HashSet<string>(StringComparer.Ordinal);
         foreach (var slot in slots)
         {
+            if (!_withdrawn.IsEmpty && _withdrawn.TryRemove(slot.RunId, out _))
+            {
+                continue;
+            }
             toWake.Add(slot.ChannelId);
             OnFired?.Invoke(slot.DueAt, firedAt);
             _events.Publish(new LoopEvent("task.fired", firedAt, slot.ChannelId, slot.RunId,
                 $"task {slot.TaskName} fired (due {slot.DueAt:O}, {(firedAt - slot.DueAt).TotalMilliseconds:F0} ms late)"));
+        }
+        foreach (var (runId, due) in _withdrawn.IsEmpty ? [] : _withdrawn.ToArray())
+        {
+            if (due < firedAt - ClaimAhead)
+            {
+                _withdrawn.TryRemove(runId, out _); // given back as its alarm rang: nothing left to skip
+            }
         }
         return Task.WhenAll(toWake.Select(WakeAsync));
     }

@@ -45,7 +45,7 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
             runs = await RunsAsync(taskId);
             return runs.Count >= count && runs.All(r => r.Status.IsFinal());
         }, $"task {taskId} to fire {count} time(s)");
-        Assert.Equal(count, runs.Count);
+        Assert.True(count == runs.Count, $"task {taskId} ran {runs.Count} time(s), not {count}: {string.Join("; ", runs)}");
         return runs;
     }
 
@@ -158,18 +158,29 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
     {
         var next = (await StoredAsync(taskId))!.NextRunAt!.Value;
         cluster.Time.Advance(next - TimeSpan.FromSeconds(1) - cluster.Time.GetUtcNow());
-        IReadOnlyList<Run> ahead = [];
-        await Eventually.Until(async () => (ahead = await cluster.Store.ListRunsClaimedAheadAsync(taskId, cluster.Time.GetUtcNow(), CancellationToken.None)).Count == 1,
-            $"the slot of task {taskId} at {next:O} to be claimed ahead");
-        Assert.Equal(next, ahead[0].CreatedAt);
-        return ahead[0];
+        var ahead = await ClaimedAheadAsync(taskId, except: null);
+        Assert.Equal(next, ahead.CreatedAt);
+        return ahead;
+    }
+
+    /// <summary>Waits, the clock standing still, until a run of the task other than <paramref name="except"/> is claimed ahead.</summary>
+    private async Task<Run> ClaimedAheadAsync(string taskId, Run? except)
+    {
+        Run? ahead = null;
+        await Eventually.Until(async () =>
+        {
+            var runs = await cluster.Store.ListRunsClaimedAheadAsync(taskId, cluster.Time.GetUtcNow(), CancellationToken.None);
+            ahead = runs.SingleOrDefault(r => r.Id != except?.Id);
+            return ahead is not null;
+        }, $"a slot of task {taskId} to be claimed ahead");
+        return ahead!;
     }
 
     [Fact]
     public async Task Disabling_a_task_in_the_second_before_its_slot_gives_the_claimed_run_back()
     {
         var task = await CreateAsync("interval", "10m");
-        await ClaimedAheadAsync(task.Id);
+        var claimed = await ClaimedAheadAsync(task.Id);
 
         await cluster.Tasks.UpdateAsync(Caller.User, task.Id, new TaskChangeRequest(Enabled: false), CancellationToken.None);
         Assert.Empty(await RunsAsync(task.Id));
@@ -179,7 +190,11 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
         cluster.Time.Advance(TimeSpan.FromSeconds(1));
         await FiredAsync(witness.Id, 1);
         Assert.Empty(await RunsAsync(task.Id));
+        Assert.DoesNotContain(claimed.Id, FiredEvents().Select(e => e.RunId)); // nor said to have fired
     }
+
+    private IEnumerable<LoopEvent> FiredEvents() =>
+        cluster.Events.Recent(LoopEventHub.RecentLimit).Where(e => e.Kind == "task.fired" && e.ChannelId == _channel);
 
     [Fact]
     public async Task A_prompt_edited_in_the_second_before_its_slot_is_the_one_that_runs_at_it()
@@ -188,12 +203,13 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
         var claimed = await ClaimedAheadAsync(task.Id);
 
         await cluster.Tasks.UpdateAsync(Caller.User, task.Id, new TaskChangeRequest(Prompt: "new words"), CancellationToken.None);
-        var again = await ClaimedAheadAsync(task.Id);
-        Assert.NotEqual(claimed.Id, again.Id);
+        var again = await ClaimedAheadAsync(task.Id, except: claimed);
+        Assert.Equal(claimed.CreatedAt, again.CreatedAt); // the same slot, claimed again
 
         cluster.Time.Advance(TimeSpan.FromSeconds(1));
         var run = Assert.Single(await FiredAsync(task.Id, 1));
         Assert.Equal(("new words", claimed.CreatedAt), (run.Prompt, run.CreatedAt));
+        Assert.Equal([run.Id], FiredEvents().Select(e => e.RunId));
         Assert.Equal(claimed.CreatedAt.AddMinutes(10), (await StoredAsync(task.Id))!.NextRunAt);
     }
 
