@@ -121,6 +121,45 @@ public sealed class TaskTests
     }
 
     [Fact]
+    public async Task Once_tasks_given_as_durations_each_run_exactly_once()
+    {
+        // A duration counts from a clock finer than the store's milliseconds: the slot stored must
+        // not come due again once it fired. The process runner keeps fifty runs quick.
+        await using var loop = await LoopDaemon.StartAsync(
+            new JsonObject { ["runner"] = "process", ["claude_bin_path"] = Path.Combine(AppContext.BaseDirectory, "claude") },
+            new Dictionary<string, string?> { ["HOME"] = Directory.CreateTempSubdirectory("loop-home-").FullName, ["ANTHROPIC_API_KEY"] = "sk-once-test" });
+        var channels = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            channels.Add((string)(await loop.CreateChannelAsync(Directory.CreateTempSubdirectory("loop-once-").FullName))["id"]!);
+        }
+        var tasks = new List<string>();
+        for (var i = 0; i < 50; i++)
+        {
+            var task = await loop.CreateTaskAsync(new { channel_id = channels[i % channels.Count], type = "once", schedule = $"{1 + i % 3}s", prompt = $"[[reply once {i}]]" });
+            tasks.Add((string)task["id"]!);
+        }
+
+        foreach (var id in tasks)
+        {
+            var done = await loop.WaitForTaskAsync(id, t => t["last_run_at"] is not null, TimeSpan.FromSeconds(60));
+            Assert.Null(done["next_run_at"]);
+        }
+        foreach (var id in tasks)
+        {
+            JsonArray runs;
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!(runs = await loop.GetArrayAsync($"/api/tasks/{id}/runs")).All(r => LoopDaemon.IsFinal((string)r!["status"]!)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"task {id} still has an unfinished run: {runs}");
+                await Task.Delay(100);
+            }
+            Assert.True(runs.Count == 1, $"task {id} ran {runs.Count} times: {runs}");
+            Assert.Equal("succeeded", (string)runs[0]!["status"]!);
+        }
+    }
+
+    [Fact]
     public async Task Bad_task_input_is_refused_with_the_field_and_a_valid_example()
     {
         await using var loop = await LoopDaemon.StartAsync();
