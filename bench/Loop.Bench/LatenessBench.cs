@@ -94,7 +94,7 @@ public static class LatenessBench
             var database = config.DbPath;
             var drainDeadline = Stopwatch.GetTimestamp() + 120 * Stopwatch.Frequency;
             long unfinished;
-            while ((unfinished = TaskPlan.CountUnfinishedRuns(database)) > 0 && Stopwatch.GetTimestamp() < drainDeadline)
+            while ((unfinished = TaskPlan.CountUnfinishedRuns(database, sliceEnd)) > 0 && Stopwatch.GetTimestamp() < drainDeadline)
             {
                 await Task.Delay(250, cancellationToken);
             }

@@ -112,11 +112,14 @@ public sealed record TaskPlan(DateTimeOffset Start, double WindowSeconds, int Ta
     }
 
     /// <summary>Runs not yet final (queued or running).</summary>
-    public static long CountUnfinishedRuns(string database)
+    /// <summary>Runs queued for (or started by) <paramref name="dueBy"/> that have not finished. Later
+    /// ones are left out: the node keeps claiming slots ahead of their instant while it runs.</summary>
+    public static long CountUnfinishedRuns(string database, DateTimeOffset dueBy)
     {
         using var connection = OpenReadOnly(database);
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')";
+        command.CommandText = "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running') AND created_at <= @due_by";
+        command.Parameters.AddWithValue("@due_by", dueBy.ToUnixTimeMilliseconds());
         return (long)command.ExecuteScalar()!;
     }
 
