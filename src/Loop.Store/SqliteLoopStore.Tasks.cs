@@ -116,23 +116,19 @@ public sealed partial class SqliteLoopStore
         ArgumentNullException.ThrowIfNull(withdrawnRuns);
         return WriteAsync(async (connection, tx) =>
         {
-            if (withdrawnRuns.Count > 0)
+            var parameters = new { ids = withdrawnRuns, task_id = task.Id };
+            // A run that started (or went) meanwhile is no longer the task's to give back.
+            if (withdrawnRuns.Count > 0 && await connection.ExecuteScalarAsync<long>(Command(
+                "SELECT count(*) FROM runs WHERE id IN @ids AND task_id = @task_id AND status = 'queued'", parameters, tx, cancellationToken)) != withdrawnRuns.Count)
             {
-                var parameters = new { ids = withdrawnRuns, task_id = task.Id };
-                // A run that started (or went) meanwhile is no longer the task's to give back.
-                if (await connection.ExecuteScalarAsync<long>(Command(
-                    "SELECT count(*) FROM runs WHERE id IN @ids AND task_id = @task_id AND status = 'queued'", parameters, tx, cancellationToken)) != withdrawnRuns.Count)
-                {
-                    return TaskWrite.Stale;
-                }
-                var written = await WriteTaskAsync(connection, tx, task, cancellationToken);
-                if (written == TaskWrite.Written)
-                {
-                    await connection.ExecuteAsync(Command("DELETE FROM runs WHERE id IN @ids AND task_id = @task_id", parameters, tx, cancellationToken));
-                }
-                return written;
+                return TaskWrite.Stale;
             }
-            return await WriteTaskAsync(connection, tx, task, cancellationToken);
+            var written = await WriteTaskAsync(connection, tx, task, cancellationToken);
+            if (written == TaskWrite.Written && withdrawnRuns.Count > 0)
+            {
+                await connection.ExecuteAsync(Command("DELETE FROM runs WHERE id IN @ids AND task_id = @task_id", parameters, tx, cancellationToken));
+            }
+            return written;
         }, cancellationToken);
     }
 
