@@ -6,7 +6,10 @@
 #      without the npm CLI,
 #   4. loop-agent-test:latest, the above plus the `claude` test double as /usr/local/bin/claude,
 #   5. Debian's chromium at /usr/bin/chromium, which the dashboard's Playwright tests drive
-#      (they never download a browser).
+#      (they never download a browser),
+#   6. Debian's PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin), from which the
+#      tests start private servers of their own (tests/Loop.Testing/PostgresServer.cs); no
+#      system-wide cluster is made or started.
 # Images 3 and 4 carry a label with a hash of their inputs and are rebuilt only when it changes.
 # Run as root (apt, dockerd). Environment: LOOP_TEST_STATE_DIR (default <repo>/.loop-test) holds
 # the dockerd log and build outputs; LOOP_DEBIAN_MIRROR overrides the mirror for debootstrap.
@@ -186,10 +189,28 @@ ensure_chromium() {
   [[ -x /usr/bin/chromium ]] || die "apt-get installed chromium, but /usr/bin/chromium is missing"
 }
 
+# The package would make a system-wide "main" cluster and start it; the tests never use one, so
+# postgresql-common is told not to make it before the package is installed.
+ensure_postgresql() {
+  shopt -s nullglob
+  local servers=(/usr/lib/postgresql/*/bin/postgres)
+  shopt -u nullglob
+  if ((${#servers[@]})); then
+    log "postgresql: present ($(printf '%s\n' "${servers[@]%/bin/postgres}" | sort -V | tail -n 1))"
+    return
+  fi
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/loop-tests.conf
+  apt_install postgresql
+  compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null \
+    || die "apt-get installed postgresql, but there is no /usr/lib/postgresql/<version>/bin/postgres"
+}
+
 mkdir -p "$STATE_DIR"
 ensure_docker
 ensure_base_image
 ensure_agent_base_image
 ensure_agent_test_image
 ensure_chromium
+ensure_postgresql
 log "ready: $AGENT_TEST_IMAGE ($(docker image inspect -f '{{.Size}}' "$AGENT_TEST_IMAGE" | numfmt --to=iec 2>/dev/null || true))"

@@ -1,10 +1,10 @@
 namespace Loop.Store;
 
+using System.Data.Common;
 using System.Globalization;
 using Dapper;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
-using Microsoft.Data.Sqlite;
 
 /// <summary>Conversions between domain values and their column forms. Times are unix milliseconds
 /// UTC; costs are invariant decimal text.</summary>
@@ -145,28 +145,29 @@ internal sealed class RunRow
 
     /// <summary>An INSERT of one run whose parameters <see cref="Bind"/> sets: reuse it for many
     /// runs in one transaction, so its statement is prepared once.</summary>
-    public static SqliteCommand InsertCommand(SqliteConnection connection, SqliteTransaction tx)
+    // Any run: InsertCommand reads the column names from it.
+    private static readonly Run Placeholder = new("", "", null, RunStatus.Queued, "", DateTimeOffset.UnixEpoch,
+        null, null, null, null, null, null, null, null, RunUsage.None);
+
+    public static DbCommand InsertCommand(DbConnection connection, DbTransaction tx)
     {
         var command = connection.CreateCommand();
         command.Transaction = tx;
         command.CommandText = Insert;
+        foreach (var name in ColumnValues(Placeholder).Select(c => c.Name))
+        {
+            var parameter = command.CreateParameter();
+            parameter.ParameterName = name;
+            command.Parameters.Add(parameter);
+        }
         return command;
     }
 
-    public static void Bind(SqliteCommand insert, Run run)
+    public static void Bind(DbCommand insert, Run run)
     {
-        var p = insert.Parameters;
         foreach (var (name, value) in ColumnValues(run))
         {
-            var key = "@" + name;
-            if (p.Contains(key))
-            {
-                p[key].Value = value ?? DBNull.Value;
-            }
-            else
-            {
-                p.Add(new SqliteParameter(key, value ?? DBNull.Value));
-            }
+            insert.Parameters[name].Value = value ?? DBNull.Value;
         }
     }
 

@@ -8,29 +8,21 @@ using Xunit;
 
 /// <summary>Task runs claimed ahead of their slot wait in the store for their instant: no channel
 /// takes one sooner, a restart keeps it, and an edit of its task can give it back.</summary>
-public sealed class ClaimedAheadTests : IAsyncLifetime, IDisposable
+public abstract class ClaimedAheadTests(StoreBackend backend) : IAsyncLifetime
 {
     private static readonly CancellationToken None = CancellationToken.None;
 
-    private readonly TempDatabase _db = new();
     private readonly ManualTime _time = new(new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero));
-    private SqliteLoopStore _store = null!;
+    private SqlLoopStore _store = null!;
     private Channel _channel = null!;
 
     public async Task InitializeAsync()
     {
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
+        _store = await backend.OpenAsync(_time);
         _channel = (await _store.EnsureChannelAsync(null, null, None)).Channel;
     }
 
-    public Task DisposeAsync() => Task.CompletedTask;
-
-    public void Dispose()
-    {
-        _store.Dispose();
-        _db.Dispose();
-    }
+    public Task DisposeAsync() => backend.DisposeAsync().AsTask();
 
     [Fact]
     public async Task A_run_claimed_ahead_is_no_channel_work_until_its_instant()
@@ -101,3 +93,7 @@ public sealed class ClaimedAheadTests : IAsyncLifetime, IDisposable
         return ((await _store.GetTaskAsync(task.Id, None))!, run);
     }
 }
+
+public sealed class ClaimedAheadTestsOnSqlite() : ClaimedAheadTests(new SqliteBackend());
+
+public sealed class ClaimedAheadTestsOnPostgres() : ClaimedAheadTests(new PostgresBackend());

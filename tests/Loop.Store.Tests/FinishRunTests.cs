@@ -8,27 +8,19 @@ using Xunit;
 
 /// <summary>Ending a run writes its reply, its outcome and the session it leaves behind at once,
 /// so a crash never leaves a reply beside a run that recovery would run again.</summary>
-public sealed class FinishRunTests : IAsyncLifetime, IDisposable
+public abstract class FinishRunTests(StoreBackend backend) : IAsyncLifetime
 {
     private static readonly CancellationToken None = CancellationToken.None;
 
-    private readonly TempDatabase _db = new();
     private readonly ManualTime _time = new(new DateTimeOffset(2025, 6, 1, 12, 0, 0, 123, TimeSpan.Zero));
-    private SqliteLoopStore _store = null!;
+    private SqlLoopStore _store = null!;
 
     public async Task InitializeAsync()
     {
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
+        _store = await backend.OpenAsync(_time);
     }
 
-    public Task DisposeAsync() => Task.CompletedTask;
-
-    public void Dispose()
-    {
-        _store.Dispose();
-        _db.Dispose();
-    }
+    public Task DisposeAsync() => backend.DisposeAsync().AsTask();
 
     [Fact]
     public async Task Finishing_a_run_stores_its_reply_its_outcome_and_the_channel_session()
@@ -115,9 +107,7 @@ public sealed class FinishRunTests : IAsyncLifetime, IDisposable
             new SessionChange(SessionHolder.Channel, channel.Id, "sess-1"), None);
 
         // What start-up does after a crash, here right after the finish was committed.
-        _store.Dispose();
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
+        _store = await backend.OpenAsync(_time);
         var recovered = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), None);
 
         Assert.Empty(recovered);
@@ -201,3 +191,7 @@ public sealed class FinishRunTests : IAsyncLifetime, IDisposable
         return (await _store.CreateTaskAsync(task, None)).Task;
     }
 }
+
+public sealed class FinishRunTestsOnSqlite() : FinishRunTests(new SqliteBackend());
+
+public sealed class FinishRunTestsOnPostgres() : FinishRunTests(new PostgresBackend());

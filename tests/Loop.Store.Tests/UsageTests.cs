@@ -4,7 +4,7 @@ using Loop.Domain;
 using Loop.Domain.Runs;
 using Xunit;
 
-public sealed class UsageTests : IAsyncLifetime, IDisposable
+public abstract class UsageTests(StoreBackend backend) : IAsyncLifetime
 {
     private static readonly CancellationToken None = CancellationToken.None;
     private static readonly DateTimeOffset Day1 = new(2025, 6, 1, 10, 0, 0, TimeSpan.Zero);
@@ -17,27 +17,19 @@ public sealed class UsageTests : IAsyncLifetime, IDisposable
         ["claude-haiku-4-5"] = new(1m, 5m, 1.25m, 0.10m),
     });
 
-    private readonly TempDatabase _db = new();
     private readonly ManualTime _time = new(Day1);
-    private SqliteLoopStore _store = null!;
+    private SqlLoopStore _store = null!;
     private string _alpha = "";
     private string _beta = "";
 
     public async Task InitializeAsync()
     {
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
-        _alpha = (await _store.EnsureChannelAsync(Path.Combine(_db.Root, "alpha"), null, None)).Channel.Id;
-        _beta = (await _store.EnsureChannelAsync(Path.Combine(_db.Root, "beta"), null, None)).Channel.Id;
+        _store = await backend.OpenAsync(_time);
+        _alpha = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "alpha"), null, None)).Channel.Id;
+        _beta = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "beta"), null, None)).Channel.Id;
     }
 
-    public Task DisposeAsync() => Task.CompletedTask;
-
-    public void Dispose()
-    {
-        _store.Dispose();
-        _db.Dispose();
-    }
+    public Task DisposeAsync() => backend.DisposeAsync().AsTask();
 
     [Fact]
     public async Task Totals_sum_reported_costs_exactly_and_count_only_finished_runs()
@@ -160,3 +152,7 @@ public sealed class UsageTests : IAsyncLifetime, IDisposable
         return (await _store.CreateTaskAsync(task, None)).Task.Id;
     }
 }
+
+public sealed class UsageTestsOnSqlite() : UsageTests(new SqliteBackend());
+
+public sealed class UsageTestsOnPostgres() : UsageTests(new PostgresBackend());

@@ -6,56 +6,42 @@ using Loop.Domain.Runs;
 using Microsoft.Data.Sqlite;
 using Xunit;
 
-public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
+public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
 {
     private static readonly CancellationToken None = CancellationToken.None;
 
-    private readonly TempDatabase _db = new();
     private readonly ManualTime _time = new(new DateTimeOffset(2025, 6, 1, 12, 0, 0, 123, TimeSpan.Zero));
-    private SqliteLoopStore _store = null!;
+    private SqlLoopStore _store = null!;
 
     public async Task InitializeAsync()
     {
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
+        _store = await backend.OpenAsync(_time);
     }
 
-    public Task DisposeAsync() => Task.CompletedTask;
-
-    public void Dispose()
-    {
-        _store.Dispose();
-        _db.Dispose();
-    }
+    public Task DisposeAsync() => backend.DisposeAsync().AsTask();
 
     [Fact]
     public async Task Migrating_again_changes_nothing()
     {
-        var channel = (await _store.EnsureChannelAsync(Path.Combine(_db.Root, "project"), null, None)).Channel;
+        var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
         await _store.MigrateAsync(None);
-        await using var reopened = new SqliteLoopStore(_db.DatabasePath, _time);
-        await reopened.MigrateAsync(None);
+        var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L], ReadColumn<long>("SELECT version FROM schema_version ORDER BY version"));
-        Assert.Equal([instanceId], ReadColumn<string>("SELECT value FROM meta"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
-        Assert.True(File.Exists(_db.DatabasePath));
-        Assert.Equal(["wal"], ReadColumn<string>("PRAGMA journal_mode"));
     }
 
     [Fact]
     public async Task Instance_id_is_stable_across_reopen_and_differs_between_stores()
     {
         var first = await _store.GetInstanceIdAsync(None);
-        _store.Dispose();
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
+        _store = await backend.OpenAsync(_time);
 
-        using var otherDb = new TempDatabase();
-        await using var other = new SqliteLoopStore(otherDb.DatabasePath, _time);
-        await other.MigrateAsync(None);
+        await using var otherBackend = backend.Another();
+        var other = await otherBackend.OpenAsync(_time);
 
         Assert.Matches("^[0-9a-f]{16}$", first);
         Assert.Equal(first, await _store.GetInstanceIdAsync(None));
@@ -65,11 +51,11 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Ensure_channel_is_idempotent_per_directory_whatever_the_spelling()
     {
-        var dir = Path.Combine(_db.Root, "projects", "webshop");
+        var dir = Path.Combine(backend.Root, "projects", "webshop");
 
         var (created, wasCreated) = await _store.EnsureChannelAsync(dir, null, None);
         var (again, againCreated) = await _store.EnsureChannelAsync(dir + "/", "ignored name", None);
-        var (dotted, dottedCreated) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "projects", ".", "webshop", ""), null, None);
+        var (dotted, dottedCreated) = await _store.EnsureChannelAsync(Path.Combine(backend.Root, "projects", ".", "webshop", ""), null, None);
 
         Assert.True(wasCreated);
         Assert.False(againCreated);
@@ -87,7 +73,7 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Channel_work_is_the_pending_messages_with_the_channel_or_nothing()
     {
-        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "worker"), null, None);
+        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(backend.Root, "worker"), null, None);
         var idle = await _store.GetChannelWorkAsync(channel.Id, _time.GetUtcNow(), None);
         Assert.Null(idle!.Channel);
         Assert.Empty(idle.Pending);
@@ -105,7 +91,7 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Ensure_channel_keeps_a_given_name()
     {
-        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "api"), "  Backend API ", None);
+        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(backend.Root, "api"), "  Backend API ", None);
 
         Assert.Equal("Backend API", channel.Name);
         Assert.Equal(channel, await _store.GetChannelAsync(channel.Id, None));
@@ -114,9 +100,9 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Concurrent_ensure_channel_for_one_directory_creates_one_channel()
     {
-        var dir = Path.Combine(_db.Root, "shared");
-        var spellings = new[] { dir, dir + "/", dir + "//", Path.Combine(_db.Root, ".", "shared") };
-        await using var store = new SqliteLoopStore(_db.DatabasePath, TimeProvider.System);
+        var dir = Path.Combine(backend.Root, "shared");
+        var spellings = new[] { dir, dir + "/", dir + "//", Path.Combine(backend.Root, ".", "shared") };
+        var store = await backend.OpenAsync(TimeProvider.System);
 
         var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(i =>
             Task.Run(() => store.EnsureChannelAsync(spellings[i % spellings.Length], null, None))));
@@ -130,7 +116,7 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     public async Task Chat_channels_take_their_platform_names_but_a_project_dirs_channel_keeps_its_own()
     {
         var chat = (await _store.EnsureExternalChannelAsync("discord", "401", "discord-401", None)).Channel;
-        var project = (await _store.EnsureChannelAsync(Path.Combine(_db.Root, "api"), null, None)).Channel;
+        var project = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "api"), null, None)).Channel;
         Assert.True(await _store.BindChannelAsync(project.Id, "discord", "402", None));
 
         var renamed = await _store.NameChatChannelsAsync("discord",
@@ -328,28 +314,27 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Data_survives_closing_and_reopening_the_store()
     {
-        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(_db.Root, "keep"), null, None);
+        var (channel, _) = await _store.EnsureChannelAsync(Path.Combine(backend.Root, "keep"), null, None);
         await _store.SetChannelSessionAsync(channel.Id, "sess-keep", None);
         var message = await AppendAsync(channel, MessageRole.User, "remember me");
         var run = await _store.CreateRunAsync(NewRun(channel), [message.Id], None);
         var instanceId = await _store.GetInstanceIdAsync(None);
         var channelBefore = await _store.GetChannelAsync(channel.Id, None);
-        _store.Dispose();
+        await _store.DisposeAsync();
 
-        _store = new SqliteLoopStore(_db.DatabasePath, _time);
-        await _store.MigrateAsync(None);
+        _store = await backend.OpenAsync(_time);
 
         Assert.Equal(channelBefore, await _store.GetChannelAsync(channel.Id, None));
         Assert.Equal([message with { RunId = run.Id }], await _store.ListMessagesAsync(channel.Id, 0, 10, None));
         Assert.Equal(run, await _store.GetRunAsync(run.Id, None));
         Assert.Equal(instanceId, await _store.GetInstanceIdAsync(None));
-        Assert.False((await _store.EnsureChannelAsync(Path.Combine(_db.Root, "keep"), null, None)).Created);
+        Assert.False((await _store.EnsureChannelAsync(Path.Combine(backend.Root, "keep"), null, None)).Created);
     }
 
     [Fact]
     public async Task Concurrent_appends_from_many_tasks_lose_nothing()
     {
-        await using var store = new SqliteLoopStore(_db.DatabasePath, TimeProvider.System);
+        var store = await backend.OpenAsync(TimeProvider.System);
         var channels = new List<Channel>();
         for (var i = 0; i < 5; i++)
         {
@@ -378,20 +363,6 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
         Assert.Equal(2000, stored.Select(m => m.Content).Distinct().Count());
     }
 
-    [Fact]
-    public void Pending_messages_are_found_through_the_partial_index()
-    {
-        var plan = ReadColumn<string>("""
-            EXPLAIN QUERY PLAN SELECT id FROM messages
-            WHERE channel_id = 'ch_x' AND run_id IS NULL AND role = 'user' ORDER BY id
-            """, column: 3);
-        var activeRuns = ReadColumn<string>(
-            "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE status IN ('queued', 'running')", column: 3);
-
-        Assert.Contains(plan, p => p.Contains("ix_messages_pending"));
-        Assert.Contains(activeRuns, p => p.Contains("ix_runs_active"));
-    }
-
     private async Task<decimal> UpdateCostAsync(Run run, decimal cost)
     {
         await _store.UpdateRunAsync(run with { Usage = run.Usage with { CostUsd = cost } }, None);
@@ -410,11 +381,47 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
         return new(Ids.New("run", _time), channel.Id, null, RunStatus.Queued, "do the thing", _time.GetUtcNow(),
             null, null, null, null, null, null, null, null, RunUsage.None);
     }
+}
+
+public sealed class StoreTestsOnSqlite : StoreTests
+{
+    private readonly SqliteBackend _sqlite;
+
+    public StoreTestsOnSqlite()
+        : this(new SqliteBackend())
+    {
+    }
+
+    private StoreTestsOnSqlite(SqliteBackend sqlite)
+        : base(sqlite) => _sqlite = sqlite;
+
+    [Fact]
+    public async Task The_database_is_a_file_in_wal_mode()
+    {
+        var store = (SqliteLoopStore)await _sqlite.OpenAsync(TimeProvider.System);
+
+        Assert.True(File.Exists(store.DatabasePath));
+        Assert.Equal(["wal"], ReadColumn<string>("PRAGMA journal_mode"));
+    }
+
+    [Fact]
+    public void Pending_messages_are_found_through_the_partial_index()
+    {
+        var plan = ReadColumn<string>("""
+            EXPLAIN QUERY PLAN SELECT id FROM messages
+            WHERE channel_id = 'ch_x' AND run_id IS NULL AND role = 'user' ORDER BY id
+            """, column: 3);
+        var activeRuns = ReadColumn<string>(
+            "EXPLAIN QUERY PLAN SELECT id FROM runs WHERE status IN ('queued', 'running')", column: 3);
+
+        Assert.Contains(plan, p => p.Contains("ix_messages_pending"));
+        Assert.Contains(activeRuns, p => p.Contains("ix_runs_active"));
+    }
 
     /// <summary>Reads the file directly, as someone inspecting it with the sqlite3 shell would.</summary>
     private List<T> ReadColumn<T>(string sql, int column = 0)
     {
-        using var connection = new SqliteConnection($"Data Source={_db.DatabasePath};Pooling=False");
+        using var connection = new SqliteConnection($"Data Source={_sqlite.DatabasePath};Pooling=False");
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = sql;
@@ -427,3 +434,5 @@ public sealed class SqliteLoopStoreTests : IAsyncLifetime, IDisposable
         return values;
     }
 }
+
+public sealed class StoreTestsOnPostgres() : StoreTests(new PostgresBackend());

@@ -1,9 +1,10 @@
 namespace Loop.Store;
 
+using System.Data.Common;
 using Dapper;
 using Loop.Domain.Accounts;
 
-public sealed partial class SqliteLoopStore
+public abstract partial class SqlLoopStore
 {
     private const string UserSelect = "SELECT id AS Id, username AS Username, password_hash AS PasswordHash, created_at AS CreatedAt FROM users";
     private const string SessionSelect = "SELECT token_hash AS TokenHash, user_id AS UserId, created_at AS CreatedAt, expires_at AS ExpiresAt FROM sessions";
@@ -16,11 +17,16 @@ public sealed partial class SqliteLoopStore
         ReadAsync(connection => connection.ExecuteScalarAsync<int>(Command("SELECT COUNT(*) FROM users", null, null, cancellationToken)), cancellationToken);
 
     public Task<bool> CreateFirstUserAsync(UserAccount user, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command("""
-            INSERT INTO users (id, username, password_hash, created_at)
-            SELECT @id, @username, @password_hash, @created_at WHERE NOT EXISTS (SELECT 1 FROM users)
-            """, new { id = user.Id, username = user.Username, password_hash = user.PasswordHash, created_at = Columns.ToMs(user.CreatedAt) },
-            tx, cancellationToken)) == 1, cancellationToken);
+        WriteAsync(async (connection, tx) =>
+        {
+            // Two nodes set up at once: the second waits, then finds the first account.
+            await LockAsync(connection, tx, "loop.first-user", cancellationToken);
+            return await connection.ExecuteAsync(Command("""
+                INSERT INTO users (id, username, password_hash, created_at)
+                SELECT @id, @username, @password_hash, @created_at WHERE NOT EXISTS (SELECT 1 FROM users)
+                """, new { id = user.Id, username = user.Username, password_hash = user.PasswordHash, created_at = Columns.ToMs(user.CreatedAt) },
+                tx, cancellationToken)) == 1;
+        }, cancellationToken);
 
     public Task<UserAccount?> FindUserByNameAsync(string username, CancellationToken cancellationToken) =>
         ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<UserRow>(Command(
@@ -79,7 +85,7 @@ public sealed partial class SqliteLoopStore
         WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
             "UPDATE api_tokens SET last_used_at = @at WHERE id = @id", new { id = tokenId, at = Columns.ToMs(usedAt) }, tx, cancellationToken)), cancellationToken);
 
-    private static Task<int> InsertTokenAsync(Microsoft.Data.Sqlite.SqliteConnection connection, Microsoft.Data.Sqlite.SqliteTransaction tx, ApiToken token, CancellationToken cancellationToken) =>
+    private static Task<int> InsertTokenAsync(DbConnection connection, DbTransaction tx, ApiToken token, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(Command("""
             INSERT INTO api_tokens (id, name, token_hash, user_id, is_local, created_at, last_used_at, channel_id)
             VALUES (@id, @name, @token_hash, @user_id, @is_local, @created_at, @last_used_at, @channel_id)

@@ -3,7 +3,7 @@ namespace Loop.Store;
 using Dapper;
 using Loop.Domain.Runs;
 
-public sealed partial class SqliteLoopStore
+public abstract partial class SqlLoopStore
 {
     // Finished runs only: a run still going has not reported its usage yet.
     private const string FinishedRuns = "status IN ('succeeded', 'failed', 'timed_out', 'cancelled') AND finished_at IS NOT NULL";
@@ -47,7 +47,7 @@ public sealed partial class SqliteLoopStore
         var key = by switch
         {
             null => "NULL",
-            UsageGrouping.Day => "strftime('%Y-%m-%d', finished_at / 1000, 'unixepoch')",
+            UsageGrouping.Day => DayOfSql("finished_at"),
             UsageGrouping.Model => "model",
             UsageGrouping.Channel => "channel_id",
             UsageGrouping.Task => "task_id",
@@ -58,7 +58,7 @@ public sealed partial class SqliteLoopStore
         // them exactly. Grouping by model too lets token-only runs be priced per model.
         var sql = $"""
             SELECT {key} AS Key, model AS Model, cost_usd AS CostUsd, COUNT(*) AS Runs,
-                   SUM(input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens > 0) AS RunsWithTokens,
+                   SUM(CASE WHEN input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens > 0 THEN 1 ELSE 0 END) AS RunsWithTokens,
                    SUM(input_tokens) AS InputTokens, SUM(output_tokens) AS OutputTokens,
                    SUM(cache_creation_input_tokens) AS CacheCreationInputTokens, SUM(cache_read_input_tokens) AS CacheReadInputTokens,
                    SUM(num_turns) AS NumTurns, SUM(duration_ms) AS DurationMs

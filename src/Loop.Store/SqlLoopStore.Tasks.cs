@@ -1,12 +1,13 @@
 namespace Loop.Store;
 
+using System.Data;
+using System.Data.Common;
 using Dapper;
 using Loop.Domain;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
-using Microsoft.Data.Sqlite;
 
-public sealed partial class SqliteLoopStore
+public abstract partial class SqlLoopStore
 {
     public Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
@@ -63,7 +64,7 @@ public sealed partial class SqliteLoopStore
             {
                 await connection.ExecuteAsync(Command(TaskRow.Insert, TaskRow.Parameters(task), tx, cancellationToken));
             }
-            catch (SqliteException e) when (IsForeignKeyViolation(e))
+            catch (DbException e) when (IsForeignKeyViolation(e))
             {
                 throw new KeyNotFoundException($"There is no channel {task.ChannelId}.", e);
             }
@@ -78,13 +79,9 @@ public sealed partial class SqliteLoopStore
     public Task<IReadOnlyList<ScheduledTask>> GetTasksAsync(IReadOnlyCollection<string> taskIds, CancellationToken cancellationToken) =>
         ReadAsync(async connection =>
         {
-            var tasks = new List<ScheduledTask>(taskIds.Count);
-            foreach (var chunk in taskIds.Chunk(500))
-            {
-                var rows = await connection.QueryAsync<TaskRow>(Command(
-                    TaskRow.Select + " WHERE id IN @ids", new { ids = chunk }, null, cancellationToken));
-                tasks.AddRange(rows.Select(r => r.ToTask()));
-            }
+            var tasks = (await connection.QueryAsync<TaskRow>(Command(
+                TaskRow.Select + " WHERE " + InListSql("id", "@ids"), new { ids = ListParameter(taskIds) }, null, cancellationToken)))
+                .Select(r => r.ToTask()).ToList();
             return (IReadOnlyList<ScheduledTask>)tasks;
         }, cancellationToken);
 
@@ -114,25 +111,23 @@ public sealed partial class SqliteLoopStore
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(withdrawnRuns);
-        return WriteAsync(async (connection, tx) =>
+        var parameters = new { ids = ListParameter(withdrawnRuns), task_id = task.Id };
+        return WriteOrRollBackAsync(async (connection, tx) =>
         {
-            var parameters = new { ids = withdrawnRuns, task_id = task.Id };
-            // A run that started (or went) meanwhile is no longer the task's to give back.
-            if (withdrawnRuns.Count > 0 && await connection.ExecuteScalarAsync<long>(Command(
-                "SELECT count(*) FROM runs WHERE id IN @ids AND task_id = @task_id AND status = 'queued'", parameters, tx, cancellationToken)) != withdrawnRuns.Count)
+            // Deleted first, so each row stays locked until the task is written: a run that started
+            // (or went) meanwhile is no longer the task's to give back, and nothing is written.
+            if (withdrawnRuns.Count > 0 && await connection.ExecuteAsync(Command(
+                $"DELETE FROM runs WHERE {InListSql("id", "@ids")} AND task_id = @task_id AND status = 'queued'",
+                parameters, tx, cancellationToken)) != withdrawnRuns.Count)
             {
-                return TaskWrite.Stale;
+                throw new RollBack<TaskWrite>(TaskWrite.Stale);
             }
             var written = await WriteTaskAsync(connection, tx, task, cancellationToken);
-            if (written == TaskWrite.Written && withdrawnRuns.Count > 0)
-            {
-                await connection.ExecuteAsync(Command("DELETE FROM runs WHERE id IN @ids AND task_id = @task_id", parameters, tx, cancellationToken));
-            }
-            return written;
+            return written == TaskWrite.Written || withdrawnRuns.Count == 0 ? written : throw new RollBack<TaskWrite>(written);
         }, cancellationToken);
     }
 
-    private static async Task<TaskWrite> WriteTaskAsync(SqliteConnection connection, SqliteTransaction tx, ScheduledTask task, CancellationToken cancellationToken)
+    private static async Task<TaskWrite> WriteTaskAsync(DbConnection connection, DbTransaction tx, ScheduledTask task, CancellationToken cancellationToken)
     {
         if (await connection.ExecuteAsync(Command(TaskRow.Update, TaskRow.Parameters(task), tx, cancellationToken)) == 1)
         {
@@ -169,14 +164,15 @@ public sealed partial class SqliteLoopStore
                 UPDATE tasks SET next_run_at = @next_run_at, last_run_at = @now, updated_at = @now, revision = revision + 1
                 WHERE id = @id AND revision = @revision AND enabled = 1 AND next_run_at = @due_at
                 """;
-            var id = claim.Parameters.Add("@id", SqliteType.Text);
-            var revision = claim.Parameters.Add("@revision", SqliteType.Integer);
-            var dueAt = claim.Parameters.Add("@due_at", SqliteType.Integer);
-            var nextRunAt = claim.Parameters.Add("@next_run_at", SqliteType.Integer);
-            claim.Parameters.AddWithValue("@now", Columns.ToMs(now));
+            var id = AddParameter(claim, "id", DbType.String);
+            var revision = AddParameter(claim, "revision", DbType.Int64);
+            var dueAt = AddParameter(claim, "due_at", DbType.Int64);
+            var nextRunAt = AddParameter(claim, "next_run_at", DbType.Int64);
+            AddParameter(claim, "now", DbType.Int64).Value = Columns.ToMs(now);
             using var insert = RunRow.InsertCommand(connection, tx);
             var claimed = new List<TaskFiring>();
-            foreach (var firing in firings)
+            // In id order: claimers on other nodes lock the same rows in the same order, never in a cycle.
+            foreach (var firing in firings.OrderBy(f => f.TaskId, StringComparer.Ordinal))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 id.Value = firing.TaskId;
@@ -216,4 +212,13 @@ public sealed partial class SqliteLoopStore
         CreatedAt = Columns.Truncate(task.CreatedAt),
         UpdatedAt = Columns.Truncate(task.UpdatedAt),
     };
+
+    private static DbParameter AddParameter(DbCommand command, string name, DbType type)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.DbType = type;
+        command.Parameters.Add(parameter);
+        return parameter;
+    }
 }

@@ -1,12 +1,11 @@
 namespace Loop.Store;
 
-using System.Text.Json;
 using Dapper;
 using Loop.Domain;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 
-public sealed partial class SqliteLoopStore
+public abstract partial class SqlLoopStore
 {
     public Task<ChannelPage> ListChannelOverviewsAsync(ChannelListQuery query, CancellationToken cancellationToken)
     {
@@ -19,19 +18,18 @@ public sealed partial class SqliteLoopStore
 
         var where = new List<string>();
         var parameters = new DynamicParameters();
-        parameters.Add("limit", query.Limit ?? -1); // SQLite: a negative limit is no limit
+        parameters.Add("limit", query.Limit ?? int.MaxValue);
         parameters.Add("offset", query.Offset);
         if (!string.IsNullOrEmpty(query.Search))
         {
             // lower() folds ASCII only: other letters match in their own case.
-            where.Add("(instr(lower(name), lower(@search)) > 0 OR instr(lower(COALESCE(dir_path, '')), lower(@search)) > 0)");
+            where.Add($"({ContainsSql("lower(name)", "lower(@search)")} OR {ContainsSql("lower(COALESCE(dir_path, ''))", "lower(@search)")})");
             parameters.Add("search", query.Search);
         }
         if (query.ChannelIds is { } ids)
         {
-            // One JSON parameter, however many ids: no limit on the number of bound variables.
-            where.Add("id IN (SELECT value FROM json_each(@ids))");
-            parameters.Add("ids", JsonSerializer.Serialize(ids));
+            where.Add(InListSql("id", "@ids"));
+            parameters.Add("ids", ListParameter(ids));
         }
         var filter = where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where);
 
@@ -46,7 +44,7 @@ public sealed partial class SqliteLoopStore
                 GROUP BY channel_id
             ),
             active AS (
-                SELECT channel_id, SUM(status = 'queued') AS queued, MAX(CASE WHEN status = 'running' THEN id END) AS running
+                SELECT channel_id, SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END) AS queued, MAX(CASE WHEN status = 'running' THEN id END) AS running
                 FROM runs WHERE status IN ('queued', 'running') AND channel_id IN (SELECT id FROM page)
                 GROUP BY channel_id
             )
@@ -63,7 +61,7 @@ public sealed partial class SqliteLoopStore
         return ReadAsync(async connection =>
         {
             // One read transaction: the total and the page come from the same snapshot.
-            using var tx = connection.BeginTransaction(deferred: true);
+            using var tx = BeginSnapshot(connection);
             var total = await connection.ExecuteScalarAsync<long>(Command(
                 $"SELECT COUNT(*) FROM channels {filter}", parameters, tx, cancellationToken));
             var rows = await connection.QueryAsync<ChannelOverviewRow>(Command(sql, parameters, tx, cancellationToken));

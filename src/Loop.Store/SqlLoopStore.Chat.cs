@@ -4,7 +4,7 @@ using Dapper;
 using Loop.Domain;
 using Loop.Domain.Channels;
 
-public sealed partial class SqliteLoopStore
+public abstract partial class SqlLoopStore
 {
     public Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken)
     {
