@@ -3,6 +3,7 @@ namespace Loop.Cli;
 using System.CommandLine;
 using Loop.Api;
 using Loop.Config;
+using Loop.Domain;
 using Loop.Hosting;
 using Loop.Runtime;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,28 +24,12 @@ public static class ServeCommand
 
     private static async Task<int> RunAsync(string? siloPath, CancellationToken cancellationToken)
     {
-        LoopPaths paths;
-        ConfigLoadResult loaded;
-        NodeSettings node;
-        try
+        if (NodeOptions(siloPath) is not { } node)
         {
-            paths = LoopPaths.FromEnvironment();
-            loaded = ConfigLoader.Load(paths, Environment.GetEnvironmentVariables());
-            node = NodeSettings.Load(siloPath ?? (File.Exists(paths.SiloFile) ? paths.SiloFile : null), loaded.Config);
-        }
-        catch (ConfigException error)
-        {
-            Console.Error.WriteLine($"loop: {error.Message}");
             return 1;
         }
-
-        if (node.Store.Kind != StoreKind.Sqlite)
-        {
-            Console.Error.WriteLine("loop: silo.json asks for a PostgreSQL store, which this version does not have yet; use \"store\": {\"kind\": \"sqlite\"}");
-            return 1;
-        }
-        var config = loaded.Config with { DbPath = node.Store.Path ?? loaded.Config.DbPath, ApiAddr = node.ApiAddr };
-        var options = new LoopNodeOptions(config, paths, node.NodeName) { ConfigWarnings = [.. loaded.Warnings, .. node.Warnings] };
+        var (options, loaded) = node;
+        var (config, paths) = (options.Config, options.Paths);
         try
         {
             await using var host = LoopHost.Build(options, TimeProvider.System, logging => LoopLogging.Configure(logging, config), parts =>
@@ -64,10 +49,35 @@ public static class ServeCommand
             await host.WaitForShutdownAsync(cancellationToken);
             return 0;
         }
-        catch (Exception error) when (error is IOException or FormatException or InvalidOperationException)
+        catch (Exception error) when (error is IOException or FormatException or InvalidOperationException or StoreUnavailableException)
         {
             Console.Error.WriteLine($"loop: cannot start: {error.Message}");
             return 1;
+        }
+    }
+
+    /// <summary>The node as config.json, silo.json and the environment describe it (shared by
+    /// <c>serve</c> and <c>migrate</c>); null, with the reason on stderr, when they cannot be used.</summary>
+    internal static (LoopNodeOptions Options, ConfigLoadResult Loaded)? NodeOptions(string? siloPath)
+    {
+        try
+        {
+            var paths = LoopPaths.FromEnvironment();
+            var loaded = ConfigLoader.Load(paths, Environment.GetEnvironmentVariables());
+            var node = NodeSettings.Load(siloPath ?? (File.Exists(paths.SiloFile) ? paths.SiloFile : null), loaded.Config,
+                Environment.GetEnvironmentVariable(NodeSettings.PostgresVariable));
+            var config = loaded.Config with { DbPath = node.Store.Path ?? loaded.Config.DbPath, ApiAddr = node.ApiAddr };
+            var options = new LoopNodeOptions(config, paths, node.NodeName)
+            {
+                ConfigWarnings = [.. loaded.Warnings, .. node.Warnings],
+                Cluster = node.Cluster is { } cluster ? new ClusterNode(node.Store.ConnectionString!, cluster) : null,
+            };
+            return (options, loaded);
+        }
+        catch (ConfigException error)
+        {
+            Console.Error.WriteLine($"loop: {error.Message}");
+            return null;
         }
     }
 }

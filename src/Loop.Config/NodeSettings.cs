@@ -20,16 +20,36 @@ public sealed record StoreSettings(StoreKind Kind, string? Path, string? Connect
         $"StoreSettings {{ Kind = {Kind}, Path = {Path ?? "(none)"}, ConnectionString = {LoopConfig.Mask(ConnectionString)} }}";
 }
 
-/// <summary>Settings of this node (silo.json): its name, its store and its API address.
-/// Values present in silo.json win over config.json's db_path and api_addr.</summary>
+/// <summary>How this node joins the others of its cluster: the port silos talk on, the port
+/// Orleans clients connect to (0: none), and the address the others reach it at (null: this
+/// machine's own, as its host name resolves).</summary>
+public sealed record ClusterSettings(int SiloPort, int GatewayPort, string? AdvertisedAddress)
+{
+    public const int DefaultSiloPort = 11111;
+    public const int DefaultGatewayPort = 30000;
+
+    public static readonly ClusterSettings Default = new(DefaultSiloPort, DefaultGatewayPort, null);
+}
+
+/// <summary>Settings of this node (silo.json): its name, its store, its API address and, on a
+/// PostgreSQL store, its place in the cluster. Values present in silo.json win over config.json's
+/// db_path and api_addr.</summary>
 public sealed record NodeSettings(string NodeName, StoreSettings Store, string ApiAddr, IReadOnlyList<string> Warnings)
 {
-    private const string Example = """{ "node_name": "node-1", "store": { "kind": "postgres", "connection_string": "Host=db;Database=loop;Username=loop" }, "api_addr": "127.0.0.1:8222" }""";
+    /// <summary>The environment variable that gives a PostgreSQL store its connection string, so no
+    /// password need sit in silo.json. It wins over store.connection_string.</summary>
+    public const string PostgresVariable = "LOOP_POSTGRES";
+
+    private const string Example = """{ "node_name": "node-1", "store": { "kind": "postgres", "connection_string": "Host=db;Database=loop;Username=loop" }, "api_addr": "127.0.0.1:8222", "cluster": { "silo_port": 11111, "gateway_port": 30000, "advertised_address": "10.0.0.5" } }""";
+
+    /// <summary>Set on a PostgreSQL store: this node is one of a cluster (perhaps of one).</summary>
+    public ClusterSettings? Cluster { get; init; }
 
     /// <summary>Reads silo.json at <paramref name="path"/>; a null path or a missing file gives
-    /// settings derived from <paramref name="config"/> (SQLite at db_path, api_addr, the machine name).</summary>
+    /// settings derived from <paramref name="config"/> (SQLite at db_path, api_addr, the machine name).
+    /// <paramref name="postgres"/> is <see cref="PostgresVariable"/>'s value, if set.</summary>
     /// <exception cref="ConfigException">silo.json is not valid JSON or holds an unusable value.</exception>
-    public static NodeSettings Load(string? path, LoopConfig config)
+    public static NodeSettings Load(string? path, LoopConfig config, string? postgres = null)
     {
         var settings = new NodeSettings(Environment.MachineName, new StoreSettings(StoreKind.Sqlite, config.DbPath, null), config.ApiAddr, []);
         if (path is null)
@@ -61,7 +81,10 @@ public sealed record NodeSettings(string NodeName, StoreSettings Store, string A
                     settings = settings with { ApiAddr = address };
                     break;
                 case "store":
-                    settings = settings with { Store = ReadStore(property.Value, config, file, warnings) };
+                    settings = settings with { Store = ReadStore(property.Value, config, file, postgres, warnings) };
+                    break;
+                case "cluster":
+                    settings = settings with { Cluster = ReadCluster(property.Value, file, warnings) };
                     break;
                 default:
                     warnings.Add(ConfigJson.UnknownKey(property.Name, file));
@@ -69,10 +92,61 @@ public sealed record NodeSettings(string NodeName, StoreSettings Store, string A
             }
         }
 
-        return settings with { Warnings = warnings };
+        return settings.Store.Kind switch
+        {
+            StoreKind.Postgres => settings with { Cluster = settings.Cluster ?? ClusterSettings.Default, Warnings = warnings },
+            _ when settings.Cluster is not null => throw new ConfigException(
+                $"{file}: a cluster keeps its state in PostgreSQL, which every node shares: add \"store\": {{ \"kind\": \"postgres\", ... }}, e.g. {Example}"),
+            _ => settings with { Warnings = warnings },
+        };
     }
 
-    private static StoreSettings ReadStore(JsonElement store, LoopConfig config, string file, List<string> warnings)
+    private static ClusterSettings ReadCluster(JsonElement cluster, string file, List<string> warnings)
+    {
+        if (cluster.ValueKind != JsonValueKind.Object)
+        {
+            throw new ConfigException($"{file}: 'cluster' must be an object, e.g. {Example} (found {ConfigJson.Describe(cluster)})");
+        }
+
+        var settings = ClusterSettings.Default;
+        foreach (var property in cluster.EnumerateObject())
+        {
+            switch (property.Name)
+            {
+                case "silo_port":
+                    settings = settings with { SiloPort = Port(property.Value, "cluster.silo_port", file, allowNone: false) };
+                    break;
+                case "gateway_port":
+                    settings = settings with { GatewayPort = Port(property.Value, "cluster.gateway_port", file, allowNone: true) };
+                    break;
+                case "advertised_address":
+                    var address = RequiredText(property.Value, "cluster.advertised_address", file);
+                    if (Uri.CheckHostName(address) is UriHostNameType.Unknown or UriHostNameType.Basic)
+                    {
+                        throw new ConfigException($"{file}: 'cluster.advertised_address' must be this node's IP address (or host name) as the other nodes reach it, e.g. \"10.0.0.5\" (found \"{address}\")");
+                    }
+                    settings = settings with { AdvertisedAddress = address };
+                    break;
+                default:
+                    warnings.Add(ConfigJson.UnknownKey($"cluster.{property.Name}", file));
+                    break;
+            }
+        }
+
+        return settings.GatewayPort == settings.SiloPort
+            ? throw new ConfigException($"{file}: 'cluster.silo_port' and 'cluster.gateway_port' must differ (both are {settings.SiloPort})")
+            : settings;
+    }
+
+    private static int Port(JsonElement element, string key, string file, bool allowNone)
+    {
+        var port = element.ValueKind == JsonValueKind.Number && element.TryGetInt32(out var number) ? number : -1;
+        return port is >= 1 and <= 65535 || allowNone && port == 0
+            ? port
+            : throw new ConfigException($"{file}: '{key}' must be a port number from 1 to 65535{(allowNone ? " (or 0 for none)" : "")}, e.g. {Example} (found {ConfigJson.Describe(element)})");
+    }
+
+    private static StoreSettings ReadStore(JsonElement store, LoopConfig config, string file, string? postgres, List<string> warnings)
     {
         if (store.ValueKind != JsonValueKind.Object)
         {
@@ -109,8 +183,9 @@ public sealed record NodeSettings(string NodeName, StoreSettings Store, string A
 
         if (kind == StoreKind.Postgres)
         {
+            connectionString = string.IsNullOrWhiteSpace(postgres) ? connectionString : postgres;
             return string.IsNullOrWhiteSpace(connectionString)
-                ? throw new ConfigException($"{file}: a postgres store needs 'store.connection_string', e.g. {Example}")
+                ? throw new ConfigException($"{file}: a postgres store needs 'store.connection_string' (or the {PostgresVariable} environment variable, which keeps the password out of the file), e.g. {Example}")
                 : new StoreSettings(kind, null, connectionString);
         }
 

@@ -9,8 +9,9 @@ using Loop.Domain.Tasks;
 /// Every method is atomic on its own; callers never hold a transaction.</summary>
 public interface ILoopStore
 {
-    /// <summary>Creates the schema or upgrades it. Safe to call on every start.</summary>
-    Task MigrateAsync(CancellationToken cancellationToken);
+    /// <summary>Creates the schema or upgrades it, and returns the version it is at. Safe to call on
+    /// every start, by several nodes at once.</summary>
+    Task<int> MigrateAsync(CancellationToken cancellationToken);
 
     /// <summary>A random id made when the store was created; containers carry it as a label so
     /// a daemon only ever reaps its own.</summary>
@@ -95,8 +96,10 @@ public interface ILoopStore
 
     /// <summary>After a crash: marks every queued or running run failed with <paramref name="reason"/>,
     /// returns its user messages to pending (so they run again), and returns the runs as they were.
-    /// Task runs claimed ahead for an instant after <paramref name="now"/> stay queued: they had not begun.</summary>
-    Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, CancellationToken cancellationToken);
+    /// Task runs claimed ahead for an instant after <paramref name="now"/> stay queued: they had not begun.
+    /// With a <paramref name="node"/> (a cluster), only the runs that node had taken: those it was running
+    /// and those it had queued for messages.</summary>
+    Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, string? node, CancellationToken cancellationToken);
 
     /// <summary>Moves a queued run to running; false when it is no longer queued (cancelled meanwhile).</summary>
     Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken);

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using System.Net;
+using System.Net.Sockets;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Serialization.Configuration;
@@ -62,7 +64,7 @@ public sealed class LoopHost : IAsyncDisposable
         // Hosted services start in this order: the store is ready before the silo, and the node
         // recovers and wakes its channels once the silo runs, before the API listens.
         services.AddHostedService<NodePreparation>();
-        builder.UseOrleans(silo => ConfigureSilo(silo, ApiAddress.Parse(options.Config.ApiAddr).Port));
+        builder.UseOrleans(silo => ConfigureSilo(silo, options));
         services.AddHostedService<NodeStart>();
 
         LoopServer.Configure(builder, options.Config, options.Paths);
@@ -79,11 +81,34 @@ public sealed class LoopHost : IAsyncDisposable
         return new LoopHost(app);
     }
 
-    private static void ConfigureSilo(ISiloBuilder silo, int apiPort)
+    private static void ConfigureSilo(ISiloBuilder silo, LoopNodeOptions options)
     {
-        // One node: the silo talks to no other, on a loopback port of its own (several daemons
-        // may run on one machine; not the API's, which is not bound yet), and opens no gateway.
-        silo.UseLocalhostClustering(siloPort: FreePorts.Loopback(besides: apiPort), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
+        if (options.Cluster is { Settings: var cluster })
+        {
+            // Membership lives in the shared store (StoreMembershipTable, registered with the node's parts).
+            silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("loop", "loop"));
+            silo.Configure<SiloOptions>(o => o.SiloName = options.NodeName);
+            if (cluster.AdvertisedAddress is null)
+            {
+                silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+            }
+            else if (IPAddress.TryParse(cluster.AdvertisedAddress, out var address))
+            {
+                silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+            }
+            else
+            {
+                silo.ConfigureEndpoints(cluster.AdvertisedAddress, cluster.SiloPort, cluster.GatewayPort, AddressFamily.InterNetwork, listenOnAnyHostAddress: true);
+            }
+            silo.Configure<ClusterMembershipOptions>(ClusterTuning.Apply);
+        }
+        else
+        {
+            // One node: the silo talks to no other, on a loopback port of its own (several daemons
+            // may run on one machine; not the API's, which is not bound yet), and opens no gateway.
+            var apiPort = ApiAddress.Parse(options.Config.ApiAddr).Port;
+            silo.UseLocalhostClustering(siloPort: FreePorts.Loopback(besides: apiPort), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
+        }
         silo.Services.Configure<TypeManifestOptions>(o => o.EnableConfigurationAnalysis = true);
         silo.AddReminders();
         silo.AddDashboard();

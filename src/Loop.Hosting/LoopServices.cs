@@ -27,12 +27,24 @@ public static class LoopServices
         services.AddSingleton(new NodeIdentity(options.NodeName));
         services.AddSingleton(new NodeWarnings(options.ConfigWarnings));
 
-        // The store, and whether it answers.
-        services.AddSingleton<SqliteLoopStore>(_ => new SqliteLoopStore(config.DbPath, time));
-        services.AddSingleton<ILoopStore>(sp => sp.GetRequiredService<SqliteLoopStore>());
-        services.AddSingleton(sp => new StoreProbe(sp.GetRequiredService<ILoopStore>(), "sqlite", config.DbPath, time, sp.GetRequiredService<ILogger<StoreProbe>>()));
-        // One node keeps Orleans' reminders in its SQLite store.
-        services.AddSingleton<IReminderTable>(sp => new SqliteReminderTable(sp.GetRequiredService<SqliteLoopStore>()));
+        // The store, and whether it answers: SQLite on one node, PostgreSQL shared by a cluster. Orleans
+        // keeps its reminders there too, and a cluster its membership.
+        if (options.Cluster is { } cluster)
+        {
+            services.AddSingleton<SqlLoopStore>(_ => new PostgresLoopStore(cluster.PostgresConnectionString, time) { Node = options.NodeName });
+            services.AddSingleton<IMembershipTable, StoreMembershipTable>();
+        }
+        else
+        {
+            services.AddSingleton<SqlLoopStore>(_ => new SqliteLoopStore(config.DbPath, time));
+        }
+        services.AddSingleton(sp =>
+        {
+            var store = sp.GetRequiredService<SqlLoopStore>();
+            return new StoreProbe(store, options.Cluster is null ? "sqlite" : "postgres", store.Location, time, sp.GetRequiredService<ILogger<StoreProbe>>());
+        });
+        services.AddSingleton<ILoopStore>(sp => sp.GetRequiredService<SqlLoopStore>());
+        services.AddSingleton<IReminderTable, StoreReminderTable>();
 
         // Where agents run, as whom, and what they may mount.
         services.AddSingleton<ILoopEvents, LoopEventHub>();

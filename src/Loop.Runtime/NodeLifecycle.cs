@@ -66,8 +66,13 @@ public sealed class NodeLifecycle(
     {
         if (sandbox is { Engine: { } engine, Docker: { } docker } && await engine.CheckAsync(cancellationToken))
         {
-            var reaped = await new ContainerReaper(docker, loggers.CreateLogger<ContainerReaper>())
-                .ReapAsync(new Dictionary<string, string> { ["loop.instance"] = identity.InstanceId }, cancellationToken);
+            // Nodes of a cluster share the instance id, and may share an engine: each reaps its own.
+            var owned = new Dictionary<string, string> { ["loop.instance"] = identity.InstanceId };
+            if (options.Cluster is not null)
+            {
+                owned["loop.node"] = identity.NodeName;
+            }
+            var reaped = await new ContainerReaper(docker, loggers.CreateLogger<ContainerReaper>()).ReapAsync(owned, cancellationToken);
             if (reaped > 0)
             {
                 _logger.LogWarning("Removed {Count} orphaned agent container(s) left by an earlier daemon", reaped);
@@ -80,8 +85,10 @@ public sealed class NodeLifecycle(
     /// orphan containers to be gone, arms the tasks and wakes channels with pending work.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // In a cluster, only this node's runs: the others' are still going.
         var interrupted = await store.FailInterruptedRunsAsync(
-            "interrupted: the daemon stopped during this run; its messages were queued again", time.GetUtcNow(), cancellationToken);
+            "interrupted: the daemon stopped during this run; its messages were queued again", time.GetUtcNow(),
+            options.Cluster is null ? null : options.NodeName, cancellationToken);
         foreach (var run in interrupted)
         {
             _logger.LogWarning("Run {RunId} for channel {ChannelId} was interrupted by a daemon stop; marked failed and its messages queued again", run.Id, run.ChannelId);
@@ -116,8 +123,9 @@ public sealed class NodeLifecycle(
             await chat.StartAsync(cancellationToken);
         }
         var config = options.Config;
-        _logger.LogInformation("Loop {Version} node {Node} started: store {DbPath}, runner {Runner}, up to {Max} concurrent runs",
-            LoopVersion.Current, options.NodeName, config.DbPath, sandbox.Kind, config.MaxConcurrentContainers);
+        _logger.LogInformation("Loop {Version} node {Node} started: store {Store}, runner {Runner}, up to {Max} concurrent runs{Cluster}",
+            LoopVersion.Current, options.NodeName, storeProbe.Health.Location, sandbox.Kind, config.MaxConcurrentContainers,
+            options.Cluster is { Settings: var cluster } ? $", cluster silo port {cluster.SiloPort}" : "");
     }
 
     /// <summary>Arms every enabled task as stored (a slot missed while the daemon was down then

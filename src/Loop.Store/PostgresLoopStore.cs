@@ -22,12 +22,11 @@ public sealed class PostgresLoopStore : SqlLoopStore
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        Description = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
+        Location = $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}";
         _dataSource = NpgsqlDataSource.Create(builder);
     }
 
-    /// <summary>Where the store is, for logs and health (never the password).</summary>
-    public string Description { get; }
+    public override string Location { get; }
 
     protected override async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -108,7 +107,7 @@ public sealed class PostgresLoopStore : SqlLoopStore
         e is not PostgresException || e is PostgresException { SqlState: var state } && (state.StartsWith("08", StringComparison.Ordinal) || state.StartsWith("57P", StringComparison.Ordinal));
 
     private StoreUnavailableException Unavailable(NpgsqlException e) =>
-        new($"{Description} cannot be reached: {(e is PostgresException pg ? pg.MessageText : e.Message)}", e);
+        new($"{Location} cannot be reached: {(e is PostgresException pg ? pg.MessageText : e.Message)}", e);
 
     public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 }

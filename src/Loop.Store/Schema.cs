@@ -169,6 +169,35 @@ internal static class Schema
             -- Counts the writes of a task: an edit or a claim based on an older read is refused.
             ALTER TABLE tasks ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
             """),
+        new(9, "run nodes", """
+            -- The node that took the run (created it for its messages, or started it): when that node
+            -- dies, the runs it had are the ones to report and run again.
+            ALTER TABLE runs ADD COLUMN node TEXT NULL;
+            """),
+        new(10, "cluster membership", """
+            -- Orleans' membership table (StoreMembershipTable): which nodes are in the cluster and
+            -- alive. Every insert and update checks and moves the cluster's version, as Orleans'
+            -- membership protocol asks; etags are counters.
+            CREATE TABLE cluster_versions (
+                cluster_id TEXT NOT NULL PRIMARY KEY,
+                version BIGINT NOT NULL,
+                etag BIGINT NOT NULL
+            );
+
+            CREATE TABLE cluster_members (
+                cluster_id TEXT NOT NULL REFERENCES cluster_versions (cluster_id),
+                silo TEXT NOT NULL,
+                silo_name TEXT NOT NULL,
+                host_name TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                proxy_port INTEGER NOT NULL,
+                suspect_times TEXT NOT NULL,
+                start_time BIGINT NOT NULL,
+                i_am_alive_time BIGINT NOT NULL,
+                etag BIGINT NOT NULL,
+                PRIMARY KEY (cluster_id, silo)
+            );
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -11,8 +11,8 @@ public abstract partial class SqlLoopStore
 {
     public Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
-            "UPDATE runs SET status = 'running', started_at = @started_at WHERE id = @id AND status = 'queued'",
-            new { id = runId, started_at = Columns.ToMs(startedAt) }, tx, cancellationToken)) == 1, cancellationToken);
+            "UPDATE runs SET status = 'running', started_at = @started_at, node = @node WHERE id = @id AND status = 'queued'",
+            new { id = runId, started_at = Columns.ToMs(startedAt), node = Node }, tx, cancellationToken)) == 1, cancellationToken);
 
     public Task<bool> CancelQueuedRunAsync(string runId, DateTimeOffset now, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(

@@ -24,7 +24,11 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         _time = time;
     }
 
-    public Task MigrateAsync(CancellationToken cancellationToken) =>
+    /// <summary>The node this store object serves: runs it creates for messages or starts are
+    /// marked with it. Null on a store only one node uses.</summary>
+    public string? Node { get; init; }
+
+    public Task<int> MigrateAsync(CancellationToken cancellationToken) =>
         // One transaction under one lock: nodes starting together wait for the first to upgrade, then
         // find every step applied; a step that fails leaves the schema as it was.
         WriteAsync(async (connection, tx) =>
@@ -39,10 +43,11 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
                     "INSERT INTO schema_version (version, name, applied_at) VALUES (@version, @name, @applied_at)",
                     new { version = migration.Version, name = migration.Name, applied_at = Now() }, tx, cancellationToken));
             }
-            return await connection.ExecuteAsync(Command(
+            await connection.ExecuteAsync(Command(
                 "INSERT INTO meta (key, value) VALUES (@key, @value) ON CONFLICT (key) DO NOTHING",
                 new { key = InstanceIdKey, value = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) },
                 tx, cancellationToken));
+            return Migrations[^1].Version;
         }, cancellationToken);
 
     public async Task<string> GetInstanceIdAsync(CancellationToken cancellationToken)
@@ -231,7 +236,7 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         {
             try
             {
-                await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run), tx, cancellationToken));
+                await connection.ExecuteAsync(Command(RunRow.Insert, RunRow.Parameters(run, Node), tx, cancellationToken));
             }
             catch (DbException e) when (IsForeignKeyViolation(e))
             {
@@ -321,16 +326,19 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         }, cancellationToken);
     }
 
-    public Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, string? node, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reason);
+        // A task run claimed ahead for an instant still to come had not begun: it stays queued. In a
+        // cluster, a task run no node has started waits for whichever node hosts its channel.
+        var interrupted = node is null
+            ? "(status = 'running' OR (status = 'queued' AND (task_id IS NULL OR created_at <= @now)))"
+            : "node = @node AND (status = 'running' OR (status = 'queued' AND task_id IS NULL))";
         return WriteAsync(async (connection, tx) =>
         {
-            // A task run claimed ahead for an instant still to come had not begun: it stays queued.
-            const string Interrupted = "(status = 'running' OR (status = 'queued' AND (task_id IS NULL OR created_at <= @now)))";
-            var at = new { now = Columns.ToMs(now) };
+            var at = new { now = Columns.ToMs(now), node };
             var before = (await connection.QueryAsync<RunRow>(Command(
-                RunRow.Select + $" WHERE {Interrupted} ORDER BY id", at, tx, cancellationToken)))
+                RunRow.Select + $" WHERE {interrupted} ORDER BY id", at, tx, cancellationToken)))
                 .Select(r => r.ToRun())
                 .ToList();
             if (before.Count == 0)
@@ -340,16 +348,15 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
 
             await connection.ExecuteAsync(Command($"""
                 UPDATE messages SET run_id = NULL
-                WHERE role = 'user' AND run_id IN (SELECT id FROM runs WHERE {Interrupted})
+                WHERE role = 'user' AND run_id IN (SELECT id FROM runs WHERE {interrupted})
                 """, at, tx, cancellationToken));
             await connection.ExecuteAsync(Command($"""
                 UPDATE runs SET status = @failed, error = @reason, finished_at = @now
-                WHERE {Interrupted}
-                """, new { failed = RunStatus.Failed.ToWire(), reason, now = Columns.ToMs(now) }, tx, cancellationToken));
+                WHERE {interrupted}
+                """, new { failed = RunStatus.Failed.ToWire(), reason, now = Columns.ToMs(now), node }, tx, cancellationToken));
             return before;
         }, cancellationToken);
     }
-
 
     /// <summary>The form in which a directory is compared and stored: absolute, no trailing separator.</summary>
     public static string NormalizeDir(string dirPath)
@@ -427,6 +434,9 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
     protected abstract object ListParameter<T>(IReadOnlyCollection<T> values);
 
     public abstract Task PingAsync(CancellationToken cancellationToken);
+
+    /// <summary>Where the store is, for logs and health: a file, or a server and database (never a password).</summary>
+    public abstract string Location { get; }
 
     public abstract ValueTask DisposeAsync();
 

@@ -111,6 +111,8 @@ public sealed partial class SqliteLoopStore : SqlLoopStore, IDisposable
     /// <summary>The full path of the database file.</summary>
     public string DatabasePath { get; }
 
+    public override string Location => DatabasePath;
+
     public override async Task PingAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -91,10 +91,10 @@ internal sealed class RunRow
     public const string Insert = """
         INSERT INTO runs (id, channel_id, task_id, status, prompt, created_at, started_at, finished_at,
             exit_code, reply, error, session_id, model, container_id, input_tokens, output_tokens,
-            cache_creation_input_tokens, cache_read_input_tokens, cost_usd, num_turns, duration_ms)
+            cache_creation_input_tokens, cache_read_input_tokens, cost_usd, num_turns, duration_ms, node)
         VALUES (@id, @channel_id, @task_id, @status, @prompt, @created_at, @started_at, @finished_at,
             @exit_code, @reply, @error, @session_id, @model, @container_id, @input_tokens, @output_tokens,
-            @cache_creation_input_tokens, @cache_read_input_tokens, @cost_usd, @num_turns, @duration_ms)
+            @cache_creation_input_tokens, @cache_read_input_tokens, @cost_usd, @num_turns, @duration_ms, @node)
         """;
 
     public string Id { get; set; } = "";
@@ -149,12 +149,13 @@ internal sealed class RunRow
     private static readonly Run Placeholder = new("", "", null, RunStatus.Queued, "", DateTimeOffset.UnixEpoch,
         null, null, null, null, null, null, null, null, RunUsage.None);
 
+    /// <remarks>Its runs are queued for no node in particular (task runs, for whichever node hosts their channel).</remarks>
     public static DbCommand InsertCommand(DbConnection connection, DbTransaction tx)
     {
         var command = connection.CreateCommand();
         command.Transaction = tx;
         command.CommandText = Insert;
-        foreach (var name in ColumnValues(Placeholder).Select(c => c.Name))
+        foreach (var name in ColumnValues(Placeholder).Select(c => c.Name).Append("node"))
         {
             var parameter = command.CreateParameter();
             parameter.ParameterName = name;
@@ -169,16 +170,19 @@ internal sealed class RunRow
         {
             insert.Parameters[name].Value = value ?? DBNull.Value;
         }
+        insert.Parameters["node"].Value = DBNull.Value;
     }
 
-    /// <summary>The run's columns as Dapper parameters (names match the snake_case columns).</summary>
-    public static DynamicParameters Parameters(Run run)
+    /// <summary>The run's columns as Dapper parameters (names match the snake_case columns), and
+    /// the <paramref name="node"/> that takes it, if one does.</summary>
+    public static DynamicParameters Parameters(Run run, string? node = null)
     {
         var parameters = new DynamicParameters();
         foreach (var (name, value) in ColumnValues(run))
         {
             parameters.Add(name, value);
         }
+        parameters.Add("node", node, System.Data.DbType.String);
         return parameters;
     }
 

@@ -62,6 +62,53 @@ public sealed class NodeSettingsTests : IDisposable
     }
 
     [Fact]
+    public void A_cluster_node_reads_its_ports_and_address_and_a_postgres_store_alone_is_a_cluster_on_default_ports()
+    {
+        var file = _temp.Write("silo.json", """
+            {
+              "node_name": "node-2",
+              "store": { "kind": "postgres", "connection_string": "Host=db;Database=loop" },
+              "cluster": { "silo_port": 11112, "gateway_port": 0, "advertised_address": "10.0.0.5" }
+            }
+            """);
+
+        Assert.Equal(new ClusterSettings(11112, 0, "10.0.0.5"), NodeSettings.Load(file, _config).Cluster);
+
+        File.WriteAllText(file, """{ "store": { "kind": "postgres", "connection_string": "Host=db" } }""");
+        Assert.Equal(new ClusterSettings(11111, 30000, null), NodeSettings.Load(file, _config).Cluster);
+        Assert.Null(NodeSettings.Load(null, _config).Cluster);
+    }
+
+    [Fact]
+    public void LOOP_POSTGRES_gives_the_connection_string_and_wins_over_the_file()
+    {
+        var file = _temp.Write("silo.json", """{ "store": { "kind": "postgres" }, "cluster": {} }""");
+
+        Assert.Equal("Host=env;Password=from-env", NodeSettings.Load(file, _config, "Host=env;Password=from-env").Store.ConnectionString);
+
+        File.WriteAllText(file, """{ "store": { "kind": "postgres", "connection_string": "Host=file" } }""");
+        Assert.Equal("Host=env", NodeSettings.Load(file, _config, "Host=env").Store.ConnectionString);
+        Assert.Contains("LOOP_POSTGRES", Assert.Throws<ConfigException>(() =>
+            NodeSettings.Load(_temp.Write("other.json", """{ "store": { "kind": "postgres" } }"""), _config)).Message);
+    }
+
+    [Fact]
+    public void A_cluster_on_sqlite_or_with_a_bad_port_or_address_is_an_error_that_says_what_to_write()
+    {
+        var file = _temp.Write("silo.json", """{ "cluster": { "silo_port": 11111 } }""");
+        Assert.Contains("a cluster keeps its state in PostgreSQL", Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message);
+
+        File.WriteAllText(file, """{ "store": { "kind": "postgres", "connection_string": "Host=db" }, "cluster": { "silo_port": 70000 } }""");
+        Assert.Contains("'cluster.silo_port' must be a port number from 1 to 65535", Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message);
+
+        File.WriteAllText(file, """{ "store": { "kind": "postgres", "connection_string": "Host=db" }, "cluster": { "silo_port": 30000 } }""");
+        Assert.Contains("must differ", Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message);
+
+        File.WriteAllText(file, """{ "store": { "kind": "postgres", "connection_string": "Host=db" }, "cluster": { "advertised_address": "not an address!" } }""");
+        Assert.Contains("'cluster.advertised_address' must be this node's IP address", Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message);
+    }
+
+    [Fact]
     public void An_unknown_store_kind_or_bad_api_addr_is_an_error()
     {
         var file = _temp.Write("silo.json", """{ "store": { "kind": "mysql" } }""");
@@ -83,7 +130,7 @@ public sealed class NodeSettingsTests : IDisposable
         var file = _temp.Write("silo.json", "{\n  \"node_name\": \"a\",\n  \"store\": {\n}");
         Assert.StartsWith($"{file}:4:2: ", Assert.Throws<ConfigException>(() => NodeSettings.Load(file, _config)).Message);
 
-        File.WriteAllText(file, """{ "cluster": {} }""");
-        Assert.Equal($"unknown key 'cluster' in {file} (ignored)", Assert.Single(NodeSettings.Load(file, _config).Warnings));
+        File.WriteAllText(file, """{ "clusters": {} }""");
+        Assert.Equal($"unknown key 'clusters' in {file} (ignored)", Assert.Single(NodeSettings.Load(file, _config).Warnings));
     }
 }

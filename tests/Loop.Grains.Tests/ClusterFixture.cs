@@ -52,7 +52,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton<ContainerRuns>();
             silo.Services.AddSingleton(sp => new ChannelRunsFactory(Store, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(), Slots, observer, Time, paths));
             silo.Services.AddSingleton(sp => new TaskGrainParts(Store, Edits, Claimer, Events, Time));
-            silo.Services.AddSingleton<IReminderTable>(new SqliteReminderTable(Store));
+            silo.Services.AddSingleton<IReminderTable>(new StoreReminderTable(Store));
             silo.AddReminders();
         });
         Cluster = builder.Build();

@@ -44,7 +44,7 @@ public abstract class ClaimedAheadTests(StoreBackend backend) : IAsyncLifetime
         var (_, due) = await ClaimAheadAsync(TimeSpan.Zero);
         var (_, ahead) = await ClaimAheadAsync(TimeSpan.FromSeconds(2));
 
-        var failed = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), None);
+        var failed = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), null, None);
 
         Assert.Equal([due.Id], failed.Select(r => r.Id));
         Assert.Equal(RunStatus.Queued, (await _store.GetRunAsync(ahead.Id, None))!.Status);

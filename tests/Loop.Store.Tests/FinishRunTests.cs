@@ -77,7 +77,7 @@ public abstract class FinishRunTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal([question with { RunId = running.Id }], await _store.ListMessagesAsync(channel.Id, 0, 10, None));
         Assert.Equal("sess-old", (await _store.GetChannelAsync(channel.Id, None))!.SessionId);
         // So recovery still finds the run interrupted and asks the question again, once.
-        var recovered = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), None);
+        var recovered = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), null, None);
         Assert.Equal([running.Id], recovered.Select(r => r.Id));
         Assert.Equal([question], await _store.ListPendingMessagesAsync(channel.Id, None));
     }
@@ -108,7 +108,7 @@ public abstract class FinishRunTests(StoreBackend backend) : IAsyncLifetime
 
         // What start-up does after a crash, here right after the finish was committed.
         _store = await backend.OpenAsync(_time);
-        var recovered = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), None);
+        var recovered = await _store.FailInterruptedRunsAsync("interrupted", _time.GetUtcNow(), null, None);
 
         Assert.Empty(recovered);
         Assert.Equal(finished, await _store.GetRunAsync(running.Id, None));

@@ -47,9 +47,10 @@ public abstract class StoreBackend : IAsyncDisposable
     /// <summary>A fresh directory for the tests' project directories.</summary>
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "loop-store-tests", Guid.NewGuid().ToString("N"));
 
-    public async Task<SqlLoopStore> OpenAsync(TimeProvider time)
+    /// <param name="node">The node the store object serves, as each node of a cluster has its own.</param>
+    public async Task<SqlLoopStore> OpenAsync(TimeProvider time, string? node = null)
     {
-        var store = await CreateAsync(time);
+        var store = await CreateAsync(time, node);
         _opened.Add(store);
         await store.MigrateAsync(CancellationToken.None);
         return store;
@@ -58,7 +59,7 @@ public abstract class StoreBackend : IAsyncDisposable
     /// <summary>The first column of each row <paramref name="sql"/> returns, read past the store.</summary>
     public abstract Task<IReadOnlyList<T>> ReadColumnAsync<T>(string sql);
 
-    protected abstract Task<SqlLoopStore> CreateAsync(TimeProvider time);
+    protected abstract Task<SqlLoopStore> CreateAsync(TimeProvider time, string? node);
 
     /// <summary>Another database of the same kind.</summary>
     public abstract StoreBackend Another();
@@ -81,7 +82,8 @@ public sealed class SqliteBackend : StoreBackend
 {
     public string DatabasePath => Path.Combine(Root, "state", "loop.db");
 
-    protected override Task<SqlLoopStore> CreateAsync(TimeProvider time) => Task.FromResult<SqlLoopStore>(new SqliteLoopStore(DatabasePath, time));
+    protected override Task<SqlLoopStore> CreateAsync(TimeProvider time, string? node) =>
+        Task.FromResult<SqlLoopStore>(new SqliteLoopStore(DatabasePath, time) { Node = node });
 
     public override StoreBackend Another() => new SqliteBackend();
 
@@ -100,7 +102,8 @@ public sealed class PostgresBackend : StoreBackend
     private async Task<string> ConnectionStringAsync() =>
         _connectionString ??= await (await PostgresServer.SharedAsync()).CreateDatabaseAsync();
 
-    protected override async Task<SqlLoopStore> CreateAsync(TimeProvider time) => new PostgresLoopStore(await ConnectionStringAsync(), time);
+    protected override async Task<SqlLoopStore> CreateAsync(TimeProvider time, string? node) =>
+        new PostgresLoopStore(await ConnectionStringAsync(), time) { Node = node };
 
     public override StoreBackend Another() => new PostgresBackend();
 

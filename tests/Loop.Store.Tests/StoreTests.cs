@@ -26,10 +26,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
-        await _store.MigrateAsync(None);
+        Assert.Equal(10, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }
@@ -296,7 +296,7 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         await _store.UpdateRunAsync(done, None);
 
         var now = _time.GetUtcNow().AddMinutes(1);
-        var interrupted = await _store.FailInterruptedRunsAsync("loop restarted", now, None);
+        var interrupted = await _store.FailInterruptedRunsAsync("loop restarted", now, null, None);
 
         Assert.Equal([queued, running], interrupted);
         Assert.Equal(queued with { Status = RunStatus.Failed, Error = "loop restarted", FinishedAt = now },
@@ -308,7 +308,29 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var messages = await _store.ListMessagesAsync(channel.Id, 0, 10, None);
         Assert.Equal(running.Id, messages.Single(m => m.Id == reply.Id).RunId);
         Assert.Equal(done.Id, messages.Single(m => m.Id == m3.Id).RunId);
-        Assert.Empty(await _store.FailInterruptedRunsAsync("again", now, None));
+        Assert.Empty(await _store.FailInterruptedRunsAsync("again", now, null, None));
+    }
+
+    [Fact]
+    public async Task A_nodes_recovery_fails_only_the_runs_that_node_had_taken()
+    {
+        var nodeA = await backend.OpenAsync(_time, "node-a");
+        var nodeB = await backend.OpenAsync(_time, "node-b");
+        var channel = await NewChannelAsync();
+        var other = await NewChannelAsync();
+        var queuedOnA = await nodeA.CreateRunAsync(NewRun(channel), [(await AppendAsync(channel, MessageRole.User, "a queued")).Id], None);
+        var runningOnA = await nodeA.CreateRunAsync(NewRun(channel), [(await AppendAsync(channel, MessageRole.User, "a running")).Id], None);
+        Assert.True(await nodeA.TryStartRunAsync(runningOnA.Id, _time.GetUtcNow(), None));
+        var runningOnB = await nodeB.CreateRunAsync(NewRun(other), [(await AppendAsync(other, MessageRole.User, "b running")).Id], None);
+        Assert.True(await nodeB.TryStartRunAsync(runningOnB.Id, _time.GetUtcNow(), None));
+
+        var failed = await nodeB.FailInterruptedRunsAsync("node-a died", _time.GetUtcNow(), "node-a", None);
+
+        Assert.Equal([queuedOnA.Id, runningOnA.Id], failed.Select(r => r.Id));
+        Assert.Equal(RunStatus.Running, (await _store.GetRunAsync(runningOnB.Id, None))!.Status);
+        Assert.Equal(["a queued", "a running"], (await _store.ListPendingMessagesAsync(channel.Id, None)).Select(m => m.Content));
+        Assert.Empty(await _store.ListPendingMessagesAsync(other.Id, None));
+        Assert.Empty(await nodeB.FailInterruptedRunsAsync("node-a died", _time.GetUtcNow(), "node-a", None));
     }
 
     [Fact]

@@ -102,8 +102,9 @@ public sealed class LoopDaemon : IAsyncDisposable
     /// <summary>Makes a fresh LOOP_HOME with a config.json built from <paramref name="config"/>
     /// (the test image and a free port are filled in unless given; when the tests run as root,
     /// <c>container_user</c> <see cref="AgentUser.ContainerUser"/> unless the key is there, even as
-    /// null), then starts the daemon.</summary>
-    public static async Task<LoopDaemon> StartAsync(JsonObject? config = null, Dictionary<string, string?>? environment = null, string? home = null)
+    /// null), then starts the daemon. A <paramref name="silo"/> is written as the home's silo.json.</summary>
+    public static async Task<LoopDaemon> StartAsync(JsonObject? config = null, Dictionary<string, string?>? environment = null, string? home = null,
+        JsonObject? silo = null)
     {
         home ??= Directory.CreateTempSubdirectory("loop-it-").FullName;
         var port = FreePort();
@@ -119,6 +120,10 @@ public sealed class LoopDaemon : IAsyncDisposable
             config["container_user"] = AgentUser.ContainerUser;
         }
         await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        if (silo is not null)
+        {
+            await File.WriteAllTextAsync(Path.Combine(home, "silo.json"), silo.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
         var daemon = new LoopDaemon(home, port, environment ?? []);
         try
         {

@@ -3,9 +3,9 @@ namespace Loop.Grains;
 using Loop.Store;
 using Orleans.Runtime;
 
-/// <summary>Orleans' reminders for one node, kept in Loop's SQLite store (Orleans' ADO.NET
-/// provider has no SQLite queries for them). The table is created by Loop's migrations.</summary>
-public sealed class SqliteReminderTable(SqliteLoopStore store) : IReminderTable
+/// <summary>Orleans' reminders, kept in Loop's store (SQLite on one node, PostgreSQL in a cluster)
+/// beside the tasks they keep armed. The table is created by Loop's migrations.</summary>
+public sealed class StoreReminderTable(SqlLoopStore store) : IReminderTable
 {
     public async Task<ReminderTableData> ReadRows(GrainId grainId) =>
         new((await store.ReadRemindersAsync(grainId.ToString(), CancellationToken.None)).Select(ToEntry));

@@ -6,9 +6,9 @@ using Dapper;
 /// hash, <see cref="StartAt"/> and <see cref="PeriodMs"/> its first tick and cadence.</summary>
 public sealed record ReminderRow(string GrainId, string Name, uint GrainHash, DateTimeOffset StartAt, long PeriodMs, string ETag);
 
-// The rows behind Orleans' reminder table on one node, in the same database file as the rest of
-// the store (and through the same writer), so a task and its reminder survive the same crash.
-public sealed partial class SqliteLoopStore
+// The rows behind Orleans' reminder table, in the same database as the rest of the store, so a
+// task and its reminder survive the same crash.
+public abstract partial class SqlLoopStore
 {
     private const string ReminderColumns = "grain_id AS GrainId, name AS Name, grain_hash AS GrainHash, start_at AS StartAt, period_ms AS PeriodMs, etag AS ETag";
 

@@ -1,0 +1,68 @@
+namespace Loop.Testing;
+
+using System.Text.Json.Nodes;
+
+/// <summary>Several real <c>loop serve</c> processes on this machine forming one cluster: each has
+/// its own LOOP_HOME, API port and silo port, and all share one PostgreSQL database of the test
+/// run's server, given to them in LOOP_POSTGRES as a user keeps the password out of silo.json.</summary>
+public sealed class LoopCluster : IAsyncDisposable
+{
+    private LoopCluster(string connectionString, List<LoopDaemon> nodes)
+    {
+        ConnectionString = connectionString;
+        Nodes = nodes;
+    }
+
+    public string ConnectionString { get; }
+
+    public List<LoopDaemon> Nodes { get; }
+
+    public LoopDaemon this[int index] => Nodes[index];
+
+    /// <summary>Starts <paramref name="count"/> nodes named node-1, node-2, ..., one after the other.</summary>
+    public static async Task<LoopCluster> StartAsync(int count, JsonObject? config = null)
+    {
+        var connectionString = await (await PostgresServer.SharedAsync()).CreateDatabaseAsync();
+        var cluster = new LoopCluster(connectionString, []);
+        try
+        {
+            for (var i = 1; i <= count; i++)
+            {
+                await cluster.AddNodeAsync($"node-{i}", config?.DeepClone().AsObject());
+            }
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
+
+    /// <summary>Starts one more node of the cluster.</summary>
+    public async Task<LoopDaemon> AddNodeAsync(string name, JsonObject? config = null)
+    {
+        var silo = new JsonObject
+        {
+            ["node_name"] = name,
+            ["store"] = new JsonObject { ["kind"] = "postgres" },
+            ["cluster"] = new JsonObject
+            {
+                ["silo_port"] = LoopDaemon.FreePort(),
+                ["gateway_port"] = 0,
+                ["advertised_address"] = "127.0.0.1",
+            },
+        };
+        var node = await LoopDaemon.StartAsync(config, new Dictionary<string, string?> { ["LOOP_POSTGRES"] = ConnectionString }, silo: silo);
+        Nodes.Add(node);
+        return node;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Nodes)
+        {
+            await node.DisposeAsync();
+        }
+    }
+}
