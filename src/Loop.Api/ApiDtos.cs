@@ -55,9 +55,10 @@ public sealed record RunDto(
         r.ExitCode, r.Reply, r.Error, r.SessionId, r.Model, r.ContainerId, UsageDto.From(r.Usage));
 }
 
-public sealed record EventDto(string Id, string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text)
+/// <summary>A live event; <see cref="Node"/> names the node of the cluster it happened on when that is not the one asked.</summary>
+public sealed record EventDto(string Id, string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text, string? Node)
 {
-    public static EventDto From(LoopEvent e) => new(e.Id, e.Kind, e.At, e.ChannelId, e.RunId, e.Text);
+    public static EventDto From(LoopEvent e) => new(e.Id, e.Kind, e.At, e.ChannelId, e.RunId, e.Text, e.Node);
 }
 
 /// <summary>Health as users see it: everything, <see cref="Components"/> as in <see cref="PublicHealthDto"/>.</summary>

@@ -63,7 +63,10 @@ public sealed record ProjectDirRules(string LoopHome, IReadOnlyList<ProtectedDir
 /// </summary>
 /// <param name="dockerSocket">The unix socket of the Docker engine the daemon uses (what
 /// <c>DockerEndpoint</c> found in DOCKER_HOST or the Docker context); null for the default socket.</param>
-public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dockerSocket)
+/// <param name="clusterNode">This node's name when it is one of a cluster: project dirs are then on a
+/// volume every node shares, so one missing here is not created (the run would work in an empty
+/// directory of this node alone).</param>
+public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dockerSocket, string? clusterNode = null)
 {
     /// <summary>The host's own directories: an agent that may write there owns the machine.</summary>
     public static readonly IReadOnlyList<string> SystemDirectories =
@@ -116,6 +119,11 @@ public sealed class ProjectDirs(LoopConfig config, LoopPaths paths, string? dock
         if (refusal is not null)
         {
             throw new ConfigException($"the channel's project dir is refused: {refusal}; the agent was not started");
+        }
+        if (clusterNode is not null && !Directory.Exists(real))
+        {
+            throw new ConfigException($"the channel's project dir {workDir} does not exist on node {clusterNode}: " +
+                "every node of a cluster must reach project dirs at the same path (a shared volume); the agent was not started");
         }
         try
         {

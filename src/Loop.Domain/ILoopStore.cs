@@ -101,6 +101,9 @@ public interface ILoopStore
     /// and those it had queued for messages.</summary>
     Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, string? node, CancellationToken cancellationToken);
 
+    /// <summary>The nodes (as stores of a cluster mark them) that have runs queued or running.</summary>
+    Task<IReadOnlyList<string>> ListRunNodesAsync(CancellationToken cancellationToken);
+
     /// <summary>Moves a queued run to running; false when it is no longer queued (cancelled meanwhile).</summary>
     Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken);
 

@@ -129,7 +129,9 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
 
     public async Task ResumeLoop()
     {
-        if (await Store.GetTaskAsync(Id, CancellationToken.None) is { Type: TaskType.Loop, LoopState: LoopState.Running, Enabled: true } task)
+        // Every node that takes over a dead one's work asks: an iteration queued or running already is not queued again.
+        if (await Store.GetTaskAsync(Id, CancellationToken.None) is { Type: TaskType.Loop, LoopState: LoopState.Running, Enabled: true } task
+            && !(await Store.ListTaskRunsAsync(Id, 1, null, CancellationToken.None)).Any(r => !r.Status.IsFinal()))
         {
             await QueueIterationAsync(task, LoopTaskPolicy.PromptFor(task));
             logger.LogWarning("Loop task {TaskId} resumes at iteration {Iteration} after a daemon stop", task.Id, task.Iteration);

@@ -66,6 +66,11 @@ public sealed class LoopHost : IAsyncDisposable
         services.AddHostedService<NodePreparation>();
         builder.UseOrleans(silo => ConfigureSilo(silo, options));
         services.AddHostedService<NodeStart>();
+        if (options.Cluster is { } cluster)
+        {
+            services.AddHostedService<ClusterWatch>();
+            services.AddHostedService(sp => ActivatorUtilities.CreateInstance<ClusterEventRelay>(sp, cluster.PostgresConnectionString));
+        }
 
         LoopServer.Configure(builder, options.Config, options.Paths);
         var app = builder.Build();

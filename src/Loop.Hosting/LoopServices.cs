@@ -24,14 +24,18 @@ public static class LoopServices
         services.AddSingleton(options);
         services.AddSingleton(config);
         services.AddSingleton(options.Paths);
-        services.AddSingleton(new NodeIdentity(options.NodeName));
+        // The silo's generation tells this life of the node from its earlier ones.
+        services.AddSingleton(sp => new NodeIdentity(options.NodeName, sp.GetRequiredService<Orleans.Runtime.ILocalSiloDetails>().SiloAddress.Generation));
         services.AddSingleton(new NodeWarnings(options.ConfigWarnings));
 
         // The store, and whether it answers: SQLite on one node, PostgreSQL shared by a cluster. Orleans
         // keeps its reminders there too, and a cluster its membership.
         if (options.Cluster is { } cluster)
         {
-            services.AddSingleton<SqlLoopStore>(_ => new PostgresLoopStore(cluster.PostgresConnectionString, time) { Node = options.NodeName });
+            services.AddSingleton<SqlLoopStore>(sp => new PostgresLoopStore(cluster.PostgresConnectionString, time)
+            {
+                Node = sp.GetRequiredService<NodeIdentity>().Incarnation,
+            });
             services.AddSingleton<IMembershipTable, StoreMembershipTable>();
         }
         else
@@ -53,7 +57,7 @@ public static class LoopServices
         services.AddSingleton(_ => new RunUserPolicy(UnixOwnership.Current(),
             UnixUser.TryParse(config.ContainerUser, out var containerUser) ? containerUser : null, options.Paths.ConfigFile));
         services.AddSingleton(Make<NodeSandbox>);
-        services.AddSingleton(_ => new ProjectDirs(config, options.Paths, DockerEndpoint.SocketPathFromEnvironment()));
+        services.AddSingleton(_ => new ProjectDirs(config, options.Paths, DockerEndpoint.SocketPathFromEnvironment(), clusterNode: options.Cluster is null ? null : options.NodeName));
         services.AddSingleton<ChannelTokens>();
         services.AddSingleton<IAgentRunner>(sp => new AgentRunner(config, options.Paths, sp.GetRequiredService<ProjectDirs>(),
             sp.GetRequiredService<NodeSandbox>().Sandbox, sp.GetRequiredService<NodeSandbox>().Agent, sp.GetRequiredService<ChannelTokens>(),

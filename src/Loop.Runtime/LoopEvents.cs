@@ -9,6 +9,10 @@ public sealed record LoopEvent(string Kind, DateTimeOffset At, string? ChannelId
 {
     public long Seq { get; init; }
     public string Id { get; init; } = "";
+
+    /// <summary>The node of the cluster it happened on, when another node relayed it; null when it
+    /// happened on this one. Relayed events reach the live feed, not the parts of this node.</summary>
+    public string? Node { get; init; }
 }
 
 /// <summary>
@@ -31,7 +35,8 @@ public interface ILoopEvents
 
     void Publish(LoopEvent loopEvent);
 
-    /// <summary>Every event from now on, for parts of the daemon (chat adapters): never cut off.</summary>
+    /// <summary>Every event of this node from now on, for its parts (chat adapters, the cluster's
+    /// relay): never cut off. Events relayed from other nodes are theirs to act on, not this one's.</summary>
     IAsyncEnumerable<LoopEvent> SubscribeAsync(CancellationToken cancellationToken);
 
     /// <summary>For a client over the network, from after <paramref name="afterSeq"/>: the sequence
@@ -112,6 +117,10 @@ public sealed class LoopEventHub : ILoopEvents
             for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
                 var subscriber = _subscribers[i];
+                if (loopEvent.Node is not null && !subscriber.IsFollower)
+                {
+                    continue;
+                }
                 if (droppable && subscriber.Backlog >= subscriber.OutputLimit)
                 {
                     continue;

@@ -85,14 +85,18 @@ public sealed class NodeLifecycle(
     /// orphan containers to be gone, arms the tasks and wakes channels with pending work.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        // In a cluster, only this node's runs: the others' are still going.
-        var interrupted = await store.FailInterruptedRunsAsync(
-            "interrupted: the daemon stopped during this run; its messages were queued again", time.GetUtcNow(),
-            options.Cluster is null ? null : options.NodeName, cancellationToken);
-        foreach (var run in interrupted)
+        const string Reason = "interrupted: the daemon stopped during this run; its messages were queued again";
+        if (options.Cluster is null)
         {
-            _logger.LogWarning("Run {RunId} for channel {ChannelId} was interrupted by a daemon stop; marked failed and its messages queued again", run.Id, run.ChannelId);
-            events.Publish(new LoopEvent("run.error", time.GetUtcNow(), run.ChannelId, run.Id, "interrupted by a daemon stop; its messages were queued again"));
+            await RecoverAsync(null, Reason, cancellationToken);
+        }
+        else
+        {
+            // This node's earlier lives, whoever has not recovered them yet: the other nodes' runs are still going.
+            foreach (var earlier in (await store.ListRunNodesAsync(cancellationToken)).Where(identity.IsEarlierLifeOf))
+            {
+                await RecoverAsync(earlier, Reason, cancellationToken);
+            }
         }
 
         await _enginePrepared;
@@ -105,19 +109,7 @@ public sealed class NodeLifecycle(
             _logger.LogWarning("{Warning}", warning);
         }
 
-        await ArmTasksAsync(cancellationToken);
-        var now = time.GetUtcNow();
-        var queuedTaskRuns = await store.ListQueuedTaskRunsAsync(cancellationToken);
-        foreach (var ahead in queuedTaskRuns.Where(q => q.DueAt > now))
-        {
-            claimer.WakeAt(ahead.ChannelId, ahead.DueAt);
-        }
-        var waiting = (await store.ListChannelsWithPendingMessagesAsync(cancellationToken))
-            .Concat(queuedTaskRuns.Where(q => q.DueAt <= now).Select(q => q.ChannelId));
-        foreach (var channelId in waiting.Distinct())
-        {
-            await grains.GetGrain<IChannelGrain>(channelId).Wake();
-        }
+        await ResumeWorkAsync(cancellationToken);
         foreach (var chat in chats)
         {
             await chat.StartAsync(cancellationToken);
@@ -128,10 +120,38 @@ public sealed class NodeLifecycle(
             options.Cluster is { Settings: var cluster } ? $", cluster silo port {cluster.SiloPort}" : "");
     }
 
-    /// <summary>Arms every enabled task as stored (a slot missed while the daemon was down then
-    /// follows the task's misfire policy) and resumes loop tasks whose iteration a stop interrupted.
-    /// One read for all: the grains stay asleep until something changes their task.</summary>
-    private async Task ArmTasksAsync(CancellationToken cancellationToken)
+    /// <summary>Another node of the cluster died (Orleans declared <paramref name="incarnations"/>
+    /// dead): its runs are reported and their messages run again here or elsewhere, its tasks fire
+    /// on the nodes left, and the channels it hosted wake where Orleans places them now. Every node
+    /// left does this; each step is safe to repeat.</summary>
+    public async Task TakeOverAsync(IReadOnlyCollection<string> incarnations, CancellationToken cancellationToken)
+    {
+        foreach (var incarnation in incarnations)
+        {
+            var node = NodeIdentity.NameOf(incarnation);
+            _logger.LogWarning("Node {Node} ({Incarnation}) is dead; taking over its work", node, incarnation);
+            events.Publish(new LoopEvent("node.dead", time.GetUtcNow(), null, null, $"node {node} stopped; its work moves to the nodes left"));
+            await RecoverAsync(incarnation, $"interrupted: node {node} stopped during this run; its messages were queued again", cancellationToken);
+        }
+        await ResumeWorkAsync(cancellationToken);
+    }
+
+    /// <summary>Fails the runs a stopped node (<paramref name="incarnation"/>; null: every node, on a
+    /// store only this node uses) had taken and queues their messages again.</summary>
+    private async Task RecoverAsync(string? incarnation, string reason, CancellationToken cancellationToken)
+    {
+        foreach (var run in await store.FailInterruptedRunsAsync(reason, time.GetUtcNow(), incarnation, cancellationToken))
+        {
+            _logger.LogWarning("Run {RunId} for channel {ChannelId} was {Reason}", run.Id, run.ChannelId, reason);
+            events.Publish(new LoopEvent("run.error", time.GetUtcNow(), run.ChannelId, run.Id, reason));
+        }
+    }
+
+    /// <summary>Arms every enabled task as stored (a slot missed while no node ran follows the task's
+    /// misfire policy), resumes loop tasks whose iteration a stop interrupted, and wakes the channels
+    /// with work: pending messages now, task runs claimed ahead at their instant. Reads the store once
+    /// for all: the grains stay asleep until something changes their task.</summary>
+    private async Task ResumeWorkAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var slots = await store.ListTaskSlotsAsync(cancellationToken);
@@ -143,7 +163,19 @@ public sealed class NodeLifecycle(
         {
             await grains.GetGrain<ITaskGrain>(loopTask).ResumeLoop();
         }
-        _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while the daemon was down", slots.Count, slots.Count(s => s.DueAt <= now));
+        _logger.LogInformation("Armed {Armed} task(s); {Missed} had missed slots while no node ran them", slots.Count, slots.Count(s => s.DueAt <= now));
+
+        var queuedTaskRuns = await store.ListQueuedTaskRunsAsync(cancellationToken);
+        foreach (var ahead in queuedTaskRuns.Where(q => q.DueAt > now))
+        {
+            claimer.WakeAt(ahead.ChannelId, ahead.DueAt);
+        }
+        var waiting = (await store.ListChannelsWithPendingMessagesAsync(cancellationToken))
+            .Concat(queuedTaskRuns.Where(q => q.DueAt <= now).Select(q => q.ChannelId));
+        foreach (var channelId in waiting.Distinct())
+        {
+            await grains.GetGrain<IChannelGrain>(channelId).Wake();
+        }
     }
 
     /// <summary>A channel was registered for a directory: each chat platform may open a chat for it.</summary>

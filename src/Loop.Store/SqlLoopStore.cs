@@ -358,6 +358,11 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         }, cancellationToken);
     }
 
+    public Task<IReadOnlyList<string>> ListRunNodesAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
+            "SELECT DISTINCT node FROM runs WHERE status IN ('queued', 'running') AND node IS NOT NULL ORDER BY node",
+            null, null, cancellationToken))).ToList(), cancellationToken);
+
     /// <summary>The form in which a directory is compared and stored: absolute, no trailing separator.</summary>
     public static string NormalizeDir(string dirPath)
     {

@@ -24,4 +24,74 @@ public sealed class ClusterTests
             Assert.Single(await node.GetArrayAsync($"/api/channels/{id}/runs"));
         }
     }
+
+    [Fact]
+    public async Task The_live_feed_of_any_node_shows_what_happens_on_the_others()
+    {
+        await using var cluster = await LoopCluster.StartAsync(2);
+        var id = (string)(await cluster[0].CreateChannelAsync())["id"]!;
+        using var feed = await SseFeed.OpenAsync(cluster[1], lastEventId: null);
+
+        await cluster[0].PostMessageAsync(id, "[[reply seen from every node]]");
+
+        var received = await feed.WaitForAsync("message.received");
+        Assert.Equal("node-1", (string)received.Data["node"]!);
+        Assert.Equal(id, (string)received.Data["channel_id"]!);
+        var finished = await feed.WaitForAsync("run.finished");
+        Assert.Equal("seen from every node", (string)finished.Data["text"]!);
+    }
+
+    [Fact]
+    public async Task When_the_node_running_a_channel_is_killed_its_run_fails_with_a_reason_and_another_node_answers()
+    {
+        await using var cluster = await LoopCluster.StartAsync(3);
+        var dir = AgentUser.CreateDir();
+        var id = (string)(await cluster[0].CreateChannelAsync(dir))["id"]!;
+
+        // The first attempt hangs; the one after the failover finds the mark it left and answers.
+        await cluster[0].PostMessageAsync(id, "[[sh test -f attempted || { touch attempted; sleep 300; }]] [[reply answered after the failover]]");
+        var running = await cluster[0].WaitForRunningAsync(id);
+        var runId = (string)running["id"]!;
+        var node = await NodeRunningAsync(runId);
+        var victim = cluster[node];
+        await victim.KillAsync();
+
+        var survivor = cluster.Nodes.First(n => n != victim);
+        List<System.Text.Json.Nodes.JsonObject> runs;
+        try
+        {
+            runs = await survivor.WaitForFinishedRunsAsync(id, 2, TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException(e.Message + "\n" + cluster.Outputs());
+        }
+        Assert.Equal(runId, (string)runs[0]["id"]!);
+        Assert.Equal("failed", (string)runs[0]["status"]!);
+        Assert.Contains($"node {node} stopped", (string)runs[0]["error"]!);
+        Assert.Equal("succeeded", (string)runs[1]["status"]!);
+        Assert.Contains("answered after the failover", (string)runs[1]["reply"]!);
+        var messages = await survivor.GetArrayAsync($"/api/channels/{id}/messages");
+        Assert.Single(messages, m => (string)m!["role"]! == "user");
+        Assert.Single(messages, m => (string)m!["role"]! == "agent");
+
+        // Back, the node removes the container its first life left running.
+        await victim.RestartAsync();
+        Assert.Empty(await DockerCli.ContainersAsync($"loop.run={runId}"));
+    }
+
+    /// <summary>The node whose container runs <paramref name="runId"/>, as its label says, once it exists.</summary>
+    private static async Task<string> NodeRunningAsync(string runId)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var container in await DockerCli.ContainersAsync($"loop.run={runId}"))
+            {
+                return (await DockerCli.RunAsync("inspect", "-f", "{{index .Config.Labels \"loop.node\"}}", container)).Trim();
+            }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"no container for run {runId} within 60 s");
+    }
 }

@@ -19,6 +19,11 @@ public sealed class LoopCluster : IAsyncDisposable
 
     public LoopDaemon this[int index] => Nodes[index];
 
+    /// <summary>The node named <paramref name="name"/> (node-1, node-2, ...).</summary>
+    public LoopDaemon this[string name] => Nodes[_names.IndexOf(name)];
+
+    private readonly List<string> _names = [];
+
     /// <summary>Starts <paramref name="count"/> nodes named node-1, node-2, ..., one after the other.</summary>
     public static async Task<LoopCluster> StartAsync(int count, JsonObject? config = null)
     {
@@ -55,8 +60,12 @@ public sealed class LoopCluster : IAsyncDisposable
         };
         var node = await LoopDaemon.StartAsync(config, new Dictionary<string, string?> { ["LOOP_POSTGRES"] = ConnectionString }, silo: silo);
         Nodes.Add(node);
+        _names.Add(name);
         return node;
     }
+
+    /// <summary>What each node printed, for a failed test's message.</summary>
+    public string Outputs() => string.Join("\n", _names.Select((name, i) => $"===== {name} =====\n{Nodes[i].Output}"));
 
     public async ValueTask DisposeAsync()
     {
