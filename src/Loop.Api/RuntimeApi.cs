@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
-/// <summary>The runtime view: what the daemon is doing now and its runs of the last hour.</summary>
+/// <summary>The runtime view: what the daemon is doing now and its runs of the last hour; and the nodes.</summary>
 public static class RuntimeApi
 {
     public static void Map(IEndpointRouteBuilder app)
@@ -20,8 +20,18 @@ public static class RuntimeApi
             var report = await runtime.GetReportAsync(ct);
             return Results.Json(RuntimeDto.From(report), RuntimeJsonContext.Default.RuntimeDto);
         });
+
+        var cluster = app.ServiceProvider.GetRequiredService<ClusterView>();
+        app.MapGet("/api/cluster", async (HttpContext http, CancellationToken ct) =>
+        {
+            ApiCallers.Of(http).EnsureUser("see the nodes of the cluster");
+            return Results.Json(new ClusterDto(await cluster.GetNodesAsync(ct)), RuntimeJsonContext.Default.ClusterDto);
+        });
     }
 }
+
+/// <summary>The nodes serving this Loop (one, or the cluster's).</summary>
+public sealed record ClusterDto(IReadOnlyList<NodeState> Nodes);
 
 public sealed record RuntimeDto(
     string Node, string Version, int Pid, double UptimeSeconds, string Runner, QueueHealth Pool,
@@ -37,4 +47,5 @@ public sealed record RuntimeDto(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(RuntimeDto))]
+[JsonSerializable(typeof(ClusterDto))]
 public sealed partial class RuntimeJsonContext : JsonSerializerContext;

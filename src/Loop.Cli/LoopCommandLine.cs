@@ -10,6 +10,7 @@ public static class LoopCommandLine
         var root = new RootCommand("Loop: Claude Code agents for chat channels and schedules, each run in its own container.");
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(MigrateCommand.Create());
+        root.Subcommands.Add(ClusterCommand.Create());
         OnboardCommands.AddTo(root);
         DaemonCommands.AddTo(root);
         root.Subcommands.Add(McpCommand.Create());

@@ -123,6 +123,10 @@ public sealed class LoopApiClient : IDisposable
     public Task<LoopHealth> GetHealthAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "api/health", null, Json.LoopHealth, cancellationToken);
 
+    /// <summary>The nodes serving Loop: one, or a cluster's.</summary>
+    public Task<LoopCluster> GetClusterAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "api/cluster", null, Json.LoopCluster, cancellationToken);
+
     /// <summary>Registers the channel for a directory, or finds the one already registered for it.</summary>
     public Task<LoopChannel> EnsureChannelAsync(string? dirPath, string? name = null, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Post, "api/channels", JsonContent.Create(new CreateChannelRequest(dirPath, name), Json.CreateChannelRequest), Json.LoopChannel, cancellationToken);

@@ -83,6 +83,12 @@ public sealed record TaskTemplate(string Name, string? Description, string Sched
 /// <summary>The daemon's health; only the members a client needs.</summary>
 public sealed record LoopHealth(string Status, string Version, string? Node, double UptimeSeconds);
 
+/// <summary>A node serving Loop, as <c>GET /api/cluster</c> lists it.</summary>
+public sealed record LoopNode(string Name, string Address, string Status, DateTimeOffset StartedAt, DateTimeOffset LastSeenAt,
+    int RunningRuns, int? Activations, double? CpuPercent, bool ThisNode);
+
+public sealed record LoopCluster(List<LoopNode> Nodes);
+
 public sealed record CreateChannelRequest(string? DirPath, string? Name);
 
 public sealed record ChannelToken(string Token);
@@ -106,6 +112,7 @@ public sealed record ProblemDetails(
 [JsonSerializable(typeof(TaskTemplate))]
 [JsonSerializable(typeof(List<TaskTemplate>))]
 [JsonSerializable(typeof(LoopHealth))]
+[JsonSerializable(typeof(LoopCluster))]
 [JsonSerializable(typeof(CreateChannelRequest))]
 [JsonSerializable(typeof(ChannelToken))]
 [JsonSerializable(typeof(ProblemDetails))]

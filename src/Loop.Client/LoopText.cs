@@ -67,6 +67,8 @@ public static class LoopText
 
     public static string Json(List<LoopRun> runs) => JsonSerializer.Serialize(runs, LoopClientJson.Default.ListLoopRun);
 
+    public static string Json(LoopCluster cluster) => JsonSerializer.Serialize(cluster, LoopClientJson.Default.LoopCluster);
+
     public static string Instant(DateTimeOffset at) => at.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     public static string Excerpt(string text, int max)

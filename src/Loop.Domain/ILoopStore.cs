@@ -101,8 +101,8 @@ public interface ILoopStore
     /// and those it had queued for messages.</summary>
     Task<IReadOnlyList<Run>> FailInterruptedRunsAsync(string reason, DateTimeOffset now, string? node, CancellationToken cancellationToken);
 
-    /// <summary>The nodes (as stores of a cluster mark them) that have runs queued or running.</summary>
-    Task<IReadOnlyList<string>> ListRunNodesAsync(CancellationToken cancellationToken);
+    /// <summary>The nodes (as their stores mark the runs they take) that have runs queued or running, with how many of each.</summary>
+    Task<IReadOnlyList<NodeRuns>> ListRunNodesAsync(CancellationToken cancellationToken);
 
     /// <summary>Moves a queued run to running; false when it is no longer queued (cancelled meanwhile).</summary>
     Task<bool> TryStartRunAsync(string runId, DateTimeOffset startedAt, CancellationToken cancellationToken);
@@ -228,6 +228,9 @@ public enum SessionHolder
 
 /// <summary>The session id a finished run leaves its holder (the channel or task <see cref="HolderId"/>) with.</summary>
 public sealed record SessionChange(SessionHolder Holder, string HolderId, string SessionId);
+
+/// <summary>How many runs a node has taken that are still running or queued.</summary>
+public sealed record NodeRuns(string Node, int Running, int Queued);
 
 /// <summary>A channel's next work; <see cref="Channel"/> is null when there is none.</summary>
 /// <summary>A channel's queued task runs for one instant.</summary>

@@ -92,7 +92,6 @@ public sealed class LoopHost : IAsyncDisposable
         {
             // Membership lives in the shared store (StoreMembershipTable, registered with the node's parts).
             silo.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = ("loop", "loop"));
-            silo.Configure<SiloOptions>(o => o.SiloName = options.NodeName);
             if (cluster.AdvertisedAddress is null)
             {
                 silo.ConfigureEndpoints(cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
@@ -114,6 +113,8 @@ public sealed class LoopHost : IAsyncDisposable
             var apiPort = ApiAddress.Parse(options.Config.ApiAddr).Port;
             silo.UseLocalhostClustering(siloPort: FreePorts.Loopback(besides: apiPort), gatewayPort: 0, serviceId: "loop", clusterId: "loop");
         }
+        // The node's name is its silo's: membership and the cluster's list of nodes show it.
+        silo.Configure<SiloOptions>(o => o.SiloName = options.NodeName);
         silo.Services.Configure<TypeManifestOptions>(o => o.EnableConfigurationAnalysis = true);
         silo.AddReminders();
         silo.AddDashboard();

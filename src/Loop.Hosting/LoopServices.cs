@@ -40,7 +40,7 @@ public static class LoopServices
         }
         else
         {
-            services.AddSingleton<SqlLoopStore>(_ => new SqliteLoopStore(config.DbPath, time));
+            services.AddSingleton<SqlLoopStore>(sp => new SqliteLoopStore(config.DbPath, time) { Node = sp.GetRequiredService<NodeIdentity>().Incarnation });
         }
         services.AddSingleton(sp =>
         {
@@ -93,6 +93,7 @@ public static class LoopServices
         services.AddSingleton(sp => new UsageService(sp.GetRequiredService<ILoopStore>(), new PriceTable(config.ModelPrices), time));
         services.AddSingleton(Make<NodeHealth>);
         services.AddSingleton(Make<RuntimeService>);
+        services.AddSingleton<ClusterView>();
         services.AddSingleton(Make<NodeLifecycle>);
         return services;
     }

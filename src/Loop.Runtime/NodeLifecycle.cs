@@ -93,7 +93,7 @@ public sealed class NodeLifecycle(
         else
         {
             // This node's earlier lives, whoever has not recovered them yet: the other nodes' runs are still going.
-            foreach (var earlier in (await store.ListRunNodesAsync(cancellationToken)).Where(identity.IsEarlierLifeOf))
+            foreach (var earlier in (await store.ListRunNodesAsync(cancellationToken)).Select(n => n.Node).Where(identity.IsEarlierLifeOf))
             {
                 await RecoverAsync(earlier, Reason, cancellationToken);
             }

@@ -358,10 +358,11 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         }, cancellationToken);
     }
 
-    public Task<IReadOnlyList<string>> ListRunNodesAsync(CancellationToken cancellationToken) =>
-        ReadAsync(async connection => (IReadOnlyList<string>)(await connection.QueryAsync<string>(Command(
-            "SELECT DISTINCT node FROM runs WHERE status IN ('queued', 'running') AND node IS NOT NULL ORDER BY node",
-            null, null, cancellationToken))).ToList(), cancellationToken);
+    public Task<IReadOnlyList<NodeRuns>> ListRunNodesAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<NodeRuns>)(await connection.QueryAsync<(string Node, long Running, long Queued)>(Command("""
+            SELECT node, SUM(CASE WHEN status = 'running' THEN 1 ELSE 0 END), SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END)
+            FROM runs WHERE status IN ('queued', 'running') AND node IS NOT NULL GROUP BY node ORDER BY node
+            """, null, null, cancellationToken))).Select(r => new NodeRuns(r.Node, checked((int)r.Running), checked((int)r.Queued))).ToList(), cancellationToken);
 
     /// <summary>The form in which a directory is compared and stored: absolute, no trailing separator.</summary>
     public static string NormalizeDir(string dirPath)

@@ -14,10 +14,14 @@ public sealed class RuntimePageTests(DashboardFixture fixture)
         await session.RunAsync(async page =>
         {
             await Ui.GoToAsync(page, "runtime", "Runtime");
-            foreach (var section in new[] { "Node", "Container pool", "Channel grains", "Runs per minute", "Run duration", "Store", "Docker engine" })
+            foreach (var section in new[] { "Node", "Nodes", "Container pool", "Channel grains", "Runs per minute", "Run duration", "Store", "Docker engine" })
             {
                 await Expect(page.GetByRole(AriaRole.Heading, new() { Name = section, Exact = true, Level = 2 })).ToBeVisibleAsync();
             }
+            // One node alone is a cluster of one: it lists itself, active.
+            var thisNode = page.GetByTestId("nodes").GetByRole(AriaRole.Row).Filter(new() { HasText = "(this one)" });
+            await Expect(thisNode).ToHaveCountAsync(1);
+            await Expect(thisNode).ToContainTextAsync("active");
             var capacity = DashboardFixture.MaxConcurrentContainers.ToString(CultureInfo.InvariantCulture);
             await Expect(page.GetByTestId("pool-capacity")).ToHaveTextAsync(capacity);
             var health = await fixture.Daemon.GetObjectAsync("/api/health");

@@ -8,25 +8,8 @@ using System.Text.Json.Nodes;
 /// <summary>The `loop` command line, run as a user runs it.</summary>
 public sealed class CliTests
 {
-    private static async Task<(int ExitCode, string Output)> LoopAsync(Dictionary<string, string> environment, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(LoopDaemon.LoopDll);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int ExitCode, string Output)> LoopAsync(Dictionary<string, string> environment, params string[] args) =>
+        LoopCli.RunAsync(environment, args);
 
     [Fact]
     public async Task A_config_syntax_error_names_file_line_and_column_and_exits_1()

@@ -26,6 +26,35 @@ public sealed class ClusterTests
     }
 
     [Fact]
+    public async Task Loop_cluster_status_lists_every_node_with_its_state_and_shows_a_killed_one_dead()
+    {
+        await using var cluster = await LoopCluster.StartAsync(2);
+        var asNode1 = new[] { "--api-url", cluster[0].ApiUrl, "--token", cluster[0].LocalToken };
+
+        var (code, output) = await LoopCli.RunAsync(new Dictionary<string, string>(), ["cluster", "status", .. asNode1]);
+        Assert.Equal(0, code);
+        Assert.Matches(@"(?m)^NODE\s+STATUS\s+ADDRESS\s+RUNNING\s+GRAINS\s+CPU", output);
+        Assert.Matches(@"(?m)^node-1 \*\s+active\s+127\.0\.0\.1:\d+\s+0\s+\d+", output);
+        Assert.Matches(@"(?m)^node-2\s+active\s+127\.0\.0\.1:\d+", output);
+
+        await cluster[1].KillAsync();
+        // Orleans declares it dead within seconds; the list says so from then on.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!((string)(await cluster[0].GetObjectAsync("/api/cluster"))["nodes"]!.AsArray()
+            .Single(n => (string)n!["name"]! == "node-2")!["status"]! == "dead"))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "node-2 was not declared dead within 60 s:\n" + cluster.Outputs());
+            await Task.Delay(200);
+        }
+        (code, output) = await LoopCli.RunAsync(new Dictionary<string, string>(), ["cluster", "status", .. asNode1]);
+        Assert.Equal(0, code);
+        Assert.Matches(@"(?m)^node-2\s+dead\s+", output);
+        (code, output) = await LoopCli.RunAsync(new Dictionary<string, string>(), ["cluster", "status", "--api-url", "http://127.0.0.1:1", "--token", "x"]);
+        Assert.Equal(1, code);
+        Assert.StartsWith("loop: ", output);
+    }
+
+    [Fact]
     public async Task The_live_feed_of_any_node_shows_what_happens_on_the_others()
     {
         await using var cluster = await LoopCluster.StartAsync(2);

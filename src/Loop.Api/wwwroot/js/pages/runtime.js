@@ -1,5 +1,5 @@
-// Runtime: what an operator checks first: the node, the container pool, live channel actors,
-// throughput and run durations, the store and the Docker engine. Refreshes while visible.
+// Runtime: what an operator checks first: the node, the nodes of its cluster, the container pool,
+// live channel actors, throughput and run durations, the store and the Docker engine. Refreshes while visible.
 
 import { api } from '../api.js';
 import { h, alertBox, formatDuration, formatNumber, excerpt } from '../ui.js';
@@ -25,14 +25,15 @@ export function render(root) {
 
   async function load() {
     try {
-      draw(await api.get('/api/runtime'));
+      const [runtime, cluster] = await Promise.all([api.get('/api/runtime'), api.get('/api/cluster')]);
+      draw(runtime, cluster.nodes);
       alert.show('');
     } catch (error) {
       alert.show(error.message);
     }
   }
 
-  function draw(r) {
+  function draw(r, nodes) {
     const number = (testid, value) => h('strong', { 'data-testid': testid }, formatNumber(value));
     const stat = (label, value) => h('div', { class: 'stat' }, h('span', { class: 'label' }, label), value);
     const ok = (good, text) => h('span', { class: `badge ${good ? 'status-succeeded' : 'status-failed'}` }, text);
@@ -47,6 +48,17 @@ export function render(root) {
         fact('Name', r.node), fact('Version', r.version), fact('Process', `pid ${r.pid}`),
         fact('Up for', formatDuration(r.uptime_seconds * 1000)), fact('Runner', r.runner),
         fact('Armed task timers', formatNumber(r.tasks_armed)), fact('Live-feed subscribers', formatNumber(r.event_subscribers)))),
+      // One node alone is a cluster of one; a dead node stays listed until Orleans forgets it.
+      section('Nodes', h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'nodes' },
+        h('thead', {}, h('tr', {}, ['Node', 'Status', 'Address', 'Running runs', 'Grains', 'CPU', 'Last seen'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, nodes.map((n) => h('tr', {},
+          h('td', { 'data-label': 'Node' }, n.this_node ? h('strong', {}, `${n.name} (this one)`) : n.name),
+          h('td', { 'data-label': 'Status' }, ok(n.status === 'active', n.status)),
+          h('td', { 'data-label': 'Address' }, h('code', {}, n.address)),
+          h('td', { 'data-label': 'Running runs' }, formatNumber(n.running_runs)),
+          h('td', { 'data-label': 'Grains' }, n.activations == null ? '—' : formatNumber(n.activations)),
+          h('td', { 'data-label': 'CPU' }, n.cpu_percent == null ? '—' : `${n.cpu_percent.toFixed(1)}%`),
+          h('td', { 'data-label': 'Last seen' }, new Date(n.last_seen_at).toLocaleTimeString()))))))),
       section('Container pool', h('div', { class: 'totals' },
         stat('Running', number('pool-running', r.pool.running)),
         stat('Waiting for a slot', number('pool-waiting', r.pool.waiting)),

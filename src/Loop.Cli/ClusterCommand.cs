@@ -1,0 +1,67 @@
+namespace Loop.Cli;
+
+using System.CommandLine;
+using System.Globalization;
+using Loop.Client;
+
+/// <summary><c>loop cluster status</c>: the nodes serving Loop, their state and load.</summary>
+public static class ClusterCommand
+{
+    public static Command Create()
+    {
+        var apiUrl = McpCommand.ApiUrlOption();
+        apiUrl.Recursive = true;
+        var token = McpCommand.TokenOption();
+        token.Recursive = true;
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of text", Recursive = true };
+        var status = new Command("status", "List the nodes with their state and load");
+        status.SetAction(async (parse, ct) =>
+        {
+            using var api = new LoopApiClient(LoopApiClient.ResolveApiUrl(parse.GetValue(apiUrl)), parse.GetValue(token));
+            try
+            {
+                var cluster = await api.GetClusterAsync(ct);
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(LoopText.Json(cluster));
+                    return 0;
+                }
+                Console.Write(Table(cluster.Nodes, DateTimeOffset.UtcNow));
+                return 0;
+            }
+            catch (LoopApiException error)
+            {
+                Console.Error.WriteLine($"loop: {error.Message}");
+                return 1;
+            }
+        });
+        return new Command("cluster", "The nodes that serve this Loop") { apiUrl, token, json, status };
+    }
+
+    /// <summary>One line per node, the one answering marked with *.</summary>
+    public static string Table(IReadOnlyList<LoopNode> nodes, DateTimeOffset now)
+    {
+        string[] header = ["NODE", "STATUS", "ADDRESS", "RUNNING", "GRAINS", "CPU", "UP", "LAST SEEN"];
+        var rows = nodes.Select(n => new[]
+        {
+            n.ThisNode ? n.Name + " *" : n.Name,
+            n.Status,
+            n.Address,
+            n.RunningRuns.ToString(CultureInfo.InvariantCulture),
+            n.Activations?.ToString(CultureInfo.InvariantCulture) ?? "-",
+            n.CpuPercent is { } cpu ? cpu.ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-",
+            n.Status == "dead" ? "-" : Ago(now - n.StartedAt),
+            Ago(now - n.LastSeenAt) + " ago",
+        }).Prepend(header).ToList();
+        var widths = header.Select((_, i) => rows.Max(r => r[i].Length)).ToArray();
+        return string.Concat(rows.Select(r => string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd() + "\n"));
+    }
+
+    private static string Ago(TimeSpan span) => span switch
+    {
+        { TotalSeconds: < 60 } => $"{Math.Max(0, (int)span.TotalSeconds)}s",
+        { TotalMinutes: < 60 } => $"{(int)span.TotalMinutes}m",
+        { TotalHours: < 48 } => $"{(int)span.TotalHours}h",
+        _ => $"{(int)span.TotalDays}d",
+    };
+}
