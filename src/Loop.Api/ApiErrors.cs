@@ -3,6 +3,7 @@ namespace Loop.Api;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Loop.Domain;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
@@ -87,6 +88,7 @@ public static class ApiErrors
             LoopForbiddenException forbidden => new ProblemDetails { Status = 403, Title = "Forbidden", Detail = forbidden.Message },
             LoopUnauthorizedException unauthorized => new ProblemDetails { Status = 401, Title = "Unauthorized", Detail = unauthorized.Message },
             LoopTooManyRequestsException tooMany => TooManyRequests(context, tooMany),
+            StoreUnavailableException away => Unavailable(context, away),
             BadHttpRequestException bad => new ProblemDetails { Status = bad.StatusCode, Title = ReasonPhrases.GetReasonPhrase(bad.StatusCode), Detail = bad.Message },
             _ => null,
         };
@@ -113,6 +115,19 @@ public static class ApiErrors
         {
             await JsonSerializer.SerializeAsync(context.Response.Body, problem, ApiJsonContext.Default.ProblemDetails);
         }
+    }
+
+    /// <summary>The database is away (a cluster's PostgreSQL restarting, say): nothing was accepted, and
+    /// the same request will do once it is back.</summary>
+    private static ProblemDetails Unavailable(HttpContext context, StoreUnavailableException away)
+    {
+        context.Response.Headers.RetryAfter = "2";
+        return new ProblemDetails
+        {
+            Status = 503,
+            Title = "Service unavailable",
+            Detail = $"the store is unavailable ({away.Message}); nothing was stored: send the request again in a moment",
+        };
     }
 
     private static ProblemDetails TooManyRequests(HttpContext context, LoopTooManyRequestsException tooMany)

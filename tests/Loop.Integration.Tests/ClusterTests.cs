@@ -1,5 +1,7 @@
 namespace Loop.Integration.Tests;
 
+using System.Net;
+using System.Net.Http.Json;
 using Loop.Testing;
 
 /// <summary>Several <c>loop serve</c> nodes on one PostgreSQL database serve one Loop.</summary>
@@ -52,6 +54,29 @@ public sealed class ClusterTests
         (code, output) = await LoopCli.RunAsync(new Dictionary<string, string>(), ["cluster", "status", "--api-url", "http://127.0.0.1:1", "--token", "x"]);
         Assert.Equal(1, code);
         Assert.StartsWith("loop: ", output);
+    }
+
+    [Fact]
+    public async Task While_PostgreSQL_is_away_requests_get_503_and_once_it_is_back_the_node_works_without_a_restart()
+    {
+        await using var server = await PostgresServer.StartNewAsync();
+        await using var cluster = await LoopCluster.StartAsync(1, server: server);
+        var node = cluster[0];
+        var id = (string)(await node.CreateChannelAsync())["id"]!;
+
+        await server.StopAsync();
+        using (var refused = await node.Http.PostAsJsonAsync($"/api/channels/{id}/messages", new { content = "[[reply lost?]]", author = "alice" }))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("2", refused.Headers.GetValues("Retry-After").Single());
+            Assert.Contains("send the request again", await refused.Content.ReadAsStringAsync());
+        }
+
+        await server.StartAsync();
+        await node.PostMessageAsync(id, "[[reply back again]]");
+        var run = Assert.Single(await node.WaitForFinishedRunsAsync(id, 1));
+        Assert.Equal("back again", (string)run["reply"]!);
+        Assert.Single(await node.GetArrayAsync($"/api/channels/{id}/messages"), m => (string)m!["role"]! == "user");
     }
 
     [Fact]
