@@ -80,7 +80,8 @@ public interface ILoopStore
     /// <summary>Ends a run in one transaction: stores its <paramref name="reply"/>, writes the run's
     /// status, timings, usage and results, and keeps the <paramref name="session"/> it leaves its
     /// holder with (when it changed). Either all of it is stored or none of it, so a crash never
-    /// leaves a reply beside a run that recovery would run again. Returns the stored reply.</summary>
+    /// leaves a reply beside a run that recovery would run again. Returns the stored reply. Throws
+    /// <see cref="RunEndedElsewhereException"/>, storing nothing, when the run has ended already.</summary>
     Task<ChatMessage> FinishRunAsync(Run run, NewMessage reply, SessionChange? session, CancellationToken cancellationToken);
 
     Task<Run?> GetRunAsync(string runId, CancellationToken cancellationToken);
@@ -214,6 +215,11 @@ public interface ILoopStore
 
     Task TouchApiTokenAsync(string tokenId, DateTimeOffset usedAt, CancellationToken cancellationToken);
 }
+
+/// <summary>A run cannot be finished: it ended elsewhere meanwhile (its node was declared dead, and
+/// another node reported it and ran its messages again). Nothing of the late finish is stored.</summary>
+public sealed class RunEndedElsewhereException(string runId)
+    : Exception($"run {runId} was ended elsewhere while it ran here (this node was taken for dead); its late result is not stored");
 
 /// <summary>The store cannot be read: its message says why, in words for an operator.</summary>
 public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);

@@ -276,7 +276,7 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         // messages again) or the run ended with its reply, never a reply to a run that runs again.
         return WriteAsync(async (connection, tx) =>
         {
-            await WriteRunAsync(connection, tx, run, cancellationToken);
+            await WriteRunAsync(connection, tx, run, cancellationToken, unlessEnded: true);
             var stored = await InsertMessageAsync(connection, tx, reply, createdAt, cancellationToken);
             if (session is not null)
             {
@@ -286,20 +286,24 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         }, cancellationToken);
     }
 
-    private static async Task WriteRunAsync(DbConnection connection, DbTransaction tx, Run run, CancellationToken cancellationToken)
+    /// <param name="unlessEnded">Only a run still queued or running is written: a node taken for dead
+    /// and back for a moment must not end again a run another node has reported and run again.</param>
+    private static async Task WriteRunAsync(DbConnection connection, DbTransaction tx, Run run, CancellationToken cancellationToken, bool unlessEnded = false)
     {
-        var updated = await connection.ExecuteAsync(Command("""
+        var updated = await connection.ExecuteAsync(Command($$"""
             UPDATE runs SET status = @status, started_at = @started_at, finished_at = @finished_at,
                 exit_code = @exit_code, reply = @reply, error = @error, session_id = @session_id,
                 model = @model, container_id = @container_id, input_tokens = @input_tokens,
                 output_tokens = @output_tokens, cache_creation_input_tokens = @cache_creation_input_tokens,
                 cache_read_input_tokens = @cache_read_input_tokens, cost_usd = @cost_usd,
                 num_turns = @num_turns, duration_ms = @duration_ms
-            WHERE id = @id
+            WHERE id = @id{{(unlessEnded ? " AND status IN ('queued', 'running')" : "")}}
             """, RunRow.Parameters(run), tx, cancellationToken));
         if (updated != 1)
         {
-            throw new KeyNotFoundException($"There is no run {run.Id}.");
+            var exists = unlessEnded && await connection.ExecuteScalarAsync<long>(Command(
+                "SELECT COUNT(*) FROM runs WHERE id = @id", new { id = run.Id }, tx, cancellationToken)) == 1;
+            throw exists ? new RunEndedElsewhereException(run.Id) : new KeyNotFoundException($"There is no run {run.Id}.");
         }
     }
 

@@ -62,6 +62,25 @@ public abstract class FinishRunTests(StoreBackend backend) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_run_another_node_has_reported_as_interrupted_cannot_be_finished_late()
+    {
+        var channel = await NewChannelAsync();
+        var (question, running) = await StartRunAsync(channel, "hello");
+        // Its node was taken for dead: another node reports the run and queues its question again.
+        var failed = Assert.Single(await _store.FailInterruptedRunsAsync("interrupted: node gone", _time.GetUtcNow(), null, None));
+        var late = Finished(running, "a late answer", "sess-late");
+
+        await Assert.ThrowsAsync<RunEndedElsewhereException>(() => _store.FinishRunAsync(late, RunReplies.For(late),
+            new SessionChange(SessionHolder.Channel, channel.Id, "sess-late"), None));
+
+        Assert.Equal(RunStatus.Failed, (await _store.GetRunAsync(running.Id, None))!.Status);
+        Assert.Equal("interrupted: node gone", (await _store.GetRunAsync(running.Id, None))!.Error);
+        Assert.Equal([question], await _store.ListMessagesAsync(channel.Id, 0, 10, None));
+        Assert.Null((await _store.GetChannelAsync(channel.Id, None))!.SessionId);
+        Assert.Equal(failed.Id, running.Id);
+    }
+
+    [Fact]
     public async Task A_finish_that_fails_after_the_run_and_reply_were_written_stores_nothing()
     {
         var channel = await NewChannelAsync();

@@ -166,7 +166,17 @@ public sealed class ChannelRuns
         stopping.ThrowIfCancellationRequested();
 
         run = Finish(run, result);
-        var reply = await store.FinishRunAsync(run, RunReplies.For(run), session.ChangeTo(result.SessionId), stopping);
+        ChatMessage reply;
+        try
+        {
+            reply = await store.FinishRunAsync(run, RunReplies.For(run), session.ChangeTo(result.SessionId), stopping);
+        }
+        catch (RunEndedElsewhereException superseded)
+        {
+            // This node was taken for dead while the run went on: another reported it and ran its messages again.
+            _context.Observer.Fault(ChannelId, run.Id, superseded);
+            return true;
+        }
         _context.Observer.RunFinished(run, reply);
         return true;
     }
