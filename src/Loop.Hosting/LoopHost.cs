@@ -21,6 +21,8 @@ using Orleans.Serialization.Configuration;
 /// </summary>
 public sealed class LoopHost : IAsyncDisposable
 {
+    private bool _started;
+
     private LoopHost(WebApplication app) => App = app;
 
     public WebApplication App { get; }
@@ -121,7 +123,11 @@ public sealed class LoopHost : IAsyncDisposable
         silo.Services.Configure<GrainCollectionOptions>(o => o.CollectionAge = TimeSpan.FromMinutes(5));
     }
 
-    public Task StartAsync(CancellationToken cancellationToken) => App.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await App.StartAsync(cancellationToken);
+        _started = true;
+    }
 
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => App.WaitForShutdownAsync(cancellationToken);
 
@@ -130,6 +136,11 @@ public sealed class LoopHost : IAsyncDisposable
         try
         {
             await App.StopAsync(CancellationToken.None);
+        }
+        catch (InvalidOperationException) when (!_started)
+        {
+            // A host whose start failed (the store unreachable, say) may have a silo that never ran:
+            // Orleans refuses to stop it, and that must not hide why the start failed.
         }
         finally
         {

@@ -2,6 +2,7 @@ namespace Loop.Store;
 
 using System.Data;
 using System.Data.Common;
+using System.Net.Sockets;
 using Dapper;
 using Loop.Domain;
 using Npgsql;
@@ -45,7 +46,7 @@ public sealed class PostgresLoopStore : SqlLoopStore
                 // Rolled back as the transaction was disposed; the next attempt reads what won.
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(1, 10 * attempt)), cancellationToken);
             }
-            catch (NpgsqlException e) when (Unreachable(e))
+            catch (Exception e) when (Unreachable(e))
             {
                 throw Unavailable(e);
             }
@@ -59,7 +60,7 @@ public sealed class PostgresLoopStore : SqlLoopStore
             await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
             return await work(connection);
         }
-        catch (NpgsqlException e) when (Unreachable(e))
+        catch (Exception e) when (Unreachable(e))
         {
             throw Unavailable(e);
         }
@@ -91,7 +92,7 @@ public sealed class PostgresLoopStore : SqlLoopStore
             await connection.ExecuteScalarAsync<string?>(Command(
                 "SELECT value FROM meta WHERE key = @key", new { key = InstanceIdKey }, null, cancellationToken));
         }
-        catch (NpgsqlException e)
+        catch (Exception e) when (e is NpgsqlException || Unreachable(e))
         {
             throw Unavailable(e);
         }
@@ -102,11 +103,15 @@ public sealed class PostgresLoopStore : SqlLoopStore
     private static bool LostARace(PostgresException e) =>
         e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.UniqueViolation;
 
-    /// <summary>The server is away (down, restarting, unreachable), not the statement wrong.</summary>
-    private static bool Unreachable(NpgsqlException e) =>
-        e is not PostgresException || e is PostgresException { SqlState: var state } && (state.StartsWith("08", StringComparison.Ordinal) || state.StartsWith("57P", StringComparison.Ordinal));
+    /// <summary>The server is away (down, restarting, its name unknown, unreachable), not the statement wrong.</summary>
+    private static bool Unreachable(Exception e) => e switch
+    {
+        PostgresException { SqlState: var state } => state.StartsWith("08", StringComparison.Ordinal) || state.StartsWith("57P", StringComparison.Ordinal),
+        NpgsqlException or SocketException or TimeoutException => true,
+        _ => false,
+    };
 
-    private StoreUnavailableException Unavailable(NpgsqlException e) =>
+    private StoreUnavailableException Unavailable(Exception e) =>
         new($"{Location} cannot be reached: {(e is PostgresException pg ? pg.MessageText : e.Message)}", e);
 
     public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();

@@ -35,16 +35,18 @@ public sealed class CliTests
     }
 
     [Fact]
-    public async Task A_silo_asking_for_a_store_this_version_lacks_is_refused()
+    public async Task A_postgres_store_that_cannot_be_reached_stops_serve_saying_which_server()
     {
         var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
         await File.WriteAllTextAsync(Path.Combine(home, "silo.json"),
-            """{ "store": { "kind": "postgres", "connection_string": "Host=db;Database=loop" } }""");
+            """{ "store": { "kind": "postgres", "connection_string": "Host=127.0.0.1;Port=1;Database=loop;Password=pg-secret" } }""");
 
         var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, "serve");
 
         Assert.Equal(1, exit);
-        Assert.Contains("PostgreSQL", output);
+        Assert.Contains("loop: cannot start: PostgreSQL 127.0.0.1:1/loop cannot be reached", output);
+        Assert.DoesNotContain("pg-secret", output);
+        Assert.DoesNotContain("   at ", output); // no stack trace
         Assert.False(File.Exists(Path.Combine(home, "loop.db")));
     }
 
