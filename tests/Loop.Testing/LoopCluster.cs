@@ -45,8 +45,9 @@ public sealed class LoopCluster : IAsyncDisposable
         return cluster;
     }
 
-    /// <summary>Starts one more node of the cluster.</summary>
-    public async Task<LoopDaemon> AddNodeAsync(string name, JsonObject? config = null)
+    /// <summary>Starts one more node of the cluster, its process given <paramref name="environment"/> too
+    /// (a HOME of its own for the process runner, say).</summary>
+    public async Task<LoopDaemon> AddNodeAsync(string name, JsonObject? config = null, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var silo = new JsonObject
         {
@@ -59,48 +60,7 @@ public sealed class LoopCluster : IAsyncDisposable
                 ["advertised_address"] = "127.0.0.1",
             },
         };
-        var node = await LoopDaemon.StartAsync(config, new Dictionary<string, string?> { ["LOOP_POSTGRES"] = ConnectionString }, silo: silo);
-        Nodes.Add(node);
-        _names.Add(name);
-        return node;
-    }
-
-    /// <summary>Starts <paramref name="count"/> nodes as <see cref="StartAsync(int, JsonObject?)"/> does, each
-    /// process given <paramref name="environment"/> too (a HOME of its own for the process runner, say).</summary>
-    public static async Task<LoopCluster> StartAsync(int count, JsonObject? config, IReadOnlyDictionary<string, string?> environment)
-    {
-        var connectionString = await (await PostgresServer.SharedAsync()).CreateDatabaseAsync();
-        var cluster = new LoopCluster(connectionString, []);
-        try
-        {
-            for (var i = 1; i <= count; i++)
-            {
-                await cluster.AddNodeAsync($"node-{i}", config?.DeepClone().AsObject(), environment);
-            }
-        }
-        catch
-        {
-            await cluster.DisposeAsync();
-            throw;
-        }
-        return cluster;
-    }
-
-    /// <summary>Starts one more node of the cluster, its process given <paramref name="environment"/> too.</summary>
-    public async Task<LoopDaemon> AddNodeAsync(string name, JsonObject? config, IReadOnlyDictionary<string, string?> environment)
-    {
-        var silo = new JsonObject
-        {
-            ["node_name"] = name,
-            ["store"] = new JsonObject { ["kind"] = "postgres" },
-            ["cluster"] = new JsonObject
-            {
-                ["silo_port"] = LoopDaemon.FreePort(),
-                ["gateway_port"] = 0,
-                ["advertised_address"] = "127.0.0.1",
-            },
-        };
-        var variables = new Dictionary<string, string?>(environment) { ["LOOP_POSTGRES"] = ConnectionString };
+        var variables = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>()) { ["LOOP_POSTGRES"] = ConnectionString };
         var node = await LoopDaemon.StartAsync(config, variables, silo: silo);
         Nodes.Add(node);
         _names.Add(name);
