@@ -107,6 +107,13 @@ public sealed class ClusterTests
         var running = await cluster[0].WaitForRunningAsync(id);
         var runId = (string)running["id"]!;
         var node = await NodeRunningAsync(runId);
+        // Killed only once the agent has begun its first attempt: killed sooner, the attempt after the
+        // failover would be the first and hang.
+        var mark = Path.Combine(dir, "attempted");
+        for (var deadline = DateTime.UtcNow.AddSeconds(60); !File.Exists(mark); await Task.Delay(100))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the agent did not begin within 60 s:\n" + cluster.Outputs());
+        }
         var victim = cluster[node];
         await victim.KillAsync();
 
