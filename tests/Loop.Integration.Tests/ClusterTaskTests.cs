@@ -174,10 +174,9 @@ public sealed class ClusterTaskTests(ITestOutputHelper output)
         await cluster[0].PostMessageAsync(id, "[[sh test -f attempted && echo second attempt || { touch attempted; sleep 20; echo first attempt; }]]");
         var running = await cluster[0].WaitForRunningAsync(id);
         var runId = (string)running["id"]!;
-        var node = await NodeRunningAsync(runId);
         // Frozen once its agent is at work (not while its container is still being started).
-        await UntilAsync(() => Task.FromResult(File.Exists(Path.Combine(dir, "attempted"))), TimeSpan.FromSeconds(60), () => $"the agent of {runId} never began\n{cluster.Outputs()}");
-        var frozen = cluster[node];
+        var frozen = await cluster.NodeAtWorkAsync(runId, Path.Combine(dir, "attempted"));
+        var node = cluster.NameOf(frozen);
         var pid = (int)(await frozen.GetObjectAsync("/api/health"))["pid"]!;
         var survivor = cluster.Nodes.First(n => n != frozen);
         Assert.True(frozen.IsRunning);
@@ -332,20 +331,5 @@ public sealed class ClusterTaskTests(ITestOutputHelper output)
         using var kill = Process.Start("kill", ["-s", signal, pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
         Assert.Equal(0, kill.ExitCode);
-    }
-
-    /// <summary>The node whose container runs <paramref name="runId"/>, as its label says, once it exists.</summary>
-    private static async Task<string> NodeRunningAsync(string runId)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            foreach (var container in await DockerCli.ContainersAsync($"loop.run={runId}"))
-            {
-                return (await DockerCli.RunAsync("inspect", "-f", "{{index .Config.Labels \"loop.node\"}}", container)).Trim();
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"no container for run {runId} within 60 s");
     }
 }

@@ -106,15 +106,8 @@ public sealed class ClusterTests
         await cluster[0].PostMessageAsync(id, "[[sh test -f attempted || { touch attempted; sleep 300; }]] [[reply answered after the failover]]");
         var running = await cluster[0].WaitForRunningAsync(id);
         var runId = (string)running["id"]!;
-        var node = await NodeRunningAsync(runId);
-        // Killed only once the agent has begun its first attempt: killed sooner, the attempt after the
-        // failover would be the first and hang.
-        var mark = Path.Combine(dir, "attempted");
-        for (var deadline = DateTime.UtcNow.AddSeconds(60); !File.Exists(mark); await Task.Delay(100))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the agent did not begin within 60 s:\n" + cluster.Outputs());
-        }
-        var victim = cluster[node];
+        var victim = await cluster.NodeAtWorkAsync(runId, Path.Combine(dir, "attempted"));
+        var node = cluster.NameOf(victim);
         await victim.KillAsync();
 
         var survivor = cluster.Nodes.First(n => n != victim);
@@ -139,20 +132,5 @@ public sealed class ClusterTests
         // Back, the node removes the container its first life left running.
         await victim.RestartAsync();
         Assert.Empty(await DockerCli.ContainersAsync($"loop.run={runId}"));
-    }
-
-    /// <summary>The node whose container runs <paramref name="runId"/>, as its label says, once it exists.</summary>
-    private static async Task<string> NodeRunningAsync(string runId)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            foreach (var container in await DockerCli.ContainersAsync($"loop.run={runId}"))
-            {
-                return (await DockerCli.RunAsync("inspect", "-f", "{{index .Config.Labels \"loop.node\"}}", container)).Trim();
-            }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"no container for run {runId} within 60 s");
     }
 }

@@ -24,6 +24,9 @@ public sealed class LoopCluster : IAsyncDisposable
 
     private readonly List<string> _names = [];
 
+    /// <summary>The name of one of the nodes.</summary>
+    public string NameOf(LoopDaemon node) => _names[Nodes.IndexOf(node)];
+
     /// <summary>Starts <paramref name="count"/> nodes named node-1, node-2, ..., one after the other, on a
     /// new database of <paramref name="server"/> (the test run's shared server by default).</summary>
     public static async Task<LoopCluster> StartAsync(int count, JsonObject? config = null, PostgresServer? server = null)
@@ -65,6 +68,28 @@ public sealed class LoopCluster : IAsyncDisposable
         Nodes.Add(node);
         _names.Add(name);
         return node;
+    }
+
+    /// <summary>The node running <paramref name="runId"/> (its container's <c>loop.node</c> label), once
+    /// the run's agent has begun, which it shows by creating <paramref name="mark"/>: a node stopped
+    /// sooner would leave the agent's first attempt to the node that runs it next.</summary>
+    public async Task<LoopDaemon> NodeAtWorkAsync(string runId, string mark)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        string? node = null;
+        while (node is null || !File.Exists(mark))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"the agent of run {runId} did not begin within 60 s (its node: {node ?? "none yet"}):\n{Outputs()}");
+            }
+            if (node is null && (await DockerCli.ContainersAsync($"loop.run={runId}")).FirstOrDefault() is { } container)
+            {
+                node = (await DockerCli.RunAsync("inspect", "-f", "{{index .Config.Labels \"loop.node\"}}", container)).Trim();
+            }
+            await Task.Delay(100);
+        }
+        return this[node];
     }
 
     /// <summary>What each node printed, for a failed test's message.</summary>
