@@ -87,7 +87,8 @@ public sealed record PublicHealthDto(string Status, IReadOnlyDictionary<string, 
         }
         foreach (var chat in h.Chats)
         {
-            components[chat.Platform] = UpIf(chat.Status.StartsWith("connected", StringComparison.Ordinal));
+            // A node on standby is fine: another node holds the connection.
+            components[chat.Platform] = UpIf(chat.Status.StartsWith("connected", StringComparison.Ordinal) || chat.Status.StartsWith("standby", StringComparison.Ordinal));
         }
         return components;
     }

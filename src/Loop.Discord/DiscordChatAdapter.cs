@@ -29,7 +29,8 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly DiscordRestClient _rest;
-    private readonly DiscordGatewayClient _gateway;
+    private readonly ILoggerFactory _loggers;
+    private DiscordGatewayClient? _gateway;
     private readonly SlashCommands _commands;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, string> _channelNames = new(StringComparer.Ordinal);
@@ -49,8 +50,8 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         _events = events;
         _time = time;
         _logger = loggers.CreateLogger<DiscordChatAdapter>();
+        _loggers = loggers;
         _rest = new DiscordRestClient(options, time, loggers.CreateLogger<DiscordRestClient>());
-        _gateway = new DiscordGatewayClient(options, OnDispatchAsync, time, loggers.CreateLogger<DiscordGatewayClient>());
         _commands = new SlashCommands(tasks, health);
     }
 
@@ -61,7 +62,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     public string Platform => PlatformName;
 
-    public string Status => _gateway.Status;
+    public string Connection => PlatformName;
+
+    public string Status => _gateway?.Status ?? "not connected";
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -70,8 +73,33 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         var subscription = _events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
         var first = subscription.MoveNextAsync();
         _eventPump = Task.Run(() => PumpEventsAsync(subscription, first));
-        _gateway.Start();
         return Task.CompletedTask;
+    }
+
+    public Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_gateway is null && _disposed == 0)
+            {
+                _gateway = new DiscordGatewayClient(_options, OnDispatchAsync, _time, _loggers.CreateLogger<DiscordGatewayClient>());
+                _gateway.Start();
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task DisconnectAsync(CancellationToken cancellationToken)
+    {
+        DiscordGatewayClient? gateway;
+        lock (_gate)
+        {
+            (gateway, _gateway) = (_gateway, null);
+        }
+        if (gateway is not null)
+        {
+            await gateway.DisposeAsync();
+        }
     }
 
     // ---- inbound: gateway dispatches ----
@@ -132,7 +160,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private async Task OnMessageAsync(JsonNode message, CancellationToken cancellationToken)
     {
         var author = message["author"];
-        var botId = _gateway.UserId;
+        var botId = _gateway?.UserId;
         if ((bool?)author?["bot"] == true || (string?)author?["id"] == botId || (string?)message["webhook_id"] is not null)
         {
             return;
@@ -211,7 +239,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             }
             // Defer first: the tasks and store may take longer than Discord's 3 s window.
             await _rest.RespondToInteractionAsync(id, token, new JsonObject { ["type"] = 5 }, cancellationToken);
-            var appId = _options.AppId ?? _gateway.ApplicationId ?? (string?)interaction["application_id"]!;
+            var appId = _options.AppId ?? _gateway?.ApplicationId ?? (string?)interaction["application_id"]!;
             var (path, options) = SlashCommands.Read(data);
             string answer;
             try
@@ -273,7 +301,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     private async Task RegisterCommandsAsync(CancellationToken cancellationToken)
     {
-        var appId = _options.AppId ?? _gateway.ApplicationId;
+        var appId = _options.AppId ?? _gateway?.ApplicationId;
         if (appId is null)
         {
             _logger.LogError("Cannot register /loop commands: no discord_app_id and none in READY");
@@ -526,7 +554,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         {
             return;
         }
-        await _gateway.DisposeAsync();
+        await DisconnectAsync(CancellationToken.None);
         await _stop.CancelAsync();
         Task[] pending;
         lock (_gate)

@@ -89,6 +89,9 @@ public static class LoopServices
         services.AddSingleton(sp => new TaskService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ChannelService>(), config.TaskTemplates, sp.GetRequiredService<TaskEdits>(), time));
 
+        // Chat platforms (adapters come from the caller): which node listens on each account.
+        services.AddSingleton(Make<ChatConnections>);
+
         // What operators and the dashboard read.
         services.AddSingleton(sp => new UsageService(sp.GetRequiredService<ILoopStore>(), new PriceTable(config.ModelPrices), time));
         services.AddSingleton(Make<NodeHealth>);

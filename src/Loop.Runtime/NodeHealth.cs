@@ -10,7 +10,7 @@ public sealed class NodeHealth(
     StoreProbe store,
     ContainerWorkerPool slots,
     LiveChannels channels,
-    IEnumerable<IChatAdapter> chats,
+    ChatConnections chats,
     NodeWarnings warnings,
     ILoopEvents events,
     TimeProvider time)
@@ -46,7 +46,7 @@ public sealed class NodeHealth(
             engine,
             new QueueHealth(slots.Capacity, slots.InUse, slots.Waiting),
             channels.Count,
-            chats.Select(c => new ChatHealth(c.Platform, c.Status)).ToList(),
+            chats.Health(),
             notes,
             events.RecentProblems);
     }

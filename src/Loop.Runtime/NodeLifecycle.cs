@@ -23,12 +23,15 @@ public sealed class NodeLifecycle(
     TaskClaimer claimer,
     ChannelService channels,
     IEnumerable<IChatAdapter> chats,
+    ChatConnections chatConnections,
     IGrainFactory grains,
     TimeProvider time,
     ILoggerFactory loggers)
 {
     private readonly ILogger _logger = loggers.CreateLogger<NodeLifecycle>();
     private Task _enginePrepared = Task.CompletedTask;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _keepingChatConnections = Task.CompletedTask;
     private int _stopped;
 
     /// <summary>Before the silo starts: prepares the store and the directories, and issues the local token.</summary>
@@ -114,6 +117,7 @@ public sealed class NodeLifecycle(
         {
             await chat.StartAsync(cancellationToken);
         }
+        _keepingChatConnections = chatConnections.KeepAsync(_stopping.Token);
         var config = options.Config;
         _logger.LogInformation("Loop {Version} node {Node} started: store {Store}, runner {Runner}, up to {Max} concurrent runs{Cluster}",
             LoopVersion.Current, options.NodeName, storeProbe.Health.Location, sandbox.Kind, config.MaxConcurrentContainers,
@@ -203,6 +207,9 @@ public sealed class NodeLifecycle(
         {
             return;
         }
+        // No longer asking for chat connections, and closing the ones held here, lets another node take them at once.
+        await _stopping.CancelAsync();
+        await _keepingChatConnections;
         foreach (var chat in chats)
         {
             await chat.DisposeAsync();

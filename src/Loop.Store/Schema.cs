@@ -198,6 +198,11 @@ internal static class Schema
                 PRIMARY KEY (cluster_id, silo)
             );
             """),
+        new(11, "chat message ids", """
+            -- A chat platform can deliver a message twice (a gateway session resumed, or two nodes
+            -- listening for a moment while its connection moves): its id stores it once per channel.
+            CREATE INDEX ix_messages_external ON messages (channel_id, external_id) WHERE external_id IS NOT NULL;
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

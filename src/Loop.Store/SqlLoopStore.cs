@@ -143,6 +143,12 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         await LockAsync(connection, tx, "channel:" + message.ChannelId, cancellationToken);
         try
         {
+            if (message.ExternalId is { } externalId && await connection.QuerySingleOrDefaultAsync<MessageRow>(Command(
+                MessageRow.Select + " WHERE channel_id = @channel_id AND external_id = @external_id",
+                new { channel_id = message.ChannelId, external_id = externalId }, tx, cancellationToken)) is { } delivered)
+            {
+                return delivered.ToMessage();
+            }
             // QuerySingle, not ExecuteScalar: SQLite reports a constraint failure of an INSERT ... RETURNING
             // only on the step after the returned row, and a scalar read stops before it (the row is then
             // silently rolled back while its id is handed out).

@@ -26,10 +26,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
-        Assert.Equal(10, await _store.MigrateAsync(None));
+        Assert.Equal(11, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }
@@ -86,6 +86,23 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(channel, work!.Channel);
         Assert.Null(work.QueuedTaskRun);
         Assert.Equal([first, second], work.Pending);
+    }
+
+    [Fact]
+    public async Task A_chat_message_delivered_twice_is_stored_once_even_by_two_nodes_at_once()
+    {
+        var (channel, _) = await _store.EnsureExternalChannelAsync("discord", "123", "general", None);
+        var other = await backend.OpenAsync(_time);
+        var delivery = new NewMessage(channel.Id, MessageRole.User, "alice", "hello", ExternalId: "m-1");
+
+        var both = await Task.WhenAll(_store.AppendMessageAsync(delivery, None), other.AppendMessageAsync(delivery, None));
+        var again = await _store.AppendMessageAsync(delivery, None);
+        var elsewhere = await _store.AppendMessageAsync(delivery with { ChannelId = (await _store.EnsureExternalChannelAsync("discord", "456", "random", None)).Channel.Id }, None);
+
+        Assert.Equal(both[0], both[1]);
+        Assert.Equal(both[0], again);
+        Assert.NotEqual(both[0].Id, elsewhere.Id);
+        Assert.Single(await _store.ListMessagesAsync(channel.Id, 0, 10, None));
     }
 
     [Fact]
