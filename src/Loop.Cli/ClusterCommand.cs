@@ -41,7 +41,7 @@ public static class ClusterCommand
     /// <summary>One line per node, the one answering marked with *.</summary>
     public static string Table(IReadOnlyList<LoopNode> nodes, DateTimeOffset now)
     {
-        string[] header = ["NODE", "STATUS", "ADDRESS", "RUNNING", "GRAINS", "CPU", "UP", "LAST SEEN"];
+        string[] header = ["NODE", "STATUS", "ADDRESS", "RUNNING", "GRAINS", "CPU", "UP", "LAST SEEN", "HOLDS"];
         var rows = nodes.Select(n => new[]
         {
             n.ThisNode ? n.Name + " *" : n.Name,
@@ -52,6 +52,7 @@ public static class ClusterCommand
             n.CpuPercent is { } cpu ? cpu.ToString("0.0", CultureInfo.InvariantCulture) + "%" : "-",
             n.Status == "dead" ? "-" : Ago(now - n.StartedAt),
             Ago(now - n.LastSeenAt) + " ago",
+            n.Holds is [_, ..] holds ? string.Join(",", holds) : "-",
         }).Prepend(header).ToList();
         var widths = header.Select((_, i) => rows.Max(r => r[i].Length)).ToArray();
         return string.Concat(rows.Select(r => string.Join("  ", r.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd() + "\n"));

@@ -85,7 +85,7 @@ public sealed record LoopHealth(string Status, string Version, string? Node, dou
 
 /// <summary>A node serving Loop, as <c>GET /api/cluster</c> lists it.</summary>
 public sealed record LoopNode(string Name, string Address, string Status, DateTimeOffset StartedAt, DateTimeOffset LastSeenAt,
-    int RunningRuns, int? Activations, double? CpuPercent, bool ThisNode);
+    int RunningRuns, int? Activations, double? CpuPercent, bool ThisNode, List<string>? Holds = null);
 
 public sealed record LoopCluster(List<LoopNode> Nodes);
 

@@ -44,6 +44,10 @@ public sealed class ChatConnections(IEnumerable<IChatAdapter> chats, IGrainFacto
     /// "standby" where another node does; "waiting" while no node is known to hold it.</summary>
     public IReadOnlyList<ChatHealth> Health() => chats.Select(chat => new ChatHealth(chat.Platform, StatusOf(chat))).ToList();
 
+    /// <summary>The chat connections <paramref name="incarnation"/> holds, as last heard.</summary>
+    public IReadOnlyList<string> HeldBy(string incarnation) =>
+        _holders.Where(h => h.Value.Incarnation == incarnation).Select(h => h.Key).Order(StringComparer.Ordinal).ToList();
+
     private string StatusOf(IChatAdapter chat) =>
         _held.ContainsKey(chat.Connection) ? chat.Status
         : !_holders.TryGetValue(chat.Connection, out var holder) ? "waiting: no node holds the connection yet"

@@ -8,11 +8,11 @@ using Orleans.Runtime;
 /// load (the runs it is running, its grain activations, its CPU).</summary>
 public sealed record NodeState(
     string Name, string Address, string Status, DateTimeOffset StartedAt, DateTimeOffset LastSeenAt,
-    int RunningRuns, int? Activations, double? CpuPercent, bool ThisNode);
+    int RunningRuns, int? Activations, double? CpuPercent, bool ThisNode, IReadOnlyList<string> Holds);
 
 /// <summary>Lists the nodes: the newest life of each node name (a node that restarted once also has a
 /// dead entry for its earlier life), active ones first. One node alone is a cluster of one.</summary>
-public sealed class ClusterView(IGrainFactory grains, ILoopStore store, NodeIdentity identity)
+public sealed class ClusterView(IGrainFactory grains, ILoopStore store, NodeIdentity identity, ChatConnections chats)
 {
     private static readonly TimeSpan StatisticsTimeout = TimeSpan.FromSeconds(2);
 
@@ -34,7 +34,7 @@ public sealed class ClusterView(IGrainFactory grains, ILoopStore store, NodeIden
                 var stats = load.GetValueOrDefault(h.SiloAddress);
                 return new NodeState(h.SiloName, h.SiloAddress.Endpoint.ToString(), Wire(h.Status), Utc(h.StartTime),
                     Utc(h.IAmAliveTime > h.StartTime ? h.IAmAliveTime : h.StartTime), running.GetValueOrDefault(incarnation),
-                    stats?.ActivationCount, stats is null ? null : Math.Round(stats.EnvironmentStatistics.FilteredCpuUsagePercentage, 1), incarnation == identity.Incarnation);
+                    stats?.ActivationCount, stats is null ? null : Math.Round(stats.EnvironmentStatistics.FilteredCpuUsagePercentage, 1), incarnation == identity.Incarnation, chats.HeldBy(incarnation));
             })
             .OrderBy(n => n.Status == "active" ? 0 : 1)
             .ThenBy(n => n.Name, StringComparer.Ordinal)

@@ -29,6 +29,9 @@ public sealed class ClusterGatewayTests(ITestOutputHelper output)
         var holder = cluster.Nodes.Single(n => statuses[n].StartsWith("connected", StringComparison.Ordinal));
         Assert.All(cluster.Nodes.Where(n => n != holder), n => Assert.Equal($"standby: {cluster.NameOf(holder)} holds the connection", statuses[n]));
         Assert.Single(discord.Connections, c => !c.Ended);
+        var listed = (await cluster.Nodes.First(n => n != holder).GetObjectAsync("/api/cluster"))["nodes"]!.AsArray();
+        Assert.All(listed, n => Assert.Equal((string)n!["name"]! == cluster.NameOf(holder) ? new[] { "discord" } : [],
+            n!["holds"]!.AsArray().Select(h => (string)h!)));
 
         await first.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply one]]"));
         await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 1, TimeSpan.FromSeconds(120));

@@ -50,7 +50,7 @@ export function render(root) {
         fact('Armed task timers', formatNumber(r.tasks_armed)), fact('Live-feed subscribers', formatNumber(r.event_subscribers)))),
       // One node alone is a cluster of one; a dead node stays listed until Orleans forgets it.
       section('Nodes', h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'nodes' },
-        h('thead', {}, h('tr', {}, ['Node', 'Status', 'Address', 'Running runs', 'Grains', 'CPU', 'Last seen'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('thead', {}, h('tr', {}, ['Node', 'Status', 'Address', 'Running runs', 'Grains', 'CPU', 'Last seen', 'Holds'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, nodes.map((n) => h('tr', {},
           h('td', { 'data-label': 'Node' }, n.this_node ? h('strong', {}, `${n.name} (this one)`) : n.name),
           h('td', { 'data-label': 'Status' }, ok(n.status === 'active', n.status)),
@@ -58,7 +58,9 @@ export function render(root) {
           h('td', { 'data-label': 'Running runs' }, formatNumber(n.running_runs)),
           h('td', { 'data-label': 'Grains' }, n.activations == null ? '—' : formatNumber(n.activations)),
           h('td', { 'data-label': 'CPU' }, n.cpu_percent == null ? '—' : `${n.cpu_percent.toFixed(1)}%`),
-          h('td', { 'data-label': 'Last seen' }, new Date(n.last_seen_at).toLocaleTimeString()))))))),
+          h('td', { 'data-label': 'Last seen' }, new Date(n.last_seen_at).toLocaleTimeString()),
+          // The chat connections (a Discord gateway, ...) that node listens on for the whole cluster.
+          h('td', { 'data-label': 'Holds' }, n.holds.length === 0 ? '—' : n.holds.join(', ')))))))),
       section('Container pool', h('div', { class: 'totals' },
         stat('Running', number('pool-running', r.pool.running)),
         stat('Waiting for a slot', number('pool-waiting', r.pool.waiting)),
