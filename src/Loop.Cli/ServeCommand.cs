@@ -32,13 +32,8 @@ public static class ServeCommand
         var (config, paths) = (options.Config, options.Paths);
         try
         {
-            await using var host = LoopHost.Build(options, TimeProvider.System, logging => LoopLogging.Configure(logging, config), parts =>
-            {
-                if (!string.IsNullOrWhiteSpace(config.DiscordToken))
-                {
-                    parts.AddSingleton<IChatAdapter>(sp => Loop.Discord.DiscordChatAdapter.Create(sp, TimeProvider.System));
-                }
-            });
+            await using var host = LoopHost.Build(options, TimeProvider.System, logging => LoopLogging.Configure(logging, config),
+                parts => parts.AddSingleton<IChatAdapterFactory>(sp => new Loop.Discord.DiscordAdapters(sp, TimeProvider.System)));
             var log = host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop");
             foreach (var notice in loaded.Notices)
             {

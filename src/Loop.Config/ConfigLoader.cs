@@ -31,13 +31,15 @@ public static class ConfigLoader
         var config = LoopConfig.Defaults(paths);
         // Where each key's value came from, so a validation error points at the right place.
         var sources = new Dictionary<string, string>();
+        var connectors = new ConfigConnectors();
 
         if (ConfigJson.ReadObjectFile(file) is { } root)
         {
-            config = ApplyFile(config, root, file, warnings, sources);
+            config = ApplyFile(config, root, file, warnings, sources, connectors);
         }
 
         config = ApplyEnvironment(config, environment, sources);
+        connectors.FromEnvironment(environment, sources);
         if (sources.TryGetValue(ConfigKeys.PollIntervalSec, out var pollSource))
         {
             notices.Add($"{pollSource}: '{ConfigKeys.PollIntervalSec}' is ignored (Loop's scheduler runs on timers, not polling); the setting can be removed");
@@ -45,11 +47,12 @@ public static class ConfigLoader
 
         Validate(config, sources);
         ValidateTemplateFrequency(config, sources);
-        config = ResolvePaths(config, paths, sources);
+        config = ResolvePaths(config, paths, sources) with { Connectors = connectors.Check(config, sources) };
         return new ConfigLoadResult(config, warnings) { Notices = notices };
     }
 
-    private static LoopConfig ApplyFile(LoopConfig config, JsonElement root, string file, List<string> warnings, Dictionary<string, string> sources)
+    private static LoopConfig ApplyFile(LoopConfig config, JsonElement root, string file, List<string> warnings, Dictionary<string, string> sources,
+        ConfigConnectors connectors)
     {
         foreach (var property in root.EnumerateObject())
         {
@@ -59,6 +62,11 @@ public static class ConfigLoader
             {
                 config = key.Set(config, key.FromJson(value, file));
                 sources[name] = file;
+                continue;
+            }
+            if (ConfigConnectors.IsConnectorKey(name))
+            {
+                connectors.FromFile(name, value, file, sources);
                 continue;
             }
 

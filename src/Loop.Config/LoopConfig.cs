@@ -116,6 +116,10 @@ public sealed record LoopConfig
     /// <summary>Overrides Discord's gateway URL (tests, proxies).</summary>
     public string? DiscordGatewayUrl { get; init; }
 
+    /// <summary>The connectors config.json declares (telegram_*, email_*, whatsapp_*, and Discord's keys).
+    /// Their credentials are secrets: never logged.</summary>
+    public IReadOnlyList<ConfiguredConnector> Connectors { get; init; } = [];
+
     public static LoopConfig Defaults(LoopPaths paths) => new() { DbPath = paths.DefaultDatabaseFile };
 
     /// <summary>Every setting by its file key, secrets masked: safe to log.</summary>
@@ -135,7 +139,8 @@ public sealed record LoopConfig
         text.Append("mcp.servers = [").Append(string.Join(", ", McpServers.Select(s =>
             $"{s.Key}: {s.Value.Command} (env: {string.Join(", ", s.Value.Env.Keys)})"))).Append("], ");
         text.Append("task_templates = [").Append(string.Join(", ", TaskTemplates.Select(t => t.Name))).Append("], ");
-        text.Append("model_prices = [").Append(string.Join(", ", ModelPrices.Keys)).Append("] }");
+        text.Append("model_prices = [").Append(string.Join(", ", ModelPrices.Keys)).Append("], ");
+        text.Append("connectors = [").Append(string.Join(", ", Connectors.Select(c => c.Id))).Append("] }");
         return text.ToString();
     }
 

@@ -50,6 +50,9 @@ public sealed class LoopPaths
     /// <summary>The one-time code for the first-run setup, while no account exists.</summary>
     public string SetupCodeFile => Path.Combine(SecretsDir, "setup-code");
 
+    /// <summary>The key connector credentials are sealed with, unless LOOP_SECRET_KEY gives one.</summary>
+    public string SecretKeyFile => Path.Combine(SecretsDir, "secret-key");
+
     /// <summary>The work dir of a channel that has no project dir of its own.</summary>
     public string ChannelWorkDir(string channelId) => Path.Combine(Home, CheckedSegment(channelId), "work");
 

@@ -3,11 +3,10 @@ namespace Loop.Discord;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Loop.Config;
 using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
 using Loop.Domain.Runs;
 using Loop.Runtime;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 /// <summary>
@@ -18,7 +17,6 @@ using Microsoft.Extensions.Logging;
 /// </summary>
 public sealed partial class DiscordChatAdapter : IChatAdapter
 {
-    public const string PlatformName = "discord";
     private const string Prefix = "!loop";
 
     private readonly DiscordOptions _options;
@@ -41,9 +39,10 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private Task? _eventPump;
     private int _commandsRegistered;
 
-    public DiscordChatAdapter(DiscordOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
+    public DiscordChatAdapter(Connector connector, DiscordOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
         Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers)
     {
+        Connector = connector;
         _options = options;
         _channels = channels;
         _tasks = tasks;
@@ -55,14 +54,10 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         _commands = new SlashCommands(tasks, health);
     }
 
-    /// <summary>The adapter for a node, from its config (discord_token must be set) and parts.</summary>
-    public static DiscordChatAdapter Create(IServiceProvider node, TimeProvider time) =>
-        new(DiscordOptions.FromConfig(node.GetRequiredService<LoopConfig>()), node.GetRequiredService<ChannelService>(), node.GetRequiredService<TaskService>(),
-            node.GetRequiredService<ILoopEvents>(), () => node.GetRequiredService<NodeHealth>().Report(), time, node.GetRequiredService<ILoggerFactory>());
+    public Connector Connector { get; }
 
-    public string Platform => PlatformName;
-
-    public string Connection => PlatformName;
+    /// <summary>The id bound Loop channels carry as their platform.</summary>
+    private string PlatformName => Connector.Id;
 
     public string Status => _gateway?.Status ?? "not connected";
 

@@ -1,8 +1,6 @@
 namespace Loop.Discord;
 
-using Loop.Config;
-
-/// <summary>Where and as whom the bot connects. Built from <c>config.json</c> (discord_* keys).</summary>
+/// <summary>Where and as whom the bot connects: a Discord connector's settings and token.</summary>
 /// <param name="AppId">The application id; when null it is taken from the gateway's READY.</param>
 /// <param name="GuildId">When set, slash commands are registered in this guild only (they appear at once)
 /// and <c>loop mcp --dir</c> creates a text channel here per directory.</param>
@@ -17,12 +15,13 @@ public sealed record DiscordOptions(string Token, string? AppId, string? GuildId
     /// <summary>How long reconnects and re-identifies wait (shortened by tests).</summary>
     public DiscordTimings Timings { get; init; } = new();
 
-    public static DiscordOptions FromConfig(LoopConfig config) => new(
-        config.DiscordToken ?? throw new ArgumentException("discord_token is not set", nameof(config)),
-        config.DiscordAppId,
-        config.DiscordGuildId,
-        new Uri(string.IsNullOrWhiteSpace(config.DiscordApiUrl) ? DefaultApiUrl : config.DiscordApiUrl),
-        new Uri(string.IsNullOrWhiteSpace(config.DiscordGatewayUrl) ? DefaultGatewayUrl : config.DiscordGatewayUrl));
+    /// <summary>From a connector's checked settings (see <c>ConnectorSpec</c>) and opened credentials.</summary>
+    public static DiscordOptions From(IReadOnlyDictionary<string, string> settings, IReadOnlyDictionary<string, string> secrets) => new(
+        secrets["token"],
+        settings.GetValueOrDefault("app_id"),
+        settings.GetValueOrDefault("guild_id"),
+        new Uri(settings.GetValueOrDefault("api_url") ?? DefaultApiUrl),
+        new Uri(settings.GetValueOrDefault("gateway_url") ?? DefaultGatewayUrl));
 }
 
 /// <param name="ReconnectBase">First reconnect delay after a drop; doubles per failure up to <paramref name="ReconnectMax"/>.</param>

@@ -2,6 +2,7 @@ namespace Loop.Domain;
 
 using Loop.Domain.Accounts;
 using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 
@@ -36,6 +37,27 @@ public interface ILoopStore
     /// <summary>Gives each Loop channel bound to one of these chat channels (external id → name) that
     /// chat channel's name, unless it has a project dir (then its name is its own). Returns how many changed.</summary>
     Task<int> NameChatChannelsAsync(string platform, IReadOnlyDictionary<string, string> names, CancellationToken cancellationToken);
+
+    /// <summary>Every connector, by name.</summary>
+    Task<IReadOnlyList<Connector>> ListConnectorsAsync(CancellationToken cancellationToken);
+
+    Task<Connector?> GetConnectorAsync(string connectorId, CancellationToken cancellationToken);
+
+    /// <summary>A connector's sealed credentials (null for one of the config file, or none).</summary>
+    Task<string?> GetConnectorSecretsAsync(string connectorId, CancellationToken cancellationToken);
+
+    Task InsertConnectorAsync(NewConnector connector, CancellationToken cancellationToken);
+
+    /// <summary>Replaces a connector's fields (its status stays); false when it does not exist.</summary>
+    Task<bool> UpdateConnectorAsync(NewConnector connector, CancellationToken cancellationToken);
+
+    Task<bool> DeleteConnectorAsync(string connectorId, CancellationToken cancellationToken);
+
+    /// <summary>Makes the connectors of the config file these (adding, replacing, or removing
+    /// those no longer there); those through the API are left as they are.</summary>
+    Task SyncConfigConnectorsAsync(IReadOnlyList<NewConnector> connectors, CancellationToken cancellationToken);
+
+    Task SetConnectorStatusAsync(string connectorId, ConnectorStatus status, CancellationToken cancellationToken);
 
     /// <summary>The messages a run took (its prompt) and its reply, in id order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken);

@@ -90,6 +90,7 @@ public static class LoopServices
             sp.GetRequiredService<ChannelService>(), config.TaskTemplates, sp.GetRequiredService<TaskEdits>(), time));
 
         // Chat platforms (adapters come from the caller): which node listens on each account.
+        services.AddSingleton(_ => new Lazy<SecretBox>(() => SecretBox.Open(Environment.GetEnvironmentVariable(SecretBox.KeyVariable), options.Paths.SecretKeyFile)));
         services.AddSingleton(Make<ChatConnections>);
 
         // What operators and the dashboard read.

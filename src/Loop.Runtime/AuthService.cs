@@ -67,7 +67,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         }
         var letters = RandomNumberGenerator.GetItems<char>(SetupCodeAlphabet, 8);
         var code = $"{new string(letters, 0, 4)}-{new string(letters, 4, 4)}";
-        await WritePrivateFileAsync(path, code + "\n", cancellationToken);
+        PrivateFiles.Write(path, code + "\n");
         _setupCode = new IssuedSetupCode(code, path);
         return code;
     }
@@ -281,32 +281,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         await store.ReplaceLocalTokenAsync(
             new ApiToken(Ids.New("tok", time), "local:" + nodeName, Hash(token), null, true, Columns(time.GetUtcNow()), null), cancellationToken);
         _validated.Clear();
-        await WritePrivateFileAsync(path, token + "\n", cancellationToken);
-    }
-
-    private static async Task WritePrivateFileAsync(string path, string text, CancellationToken cancellationToken)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        }
-        else
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        var temporary = path + ".tmp";
-        File.Delete(temporary);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-        await using (var file = new FileStream(temporary, options))
-        {
-            await file.WriteAsync(Encoding.ASCII.GetBytes(text), cancellationToken);
-        }
-        // Renamed into place so a reader never sees half of it.
-        File.Move(temporary, path, overwrite: true);
+        PrivateFiles.Write(path, token + "\n");
     }
 
     public static string HashPassword(string password, int iterations)

@@ -1,23 +1,22 @@
 namespace Loop.Runtime;
 
 using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
 
 /// <summary>
-/// A chat platform Loop talks through (Discord now; Telegram, email, a web chat later). An adapter
-/// turns the platform's messages into <see cref="ChannelService.PostChatMessageAsync"/> calls and
-/// follows <see cref="ILoopEvents"/> to show typing and post replies. The core never sees its types.
-/// Every node of a cluster posts the replies of the runs it executes; only one node at a time listens
-/// on the account's connection (<see cref="ChatConnections"/>), so each message is taken in once.
+/// A connector at work on this node (a Discord bot, a Telegram bot, a mailbox, ...). It turns the
+/// platform's messages into <see cref="ChannelService.PostChatMessageAsync"/> calls (with the
+/// connector's id as platform) and follows <see cref="ILoopEvents"/> to show typing and post replies.
+/// The core never sees a platform's types. Every node of a cluster posts the replies of the runs it
+/// executes; only one node at a time listens on the account's connection (<see cref="ChatConnections"/>),
+/// so each message is taken in once.
 /// </summary>
 public interface IChatAdapter : IAsyncDisposable
 {
-    /// <summary>"discord", "telegram", ...: the platform name stored with bound channels.</summary>
-    string Platform { get; }
+    /// <summary>The connector it works for, as it was when the adapter was made (an edit makes a new adapter).</summary>
+    Connector Connector { get; }
 
-    /// <summary>The account connection one node of a cluster holds at a time, e.g. "discord".</summary>
-    string Connection { get; }
-
-    /// <summary>One line for /api/health while this node holds the connection: connected, reconnecting, failed: why.</summary>
+    /// <summary>One line while this node holds the connection: connected, reconnecting, failed: why.</summary>
     string Status { get; }
 
     /// <summary>Starts what every node does: following run events to show typing and post replies.</summary>
@@ -34,7 +33,17 @@ public interface IChatAdapter : IAsyncDisposable
     Task ChannelRegisteredAsync(Channel channel, CancellationToken cancellationToken);
 }
 
+/// <summary>Makes the adapters of one kind of connector (each platform's project registers one).</summary>
+public interface IChatAdapterFactory
+{
+    ConnectorKind Kind { get; }
+
+    /// <param name="secrets">The connector's credentials, opened.</param>
+    IChatAdapter Create(Connector connector, IReadOnlyDictionary<string, string> secrets);
+}
+
 /// <summary>A message that arrived on a chat platform.</summary>
+/// <param name="Platform">The id of the connector it came through (bound channels carry it).</param>
 /// <param name="ExternalChannelId">The platform's id of the chat channel (a Loop channel is bound to it).</param>
 /// <param name="ExternalMessageId">The platform's id of the message, so the reply can reference it.</param>
 public sealed record ChatInbound(string Platform, string ExternalChannelId, string ChannelName, string Author, string Content, string? ExternalMessageId);

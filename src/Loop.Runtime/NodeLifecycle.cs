@@ -22,8 +22,7 @@ public sealed class NodeLifecycle(
     ILoopEvents events,
     TaskClaimer claimer,
     ChannelService channels,
-    IEnumerable<IChatAdapter> chats,
-    ChatConnections chatConnections,
+    ChatConnections chats,
     IGrainFactory grains,
     TimeProvider time,
     ILoggerFactory loggers)
@@ -31,7 +30,7 @@ public sealed class NodeLifecycle(
     private readonly ILogger _logger = loggers.CreateLogger<NodeLifecycle>();
     private Task _enginePrepared = Task.CompletedTask;
     private readonly CancellationTokenSource _stopping = new();
-    private Task _keepingChatConnections = Task.CompletedTask;
+    private Task _keepingChats = Task.CompletedTask;
     private int _stopped;
 
     /// <summary>Before the silo starts: prepares the store and the directories, and issues the local token.</summary>
@@ -40,6 +39,7 @@ public sealed class NodeLifecycle(
         var paths = options.Paths;
         channels.Registered += TellChatsAsync;
         await store.MigrateAsync(cancellationToken);
+        await chats.SyncConfigConnectorsAsync(cancellationToken);
         // Mounted into every container (the API socket lives here), so it must exist even
         // before the API has started listening.
         Directory.CreateDirectory(paths.SocketDir);
@@ -113,11 +113,7 @@ public sealed class NodeLifecycle(
         }
 
         await ResumeWorkAsync(cancellationToken);
-        foreach (var chat in chats)
-        {
-            await chat.StartAsync(cancellationToken);
-        }
-        _keepingChatConnections = chatConnections.KeepAsync(_stopping.Token);
+        _keepingChats = chats.KeepAsync(_stopping.Token);
         var config = options.Config;
         _logger.LogInformation("Loop {Version} node {Node} started: store {Store}, runner {Runner}, up to {Max} concurrent runs{Cluster}",
             LoopVersion.Current, options.NodeName, storeProbe.Health.Location, sandbox.Kind, config.MaxConcurrentContainers,
@@ -185,7 +181,7 @@ public sealed class NodeLifecycle(
     /// <summary>A channel was registered for a directory: each chat platform may open a chat for it.</summary>
     private async Task TellChatsAsync(Domain.Channels.Channel channel, CancellationToken cancellationToken)
     {
-        foreach (var chat in chats)
+        foreach (var chat in chats.Adapters)
         {
             try
             {
@@ -194,8 +190,8 @@ public sealed class NodeLifecycle(
             catch (Exception error) when (error is not OperationCanceledException)
             {
                 // The channel is registered all the same; the chat side is reported.
-                _logger.LogError(error, "{Platform} could not set up a chat channel for {ChannelId}", chat.Platform, channel.Id);
-                events.Publish(new LoopEvent("chat.error", time.GetUtcNow(), channel.Id, null, $"{chat.Platform}: {error.Message}"));
+                _logger.LogError(error, "Connector {Connector} could not set up a chat channel for {ChannelId}", chat.Connector.Id, channel.Id);
+                events.Publish(new LoopEvent("chat.error", time.GetUtcNow(), channel.Id, null, $"{chat.Connector.Name}: {error.Message}"));
             }
         }
     }
@@ -209,11 +205,8 @@ public sealed class NodeLifecycle(
         }
         // No longer asking for chat connections, and closing the ones held here, lets another node take them at once.
         await _stopping.CancelAsync();
-        await _keepingChatConnections;
-        foreach (var chat in chats)
-        {
-            await chat.DisposeAsync();
-        }
+        await _keepingChats;
+        await chats.DisposeAsync();
         await claimer.DisposeAsync();
     }
 }

@@ -203,6 +203,30 @@ internal static class Schema
             -- listening for a moment while its connection moves): its id stores it once per channel.
             CREATE INDEX ix_messages_external ON messages (channel_id, external_id) WHERE external_id IS NOT NULL;
             """),
+        new(12, "connectors", """
+            -- Chat platform accounts (ConnectorService). Channels bound to one carry its id as their
+            -- platform; the Discord bot of config.json keeps the id "discord" its channels had.
+            CREATE TABLE connectors (
+                id TEXT NOT NULL PRIMARY KEY,
+                kind TEXT NOT NULL,
+                name TEXT NOT NULL,
+                enabled INTEGER NOT NULL,
+                -- JSON: the settings that are not secret, and who may talk through it.
+                settings TEXT NOT NULL,
+                allowed TEXT NOT NULL,
+                secret_names TEXT NOT NULL,
+                -- The credentials sealed with the node's secret key (AES-GCM); NULL for a connector
+                -- of config.json, whose credentials stay in the file.
+                secrets TEXT NULL,
+                source TEXT NOT NULL CHECK (source IN ('api', 'config')),
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                status TEXT NOT NULL,
+                status_error TEXT NULL,
+                status_at BIGINT NULL,
+                status_node TEXT NULL
+            );
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -258,8 +258,8 @@ public sealed class ConfigLoaderTests : IDisposable
         var (config, _) = Load(environment: new()
         {
             ["LOOP_DISCORD_TOKEN"] = "t",
-            ["LOOP_DISCORD_APP_ID"] = "a",
-            ["LOOP_DISCORD_GUILD_ID"] = "g",
+            ["LOOP_DISCORD_APP_ID"] = "1",
+            ["LOOP_DISCORD_GUILD_ID"] = "2",
             ["LOOP_LOG_LEVEL"] = "error",
             ["LOOP_LOG_FORMAT"] = "json",
             ["LOOP_CONTAINER_MEMORY_MB"] = "1024",
@@ -271,7 +271,7 @@ public sealed class ConfigLoaderTests : IDisposable
             ["LOOP_DISCORD_GATEWAY_URL"] = "ws://127.0.0.1:1/gw",
         });
 
-        Assert.Equal(("t", "a", "g"), (config.DiscordToken, config.DiscordAppId, config.DiscordGuildId));
+        Assert.Equal(("t", "1", "2"), (config.DiscordToken, config.DiscordAppId, config.DiscordGuildId));
         Assert.Equal((LogSeverity.Error, LogFormat.Json), (config.LogLevel, config.LogFormat));
         Assert.Equal((1024, 64), (config.ContainerMemoryMb, config.ContainerPidsLimit));
         Assert.Equal("/usr/bin/claude", config.ClaudeBinPath);
@@ -535,5 +535,53 @@ public sealed class ConfigLoaderTests : IDisposable
         var error = Assert.Throws<ConfigException>(() => Load("""["log_level"]"""));
 
         Assert.Contains("must hold one JSON object", error.Message);
+    }
+
+    [Fact]
+    public void Connector_keys_declare_one_connector_per_kind_checked_as_the_api_checks_them()
+    {
+        var config = Load("""
+            {
+              "discord_token": "abc", "discord_app_id": 42,
+              "telegram_allowed_users": ["123", "@Alice"],
+              "email_imap": "imap.example.com:993", "email_smtp": "smtp.example.com:587", "email_username": "loop",
+              "email_password": "secret", "email_address": "loop@example.com", "email_tls": "TLS"
+            }
+            """, new() { ["LOOP_TELEGRAM_TOKEN"] = "123:abc" }).Config;
+
+        Assert.Equal(["discord", "telegram", "email"], config.Connectors.Select(c => c.Id));
+        var discord = config.Connectors[0].Values;
+        Assert.Equal("abc", discord.Secrets["token"]);
+        Assert.Equal("42", discord.Settings["app_id"]);
+        var telegram = config.Connectors[1].Values;
+        Assert.Equal("123:abc", telegram.Secrets["token"]);
+        Assert.Equal(["123", "@alice"], telegram.Allowed);
+        var email = config.Connectors[2].Values;
+        Assert.Equal("tls", email.Settings["tls"]);
+        Assert.False(email.Settings.ContainsKey("password"));
+        Assert.DoesNotContain("secret", config.ToString(), StringComparison.Ordinal);
+        Assert.Contains("connectors = [discord, telegram, email]", config.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_connector_missing_a_setting_or_given_a_malformed_one_is_refused_naming_the_key()
+    {
+        var missing = Assert.Throws<ConfigException>(() => Load("""{ "telegram_allowed_users": ["123"] }"""));
+        Assert.Contains("'telegram_token': token is required for a telegram connector", missing.Message);
+
+        var malformed = Assert.Throws<ConfigException>(() => Load("""
+            { "email_imap": "imap.example.com", "email_smtp": "smtp:25", "email_username": "u", "email_password": "p", "email_address": "a@b.c" }
+            """));
+        Assert.Contains("'email_imap': imap must be host:port, e.g. \"imap.example.com:993\" (found \"imap.example.com\")", malformed.Message);
+
+        var whitelist = Assert.Throws<ConfigException>(() => Load("{}", new()
+        {
+            ["LOOP_WHATSAPP_PHONE_NUMBER_ID"] = "106540352242922",
+            ["LOOP_WHATSAPP_ACCESS_TOKEN"] = "token",
+            ["LOOP_WHATSAPP_APP_SECRET"] = "secret",
+            ["LOOP_WHATSAPP_VERIFY_TOKEN"] = "verify",
+            ["LOOP_WHATSAPP_ALLOWED_NUMBERS"] = "+1 555 123 4567, nonsense",
+        }));
+        Assert.StartsWith("environment variable LOOP_WHATSAPP_ALLOWED_NUMBERS: 'whatsapp_allowed_numbers': allowed_numbers entries must be like", whitelist.Message);
     }
 }

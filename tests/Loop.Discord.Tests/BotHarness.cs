@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Loop.Config;
 using Loop.Hosting;
 using Loop.Domain.Agents;
+using Loop.Domain.Connectors;
 using Loop.Runtime;
 using Loop.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -96,17 +97,18 @@ public sealed class BotHarness : IAsyncDisposable
     private readonly string _home;
     private readonly LoopHost _host;
 
-    private BotHarness(string home, LoopHost host, DiscordChatAdapter adapter, ScriptedSandbox sandbox)
+    private BotHarness(string home, LoopHost host, ScriptedSandbox sandbox)
     {
         _home = home;
         _host = host;
-        Adapter = adapter;
         Sandbox = sandbox;
     }
 
     /// <summary>The node's parts, as the adapter sees them.</summary>
     public LoopHost Node => _host;
-    public DiscordChatAdapter Adapter { get; }
+
+    /// <summary>The bot of the config's Discord connector, as the node made it.</summary>
+    public DiscordChatAdapter Adapter => (DiscordChatAdapter)_host.Get<ChatConnections>().Adapter("discord")!;
     public ScriptedSandbox Sandbox { get; }
 
     public static async Task<BotHarness> StartAsync(DiscordDouble discord, Func<LoopConfig, LoopConfig>? configure = null, DiscordTimings? timings = null)
@@ -130,17 +132,28 @@ public sealed class BotHarness : IAsyncDisposable
         config = configure?.Invoke(config) ?? config;
         var sandbox = new ScriptedSandbox();
         // The API is not what these tests are about: it listens on a free port.
-        var options = DiscordOptions.FromConfig(config) with
+        // As the config loader makes the connector of the discord_* keys.
+        config = config with
         {
-            Timings = timings ?? new DiscordTimings(ReconnectBase: TimeSpan.FromMilliseconds(100), InvalidSessionMax: TimeSpan.FromMilliseconds(200), ServerErrorBackoff: TimeSpan.FromMilliseconds(100)),
+            Connectors =
+            [
+                new ConfiguredConnector(ConnectorKind.Discord, ConnectorSpec.For(ConnectorKind.Discord).Check(new Dictionary<string, string?>
+                {
+                    ["token"] = config.DiscordToken,
+                    ["app_id"] = config.DiscordAppId,
+                    ["guild_id"] = config.DiscordGuildId,
+                    ["api_url"] = config.DiscordApiUrl,
+                    ["gateway_url"] = config.DiscordGatewayUrl,
+                }, [])),
+            ],
         };
+        timings ??= new DiscordTimings(ReconnectBase: TimeSpan.FromMilliseconds(100), InvalidSessionMax: TimeSpan.FromMilliseconds(200), ServerErrorBackoff: TimeSpan.FromMilliseconds(100));
         var host = LoopHost.Build(new LoopNodeOptions(config with { ApiAddr = $"127.0.0.1:{LoopDaemon.FreePort()}" }, paths, "test-node") { Sandbox = sandbox }, TimeProvider.System,
             logging => logging.SetMinimumLevel(LogLevel.Debug).AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true),
-            parts => parts.AddSingleton<IChatAdapter>(node => new DiscordChatAdapter(options, node.GetRequiredService<ChannelService>(), node.GetRequiredService<TaskService>(),
-                node.GetRequiredService<ILoopEvents>(), () => node.GetRequiredService<NodeHealth>().Report(), TimeProvider.System, node.GetRequiredService<ILoggerFactory>())));
-        var adapter = (DiscordChatAdapter)host.Get<IChatAdapter>();
+            parts => parts.AddSingleton<IChatAdapterFactory>(node => new DiscordAdapters(node, TimeProvider.System, timings)));
         await host.StartAsync(CancellationToken.None);
-        return new BotHarness(home, host, adapter, sandbox);
+        await Eventually.WaitAsync(() => host.Get<ChatConnections>().Adapter("discord") is not null, "the Discord connector at work");
+        return new BotHarness(home, host, sandbox);
     }
 
     public async ValueTask DisposeAsync()

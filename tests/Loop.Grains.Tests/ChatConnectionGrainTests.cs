@@ -1,8 +1,12 @@
 namespace Loop.Grains.Tests;
 
+using Loop.Config;
+using Loop.Domain;
 using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
 using Loop.Domain.Tests;
 using Loop.Runtime;
+using Loop.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.TestingHost;
@@ -11,19 +15,29 @@ using Orleans.TestingHost;
 /// stands by, and the connection moves when the holder stops.</summary>
 public sealed class ChatConnectionGrainTests : IAsyncLifetime
 {
+    private const string ConnectorId = "cn_test";
+    private readonly string _dir = Directory.CreateTempSubdirectory("loop-connections-").FullName;
     private InProcessTestCluster _cluster = null!;
+    private SqliteLoopStore _store = null!;
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<string, Task> _keeping = new(StringComparer.Ordinal);
 
     public async Task InitializeAsync()
     {
+        // Both nodes read one store, as the nodes of a cluster do.
+        _store = new SqliteLoopStore(Path.Combine(_dir, "loop.db"), TimeProvider.System);
+        await _store.MigrateAsync(CancellationToken.None);
+        await _store.InsertConnectorAsync(new NewConnector(ConnectorId, ConnectorKind.Telegram, "test bot", true,
+            new Dictionary<string, string>(), [], [], null, ConnectorSource.Api), CancellationToken.None);
+        var paths = new LoopPaths(_dir, _dir);
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((options, silo) =>
         {
             silo.Services.AddSingleton(new NodeIdentity(options.SiloName));
-            silo.Services.AddSingleton<IChatAdapter>(new RecordingChat());
-            silo.Services.AddSingleton(sp => new ChatConnections(sp.GetServices<IChatAdapter>(), sp.GetRequiredService<IGrainFactory>(),
-                TimeProvider.System, NullLogger<ChatConnections>.Instance));
+            silo.Services.AddSingleton<IChatAdapterFactory, RecordingChats>();
+            silo.Services.AddSingleton(sp => new ChatConnections(_store, sp.GetServices<IChatAdapterFactory>(), LoopConfig.Defaults(paths),
+                new Lazy<SecretBox>(() => throw new InvalidOperationException("no credentials here")), sp.GetRequiredService<NodeIdentity>(),
+                new LoopEventHub(), sp.GetRequiredService<IGrainFactory>(), TimeProvider.System, NullLogger<ChatConnections>.Instance));
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -41,7 +55,7 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
         Assert.True(Chat(holder).Connected);
         Assert.False(Chat(other).Connected);
         Assert.Equal($"standby: {holder.Name} holds the connection", Connections(other).Health().Single().Status);
-        Assert.Equal(["test"], Connections(other).HeldBy(NodeIdentity.IncarnationOf(holder.Name, 0)));
+        Assert.Equal([ConnectorId], Connections(other).HeldBy(NodeIdentity.IncarnationOf(holder.Name, 0)));
 
         var stoppedChat = Chat(holder);
         await _cluster.StopSiloAsync(holder);
@@ -55,29 +69,37 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
     /// <summary>The silo holding the connection, once each of <paramref name="silos"/> has heard who does.</summary>
     private static async Task<InProcessSiloHandle> SettledHolderAsync(IReadOnlyCollection<InProcessSiloHandle> silos)
     {
-        await Eventually.Until(() => silos.All(s => Connections(s).Health().Single().Status is var status
+        await Eventually.Until(() => silos.All(s => Connections(s).Health().SingleOrDefault()?.Status is { } status
                 && (status == "connected" || status.StartsWith("standby", StringComparison.Ordinal)))
-            && silos.Count(s => Chat(s).Connected) == 1, "one holder that every node knows");
+            && silos.Count(s => Connections(s).Adapter(ConnectorId) is RecordingChat { Connected: true }) == 1, "one holder that every node knows");
         return silos.Single(s => Chat(s).Connected);
     }
 
     private static ChatConnections Connections(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ChatConnections>();
 
-    private static RecordingChat Chat(InProcessSiloHandle silo) => (RecordingChat)silo.ServiceProvider.GetRequiredService<IChatAdapter>();
+    private static RecordingChat Chat(InProcessSiloHandle silo) => (RecordingChat)Connections(silo).Adapter(ConnectorId)!;
 
     public async Task DisposeAsync()
     {
         await _stop.CancelAsync();
         await Task.WhenAll(_keeping.Values);
         await _cluster.DisposeAsync();
+        await _store.DisposeAsync();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private sealed class RecordingChats : IChatAdapterFactory
+    {
+        public ConnectorKind Kind => ConnectorKind.Telegram;
+
+        public IChatAdapter Create(Connector connector, IReadOnlyDictionary<string, string> secrets) => new RecordingChat(connector);
     }
 
     /// <summary>A chat platform that only records whether its connection is open.</summary>
-    private sealed class RecordingChat : IChatAdapter
+    private sealed class RecordingChat(Connector connector) : IChatAdapter
     {
         private int _connects;
-        public string Platform => "test";
-        public string Connection => "test";
+        public Connector Connector => connector;
         public bool Connected { get; private set; }
         public int Connects => _connects;
         public string Status => Connected ? "connected" : "not connected";

@@ -1,0 +1,62 @@
+namespace Loop.Domain.Connectors;
+
+/// <summary>The chat platforms Loop speaks.</summary>
+public enum ConnectorKind
+{
+    Discord,
+    Telegram,
+    Email,
+    WhatsApp,
+}
+
+/// <summary>Where a connector was defined: through the API (kept in the store, editable there) or in
+/// <c>config.json</c> (read at each start; edited in the file).</summary>
+public enum ConnectorSource
+{
+    Api,
+    Config,
+}
+
+/// <summary>
+/// A chat platform account Loop listens on (a Telegram bot, a mailbox, a WhatsApp number, the Discord
+/// bot): seed 002's "channel". Every conversation it opens is a Loop channel bound to it (the channel's
+/// <c>Platform</c> is the connector's id). Credentials are not part of it: the store keeps them sealed
+/// (<see cref="NewConnector.SealedSecrets"/>) and only the node holding the connection opens them.
+/// </summary>
+/// <param name="Settings">The settings that are not secret (an API URL, a host:port, a user name).</param>
+/// <param name="Allowed">Who may talk to the agent through it: user ids or names, addresses or domains,
+/// phone numbers; "*" for anyone. Empty: nobody.</param>
+/// <param name="SecretNames">Which credentials are set, so a form can say so without showing them.</param>
+public sealed record Connector(
+    string Id,
+    ConnectorKind Kind,
+    string Name,
+    bool Enabled,
+    IReadOnlyDictionary<string, string> Settings,
+    IReadOnlyList<string> Allowed,
+    IReadOnlyList<string> SecretNames,
+    ConnectorSource Source,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    ConnectorStatus Status);
+
+/// <summary>What the node holding a connector's connection last reported.</summary>
+/// <param name="State">connecting, connected, failed or disabled.</param>
+/// <param name="Node">The node holding the connection when it reported.</param>
+public sealed record ConnectorStatus(string State, string? Error, DateTimeOffset? At, string? Node)
+{
+    public static readonly ConnectorStatus Connecting = new("connecting", null, null, null);
+}
+
+/// <summary>A connector as written to the store: its fields, and its credentials sealed
+/// (<c>null</c> for a connector of the config file, whose credentials stay in the file).</summary>
+public sealed record NewConnector(
+    string Id,
+    ConnectorKind Kind,
+    string Name,
+    bool Enabled,
+    IReadOnlyDictionary<string, string> Settings,
+    IReadOnlyList<string> Allowed,
+    IReadOnlyList<string> SecretNames,
+    string? SealedSecrets,
+    ConnectorSource Source);
