@@ -9,7 +9,10 @@
 #      (they never download a browser),
 #   6. Debian's PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin), from which the
 #      tests start private servers of their own (tests/Loop.Testing/PostgresServer.cs); no
-#      system-wide cluster is made or started.
+#      system-wide cluster is made or started,
+#   7. Debian's Dovecot (IMAP with IDLE, LMTP) and Exim (SMTP), from which the tests start private
+#      mail servers of their own (tests/Loop.Testing/MailServer.cs); the system-wide services the
+#      packages bring are never started, and are disabled.
 # Images 3 and 4 carry a label with a hash of their inputs and are rebuilt only when it changes.
 # Run as root (apt, dockerd). Environment: LOOP_TEST_STATE_DIR (default <repo>/.loop-test) holds
 # the dockerd log and build outputs; LOOP_DEBIAN_MIRROR overrides the mirror for debootstrap.
@@ -206,6 +209,58 @@ ensure_postgresql() {
     || die "apt-get installed postgresql, but there is no /usr/lib/postgresql/<version>/bin/postgres"
 }
 
+# A daemon that a package's maintainer script would start (and enable) when installed. The tests
+# run private instances on free ports; a system-wide server would only take ports 25, 143 and 993.
+# invoke-rc.d and deb-systemd-invoke ask policy-rc.d first, so one that says "no" (101) while apt
+# runs keeps them from starting; a policy-rc.d the machine has already is left as it is.
+apt_install_no_start() {
+  local policy=/usr/sbin/policy-rc.d own_policy=""
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# provision-test-env.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  # --no-remove: Exim must not replace another mail server that the machine relies on.
+  apt_install --no-remove "$@"
+  if [[ -n "$own_policy" ]]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
+}
+
+# Not at the next boot either: sysvinit links and systemd units alike (both work without a
+# running init system).
+disable_services() {
+  local service
+  for service in "$@"; do
+    if [[ -e "/etc/init.d/$service" ]] && command -v update-rc.d >/dev/null 2>&1; then
+      update-rc.d "$service" disable >/dev/null 2>&1 || true
+    fi
+    if command -v systemctl >/dev/null 2>&1; then
+      systemctl disable "$service" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+# Dovecot serves IMAP with IDLE and delivers over LMTP; Exim takes SMTP and hands mail to Dovecot's
+# LMTP (Dovecot's own submission service only relays to an SMTP server, and its LMTP speaks no SMTP).
+# Both run unprivileged from a config file of the test's own.
+ensure_mail_servers() {
+  local missing=()
+  [[ -x /usr/sbin/dovecot && -x /usr/lib/dovecot/imap ]] || missing+=(dovecot-imapd)
+  [[ -x /usr/lib/dovecot/lmtp ]] || missing+=(dovecot-lmtpd)
+  [[ -x /usr/sbin/exim4 ]] || missing+=(exim4-daemon-light)
+  if ((${#missing[@]} == 0)); then
+    log "mail servers: present ($(dovecot --version | cut -d' ' -f1), exim $(exim4 -bV 2>/dev/null | awk 'NR == 1 { print $3 }'))"
+    return
+  fi
+  apt_install_no_start "${missing[@]}"
+  disable_services dovecot dovecot.socket exim4
+  [[ -x /usr/sbin/dovecot && -x /usr/lib/dovecot/imap && -x /usr/lib/dovecot/lmtp && -x /usr/sbin/exim4 ]] \
+    || die "apt-get installed ${missing[*]}, but /usr/sbin/dovecot, /usr/lib/dovecot/{imap,lmtp} or /usr/sbin/exim4 is missing"
+}
+
 mkdir -p "$STATE_DIR"
 ensure_docker
 ensure_base_image
@@ -213,4 +268,5 @@ ensure_agent_base_image
 ensure_agent_test_image
 ensure_chromium
 ensure_postgresql
+ensure_mail_servers
 log "ready: $AGENT_TEST_IMAGE ($(docker image inspect -f '{{.Size}}' "$AGENT_TEST_IMAGE" | numfmt --to=iec 2>/dev/null || true))"
