@@ -6,7 +6,7 @@ BIN := artifacts/bin
 LOOP := $(BIN)/loop
 PREFIX ?= /usr/local
 
-.PHONY: build run test install docker-build lint bench chaos clean test-env
+.PHONY: build run test install docker-build lint bench bench-cluster chaos clean test-env
 
 ## build: the `loop` executable as a self-contained single file (also what agent containers mount for `loop mcp`)
 build:
@@ -41,6 +41,10 @@ lint:
 ## bench: the benchmarks under bench/ (see bench/README.md)
 bench: build test-env
 	bash bench/run.sh
+
+## bench-cluster: only the cluster benchmarks (j) of bench/README.md: nodes on a private PostgreSQL, no Docker needed
+bench-cluster: build
+	bash bench/run.sh cluster
 
 ## chaos: kill -9 of loop serve during traffic, then checks nothing was lost or answered twice (bench/README.md, (i))
 chaos: build test-env

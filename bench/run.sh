@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Loop's benchmarks, (a) to (h) of bench/README.md, in one run with their baselines.
-# Prints the summary table and writes it to bench/results/latest.md. Everything it starts listens
+# Loop's benchmarks, (a) to (h) and (j) of bench/README.md, in one run with their baselines.
+# Prints the summary table and writes it to bench/results/latest.md. `run.sh cluster` runs (j) alone
+# (no Docker needed) and writes bench/results/cluster.md; `run.sh chaos` runs (i). Everything it starts listens
 # on 127.0.0.1 only, stops by itself, and is cleaned up on exit (trap), even on Ctrl-C.
 # Needs: artifacts/bin/loop (make build), a Docker engine and loop-agent-test:latest (make test-env),
-# node, wrk. `make bench` does the first two; this script installs wrk when missing.
+# node, wrk, and for (j) PostgreSQL's server (Debian's postgresql, as the tests use it).
+# `make bench` does the first two; this script installs wrk when missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,18 +50,26 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- prerequisites -----------------------------------------------------------------------------
+MODE="${1:-all}"
 [[ -x "$LOOP_BIN" ]] || die "$LOOP_BIN is missing: run \`make build\` (or \`make bench\`)"
-docker info >/dev/null 2>&1 || die "no Docker engine answers: run \`make test-env\` (or \`make bench\`)"
-docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die "$BASE_IMAGE is missing: run \`make test-env\`"
-command -v node >/dev/null 2>&1 || die "node is needed for the baseline server"
+if [[ "$MODE" != cluster ]]; then
+  docker info >/dev/null 2>&1 || die "no Docker engine answers: run \`make test-env\` (or \`make bench\`)"
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die "$BASE_IMAGE is missing: run \`make test-env\`"
+  command -v node >/dev/null 2>&1 || die "node is needed for the baseline server"
+fi
+if [[ "$MODE" != chaos ]]; then
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || die "PostgreSQL's server is needed for (j): run \`bash scripts/provision-test-env.sh\`"
+fi
 if ! command -v wrk >/dev/null 2>&1; then
   log "installing wrk"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 
-log "building $BENCH_IMAGE FROM $BASE_IMAGE (bench/image)"
-DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$BENCH_IMAGE" bench/image >"$STATE/image-build.log" 2>&1 \
-  || { cat "$STATE/image-build.log" >&2; die "docker build of $BENCH_IMAGE failed"; }
+if [[ "$MODE" != cluster ]]; then
+  log "building $BENCH_IMAGE FROM $BASE_IMAGE (bench/image)"
+  DOCKER_BUILDKIT=0 docker build -q --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$BENCH_IMAGE" bench/image >"$STATE/image-build.log" 2>&1 \
+    || { cat "$STATE/image-build.log" >&2; die "docker build of $BENCH_IMAGE failed"; }
+fi
 
 log "building bench/Loop.Bench (Release)"
 for attempt in 1 2 3; do
@@ -88,7 +98,23 @@ step() {
   fi
 }
 
-if [[ "${1:-}" == chaos ]]; then
+# (j) A cluster of loop serve nodes on a private PostgreSQL server (about 9 minutes, most of it
+# waiting for j3's due instants): failover, ingest through 1 vs 3 nodes, fire lateness, start-up.
+cluster_steps() {
+  step j1 600 cluster --part failover --state "$STATE" --loop-bin "$LOOP_BIN" --claude "$ROOT/bench/cluster/claude" --kills 10
+  step j2 300 cluster --part ingest --state "$STATE" --loop-bin "$LOOP_BIN" --channels 100 --connections 48 --seconds 10 --script "$ROOT/bench/baseline/post-message.lua"
+  step j3 900 cluster --part lateness --state "$STATE" --loop-bin "$LOOP_BIN" --tasks 10000 --channels 100 --window 60 --lead 120
+  step j4 300 cluster --part startup --state "$STATE" --loop-bin "$LOOP_BIN" --runs 3
+}
+CLUSTER_INPUTS="$STATE/j1.json,$STATE/j2.json,$STATE/j3.json,$STATE/j4.json"
+
+if [[ "$MODE" == cluster ]]; then
+  cluster_steps
+  "$BENCH" report --inputs "$CLUSTER_INPUTS" --out "$RESULTS/cluster.md" --context "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
+  exit 0
+fi
+
+if [[ "$MODE" == chaos ]]; then
   # (i), on its own (`make chaos`): several minutes of real containers and restarts.
   step i 1500 chaos --state "$STATE" --loop-bin "$LOOP_BIN" --image "$BASE_IMAGE" --channels 20 --messages 500 --kills 50
   "$BENCH" report --inputs "$STATE/i.json" --out "$RESULTS/chaos.md" --context "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -114,7 +140,9 @@ else
   log "(g) skipped: step h left no tasks to measure"
 fi
 
+cluster_steps
+
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-inputs="$STATE/a.json,$STATE/b.json,$STATE/c.json,$STATE/c2.json,$STATE/d.json,$STATE/e.json,$STATE/f1.json,$STATE/f2.json,$STATE/g.json,$STATE/h.json"
+inputs="$STATE/a.json,$STATE/b.json,$STATE/c.json,$STATE/c2.json,$STATE/d.json,$STATE/e.json,$STATE/f1.json,$STATE/f2.json,$STATE/g.json,$STATE/h.json,$CLUSTER_INPUTS"
 "$BENCH" report --inputs "$inputs" --out "$RESULTS/latest.md" \
   --context "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER. Other work on the machine shows up as scheduling delays of a few ms in the tails."
