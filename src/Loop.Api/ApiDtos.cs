@@ -139,6 +139,8 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
 [JsonSerializable(typeof(TaskDto))]
 [JsonSerializable(typeof(List<TaskDto>))]
 [JsonSerializable(typeof(List<TemplateDto>))]
+[JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
+[JsonSerializable(typeof(System.Text.Json.Nodes.JsonArray))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Http.HttpValidationProblemDetails))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

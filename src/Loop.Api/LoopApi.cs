@@ -80,6 +80,7 @@ public static class LoopApi
             Results.Json(RunDto.From(await channels.CancelRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
 
         TaskApi.Map(app);
+        ConnectorApi.Map(app);
         UsageApi.Map(app);
         RuntimeApi.Map(app);
 

@@ -92,6 +92,7 @@ public static class LoopServices
         // Chat platforms (adapters come from the caller): which node listens on each account.
         services.AddSingleton(_ => new Lazy<SecretBox>(() => SecretBox.Open(Environment.GetEnvironmentVariable(SecretBox.KeyVariable), options.Paths.SecretKeyFile)));
         services.AddSingleton(Make<ChatConnections>);
+        services.AddSingleton(Make<ConnectorService>);
 
         // What operators and the dashboard read.
         services.AddSingleton(sp => new UsageService(sp.GetRequiredService<ILoopStore>(), new PriceTable(config.ModelPrices), time));
