@@ -17,7 +17,7 @@ public sealed class PhoneLayoutTests(DashboardFixture fixture)
             await ExpectNoHorizontalScrollAsync(page);
             await Screenshots.SaveAsync(page, "phone");
 
-            foreach (var (link, heading) in new[] { ("Tasks", "Tasks"), ("Usage", "Usage"), ("Tokens", "API tokens"), ("Chat", "Chat") })
+            foreach (var (link, heading) in new[] { ("Tasks", "Tasks"), ("Connectors", "Connectors"), ("Usage", "Usage"), ("Tokens", "API tokens"), ("Chat", "Chat") })
             {
                 // The links show at once, or behind a menu button.
                 var target = Ui.MainNav(page).GetByRole(AriaRole.Link, new() { Name = link, Exact = true });

@@ -8,6 +8,7 @@ import * as chat from './pages/chat.js';
 import * as activity from './pages/activity.js';
 import * as channels from './pages/channels.js';
 import * as tasks from './pages/tasks.js';
+import * as connectors from './pages/connectors.js';
 import * as usage from './pages/usage.js';
 import * as runtime from './pages/runtime.js';
 import * as tokens from './pages/tokens.js';
@@ -17,6 +18,7 @@ const PAGES = [
   { route: 'activity', label: 'Activity', module: activity },
   { route: 'channels', label: 'Channels', module: channels },
   { route: 'tasks', label: 'Tasks', module: tasks },
+  { route: 'connectors', label: 'Connectors', module: connectors },
   { route: 'usage', label: 'Usage', module: usage },
   { route: 'runtime', label: 'Runtime', module: runtime },
   { route: 'tokens', label: 'Tokens', module: tokens },
