@@ -49,6 +49,10 @@ public sealed class NodeLifecycle(
             Directory.Delete(paths.RunFilesRoot, recursive: true);
         }
         identity.Serve(await store.GetInstanceIdAsync(cancellationToken));
+        if (options.Cluster is not null && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(SecretBox.KeyVariable)))
+        {
+            warnings.Add($"{SecretBox.KeyVariable} is not set: the credentials of connectors added through this node can be opened by this node only; give every node of the cluster the same key");
+        }
         await storeProbe.CheckAsync(cancellationToken);
         // The secrets dir is never mounted into containers: this token stays on the daemon's machine.
         await auth.IssueLocalTokenAsync(paths.LocalTokenFile, options.NodeName, cancellationToken);

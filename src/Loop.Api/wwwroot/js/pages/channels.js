@@ -9,6 +9,7 @@ const PAGE = 50;
 export function render(root) {
   let offset = 0;
   let total = 0;
+  let connectors = [];
   const alert = alertBox();
   const filter = h('input', { id: 'channels-filter', type: 'search', placeholder: 'name or directory', autocomplete: 'off' });
   const body = h('tbody');
@@ -33,7 +34,9 @@ export function render(root) {
 
   async function load() {
     try {
-      const { data, headers } = await request('GET', `/api/channels${query({ limit: PAGE, offset, q: filter.value.trim() })}`);
+      const [{ data, headers }, known] = await Promise.all([
+        request('GET', `/api/channels${query({ limit: PAGE, offset, q: filter.value.trim() })}`), api.get('/api/connectors')]);
+      connectors = known;
       total = Number(headers.get('X-Total-Count') ?? data.length);
       body.replaceChildren(...data.map(row));
       if (data.length === 0) {
@@ -48,10 +51,16 @@ export function render(root) {
     }
   }
 
+  /** The connector a chat channel came through, by name (its kind when it has none of its own). */
+  function connectorName(id) {
+    const connector = connectors.find((k) => k.id === id);
+    return !connector ? id : connector.name === connector.kind ? connector.kind : `${connector.name} (${connector.kind})`;
+  }
+
   function row(c) {
     const queue = [c.active_run_id ? 'running' : null, c.queued ? `${c.queued} waiting` : null].filter(Boolean).join(', ') || 'idle';
     return h('tr', {},
-      h('td', { 'data-label': 'Name' }, h('strong', {}, c.name), c.platform ? h('span', { class: 'muted' }, ` · ${c.platform}`) : null),
+      h('td', { 'data-label': 'Name' }, h('strong', {}, c.name), c.platform ? h('span', { class: 'muted', 'data-testid': 'channel-connector' }, ` · ${connectorName(c.platform)}`) : null),
       h('td', { 'data-label': 'Directory' }, h('code', {}, c.dir_path ?? '(own work directory)')),
       h('td', { 'data-label': 'Session' }, c.session_id ? h('code', { title: c.session_id }, c.session_id.slice(0, 8)) : h('span', { class: 'muted' }, 'none')),
       h('td', { 'data-label': 'Queue' }, queue),
