@@ -16,6 +16,10 @@ using Orleans.TestingHost;
 public sealed class ChatConnectionGrainTests : IAsyncLifetime
 {
     private const string ConnectorId = "cn_test";
+
+    // Every node of the test cluster has this key; OtherKey is another cluster's.
+    private static readonly SecretBox NodeKey = SecretBox.Open(Convert.ToBase64String(new byte[32]), "unused");
+    private static readonly SecretBox OtherKey = SecretBox.Open(Convert.ToBase64String(Enumerable.Repeat((byte)7, 32).ToArray()), "unused");
     private readonly string _dir = Directory.CreateTempSubdirectory("loop-connections-").FullName;
     private InProcessTestCluster _cluster = null!;
     private SqliteLoopStore _store = null!;
@@ -36,7 +40,7 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
             silo.Services.AddSingleton(new NodeIdentity(options.SiloName));
             silo.Services.AddSingleton<IChatAdapterFactory, RecordingChats>();
             silo.Services.AddSingleton(sp => new ChatConnections(_store, sp.GetServices<IChatAdapterFactory>(), LoopConfig.Defaults(paths),
-                new Lazy<SecretBox>(() => throw new InvalidOperationException("no credentials here")), sp.GetRequiredService<NodeIdentity>(),
+                new Lazy<SecretBox>(() => NodeKey), sp.GetRequiredService<NodeIdentity>(),
                 new LoopEventHub(), sp.GetRequiredService<IGrainFactory>(), TimeProvider.System, NullLogger<ChatConnections>.Instance));
         });
         _cluster = builder.Build();
@@ -65,6 +69,41 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
         Assert.Equal(1, stoppedChat.Connects);
         Assert.Equal(1, Chat(other).Connects);
     }
+
+    [Fact]
+    public async Task The_holder_reports_the_status_an_edit_reconnects_with_the_new_settings_and_a_disabled_connector_is_let_go_everywhere()
+    {
+        var holder = await SettledHolderAsync(_cluster.Silos);
+        await Eventually.Until(async () => (await _store.GetConnectorAsync(ConnectorId, CancellationToken.None))!.Status is { State: "connected" } status
+            && status.Node == holder.Name, "the holder's status in the store");
+        var before = _cluster.Silos.Select(Chat).ToList();
+
+        var connector = (await _store.GetConnectorAsync(ConnectorId, CancellationToken.None))!;
+        var edited = Row(connector) with { Settings = new Dictionary<string, string> { ["api_url"] = "http://127.0.0.1:2" } };
+        await _store.UpdateConnectorAsync(edited, CancellationToken.None);
+        await Eventually.Until(() => _cluster.Silos.All(s => Connections(s).Adapter(ConnectorId)?.Connector.Settings.GetValueOrDefault("api_url") == "http://127.0.0.1:2"),
+            "the edit on every node");
+        await SettledHolderAsync(_cluster.Silos);
+        Assert.All(before, old => Assert.True(old.Disposed && !old.Connected));
+
+        await _store.UpdateConnectorAsync(edited with { Enabled = false }, CancellationToken.None);
+        await Eventually.Until(() => _cluster.Silos.All(s => Connections(s).Adapter(ConnectorId) is null && Connections(s).Health().Count == 0), "no adapter left");
+    }
+
+    [Fact]
+    public async Task Credentials_sealed_with_another_key_leave_the_connector_failed_on_every_node_saying_why()
+    {
+        await SettledHolderAsync(_cluster.Silos);
+        var connector = (await _store.GetConnectorAsync(ConnectorId, CancellationToken.None))!;
+        await _store.UpdateConnectorAsync(Row(connector) with { SealedSecrets = OtherKey.Seal(new Dictionary<string, string> { ["token"] = "1:x" }) }, CancellationToken.None);
+
+        await Eventually.Until(() => _cluster.Silos.All(s => Connections(s).Adapter(ConnectorId) is null
+            && Connections(s).Health().SingleOrDefault()?.Status is { } status && status.StartsWith("failed: the credentials were sealed with another secret key", StringComparison.Ordinal)),
+            "the connector failed on every node");
+    }
+
+    private static NewConnector Row(Connector c) =>
+        new(c.Id, c.Kind, c.Name, c.Enabled, c.Settings, c.Allowed, c.SecretNames, null, c.Source);
 
     /// <summary>The silo holding the connection, once each of <paramref name="silos"/> has heard who does.</summary>
     private static async Task<InProcessSiloHandle> SettledHolderAsync(IReadOnlyCollection<InProcessSiloHandle> silos)
@@ -101,6 +140,7 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
         private int _connects;
         public Connector Connector => connector;
         public bool Connected { get; private set; }
+        public bool Disposed { get; private set; }
         public int Connects => _connects;
         public string Status => Connected ? "connected" : "not connected";
 
@@ -121,6 +161,11 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
 
         public Task ChannelRegisteredAsync(Channel channel, CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public ValueTask DisposeAsync()
+        {
+            Connected = false;
+            Disposed = true;
+            return ValueTask.CompletedTask;
+        }
     }
 }
