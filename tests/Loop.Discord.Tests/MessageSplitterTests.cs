@@ -1,5 +1,7 @@
 namespace Loop.Discord.Tests;
 
+using Loop.Runtime;
+
 public sealed class MessageSplitterTests
 {
     [Fact]

@@ -1,7 +1,7 @@
-namespace Loop.Discord;
+namespace Loop.Runtime;
 
 /// <summary>
-/// Cuts a long text into Discord messages (at most 2,000 characters each), preferring a paragraph
+/// Cuts a long text into chat messages (Discord: at most 2,000 characters each), preferring a paragraph
 /// break, then a line break, then a space. A code block cut in two is closed at the end of one part
 /// and reopened (with its language) at the start of the next, so both render as code.
 /// </summary>
