@@ -81,6 +81,7 @@ public static class LoopApi
 
         TaskApi.Map(app);
         ConnectorApi.Map(app);
+        HookApi.Map(app);
         UsageApi.Map(app);
         RuntimeApi.Map(app);
 

@@ -42,6 +42,18 @@ public interface IChatAdapterFactory
     IChatAdapter Create(Connector connector, IReadOnlyDictionary<string, string> secrets);
 }
 
+/// <summary>An adapter the platform calls over HTTP (WhatsApp's webhook), at <c>/hooks/{connector id}</c>
+/// of any node: it answers only once what the call brought is stored.</summary>
+public interface IChatWebhook
+{
+    Task<WebhookAnswer> ReceiveAsync(WebhookCall call, CancellationToken cancellationToken);
+}
+
+/// <param name="Headers">Header names in lower case.</param>
+public sealed record WebhookCall(string Method, IReadOnlyDictionary<string, string> Query, IReadOnlyDictionary<string, string> Headers, byte[] Body);
+
+public sealed record WebhookAnswer(int Status, string Text);
+
 /// <summary>A message that arrived on a chat platform.</summary>
 /// <param name="Platform">The id of the connector it came through (bound channels carry it).</param>
 /// <param name="ExternalChannelId">The platform's id of the chat channel (a Loop channel is bound to it).</param>
