@@ -140,8 +140,10 @@ public sealed class ChatConnections(
         }
     }
 
-    /// <summary>Makes the adapters match the store's connectors.</summary>
-    private async Task FollowStoreAsync(CancellationToken cancellationToken)
+    /// <summary>Makes the adapters match the store's connectors. The node does this once before it
+    /// wakes the channels a restart left with work, so the replies of those runs have an adapter
+    /// listening for them.</summary>
+    public async Task FollowStoreAsync(CancellationToken cancellationToken)
     {
         var wanted = (await store.ListConnectorsAsync(cancellationToken))
             .Where(c => c.Enabled && factories.Any(f => f.Kind == c.Kind))

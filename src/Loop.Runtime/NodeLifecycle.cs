@@ -116,6 +116,7 @@ public sealed class NodeLifecycle(
             _logger.LogWarning("{Warning}", warning);
         }
 
+        await chats.FollowStoreAsync(cancellationToken);
         await ResumeWorkAsync(cancellationToken);
         _keepingChats = chats.KeepAsync(_stopping.Token);
         var config = options.Config;
