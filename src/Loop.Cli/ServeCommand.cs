@@ -33,7 +33,10 @@ public static class ServeCommand
         try
         {
             await using var host = LoopHost.Build(options, TimeProvider.System, logging => LoopLogging.Configure(logging, config),
-                parts => parts.AddSingleton<IChatAdapterFactory>(sp => new Loop.Discord.DiscordAdapters(sp, TimeProvider.System)));
+                parts => parts.AddSingleton<IChatAdapterFactory>(sp => new Loop.Discord.DiscordAdapters(sp, TimeProvider.System))
+                    .AddSingleton<IChatAdapterFactory>(sp => new Loop.Telegram.TelegramAdapters(sp, TimeProvider.System))
+                    .AddSingleton<IChatAdapterFactory>(sp => new Loop.Email.EmailAdapters(sp, TimeProvider.System))
+                    .AddSingleton<IChatAdapterFactory>(sp => new Loop.WhatsApp.WhatsAppAdapters(sp, TimeProvider.System)));
             var log = host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop");
             foreach (var notice in loaded.Notices)
             {

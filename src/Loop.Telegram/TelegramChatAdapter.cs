@@ -1,0 +1,669 @@
+namespace Loop.Telegram;
+
+using System.Collections.Concurrent;
+using System.Globalization;
+using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
+using Loop.Domain.Runs;
+using Loop.Runtime;
+using Microsoft.Extensions.Logging;
+using global::Telegram.Bot;
+using global::Telegram.Bot.Exceptions;
+using global::Telegram.Bot.Types;
+using global::Telegram.Bot.Types.Enums;
+
+/// <summary>
+/// A Telegram bot on the Bot API by long polling. Each chat (private, group, forum topic) is a Loop
+/// channel; in private chats every message is for the agent, in groups a mention, a reply to the bot
+/// or <c>/loop …</c>. Only whitelisted users reach the agent; a stranger is told so once a day. Runs
+/// of the connector's channels show "typing" and end with a reply to the message that started them,
+/// as Telegram's HTML formatting (plain text when Telegram refuses the markup). An update is confirmed
+/// (the next getUpdates' offset) only once its message is stored. Webhook mode is not done yet.
+/// </summary>
+public sealed class TelegramChatAdapter : IChatAdapter
+{
+    private const string Unauthorized = "Telegram refused the token (401 Unauthorized)";
+    private static readonly UpdateType[] Wanted = [UpdateType.Message];
+
+    private readonly TelegramOptions _options;
+    private readonly ChannelService _channels;
+    private readonly TaskService _tasks;
+    private readonly ILoopEvents _events;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TelegramBotClient _bot;
+    private readonly TelegramCommands _commands;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _chatNames = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<long, DateTimeOffset> _refused = new();
+    private readonly List<Task> _background = [];
+    private Task? _eventPump;
+    private Polling? _polling;
+    private User? _me;
+    private int _commandsRegistered;
+    private int _disposed;
+    private volatile string _status = "not connected";
+
+    public TelegramChatAdapter(Connector connector, TelegramOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
+        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers)
+    {
+        Connector = connector;
+        _options = options;
+        _channels = channels;
+        _tasks = tasks;
+        _events = events;
+        _time = time;
+        _logger = loggers.CreateLogger<TelegramChatAdapter>();
+        // The library's own 429 retry is off: the bot waits out retry_after itself and drops nothing.
+        _bot = new TelegramBotClient(new TelegramBotClientOptions(options.Token, baseUrl: options.ApiUrl) { RetryThreshold = 0 });
+        _commands = new TelegramCommands(tasks, health);
+    }
+
+    public Connector Connector { get; }
+
+    private string PlatformName => Connector.Id;
+
+    public string Status => _status;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Subscribe before returning so no run event after start-up is missed.
+        var subscription = _events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
+        var first = subscription.MoveNextAsync();
+        _eventPump = Task.Run(() => PumpEventsAsync(subscription, first));
+        return Task.CompletedTask;
+    }
+
+    public Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_polling is null && _disposed == 0)
+            {
+                var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                _status = "connecting";
+                _polling = new Polling(stop, Task.Run(() => PollAsync(stop.Token)));
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task DisconnectAsync(CancellationToken cancellationToken)
+    {
+        Polling? polling;
+        lock (_gate)
+        {
+            (polling, _polling) = (_polling, null);
+        }
+        if (polling is null)
+        {
+            return;
+        }
+        await polling.Stop.CancelAsync();
+        try
+        {
+            await polling.Loop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        polling.Stop.Dispose();
+        _status = "not connected";
+    }
+
+    public Task ChannelRegisteredAsync(Channel channel, CancellationToken cancellationToken) =>
+        // A bot cannot create Telegram chats: a directory's channel gets one when someone writes from a chat.
+        Task.CompletedTask;
+
+    // ---- inbound: long polling ----
+
+    private async Task PollAsync(CancellationToken cancellationToken)
+    {
+        var failures = 0;
+        int? offset = null;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    if (_me is null)
+                    {
+                        _me = await _bot.GetMe(cancellationToken);
+                        // Long polling and a webhook exclude each other: this connector polls.
+                        await _bot.DeleteWebhook(dropPendingUpdates: false, cancellationToken);
+                        _logger.LogInformation("Telegram bot @{Username} ({BotId}) connected", _me.Username, _me.Id);
+                    }
+                    if (Interlocked.Exchange(ref _commandsRegistered, 1) == 0)
+                    {
+                        Track(RegisterCommandsAsync(_stop.Token));
+                    }
+                    // After a failure the first poll answers at once, so the status says "connected" again soon.
+                    var connected = _status.StartsWith("connected", StringComparison.Ordinal);
+                    var updates = await _bot.GetUpdates(offset, limit: 100, timeout: connected ? (int)_options.Timings.Poll.TotalSeconds : 0, Wanted, cancellationToken);
+                    _status = $"connected as @{_me.Username}";
+                    failures = 0;
+                    foreach (var update in updates)
+                    {
+                        // Throws when the message could not be stored: the update stays unconfirmed and comes again.
+                        await OnUpdateAsync(update, cancellationToken);
+                        offset = update.Id + 1;
+                    }
+                }
+                catch (ApiRequestException error) when (error.ErrorCode == 401)
+                {
+                    _status = "failed: " + Unauthorized;
+                    _logger.LogError("Telegram connector {Connector}: {Problem}; it stays stopped until its token is changed", Connector.Id, Unauthorized);
+                    _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), null, null, $"{Connector.Name}: {Unauthorized}"));
+                    return;
+                }
+                catch (ApiRequestException error) when (error.Parameters?.RetryAfter is int retryAfter)
+                {
+                    _logger.LogWarning("Telegram asked to wait {Seconds} s before polling again", retryAfter);
+                    await Task.Delay(TimeSpan.FromSeconds(retryAfter), _time, cancellationToken);
+                }
+                catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    failures++;
+                    var why = error is ApiRequestException api ? $"{api.ErrorCode} {api.Message}" : error.Message;
+                    var wait = Backoff(failures);
+                    if (error is StoreFailure stored)
+                    {
+                        // The connection is fine; the store is not. The update is asked for again.
+                        _logger.LogWarning("Could not store Telegram update {UpdateId}: {Error}; it stays unconfirmed and is taken again in {Seconds} s",
+                            stored.UpdateId, stored.InnerException?.Message, wait.TotalSeconds);
+                    }
+                    else
+                    {
+                        _status = "reconnecting: " + why;
+                        _logger.LogWarning("Telegram long poll failed: {Error}; again in {Seconds} s", why, wait.TotalSeconds);
+                    }
+                    await Task.Delay(wait, _time, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private TimeSpan Backoff(int failures) =>
+        TimeSpan.FromTicks(Math.Min(_options.Timings.ReconnectLongest.Ticks, _options.Timings.ReconnectFirst.Ticks << Math.Min(failures - 1, 16)));
+
+    private sealed class StoreFailure(int updateId, Exception inner) : Exception($"could not store update {updateId}: {inner.Message}", inner)
+    {
+        public int UpdateId { get; } = updateId;
+    }
+
+    private async Task OnUpdateAsync(Update update, CancellationToken cancellationToken)
+    {
+        if (update.Message is not { From: { IsBot: false } from } message || _me is not { } me)
+        {
+            return;
+        }
+        var text = message.Text ?? message.Caption;
+        var entities = (message.Text is not null ? message.Entities : message.CaptionEntities) ?? [];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return;
+        }
+        var isPrivate = message.Chat.Type == ChatType.Private;
+        var command = CommandOf(text, entities, me, out var arguments, out var forOtherBot);
+        if (forOtherBot)
+        {
+            return;
+        }
+        var mentioned = entities.Any(e =>
+            (e.Type == MessageEntityType.Mention && string.Equals(Slice(text, e), "@" + me.Username, StringComparison.OrdinalIgnoreCase))
+            || (e.Type == MessageEntityType.TextMention && e.User?.Id == me.Id));
+        // In a forum topic every message "replies" to the topic's first message: that is no reply.
+        var reply = message.ReplyToMessage;
+        var repliesToBot = reply?.From?.Id == me.Id && !(message.IsTopicMessage && reply.Id == message.MessageThreadId);
+        var forAgent = command == "loop" || (command is null && (isPrivate || mentioned || repliesToBot));
+        var forCommand = command is not null && command != "loop" && TelegramCommands.Knows(command);
+        if (!forAgent && !forCommand)
+        {
+            return;
+        }
+        var chat = ExternalId(message);
+        if (!_options.Allows(from.Id, from.Username))
+        {
+            Refuse(chat, message, from);
+            return;
+        }
+        try
+        {
+            if (forCommand)
+            {
+                await RunCommandAsync(chat, message, command!, arguments, cancellationToken);
+                return;
+            }
+            var content = command == "loop" ? arguments : StripMention(text, entities, me).Trim();
+            if (content.Length == 0)
+            {
+                return;
+            }
+            var name = await NameAsync(chat, message, cancellationToken);
+            var author = PersonName(from);
+            var (channel, stored) = await _channels.PostChatMessageAsync(
+                new ChatInbound(PlatformName, chat, name, author, content, message.Id.ToString(CultureInfo.InvariantCulture)), cancellationToken);
+            _logger.LogInformation("Telegram message {MessageId} from {Author} stored as message {StoredId} of channel {ChannelId}",
+                message.Id, author, stored.Id, channel.Id);
+        }
+        catch (LoopValidationException invalid)
+        {
+            Track(SendInOrderAsync(chat, () => SendFormattedAsync(chat, $"I can't take that message: {TelegramFormatter.EscapeMarkdown(invalid.Message)}", message.Id, _stop.Token)));
+        }
+        catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new StoreFailure(update.Id, error);
+        }
+    }
+
+    /// <summary>The command a message starts with ("schedule" for "/schedule@bot …"), and its arguments.</summary>
+    private static string? CommandOf(string text, MessageEntity[] entities, User me, out string arguments, out bool forOtherBot)
+    {
+        arguments = "";
+        forOtherBot = false;
+        if (entities.FirstOrDefault(e => e.Type == MessageEntityType.BotCommand && e.Offset == 0) is not { } entity)
+        {
+            return null;
+        }
+        var word = Slice(text, entity)[1..];
+        var at = word.IndexOf('@', StringComparison.Ordinal);
+        if (at >= 0)
+        {
+            if (!string.Equals(word[(at + 1)..], me.Username, StringComparison.OrdinalIgnoreCase))
+            {
+                forOtherBot = true;
+                return null;
+            }
+            word = word[..at];
+        }
+        arguments = text[(entity.Offset + entity.Length)..].Trim();
+        return word.ToLowerInvariant();
+    }
+
+    private static string Slice(string text, MessageEntity entity) =>
+        entity.Offset + entity.Length <= text.Length ? text.Substring(entity.Offset, entity.Length) : "";
+
+    private static string StripMention(string text, MessageEntity[] entities, User me)
+    {
+        foreach (var entity in entities.Where(e => e.Type == MessageEntityType.Mention).OrderByDescending(e => e.Offset))
+        {
+            if (string.Equals(Slice(text, entity), "@" + me.Username, StringComparison.OrdinalIgnoreCase))
+            {
+                text = text.Remove(entity.Offset, entity.Length);
+            }
+        }
+        return text;
+    }
+
+    /// <summary>A chat's external id: its id, or "id:thread" for a forum topic.</summary>
+    private static string ExternalId(Message message) =>
+        message.IsTopicMessage && message.MessageThreadId is int thread
+            ? $"{message.Chat.Id.ToString(CultureInfo.InvariantCulture)}:{thread.ToString(CultureInfo.InvariantCulture)}"
+            : message.Chat.Id.ToString(CultureInfo.InvariantCulture);
+
+    private static (long ChatId, int? Thread) ParseExternal(string external)
+    {
+        var colon = external.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0
+            ? (long.Parse(external, CultureInfo.InvariantCulture), null)
+            : (long.Parse(external[..colon], CultureInfo.InvariantCulture), int.Parse(external[(colon + 1)..], CultureInfo.InvariantCulture));
+    }
+
+    private static string PersonName(User user)
+    {
+        var name = string.Join(' ', new[] { user.FirstName, user.LastName }.Where(n => !string.IsNullOrWhiteSpace(n)));
+        return name.Length > 0 ? name : user.Username ?? user.Id.ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The chat's name for its Loop channel (the group's title, the topic, the person), renaming
+    /// the channel when the chat was renamed since.</summary>
+    private async Task<string> NameAsync(string chat, Message message, CancellationToken cancellationToken)
+    {
+        var name = message.Chat.Type == ChatType.Private
+            ? PersonName(message.From!) + (message.From!.Username is { } username ? $" (@{username})" : "")
+            : message.Chat.Title ?? $"telegram-{message.Chat.Id}";
+        if (message.IsTopicMessage && message.MessageThreadId is int thread)
+        {
+            name += " / " + (message.ReplyToMessage?.ForumTopicCreated?.Name ?? $"topic {thread}");
+        }
+        if (_chatNames.TryGetValue(chat, out var known) && known != name)
+        {
+            await _channels.NameChatChannelsAsync(PlatformName, new Dictionary<string, string> { [chat] = name }, cancellationToken);
+        }
+        _chatNames[chat] = name;
+        return name;
+    }
+
+    /// <summary>Tells a stranger, at most once per <see cref="TelegramTimings.Refusal"/>, how to be let in.</summary>
+    private void Refuse(string chat, Message message, User from)
+    {
+        var now = _time.GetUtcNow();
+        if (_refused.TryGetValue(from.Id, out var last) && now - last < _options.Timings.Refusal)
+        {
+            _logger.LogDebug("Ignored a message from Telegram user {UserId}, who is not on the whitelist (already told)", from.Id);
+            return;
+        }
+        _refused[from.Id] = now;
+        _logger.LogInformation("Telegram user {UserId} (@{Username}) is not on the whitelist of connector {Connector}; told once", from.Id, from.Username, Connector.Id);
+        var who = from.Username is { } username ? $"user id {from.Id}, username @{username}" : $"user id {from.Id}";
+        var text = $"Sorry, I only talk to people the owner of this bot has allowed. To be let in, ask them to add you ({who}) to the allowed users.";
+        Track(SendInOrderAsync(chat, () => SendPlainAsync(chat, text, message.Id, _stop.Token)));
+    }
+
+    private async Task RunCommandAsync(string chat, Message message, string command, string arguments, CancellationToken cancellationToken)
+    {
+        string answer;
+        try
+        {
+            var channelId = await LoopChannelForAsync(chat, message, cancellationToken);
+            answer = await _commands.ExecuteAsync(command, arguments, channelId, cancellationToken);
+        }
+        catch (Exception error) when (error is LoopNotFoundException or LoopConflictException or LoopForbiddenException)
+        {
+            answer = $"❌ {TelegramFormatter.EscapeMarkdown(error.Message)}";
+        }
+        catch (LoopValidationException invalid)
+        {
+            answer = $"❌ {TelegramFormatter.EscapeMarkdown(invalid.Message)}" + (command == "schedule" ? "\n" + TelegramFormatter.EscapeMarkdown(TelegramCommands.Usage) : "");
+        }
+        Track(SendInOrderAsync(chat, () => SendFormattedAsync(chat, answer, message.Id, _stop.Token)));
+    }
+
+    private async Task<string> LoopChannelForAsync(string chat, Message message, CancellationToken cancellationToken)
+    {
+        if (await _channels.FindChatChannelAsync(PlatformName, chat, cancellationToken) is { } bound)
+        {
+            return bound.Id;
+        }
+        return (await _channels.EnsureChatChannelAsync(PlatformName, chat, await NameAsync(chat, message, cancellationToken), cancellationToken)).Id;
+    }
+
+    private async Task RegisterCommandsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WithRetryAsync(ct => _bot.SetMyCommands(TelegramCommands.Definitions(), cancellationToken: ct), cancellationToken);
+            _logger.LogInformation("Registered the bot's commands with Telegram");
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            _logger.LogError(error, "Registering the bot's commands failed");
+            _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), null, null, $"{Connector.Name}: registering commands failed: {error.Message}"));
+        }
+    }
+
+    // ---- outbound: run events ----
+
+    private async Task PumpEventsAsync(IAsyncEnumerator<LoopEvent> subscription, ValueTask<bool> first)
+    {
+        try
+        {
+            var more = await first;
+            while (more)
+            {
+                var loopEvent = subscription.Current;
+                if (loopEvent is { ChannelId: not null, RunId: not null, Kind: "run.queued" or "run.started" or "run.finished" or "run.error", Data: Run run })
+                {
+                    try
+                    {
+                        await OnRunEventAsync(loopEvent, run);
+                    }
+                    catch (Exception error) when (error is not OperationCanceledException)
+                    {
+                        _logger.LogError(error, "Handling {Event} of run {RunId} for Telegram failed", loopEvent.Kind, loopEvent.RunId);
+                    }
+                }
+                more = await subscription.MoveNextAsync();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            await subscription.DisposeAsync();
+        }
+    }
+
+    private async Task OnRunEventAsync(LoopEvent loopEvent, Run run)
+    {
+        var channel = await _channels.GetChannelAsync(Caller.User, run.ChannelId, _stop.Token);
+        if (channel.Platform != PlatformName || channel.ExternalId is not { } chat)
+        {
+            return;
+        }
+        if (loopEvent.Kind is "run.queued" or "run.started")
+        {
+            StartTyping(chat, run.Id);
+            return;
+        }
+        var typing = StopTyping(chat, run.Id);
+        Track(SendInOrderAsync(chat, async () =>
+        {
+            await typing;
+            await PostReplyAsync(chat, run, loopEvent.Text, _stop.Token);
+        }));
+    }
+
+    private async Task PostReplyAsync(string chat, Run run, string fallback, CancellationToken cancellationToken)
+    {
+        var messages = await _channels.ListRunMessagesAsync(run.Id, cancellationToken);
+        var trigger = messages.LastOrDefault(m => m.Role == MessageRole.User && m.ExternalId is not null)?.ExternalId;
+        var reply = messages.LastOrDefault(m => m.Role != MessageRole.User)?.Content ?? fallback;
+        if (run.TaskId is { } taskId)
+        {
+            reply = $"**⏰ {await TaskNameAsync(taskId, cancellationToken)}**\n{reply}";
+        }
+        var replyTo = int.TryParse(trigger, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : (int?)null;
+        var parts = await SendFormattedAsync(chat, reply, replyTo, cancellationToken);
+        _logger.LogInformation("Posted the reply of run {RunId} to Telegram chat {Chat} in {Parts} part(s)", run.Id, chat, parts);
+    }
+
+    private async Task<string> TaskNameAsync(string taskId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await _tasks.GetAsync(Caller.User, taskId, cancellationToken)).Name;
+        }
+        catch (LoopNotFoundException)
+        {
+            return $"task {taskId}";
+        }
+    }
+
+    /// <summary>Sends Markdown as Telegram HTML in parts of at most 4,096 characters, the first replying
+    /// to <paramref name="replyTo"/>; a part whose markup Telegram refuses goes again as plain text.</summary>
+    private async Task<int> SendFormattedAsync(string chat, string markdown, int? replyTo, CancellationToken cancellationToken)
+    {
+        var (chatId, thread) = ParseExternal(chat);
+        var parts = TelegramFormatter.Split(markdown);
+        for (var i = 0; i < parts.Count; i++)
+        {
+            var replyParameters = i == 0 && replyTo is int target ? new ReplyParameters { MessageId = target, AllowSendingWithoutReply = true } : null;
+            try
+            {
+                await WithRetryAsync(ct => _bot.SendMessage(chatId, TelegramFormatter.ToHtml(parts[i]), ParseMode.Html,
+                    replyParameters: replyParameters, messageThreadId: thread, cancellationToken: ct), cancellationToken);
+            }
+            catch (ApiRequestException error) when (error.ErrorCode == 400 && error.Message.Contains("can't parse entities", StringComparison.OrdinalIgnoreCase))
+            {
+                _logger.LogWarning("Telegram refused the formatting of a reply part ({Error}); sending it as plain text", error.Message);
+                await WithRetryAsync(ct => _bot.SendMessage(chatId, parts[i], ParseMode.None,
+                    replyParameters: replyParameters, messageThreadId: thread, cancellationToken: ct), cancellationToken);
+            }
+        }
+        return parts.Count;
+    }
+
+    private async Task SendPlainAsync(string chat, string text, int? replyTo, CancellationToken cancellationToken)
+    {
+        var (chatId, thread) = ParseExternal(chat);
+        var replyParameters = replyTo is int target ? new ReplyParameters { MessageId = target, AllowSendingWithoutReply = true } : null;
+        await WithRetryAsync(ct => _bot.SendMessage(chatId, text, ParseMode.None, replyParameters: replyParameters, messageThreadId: thread, cancellationToken: ct), cancellationToken);
+    }
+
+    private Task WithRetryAsync(Func<CancellationToken, Task> call, CancellationToken cancellationToken) =>
+        WithRetryAsync(async ct =>
+        {
+            await call(ct);
+            return true;
+        }, cancellationToken);
+
+    /// <summary>Calls the Bot API, waiting out every 429's retry_after (nothing is dropped) and retrying
+    /// a few times after a network failure or a server error.</summary>
+    private async Task<T> WithRetryAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+    {
+        var failures = 0;
+        while (true)
+        {
+            try
+            {
+                return await call(cancellationToken);
+            }
+            catch (ApiRequestException error) when (error.Parameters?.RetryAfter is int retryAfter)
+            {
+                _logger.LogInformation("Telegram asked to wait {Seconds} s (429); sending again then", retryAfter);
+                await Task.Delay(TimeSpan.FromSeconds(retryAfter), _time, cancellationToken);
+            }
+            catch (RequestException error) when (error is not ApiRequestException { ErrorCode: < 500 } && ++failures < 5)
+            {
+                var wait = Backoff(failures);
+                _logger.LogWarning("Telegram request failed: {Error}; again in {Seconds} s", error.Message, wait.TotalSeconds);
+                await Task.Delay(wait, _time, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Runs sends to one chat one after another, in the order asked.</summary>
+    private Task SendInOrderAsync(string chat, Func<Task> send)
+    {
+        lock (_gate)
+        {
+            var previous = _outboxTails.GetValueOrDefault(chat, Task.CompletedTask);
+            var next = AfterAsync(previous, send);
+            _outboxTails[chat] = next;
+            return next;
+        }
+
+        async Task AfterAsync(Task previous, Func<Task> work)
+        {
+            await previous.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, System.Threading.Tasks.TaskScheduler.Default);
+            try
+            {
+                await work();
+            }
+            catch (Exception error) when (error is not OperationCanceledException)
+            {
+                _logger.LogError(error, "Posting to Telegram chat {Chat} failed", chat);
+                _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), null, null, $"{Connector.Name}: posting to chat {chat} failed: {error.Message}"));
+            }
+        }
+    }
+
+    private void StartTyping(string chat, string runId)
+    {
+        lock (_gate)
+        {
+            if (!_typing.TryGetValue(chat, out var typing))
+            {
+                var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                typing = new Typing(stop, TypeAsync(chat, stop.Token));
+                _typing[chat] = typing;
+            }
+            typing.Runs.Add(runId);
+        }
+    }
+
+    /// <summary>Stops typing when no other run of the chat is active; returns the typing loop, to wait
+    /// for its last request before replying.</summary>
+    private Task StopTyping(string chat, string runId)
+    {
+        lock (_gate)
+        {
+            if (!_typing.TryGetValue(chat, out var typing))
+            {
+                return Task.CompletedTask;
+            }
+            typing.Runs.Remove(runId);
+            if (typing.Runs.Count > 0)
+            {
+                return Task.CompletedTask;
+            }
+            _typing.Remove(chat);
+            typing.Stop.Cancel();
+            return typing.Loop.ContinueWith(_ => typing.Stop.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, System.Threading.Tasks.TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Telegram shows "typing" for 5 s or until the bot sends: renewed until the run ends.</summary>
+    private async Task TypeAsync(string chat, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var (chatId, thread) = ParseExternal(chat);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await _bot.SendChatAction(chatId, ChatAction.Typing, thread, cancellationToken: _stop.Token);
+                }
+                catch (RequestException error)
+                {
+                    _logger.LogDebug("Typing in Telegram chat {Chat} failed: {Error}", chat, error.Message);
+                }
+                await Task.Delay(_options.Timings.TypingEvery, _time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Track(Task task)
+    {
+        lock (_gate)
+        {
+            _background.RemoveAll(t => t.IsCompleted);
+            _background.Add(task);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        await DisconnectAsync(CancellationToken.None);
+        await _stop.CancelAsync();
+        Task[] pending;
+        lock (_gate)
+        {
+            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop), _eventPump ?? Task.CompletedTask];
+        }
+        try
+        {
+            await Task.WhenAll(pending).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception)
+        {
+            // Shutting down: what was cancelled or failed has been logged where it happened.
+        }
+        _stop.Dispose();
+    }
+
+    private sealed record Polling(CancellationTokenSource Stop, Task Loop);
+
+    private sealed record Typing(CancellationTokenSource Stop, Task Loop)
+    {
+        public HashSet<string> Runs { get; } = new(StringComparer.Ordinal);
+    }
+}

@@ -1,0 +1,51 @@
+namespace Loop.Telegram.Tests;
+
+using System.Text.Json.Nodes;
+using Loop.Testing;
+
+/// <summary>
+/// The whole path as a user meets it: a real <c>loop serve</c> with the config's telegram_* keys,
+/// polling the Bot API double, a private message run in a real container (the agent test image with
+/// the <c>claude</c> test double), and the reply sent to the chat as a reply to the message.
+/// </summary>
+public sealed class EndToEndTests
+{
+    [Fact]
+    public async Task A_private_message_runs_the_agent_in_a_container_and_the_reply_comes_back_to_telegram()
+    {
+        await using var telegram = await TelegramDouble.StartAsync();
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject
+        {
+            ["telegram_token"] = TelegramDouble.Token,
+            ["telegram_api_url"] = telegram.BaseUrl,
+            ["telegram_allowed_users"] = new JsonArray("@alice_example"),
+        });
+        await Eventually.WaitAsync(() => telegram.Commands() is not null, "commands registered", TimeSpan.FromSeconds(60));
+        var chat = TelegramChat.Private(TelegramUser.Alice);
+
+        var trigger = telegram.EnqueueMessage(chat, TelegramUser.Alice, "[[reply hello from the container]] [[pwd]]");
+        try
+        {
+            await Eventually.WaitAsync(() => telegram.SentTo(chat.Id).Count > 0, "the reply", TimeSpan.FromSeconds(120));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"no reply reached Telegram; loop serve said:\n{loop.Output}");
+        }
+
+        var reply = Assert.Single(telegram.SentTo(chat.Id));
+        Assert.Contains("hello from the container", reply.Text);
+        Assert.Equal((int)trigger["message_id"]!, (int?)reply.Message["reply_to_message"]?["message_id"]);
+        Assert.Contains(telegram.CallsTo("sendChatAction"), c => (string?)c.Body["action"] == "typing");
+        Assert.Equal(0, telegram.PendingUpdates());
+
+        var health = JsonNode.Parse(await loop.Http.GetStringAsync("/api/health"))!;
+        Assert.Contains(health["chats"]!.AsArray(), c => (string?)c!["platform"] == "telegram"
+            && (string?)c["status"] == $"connected as @{TelegramDouble.BotUsername}");
+        var channels = JsonNode.Parse(await loop.Http.GetStringAsync("/api/channels"))!.AsArray();
+        var channel = channels.Single(c => (string?)c!["name"] == "Alice Liddell (@alice_example)")!;
+        var run = JsonNode.Parse(await loop.Http.GetStringAsync($"/api/channels/{channel["id"]}/runs"))!.AsArray().Single()!;
+        Assert.Equal("succeeded", (string?)run["status"]);
+        Assert.False(string.IsNullOrEmpty((string?)run["container_id"]));
+    }
+}
