@@ -1,5 +1,6 @@
 namespace Loop.Dashboard.Tests;
 
+using Loop.Telegram.Tests;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -45,6 +46,38 @@ public sealed class ConnectorsPageTests(DashboardFixture fixture)
             await row.GetByRole(AriaRole.Button, new() { Name = "Disable", Exact = true }).ClickAsync();
             await Expect(row.GetByTestId("connector-state")).ToHaveTextAsync("disabled");
             Assert.DoesNotContain(Password, await page.ContentAsync());
+        });
+    }
+
+    [Fact]
+    public async Task A_telegram_bot_added_on_the_page_connects_and_the_chat_it_opens_appears_on_the_channels_page()
+    {
+        await using var telegram = await TelegramDouble.StartAsync();
+        var name = "Telegram " + Guid.NewGuid().ToString("N")[..6];
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            Ui.AcceptDialogs(page);
+            await Ui.GoToAsync(page, "connectors", "Connectors");
+            await page.GetByTestId("add-connector").ClickAsync();
+            await page.GetByTestId("connector-kind").SelectOptionAsync("telegram");
+            await Ui.Field(page, "Name").FillAsync(name);
+            await Ui.Field(page, "token").FillAsync(TelegramDouble.Token);
+            await Ui.Field(page, "api_url (optional)").FillAsync(telegram.BaseUrl);
+            await Ui.Field(page, "allowed_users").FillAsync(TelegramUser.Alice.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await Ui.Button(page, "Add").ClickAsync();
+
+            var row = page.GetByTestId("connectors").GetByRole(AriaRole.Row).Filter(new() { HasText = name });
+            await Expect(row.GetByTestId("connector-state")).ToHaveTextAsync("connected", new() { Timeout = 30_000 });
+
+            telegram.EnqueueMessage(TelegramChat.Private(TelegramUser.Alice), TelegramUser.Alice, "hello from telegram");
+            await Ui.GoToAsync(page, "channels", "Channels");
+            await Expect(page.GetByTestId("channel-connector").Filter(new() { HasText = name })).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+
+            // The fixture's daemon is shared: the bot goes again.
+            await Ui.GoToAsync(page, "connectors", "Connectors");
+            await row.GetByRole(AriaRole.Button, new() { Name = "Remove", Exact = true }).ClickAsync();
+            await Expect(row).ToHaveCountAsync(0);
         });
     }
 }
