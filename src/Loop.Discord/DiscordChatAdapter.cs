@@ -36,7 +36,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
     private readonly List<Task> _background = [];
-    private Task? _eventPump;
+    private ConnectorRunFeed? _runs;
     private int _commandsRegistered;
 
     public DiscordChatAdapter(Connector connector, DiscordOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
@@ -63,11 +63,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // Subscribe before returning so no run event after start-up is missed: the subscription is
-        // registered synchronously by the first MoveNextAsync.
-        var subscription = _events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
-        var first = subscription.MoveNextAsync();
-        _eventPump = Task.Run(() => PumpEventsAsync(subscription, first));
+        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunEventAsync, _time, _logger);
         return Task.CompletedTask;
     }
 
@@ -316,62 +312,25 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     // ---- outbound: run events ----
 
-    private async Task PumpEventsAsync(IAsyncEnumerator<LoopEvent> subscription, ValueTask<bool> first)
+    private Task OnRunEventAsync(ChatRunEvent run, CancellationToken cancellationToken)
     {
-        try
+        if (!run.Ended)
         {
-            var more = await first;
-            while (more)
-            {
-                var loopEvent = subscription.Current;
-                if (loopEvent is { ChannelId: not null, RunId: not null, Kind: "run.queued" or "run.started" or "run.finished" or "run.error", Data: Run run })
-                {
-                    try
-                    {
-                        await OnRunEventAsync(loopEvent, run);
-                    }
-                    catch (Exception error) when (error is not OperationCanceledException)
-                    {
-                        _logger.LogError(error, "Handling {Event} of run {RunId} for Discord failed", loopEvent.Kind, loopEvent.RunId);
-                    }
-                }
-                more = await subscription.MoveNextAsync();
-            }
+            StartTyping(run.Chat, run.Run.Id);
+            return Task.CompletedTask;
         }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            await subscription.DisposeAsync();
-        }
-    }
-
-    private async Task OnRunEventAsync(LoopEvent loopEvent, Run run)
-    {
-        var channel = await _channels.GetChannelAsync(Caller.User, run.ChannelId, _stop.Token);
-        if (channel.Platform != PlatformName || channel.ExternalId is not { } discordChannel)
-        {
-            return;
-        }
-        if (loopEvent.Kind is "run.queued" or "run.started")
-        {
-            StartTyping(discordChannel, run.Id);
-            return;
-        }
-        var typing = StopTyping(discordChannel, run.Id);
-        Track(SendInOrderAsync(discordChannel, async () =>
+        var typing = StopTyping(run.Chat, run.Run.Id);
+        Track(SendInOrderAsync(run.Chat, async () =>
         {
             await typing;
-            await PostReplyAsync(discordChannel, run, loopEvent.Text, _stop.Token);
+            await PostReplyAsync(run.Chat, run.Run, run.Text, _stop.Token);
         }));
+        return Task.CompletedTask;
     }
 
     private async Task PostReplyAsync(string discordChannel, Run run, string fallback, CancellationToken cancellationToken)
     {
-        var messages = await _channels.ListRunMessagesAsync(run.Id, cancellationToken);
-        var trigger = messages.LastOrDefault(m => m.Role == MessageRole.User && m.ExternalId is not null)?.ExternalId;
-        var reply = messages.LastOrDefault(m => m.Role != MessageRole.User)?.Content ?? fallback;
+        var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Id, fallback, cancellationToken);
         if (run.TaskId is { } taskId)
         {
             var name = await TaskNameAsync(taskId, cancellationToken);
@@ -550,11 +509,15 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             return;
         }
         await DisconnectAsync(CancellationToken.None);
+        if (_runs is not null)
+        {
+            await _runs.DisposeAsync();
+        }
         await _stop.CancelAsync();
         Task[] pending;
         lock (_gate)
         {
-            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop), _eventPump ?? Task.CompletedTask];
+            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop)];
         }
         try
         {

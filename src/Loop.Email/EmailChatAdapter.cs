@@ -33,7 +33,7 @@ public sealed class EmailChatAdapter : IChatAdapter
     private readonly object _gate = new();
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
     private readonly HashSet<string> _strangersLogged = new(StringComparer.OrdinalIgnoreCase);
-    private Task? _eventPump;
+    private ConnectorRunFeed? _runs;
     private EmailInbox? _inbox;
     private CancellationTokenSource? _inboxStop;
     private Task? _inboxLoop;
@@ -57,10 +57,7 @@ public sealed class EmailChatAdapter : IChatAdapter
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // Subscribed before returning, so no run event after start-up is missed.
-        var subscription = _events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
-        var first = subscription.MoveNextAsync();
-        _eventPump = Task.Run(() => PumpEventsAsync(subscription, first));
+        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunEventAsync, _time, _logger);
         return Task.CompletedTask;
     }
 
@@ -208,45 +205,13 @@ public sealed class EmailChatAdapter : IChatAdapter
 
     // ---- outbound: run events ----
 
-    private async Task PumpEventsAsync(IAsyncEnumerator<LoopEvent> subscription, ValueTask<bool> first)
+    private Task OnRunEventAsync(ChatRunEvent run, CancellationToken cancellationToken)
     {
-        try
+        if (run.Ended)
         {
-            var more = await first;
-            while (more)
-            {
-                var loopEvent = subscription.Current;
-                if (loopEvent is { ChannelId: not null, RunId: not null, Kind: "run.finished" or "run.error", Data: Run run })
-                {
-                    try
-                    {
-                        await OnRunEndedAsync(loopEvent, run);
-                    }
-                    catch (Exception error) when (error is not OperationCanceledException)
-                    {
-                        _logger.LogError(error, "Handling {Event} of run {RunId} for email failed", loopEvent.Kind, loopEvent.RunId);
-                    }
-                }
-                more = await subscription.MoveNextAsync();
-            }
+            Track(run.Channel.Id, () => ReplyAsync(run.Channel, run.Chat, run.Run, run.Text, _stop.Token));
         }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            await subscription.DisposeAsync();
-        }
-    }
-
-    private async Task OnRunEndedAsync(LoopEvent loopEvent, Run run)
-    {
-        var channel = await _channels.GetChannelAsync(Caller.User, run.ChannelId, _stop.Token);
-        if (channel.Platform != Platform || channel.ExternalId is not { } root)
-        {
-            return;
-        }
-        Track(channel.Id, () => ReplyAsync(channel, root, run, loopEvent.Text, _stop.Token));
+        return Task.CompletedTask;
     }
 
     private async Task ReplyAsync(Channel channel, string root, Run run, string fallback, CancellationToken cancellationToken)
@@ -366,14 +331,11 @@ public sealed class EmailChatAdapter : IChatAdapter
         catch (Exception)
         {
         }
+        if (_runs is not null)
+        {
+            await _runs.DisposeAsync();
+        }
         await _stop.CancelAsync();
-        try
-        {
-            await (_eventPump ?? Task.CompletedTask).WaitAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (Exception)
-        {
-        }
         _stop.Dispose();
     }
 }

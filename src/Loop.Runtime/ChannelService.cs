@@ -85,6 +85,16 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     public Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken) =>
         store.ListRunMessagesAsync(runId, cancellationToken);
 
+    /// <summary>What a chat shows when a run ends: its reply (or <paramref name="fallback"/> when it
+    /// stored none) and the platform's id of the last message it answered, to reply to.</summary>
+    public async Task<RunAnswer> GetRunAnswerAsync(string runId, string fallback, CancellationToken cancellationToken)
+    {
+        var messages = await store.ListRunMessagesAsync(runId, cancellationToken);
+        return new RunAnswer(
+            messages.LastOrDefault(m => m.Role != MessageRole.User)?.Content ?? fallback,
+            messages.LastOrDefault(m => m.Role == MessageRole.User && m.ExternalId is not null)?.ExternalId);
+    }
+
     public async Task<Channel> GetChannelAsync(Caller caller, string channelId, CancellationToken cancellationToken)
     {
         caller.EnsureCanAccess(channelId);

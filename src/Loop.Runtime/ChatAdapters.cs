@@ -59,3 +59,7 @@ public sealed record WebhookAnswer(int Status, string Text);
 /// <param name="ExternalChannelId">The platform's id of the chat channel (a Loop channel is bound to it).</param>
 /// <param name="ExternalMessageId">The platform's id of the message, so the reply can reference it.</param>
 public sealed record ChatInbound(string Platform, string ExternalChannelId, string ChannelName, string Author, string Content, string? ExternalMessageId);
+
+/// <summary>A run's answer as a chat shows it.</summary>
+/// <param name="Trigger">The platform's id of the last message the run answered, if it came from the platform.</param>
+public sealed record RunAnswer(string Reply, string? Trigger);

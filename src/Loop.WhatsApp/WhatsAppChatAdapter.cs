@@ -31,9 +31,8 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
     private readonly string _phoneNumberId;
     private readonly byte[] _appSecret;
     private readonly string _verifyToken;
-    private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _refused = new(StringComparer.Ordinal);
-    private Task _pump = Task.CompletedTask;
+    private ConnectorRunFeed? _runs;
     private volatile string _status = "not connected";
 
     public WhatsAppChatAdapter(Connector connector, IReadOnlyDictionary<string, string> secrets, ChannelService channels, ILoopEvents events,
@@ -57,10 +56,7 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        // Subscribed before returning, so no run event after this is missed.
-        var subscription = _events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
-        var first = subscription.MoveNextAsync();
-        _pump = Task.Run(() => PumpAsync(subscription, first));
+        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunAsync, _time, _logger);
         return Task.CompletedTask;
     }
 
@@ -205,47 +201,14 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
 
     // ---- outbound: run events ----
 
-    private async Task PumpAsync(IAsyncEnumerator<LoopEvent> subscription, ValueTask<bool> first)
+    private async Task OnRunAsync(ChatRunEvent run, CancellationToken cancellationToken)
     {
-        try
-        {
-            var more = await first;
-            while (more)
-            {
-                if (subscription.Current is { ChannelId: not null, Kind: "run.started" or "run.finished" or "run.error", Data: Run run } loopEvent)
-                {
-                    try
-                    {
-                        await OnRunAsync(loopEvent, run, _stop.Token);
-                    }
-                    catch (Exception error) when (error is not OperationCanceledException)
-                    {
-                        _logger.LogError(error, "Answering run {RunId} on WhatsApp failed", run.Id);
-                        _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), run.ChannelId, run.Id, $"{Connector.Name}: {error.Message}"));
-                    }
-                }
-                more = await subscription.MoveNextAsync();
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            await subscription.DisposeAsync();
-        }
-    }
-
-    private async Task OnRunAsync(LoopEvent loopEvent, Run run, CancellationToken cancellationToken)
-    {
-        var channel = await _channels.GetChannelAsync(Caller.User, run.ChannelId, cancellationToken);
-        if (channel.Platform != Connector.Id || channel.ExternalId is not { } to)
+        if (run.Kind == "run.queued")
         {
             return;
         }
-        var messages = await _channels.ListRunMessagesAsync(run.Id, cancellationToken);
-        var trigger = messages.LastOrDefault(m => m.Role == Domain.Channels.MessageRole.User && m.ExternalId is not null)?.ExternalId;
-        if (loopEvent.Kind == "run.started")
+        var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Run.Id, run.Text, cancellationToken);
+        if (!run.Ended)
         {
             if (trigger is not null)
             {
@@ -253,27 +216,20 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
             }
             return;
         }
-        var reply = messages.LastOrDefault(m => m.Role != Domain.Channels.MessageRole.User)?.Content ?? loopEvent.Text;
         var parts = MessageSplitter.Split(reply, TextLimit);
         for (var i = 0; i < parts.Count; i++)
         {
-            await _api.SendTextAsync(to, parts[i], i == 0 ? trigger : null, cancellationToken);
+            await _api.SendTextAsync(run.Chat, parts[i], i == 0 ? trigger : null, cancellationToken);
         }
-        _logger.LogInformation("Sent the reply of run {RunId} to +{To} in {Parts} part(s)", run.Id, to, parts.Count);
+        _logger.LogInformation("Sent the reply of run {RunId} to +{To} in {Parts} part(s)", run.Run.Id, run.Chat, parts.Count);
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        try
+        if (_runs is not null)
         {
-            await _pump.WaitAsync(TimeSpan.FromSeconds(5));
-        }
-        catch (Exception)
-        {
-            // Stopping: what failed was logged where it happened.
+            await _runs.DisposeAsync();
         }
         _api.Dispose();
-        _stop.Dispose();
     }
 }

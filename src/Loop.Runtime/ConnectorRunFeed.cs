@@ -1,0 +1,87 @@
+namespace Loop.Runtime;
+
+using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
+using Loop.Domain.Runs;
+using Microsoft.Extensions.Logging;
+
+/// <summary>A run of a chat bound to a connector was queued, started or ended: what its adapter shows there.</summary>
+/// <param name="Chat">The platform's id of the chat (the channel's external id).</param>
+/// <param name="Text">The event's text: for an ended run, what to say when the run stored no reply.</param>
+public sealed record ChatRunEvent(string Kind, Run Run, Channel Channel, string Chat, string Text)
+{
+    public bool Ended => Kind is "run.finished" or "run.error";
+}
+
+/// <summary>
+/// Follows this node's run events for the chats of one connector and hands them to its adapter one at
+/// a time, in the order they happened (replies come from the node that ran the agent). A handler that
+/// fails is logged and reported, and the next event still comes.
+/// </summary>
+public sealed class ConnectorRunFeed : IAsyncDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _pump;
+
+    private ConnectorRunFeed(ILoopEvents events, ChannelService channels, Connector connector, Func<ChatRunEvent, CancellationToken, Task> handle,
+        TimeProvider time, ILogger logger)
+    {
+        // Subscribed before the constructor returns (by the first MoveNextAsync), so no event after is missed.
+        var subscription = events.SubscribeAsync(_stop.Token).GetAsyncEnumerator(_stop.Token);
+        var first = subscription.MoveNextAsync();
+        _pump = Task.Run(() => PumpAsync(subscription, first, events, channels, connector, handle, time, logger));
+    }
+
+    public static ConnectorRunFeed Start(ILoopEvents events, ChannelService channels, Connector connector, Func<ChatRunEvent, CancellationToken, Task> handle,
+        TimeProvider time, ILogger logger) => new(events, channels, connector, handle, time, logger);
+
+    private async Task PumpAsync(IAsyncEnumerator<LoopEvent> subscription, ValueTask<bool> first, ILoopEvents events, ChannelService channels,
+        Connector connector, Func<ChatRunEvent, CancellationToken, Task> handle, TimeProvider time, ILogger logger)
+    {
+        try
+        {
+            var more = await first;
+            while (more)
+            {
+                if (subscription.Current is { RunId: not null, Kind: "run.queued" or "run.started" or "run.finished" or "run.error", Data: Run run } loopEvent)
+                {
+                    try
+                    {
+                        var channel = await channels.GetChannelAsync(Caller.User, run.ChannelId, _stop.Token);
+                        if (channel.Platform == connector.Id && channel.ExternalId is { } chat)
+                        {
+                            await handle(new ChatRunEvent(loopEvent.Kind, run, channel, chat, loopEvent.Text), _stop.Token);
+                        }
+                    }
+                    catch (Exception error) when (error is not OperationCanceledException)
+                    {
+                        logger.LogError(error, "Handling {Event} of run {RunId} for connector {Connector} failed", loopEvent.Kind, run.Id, connector.Id);
+                        events.Publish(new LoopEvent("chat.error", time.GetUtcNow(), run.ChannelId, run.Id, $"{connector.Name}: {error.Message}"));
+                    }
+                }
+                more = await subscription.MoveNextAsync();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            await subscription.DisposeAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _pump.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception)
+        {
+            // Stopping: what failed was logged where it happened.
+        }
+        _stop.Dispose();
+    }
+}
