@@ -130,24 +130,7 @@ public sealed class TelegramCommands(TaskService tasks, Func<HealthReport> healt
     private static string Required(string? value, string field = "task_id") =>
         value ?? throw new LoopValidationException(field, $"{field} is required");
 
-    private string Status(IReadOnlyList<ScheduledTask> chatTasks)
-    {
-        var report = health();
-        var text = new StringBuilder();
-        text.Append($"**Loop {report.Version}** on {report.Node}: {report.Status}\n");
-        text.Append($"Runner: {report.Runner} · runs: {report.Queue.Running}/{report.Queue.Capacity} running, {report.Queue.Waiting} waiting · active channels: {report.ActiveChannels}\n");
-        text.Append($"Uptime: {TimeSpan.FromSeconds((long)report.UptimeSeconds)}\n");
-        text.Append($"This chat: {chatTasks.Count} task(s), {chatTasks.Count(t => t.Enabled)} enabled\n");
-        foreach (var chat in report.Chats)
-        {
-            text.Append($"{chat.Platform}: {chat.Status}\n");
-        }
-        foreach (var warning in report.Warnings)
-        {
-            text.Append($"⚠️ {warning}\n");
-        }
-        return text.ToString().TrimEnd();
-    }
+    private string Status(IReadOnlyList<ScheduledTask> chatTasks) => ChatStatus.Text(health(), chatTasks, "This chat");
 
     private static string Describe(ScheduledTask task)
     {
