@@ -2,6 +2,9 @@ namespace Loop.Telegram;
 
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
 using Loop.Domain.Channels;
 using Loop.Domain.Connectors;
 using Loop.Domain.Runs;
@@ -13,14 +16,15 @@ using global::Telegram.Bot.Types;
 using global::Telegram.Bot.Types.Enums;
 
 /// <summary>
-/// A Telegram bot on the Bot API by long polling. Each chat (private, group, forum topic) is a Loop
+/// A Telegram bot on the Bot API, by long polling or, with a public webhook_url, through a webhook
+/// (any node takes Telegram's calls; the node holding the connection sets the webhook). Each chat (private, group, forum topic) is a Loop
 /// channel; in private chats every message is for the agent, in groups a mention, a reply to the bot
 /// or <c>/loop …</c>. Only whitelisted users reach the agent; a stranger is told so once a day. Runs
 /// of the connector's channels show "typing" and end with a reply to the message that started them,
 /// as Telegram's HTML formatting (plain text when Telegram refuses the markup). An update is confirmed
-/// (the next getUpdates' offset) only once its message is stored. Webhook mode is not done yet.
+/// (the next getUpdates' offset, or the webhook call's 200) only once its message is stored.
 /// </summary>
-public sealed class TelegramChatAdapter : IChatAdapter
+public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
 {
     private const string Unauthorized = "Telegram refused the token (401 Unauthorized)";
     private static readonly UpdateType[] Wanted = [UpdateType.Message];
@@ -44,6 +48,8 @@ public sealed class TelegramChatAdapter : IChatAdapter
     private Polling? _polling;
     private User? _me;
     private int _commandsRegistered;
+    private DateTimeOffset _webhookSince;
+    private DateTime? _reportedDeliveryFailure;
     private int _disposed;
     private volatile string _status = "not connected";
 
@@ -82,7 +88,7 @@ public sealed class TelegramChatAdapter : IChatAdapter
             {
                 var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
                 _status = "connecting";
-                _polling = new Polling(stop, Task.Run(() => PollAsync(stop.Token)));
+                _polling = new Polling(stop, Task.Run(() => ConnectionAsync(stop.Token)));
             }
         }
         return Task.CompletedTask;
@@ -115,11 +121,14 @@ public sealed class TelegramChatAdapter : IChatAdapter
         // A bot cannot create Telegram chats: a directory's channel gets one when someone writes from a chat.
         Task.CompletedTask;
 
-    // ---- inbound: long polling ----
+    // ---- inbound: long polling, or a webhook ----
 
-    private async Task PollAsync(CancellationToken cancellationToken)
+    /// <summary>Introduces the bot to Telegram (getMe, then the webhook set or removed), then polls for
+    /// updates, or in webhook mode watches that Telegram can deliver to it.</summary>
+    private async Task ConnectionAsync(CancellationToken cancellationToken)
     {
         var failures = 0;
+        var introduced = false;
         int? offset = null;
         try
         {
@@ -127,21 +136,22 @@ public sealed class TelegramChatAdapter : IChatAdapter
             {
                 try
                 {
-                    if (_me is null)
+                    if (!introduced)
                     {
-                        _me = await _bot.GetMe(cancellationToken);
-                        // Long polling and a webhook exclude each other: this connector polls.
-                        await _bot.DeleteWebhook(dropPendingUpdates: false, cancellationToken);
-                        _logger.LogInformation("Telegram bot @{Username} ({BotId}) connected", _me.Username, _me.Id);
+                        await IntroduceAsync(cancellationToken);
+                        introduced = true;
                     }
-                    if (Interlocked.Exchange(ref _commandsRegistered, 1) == 0)
+                    if (_options.WebhookUrl is not null)
                     {
-                        Track(RegisterCommandsAsync(_stop.Token));
+                        await WatchWebhookAsync(cancellationToken);
+                        failures = 0;
+                        await Task.Delay(_options.Timings.Poll, _time, cancellationToken);
+                        continue;
                     }
                     // After a failure the first poll answers at once, so the status says "connected" again soon.
                     var connected = _status.StartsWith("connected", StringComparison.Ordinal);
                     var updates = await _bot.GetUpdates(offset, limit: 100, timeout: connected ? (int)_options.Timings.Poll.TotalSeconds : 0, Wanted, cancellationToken);
-                    _status = $"connected as @{_me.Username}";
+                    _status = $"connected as @{_me!.Username}";
                     failures = 0;
                     foreach (var update in updates)
                     {
@@ -159,7 +169,7 @@ public sealed class TelegramChatAdapter : IChatAdapter
                 }
                 catch (ApiRequestException error) when (error.Parameters?.RetryAfter is int retryAfter)
                 {
-                    _logger.LogWarning("Telegram asked to wait {Seconds} s before polling again", retryAfter);
+                    _logger.LogWarning("Telegram asked to wait {Seconds} s before calling again", retryAfter);
                     await Task.Delay(TimeSpan.FromSeconds(retryAfter), _time, cancellationToken);
                 }
                 catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -176,7 +186,7 @@ public sealed class TelegramChatAdapter : IChatAdapter
                     else
                     {
                         _status = "reconnecting: " + why;
-                        _logger.LogWarning("Telegram long poll failed: {Error}; again in {Seconds} s", why, wait.TotalSeconds);
+                        _logger.LogWarning("Telegram connection failed: {Error}; again in {Seconds} s", why, wait.TotalSeconds);
                     }
                     await Task.Delay(wait, _time, cancellationToken);
                 }
@@ -184,6 +194,107 @@ public sealed class TelegramChatAdapter : IChatAdapter
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+        }
+    }
+
+    /// <summary>Who the bot is; where Telegram sends its updates (long polling and a webhook exclude
+    /// each other); its commands, once.</summary>
+    private async Task IntroduceAsync(CancellationToken cancellationToken)
+    {
+        _me ??= await _bot.GetMe(cancellationToken);
+        if (_options.WebhookUrl is null)
+        {
+            await _bot.DeleteWebhook(dropPendingUpdates: false, cancellationToken);
+            _logger.LogInformation("Telegram bot @{Username} ({BotId}) connected; polling for updates", _me.Username, _me.Id);
+        }
+        else
+        {
+            await SetWebhookAsync(cancellationToken);
+            _logger.LogInformation("Telegram bot @{Username} ({BotId}) connected; Telegram sends updates to {Url}", _me.Username, _me.Id, HookUrl);
+        }
+        if (Interlocked.Exchange(ref _commandsRegistered, 1) == 0)
+        {
+            Track(RegisterCommandsAsync(_stop.Token));
+        }
+    }
+
+    private string HookUrl => _options.HookUrl(Connector.Id)!;
+
+    private async Task SetWebhookAsync(CancellationToken cancellationToken)
+    {
+        await _bot.SetWebhook(HookUrl, allowedUpdates: Wanted, dropPendingUpdates: false, secretToken: _options.WebhookSecret, cancellationToken: cancellationToken);
+        _webhookSince = _time.GetUtcNow();
+    }
+
+    /// <summary>Asks Telegram how delivery to the webhook goes: sets it again when it was removed or
+    /// changed elsewhere, and says in the status when Telegram could not deliver since the last look.</summary>
+    private async Task WatchWebhookAsync(CancellationToken cancellationToken)
+    {
+        var info = await _bot.GetWebhookInfo(cancellationToken);
+        if (info.Url != HookUrl)
+        {
+            _logger.LogWarning("Telegram's webhook for @{Username} was {Url}; setting it to {HookUrl} again", _me!.Username, info.Url.Length == 0 ? "removed" : info.Url, HookUrl);
+            await SetWebhookAsync(cancellationToken);
+            info = await _bot.GetWebhookInfo(cancellationToken);
+        }
+        // Telegram gives the time of the last failure to the second.
+        if (info.LastErrorDate is { } failedAt && new DateTimeOffset(DateTime.SpecifyKind(failedAt, DateTimeKind.Utc)) >= _webhookSince.AddTicks(-(_webhookSince.Ticks % TimeSpan.TicksPerSecond))
+            && info.PendingUpdateCount > 0)
+        {
+            _status = $"reconnecting: Telegram could not deliver updates to {HookUrl} ({info.LastErrorMessage}); {info.PendingUpdateCount} waiting";
+            if (_reportedDeliveryFailure != failedAt)
+            {
+                _reportedDeliveryFailure = failedAt;
+                _logger.LogWarning("Telegram could not deliver updates to {Url}: {Error} ({Pending} waiting)", HookUrl, info.LastErrorMessage, info.PendingUpdateCount);
+                _events.Publish(new LoopEvent("chat.error", _time.GetUtcNow(), null, null,
+                    $"{Connector.Name}: Telegram could not deliver updates to {HookUrl}: {info.LastErrorMessage}"));
+            }
+            return;
+        }
+        _status = $"connected as @{_me!.Username} (webhook)";
+    }
+
+    /// <summary>An update Telegram posts to /hooks/{id} in webhook mode. Answered 200 only once its
+    /// message is stored; any other answer makes Telegram send it again.</summary>
+    public async Task<WebhookAnswer> ReceiveAsync(WebhookCall call, CancellationToken cancellationToken)
+    {
+        if (_options.WebhookSecret is not { } secret)
+        {
+            return new WebhookAnswer(404, $"connector {Connector.Id} polls Telegram for updates; it takes no webhook calls (set webhook_url to use one)");
+        }
+        if (call.Method != "POST")
+        {
+            return new WebhookAnswer(405, "Telegram's webhook calls are POST requests");
+        }
+        if (!call.Headers.TryGetValue("x-telegram-bot-api-secret-token", out var given)
+            || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), Encoding.UTF8.GetBytes(secret)))
+        {
+            _logger.LogWarning("A call to the webhook of connector {Connector} lacked Telegram's secret token; refused", Connector.Id);
+            return new WebhookAnswer(401, "the secret token is missing or wrong");
+        }
+        Update? update;
+        try
+        {
+            update = JsonSerializer.Deserialize<Update>(call.Body, JsonBotAPI.Options);
+        }
+        catch (JsonException invalid)
+        {
+            return new WebhookAnswer(400, $"the body is not a Telegram update: {invalid.Message}");
+        }
+        if (update is null)
+        {
+            return new WebhookAnswer(400, "the body is not a Telegram update");
+        }
+        try
+        {
+            _me ??= await _bot.GetMe(cancellationToken);
+            await OnUpdateAsync(update, cancellationToken);
+            return new WebhookAnswer(200, "ok");
+        }
+        catch (Exception error) when (error is StoreFailure or RequestException)
+        {
+            _logger.LogWarning("Telegram update {UpdateId} could not be taken ({Error}); Telegram sends it again", update.Id, error.Message);
+            return new WebhookAnswer(503, "not stored; send it again");
         }
     }
 

@@ -21,16 +21,26 @@ public sealed record TelegramTimings(
 
 /// <summary>A Telegram connector's settings, as <see cref="Loop.Domain.Connectors.ConnectorSpec"/> checked them.</summary>
 /// <param name="Allowed">The whitelist: user ids as digits, usernames as "@lowercase", "*" for anyone; empty lets nobody in.</param>
-public sealed record TelegramOptions(string Token, string ApiUrl, IReadOnlyList<string> Allowed)
+/// <param name="WebhookUrl">This Loop's public address when Telegram is to call it; null: long polling.</param>
+public sealed record TelegramOptions(string Token, string ApiUrl, IReadOnlyList<string> Allowed, string? WebhookUrl = null)
 {
     public const string DefaultApiUrl = "https://api.telegram.org";
 
     public TelegramTimings Timings { get; init; } = new();
 
+    /// <summary>The secret Telegram sends with each webhook call (X-Telegram-Bot-Api-Secret-Token).
+    /// Derived from the token, so every node knows it and nothing more is stored; it changes with the token.</summary>
+    public string? WebhookSecret => WebhookUrl is null ? null
+        : Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Token), "loop telegram webhook"u8));
+
+    /// <summary>Where Telegram posts this connector's updates in webhook mode.</summary>
+    public string? HookUrl(string connectorId) => WebhookUrl is null ? null : $"{WebhookUrl}/hooks/{Uri.EscapeDataString(connectorId)}";
+
     public static TelegramOptions From(IReadOnlyDictionary<string, string> settings, IReadOnlyDictionary<string, string> secrets, IReadOnlyList<string> allowed) =>
         new(secrets.GetValueOrDefault("token") ?? throw new InvalidOperationException("the Telegram connector has no token"),
             settings.GetValueOrDefault("api_url") is { Length: > 0 } url ? url.TrimEnd('/') : DefaultApiUrl,
-            allowed);
+            allowed,
+            settings.GetValueOrDefault("webhook_url") is { Length: > 0 } hook ? hook.TrimEnd('/') : null);
 
     /// <summary>Whether this user may talk to the agent.</summary>
     public bool Allows(long userId, string? username) =>

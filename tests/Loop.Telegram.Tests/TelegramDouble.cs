@@ -390,6 +390,10 @@ public sealed partial class TelegramDouble : IAsyncDisposable
             var status = await PostToWebhookAsync((JsonObject)next.DeepClone(), token: token, cancellationToken: cancellationToken);
             if (status is < 200 or > 299)
             {
+                lock (_gate)
+                {
+                    Bot(token).LastDeliveryError = (_time.GetUtcNow(), $"Wrong response from the webhook: {status}");
+                }
                 return delivered;
             }
             lock (_gate)
@@ -757,6 +761,11 @@ public sealed partial class TelegramDouble : IAsyncDisposable
         {
             info["max_connections"] = 40;
             info["ip_address"] = "127.0.0.1";
+            if (bot.LastDeliveryError is { } error)
+            {
+                info["last_error_date"] = error.At.ToUnixTimeSeconds();
+                info["last_error_message"] = error.Message;
+            }
             if (bot.AllowedUpdates is { } allowed)
             {
                 info["allowed_updates"] = new JsonArray([.. allowed.Select(a => (JsonNode)a)]);
@@ -1002,6 +1011,8 @@ public sealed partial class TelegramDouble : IAsyncDisposable
         public int Waiting { get; set; }
         public string? WebhookUrl { get; set; }
         public string? WebhookSecret { get; set; }
+        /// <summary>When and why the last delivery to the webhook failed (getWebhookInfo's last_error_*).</summary>
+        public (DateTimeOffset At, string Message)? LastDeliveryError { get; set; }
         public Dictionary<long, ChatState> Chats { get; } = [];
         public List<SentMessage> Sent { get; } = [];
         public Dictionary<(string Scope, string Language), JsonArray> Commands { get; } = [];

@@ -151,15 +151,17 @@ public sealed class TelegramHarness : IAsyncDisposable
 
     public IChatAdapter Adapter => Node.Get<ChatConnections>().Adapter("telegram")!;
 
+    /// <param name="webhook">Webhook mode: Telegram is to call this node's API (/hooks/telegram) instead of being polled.</param>
     public static async Task<TelegramHarness> StartAsync(TelegramDouble telegram, IReadOnlyList<string>? allowed = null, TimeProvider? clock = null,
-        string token = TelegramDouble.Token)
+        string token = TelegramDouble.Token, bool webhook = false)
     {
         var home = Directory.CreateTempSubdirectory("loop-telegram-").FullName;
         var paths = new LoopPaths(home, home);
+        var apiAddr = $"127.0.0.1:{LoopDaemon.FreePort()}";
         var config = LoopConfig.Defaults(paths) with
         {
             ContainerUser = AgentUser.TestsRunAsRoot ? AgentUser.ContainerUser : null,
-            ApiAddr = $"127.0.0.1:{LoopDaemon.FreePort()}",
+            ApiAddr = apiAddr,
             // As the config loader makes the connector of the telegram_* keys.
             Connectors =
             [
@@ -167,6 +169,7 @@ public sealed class TelegramHarness : IAsyncDisposable
                 {
                     ["token"] = token,
                     ["api_url"] = telegram.BaseUrl,
+                    ["webhook_url"] = webhook ? $"http://{apiAddr}" : null,
                 }, allowed ?? ["*"])),
             ],
         };

@@ -65,6 +65,8 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
         new(ConnectorKind.Telegram,
         [
             new("token", SettingKind.Secret, true, "123456:ABC-DEF…", "the bot token @BotFather gave"),
+            new("webhook_url", SettingKind.Url, false, "https://loop.example.com",
+                "this Loop's public https address: Telegram then sends updates to <webhook_url>/hooks/<connector id> instead of being polled"),
             new("api_url", SettingKind.Url, false, "https://api.telegram.org", "the Bot API server (for tests, proxies and local Bot API servers)"),
         ], "allowed_users", "[\"123456789\", \"@alice\"]"),
         new(ConnectorKind.Email,
