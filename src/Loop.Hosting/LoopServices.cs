@@ -82,7 +82,9 @@ public static class LoopServices
         {
             var grains = sp.GetRequiredService<IGrainFactory>();
             return new TaskClaimer(sp.GetRequiredService<ILoopStore>(), id => grains.GetGrain<IChannelGrain>(id).Wake(),
-                sp.GetRequiredService<ILoopEvents>(), minimumInterval, MisfireGrace.FromSeconds(config.MisfireGraceSec), time,
+                sp.GetRequiredService<ILoopEvents>(), minimumInterval, MisfireGrace.FromSeconds(config.MisfireGraceSec),
+                // Slots fire on time however busy the thread pool is; a test's own clock stays its own.
+                time == TimeProvider.System ? PunctualClock.Instance : time,
                 sp.GetRequiredService<ILogger<TaskClaimer>>());
         });
         services.AddSingleton(Make<TaskGrainParts>);
