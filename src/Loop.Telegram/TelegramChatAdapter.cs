@@ -277,13 +277,13 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         {
             update = JsonSerializer.Deserialize<Update>(call.Body, JsonBotAPI.Options);
         }
-        catch (JsonException invalid)
+        catch (JsonException)
         {
-            return new WebhookAnswer(400, $"the body is not a Telegram update: {invalid.Message}");
+            update = null;
         }
         if (update is null)
         {
-            return new WebhookAnswer(400, "the body is not a Telegram update");
+            return new WebhookAnswer(400, "the body is not a Telegram update (a JSON Update object)");
         }
         try
         {
