@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Loop's benchmarks, (a) to (h) and (j) of bench/README.md, in one run with their baselines.
+# Loop's benchmarks, (a) to (h), (j) and (k) of bench/README.md, in one run with their baselines.
 # Prints the summary table and writes it to bench/results/latest.md. `run.sh cluster` runs (j) alone
 # (no Docker needed) and writes bench/results/cluster.md; `run.sh chaos` runs (i). Everything it starts listens
 # on 127.0.0.1 only, stops by itself, and is cleaned up on exit (trap), even on Ctrl-C.
 # Needs: artifacts/bin/loop (make build), a Docker engine and loop-agent-test:latest (make test-env),
-# node, wrk, and for (j) PostgreSQL's server (Debian's postgresql, as the tests use it).
-# `make bench` does the first two; this script installs wrk when missing.
+# node, wrk, for (j) PostgreSQL's server (Debian's postgresql, as the tests use it) and for (k) Debian's
+# Dovecot and Exim (the tests' mail servers). `make bench` does the first two and the mail servers
+# (make test-env); this script installs wrk when missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +57,9 @@ if [[ "$MODE" != cluster ]]; then
   docker info >/dev/null 2>&1 || die "no Docker engine answers: run \`make test-env\` (or \`make bench\`)"
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || die "$BASE_IMAGE is missing: run \`make test-env\`"
   command -v node >/dev/null 2>&1 || die "node is needed for the baseline server"
+fi
+if [[ "$MODE" != cluster && "$MODE" != chaos ]]; then
+  [[ -x /usr/sbin/dovecot && -x /usr/sbin/exim4 ]] || die "Dovecot and Exim are needed for (k): run \`make test-env\`"
 fi
 if [[ "$MODE" != chaos ]]; then
   ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || die "PostgreSQL's server is needed for (j): run \`bash scripts/provision-test-env.sh\`"
@@ -122,6 +126,9 @@ if [[ "$MODE" == chaos ]]; then
 fi
 
 step a 180 orchestration --home "$STATE/a-home" --node "$NODE_NAME" --messages 1000 --warmup 200 --channels 50 --raw "$STATE/a-samples.csv"
+# (k) Telegram, WhatsApp and email inbound to the sandbox call (about 5 minutes, most of it email: Dovecot
+# holds each IDLE notification 500 ms). Its private mail servers stop with it, a watchdog of theirs even on kill -9.
+step k 600 chat-inbound --home "$STATE/k-home" --node "$NODE_NAME" --messages 200 --warmup 20 --chats 20 --raw "$STATE/k-samples.csv"
 step b 600 container --home "$STATE/b-home" --node "$NODE_NAME" --image "$BENCH_IMAGE" --label "loop.bench=$NODE_NAME" --count 20 --warmup 2
 step c 120 ingest --state "$STATE" --id c --daemon loop --loop-bin "$LOOP_BIN" --channels 100 --connections 50 --seconds 10 --script "$ROOT/bench/baseline/post-message.lua"
 step c2 120 ingest --state "$STATE" --id c2 --daemon instant --channels 100 --connections 50 --seconds 10 --script "$ROOT/bench/baseline/post-message.lua"
@@ -143,6 +150,6 @@ fi
 cluster_steps
 
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-inputs="$STATE/a.json,$STATE/b.json,$STATE/c.json,$STATE/c2.json,$STATE/d.json,$STATE/e.json,$STATE/f1.json,$STATE/f2.json,$STATE/g.json,$STATE/h.json,$CLUSTER_INPUTS"
+inputs="$STATE/a.json,$STATE/k.json,$STATE/b.json,$STATE/c.json,$STATE/c2.json,$STATE/d.json,$STATE/e.json,$STATE/f1.json,$STATE/f2.json,$STATE/g.json,$STATE/h.json,$CLUSTER_INPUTS"
 "$BENCH" report --inputs "$inputs" --out "$RESULTS/latest.md" \
   --context "Load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $LOAD_AFTER. Other work on the machine shows up as scheduling delays of a few ms in the tails."

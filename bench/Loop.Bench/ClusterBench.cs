@@ -331,6 +331,12 @@ public static partial class ClusterBench
 
     private static async Task<BenchResult> LatenessAsync(BenchArgs args, string id, string state, PgServer server, CancellationToken cancellationToken)
     {
+        if (args.Get("nodes", "") is { Length: > 0 } alone)
+        {
+            // One case alone, to look into it (BENCH_KEEP_STATE keeps the node logs): no report.
+            await LatenessOnceAsync(args, id, state, server, int.Parse(alone, System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+            throw new BenchFailure($"--nodes {alone} measures that case alone; its numbers are on stderr");
+        }
         var one = await LatenessOnceAsync(args, id, state, server, 1, cancellationToken);
         var three = await LatenessOnceAsync(args, id, state, server, 3, cancellationToken);
         const double target = 20;
@@ -462,7 +468,7 @@ public static partial class ClusterBench
             var perNode = string.Join(", ", events.GroupBy(e => e.Node).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count():N0}"));
             var firedStats = Stats.Of(firedLate);
             var startedStats = Stats.Of(startedLate);
-            Console.Error.WriteLine($"[bench {id}] {nodeCount} node(s): fired {firedStats.Count} p50 {firedStats.P50:0.0} p99 {firedStats.P99:0.0} max {firedStats.Max:0.0} ms; started p50 {startedStats.P50:0.0} p99 {startedStats.P99:0.0} ms; once {once}, twice {twice}, missed {missed}, early {early}; {perNode}");
+            Console.Error.WriteLine($"[bench {id}] {nodeCount} node(s): fired {firedStats.Count} p50 {firedStats.P50:0.0} p99 {firedStats.P99:0.0} max {firedStats.Max:0.0} ms; started p50 {startedStats.P50:0.0} p99 {startedStats.P99:0.0} ms; once {once}, twice {twice}, missed {missed}, early {early}; claims begun late {claimLate.Count} (max {(claimLate.Count > 0 ? claimLate.Max() : 0):0} ms); {perNode}");
             return new LatenessRun(
                 $"{plan.Tasks:N0} once tasks due evenly over {plan.WindowSeconds:0} s ({Stats.Num(plan.Tasks / plan.WindowSeconds)}/s)",
                 firedStats, startedStats, claimLate.Count > 0 ? Stats.Of(claimLate) : new Stats(0, 0, 0, 0, 0, 0), claimLead.Count > 0 ? Stats.Of(claimLead) : new Stats(0, 0, 0, 0, 0, 0), claimLead.Count > 0 ? claimLead.Min() : 0,

@@ -6,6 +6,7 @@ namespace Loop.Bench;
 /// <c>lateness</c> (f, g: task fire lateness), <c>task-memory</c> (h: RSS with 100,000 tasks),
 /// <c>chaos</c> (i: kill -9 during traffic, <c>make chaos</c>),
 /// <c>cluster</c> (j: several <c>loop serve</c> nodes on PostgreSQL; <c>--part failover|ingest|lateness|startup</c>),
+/// <c>chat-inbound</c> (k: a Telegram, WhatsApp or email message to the container create request),
 /// <c>serve</c> (a daemon on the no-Docker sandbox, for c) and <c>report</c> (the summary table).
 /// Each measuring subcommand writes its rows as JSON to <c>--out</c>.
 /// </summary>
@@ -15,7 +16,7 @@ public static class Program
     {
         if (argv.Length == 0)
         {
-            Console.Error.WriteLine("usage: Loop.Bench <orchestration|container|ingest|startup|health|lateness|task-memory|chaos|cluster|serve|report> [--name value ...]");
+            Console.Error.WriteLine("usage: Loop.Bench <orchestration|container|ingest|startup|health|lateness|task-memory|chaos|cluster|chat-inbound|serve|report> [--name value ...]");
             return 2;
         }
         var args = BenchArgs.Parse(argv.Skip(1));
@@ -38,6 +39,7 @@ public static class Program
                 "task-memory" => await TaskMemoryBench.RunAsync(args, stop.Token),
                 "chaos" => await ChaosBench.RunAsync(args, stop.Token),
                 "cluster" => await ClusterBench.RunAsync(args, stop.Token),
+                "chat-inbound" => await ChatInboundBench.RunAsync(args, stop.Token),
                 "serve" => await BenchServer.RunAsync(args, stop.Token),
                 "report" => Report.Write(args),
                 _ => Usage(argv[0]),
