@@ -23,9 +23,20 @@ public static class LoopCommandLine
             {
                 Console.Error.WriteLine($"loop: {error.Message}");
             }
-            Console.Error.WriteLine("Run 'loop --help' for usage.");
+            Console.Error.WriteLine($"Run '{CommandPath(parse.CommandResult)} --help' for usage.");
             return 2;
         }
         return await parse.InvokeAsync();
+    }
+
+    /// <summary>"loop tasks add" for the command a parse reached, so a usage error points to its own help.</summary>
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult command)
+    {
+        var names = new List<string>();
+        for (var at = command; at.Parent is System.CommandLine.Parsing.CommandResult parent; at = parent)
+        {
+            names.Insert(0, at.Command.Name);
+        }
+        return string.Join(' ', names.Prepend("loop"));
     }
 }

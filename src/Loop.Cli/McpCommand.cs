@@ -1,6 +1,7 @@
 namespace Loop.Cli;
 
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Loop.Client;
 using Loop.Mcp;
 
@@ -20,9 +21,12 @@ public static class McpCommand
         command.Aliases.Add("m");
         command.Validators.Add(result =>
         {
-            var hasChannel = !string.IsNullOrWhiteSpace(result.GetValue(channelId));
-            var hasDir = !string.IsNullOrWhiteSpace(result.GetValue(dir));
-            if (hasChannel == hasDir)
+            OptionResult?[] given = [result.GetResult(channelId), result.GetResult(dir)];
+            if (given.Any(g => g is { Tokens.Count: 0 }))
+            {
+                return; // an option without its value: the parser says so (reading it here would throw)
+            }
+            if (given.Count(g => g is { } option && !string.IsNullOrWhiteSpace(option.Tokens[0].Value)) != 1)
             {
                 result.AddError("loop mcp needs exactly one of --channel-id <id> and --dir <path>");
             }

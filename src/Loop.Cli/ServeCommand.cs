@@ -60,6 +60,11 @@ public static class ServeCommand
     {
         try
         {
+            if (siloPath is not null && !File.Exists(siloPath))
+            {
+                // A missing default silo.json means a single node; a file named on purpose must be there.
+                throw new ConfigException($"{Path.GetFullPath(siloPath)}: no such file (given with --silo)");
+            }
             var paths = LoopPaths.FromEnvironment();
             var loaded = ConfigLoader.Load(paths, Environment.GetEnvironmentVariables());
             var node = NodeSettings.Load(siloPath ?? (File.Exists(paths.SiloFile) ? paths.SiloFile : null), loaded.Config,

@@ -81,10 +81,10 @@ public static class TasksCommand
         var command = new Command("add", "Add a task to a channel") { channel, type, schedule, prompt, timezone, context, name, maxIterations, disabled };
         command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
         {
-            var request = new CreateTaskRequest(parse.GetValue(channel)!, parse.GetValue(type)!, parse.GetValue(schedule) ?? "", parse.GetValue(prompt)!)
+            var request = new CreateTaskRequest(parse.GetValue(channel)!, parse.GetValue(type)!.ToLowerInvariant(), parse.GetValue(schedule) ?? "", parse.GetValue(prompt)!)
             {
                 Timezone = parse.GetValue(timezone),
-                Context = parse.GetValue(context),
+                Context = parse.GetValue(context)?.ToLowerInvariant(),
                 Name = parse.GetValue(name),
                 MaxIterations = parse.GetValue(maxIterations),
                 Enabled = parse.GetValue(disabled) ? false : null,
@@ -165,13 +165,13 @@ public static class TasksCommand
         return command;
     }
 
-    /// <summary>Like AcceptOnlyFromAmong, but the error is one line.</summary>
+    /// <summary>Like AcceptOnlyFromAmong, but the error is one line, and any case is taken (CRON is cron).</summary>
     private static void OneOf(Option option, string[] allowed) =>
         option.Validators.Add(result =>
         {
             foreach (var token in result.Tokens)
             {
-                if (!allowed.Contains(token.Value, StringComparer.Ordinal))
+                if (!allowed.Contains(token.Value, StringComparer.OrdinalIgnoreCase))
                 {
                     result.AddError($"{option.Name} must be one of {string.Join(", ", allowed)} (got '{token.Value}')");
                 }

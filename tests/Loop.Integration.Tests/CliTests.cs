@@ -51,6 +51,22 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_silo_file_named_on_the_command_line_that_is_not_there_stops_serve_and_migrate_with_its_path()
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        var missing = Path.Combine(home, "no-such-silo.json");
+
+        foreach (var command in new[] { "serve", "migrate" })
+        {
+            var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, command, "--silo", missing);
+
+            Assert.Equal(1, exit);
+            Assert.Equal($"loop: {missing}: no such file (given with --silo)", output.Trim());
+        }
+        Assert.False(File.Exists(Path.Combine(home, "loop.db")), "nothing may start on defaults instead");
+    }
+
+    [Fact]
     public async Task A_host_name_in_api_addr_stops_serve_before_anything_starts_saying_what_to_write()
     {
         var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;

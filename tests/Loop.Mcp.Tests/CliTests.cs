@@ -18,7 +18,8 @@ public sealed class TasksCliTests(DaemonFixture fixture)
     {
         var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
 
-        var add = await Tasks("add", "--channel-id", channel.Id, "--type", "cron", "--schedule", "*/5 * * * *",
+        // The type in any case, as people type it.
+        var add = await Tasks("add", "--channel-id", channel.Id, "--type", "CRON", "--schedule", "*/5 * * * *",
             "--prompt", "Check the deploys", "--timezone", "Europe/Berlin", "--name", "deploy-watch");
         Assert.Equal(0, add.ExitCode);
         Assert.StartsWith("added task_", add.Stdout);
@@ -142,6 +143,18 @@ public sealed class UsageTests
         var result = await LoopCli.RunAsync("mcp");
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith("loop: loop mcp needs exactly one of --channel-id <id> and --dir <path>", result.Stderr);
+    }
+
+    [Theory]
+    [InlineData("--channel-id")]
+    [InlineData("--dir")]
+    public async Task Mcp_with_an_option_but_not_its_value_says_so_and_points_to_its_help(string option)
+    {
+        var result = await LoopCli.RunAsync("mcp", option);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal([$"loop: Required argument missing for option: '{option}'.", "Run 'loop mcp --help' for usage."],
+            result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Empty(result.Stdout);
     }
 
     [Fact]
