@@ -23,6 +23,7 @@ public sealed class ClusterEventRelay(string connectionString, ILoopEvents event
     // PostgreSQL refuses a notification payload of 8000 bytes or more; the text gives way.
     private const int MaxPayloadBytes = 7_900;
     private const int MaxQueued = 10_000;
+    private const int MaxBatch = 100;
     private static readonly TimeSpan ReconnectAfter = TimeSpan.FromSeconds(1);
 
     private readonly Channel<LoopEvent> _outgoing = System.Threading.Channels.Channel.CreateBounded<LoopEvent>(
@@ -45,20 +46,23 @@ public sealed class ClusterEventRelay(string connectionString, ILoopEvents event
         }
     }
 
+    /// <summary>Sends the events queued meanwhile together: one round trip and one commit for a batch,
+    /// where each notification would otherwise be a transaction of its own (and a wake-up of every
+    /// listening node) while a burst of runs is what keeps the database busy.</summary>
     private async Task SendAsync(CancellationToken stoppingToken)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(stoppingToken);
-        await using var notify = new NpgsqlCommand($"SELECT pg_notify('{Channel}', @payload)", connection);
-        var payload = new NpgsqlParameter<string>("payload", "");
-        notify.Parameters.Add(payload);
         while (await _outgoing.Reader.WaitToReadAsync(stoppingToken))
         {
-            while (_outgoing.Reader.TryRead(out var loopEvent))
+            await using var batch = connection.CreateBatch();
+            while (batch.BatchCommands.Count < MaxBatch && _outgoing.Reader.TryRead(out var loopEvent))
             {
-                payload.TypedValue = Encode(loopEvent, identity.NodeName);
-                await notify.ExecuteNonQueryAsync(stoppingToken);
+                var notify = new NpgsqlBatchCommand($"SELECT pg_notify('{Channel}', $1)");
+                notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Encode(loopEvent, identity.NodeName) });
+                batch.BatchCommands.Add(notify);
             }
+            await batch.ExecuteNonQueryAsync(stoppingToken);
         }
     }
 
