@@ -345,7 +345,7 @@ public static partial class ClusterBench
             new(id, $"fire lateness (task.fired − due), {three.What}, 3 nodes (baseline 1 node), p50 / p99 / max; events received {three.Fired.Count:N0} / {one.Fired.Count:N0} of {TaskCount(args):N0}",
                 Triple(three.Fired), Triple(one.Fired), Stats.Num(three.Fired.P99 / one.Fired.P99, "0.00") + " (p99)", $"p99 < {target} ms", BenchResult.Verdict(three.Fired.P99 < target)),
             new(id, "run start lateness from the store (runs.started_at − due; an upper bound of the above), p50 / p99 / max",
-                Triple(three.Started), Triple(one.Started), Stats.Num(three.Started.P99 / one.Started.P99, "0.00") + " (p99)", $"p99 < {target} ms", BenchResult.Verdict(three.Started.P99 < target)),
+                Triple(three.Started), Triple(one.Started), Stats.Num(three.Started.P99 / one.Started.P99, "0.00") + " (p99)", "(info: bounds the row above)", "-"),
             new(id, "slots due: fired / fired twice / missed / early (runs per task in the store)",
                 three.Correctness, one.Correctness, "-", "each once, none early", BenchResult.Verdict(three.Correct && one.Correct)),
             new(id, "slots fired per node (the node of each task.fired event)", three.PerNode, one.PerNode, "-", "(info)", "-"),
