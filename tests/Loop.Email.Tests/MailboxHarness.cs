@@ -97,20 +97,17 @@ public sealed class MailboxHarness : IAsyncDisposable
     /// <summary>Waits until the connector's status starts with <paramref name="prefix"/>.</summary>
     public async Task<string> WaitForStatusAsync(string prefix, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (true)
+        string? status = null;
+        try
         {
-            var status = Node.Get<ChatConnections>().Adapter("email")?.Status;
-            if (status?.StartsWith(prefix, StringComparison.Ordinal) == true)
-            {
-                return status;
-            }
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"the email connector's status is \"{status}\", not \"{prefix}…\"");
-            }
-            await Task.Delay(20);
+            await Eventually.WaitAsync(() => (status = Node.Get<ChatConnections>().Adapter("email")?.Status)?.StartsWith(prefix, StringComparison.Ordinal) == true,
+                "the email connector's status", timeout);
         }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"the email connector's status is \"{status}\", not \"{prefix}…\"");
+        }
+        return status!;
     }
 
     public async ValueTask DisposeAsync()

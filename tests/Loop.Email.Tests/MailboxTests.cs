@@ -178,25 +178,12 @@ public sealed class MailboxTests
         }
         await node.Node.Get<ChatConnections>().CloseAsync("email", CancellationToken.None);
         await node.Node.Get<ChatConnections>().OpenAsync("email", CancellationToken.None);
-        await Eventually(async () => (await MailAssert.SeenAsync(server, loop))[sent.MessageId!], "the mail flagged seen again");
+        await Eventually.WaitAsync(async () => (await MailAssert.SeenAsync(server, loop))[sent.MessageId!], "the mail flagged seen again", Patience);
 
         var channel = Assert.Single((await node.Node.Channels.ListChannelOverviewsAsync(Caller.User, null, null, 0, CancellationToken.None)).Channels);
         var messages = await node.Node.Channels.ListMessagesAsync(Caller.User, channel.Channel.Id, 0, 100, CancellationToken.None);
         Assert.Single(messages, m => m.Role == Loop.Domain.Channels.MessageRole.User);
         Assert.Single(node.Sandbox.Prompts);
         Assert.Single(await server.MessagesAsync(alice));
-    }
-
-    private static async Task Eventually(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-            await Task.Delay(50);
-        }
     }
 }

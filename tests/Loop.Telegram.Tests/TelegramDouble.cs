@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Loop.Testing;
 using Microsoft.Extensions.Logging;
 
 /// <summary>One Bot API request the double received: its method, its parameters merged from query
@@ -1053,22 +1054,5 @@ public sealed partial class TelegramDouble : IAsyncDisposable
         public TelegramChat Chat { get; } = chat;
         public int LastMessageId { get; set; }
         public Dictionary<int, JsonObject> Messages { get; } = [];
-    }
-}
-
-/// <summary>Condition-based waiting: polls until true or the timeout, never a guessed sleep.</summary>
-public static class Eventually
-{
-    public static async Task WaitAsync(Func<bool> condition, string what, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-            await Task.Delay(20, cancellationToken);
-        }
     }
 }

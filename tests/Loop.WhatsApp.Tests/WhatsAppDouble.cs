@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Loop.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -81,14 +82,13 @@ public sealed class WhatsAppDouble : IAsyncDisposable
 
     public async Task<IReadOnlyList<SentMessage>> WaitForSentAsync(int count, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(120));
-        while (Sent.Count < count)
+        try
         {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{Sent.Count} of {count} message(s) sent: {string.Join(" | ", Sent)}");
-            }
-            await Task.Delay(50);
+            await Eventually.WaitAsync(() => Sent.Count >= count, "messages sent", timeout ?? TimeSpan.FromSeconds(120));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"{Sent.Count} of {count} message(s) sent: {string.Join(" | ", Sent)}");
         }
         return Sent;
     }
