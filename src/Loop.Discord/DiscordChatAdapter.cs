@@ -328,21 +328,21 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         return Task.CompletedTask;
     }
 
-    private async Task PostReplyAsync(string discordChannel, Run run, string fallback, CancellationToken cancellationToken)
-    {
-        var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Id, fallback, cancellationToken);
-        if (run.TaskId is { } taskId)
+    private Task PostReplyAsync(string discordChannel, Run run, string fallback, CancellationToken cancellationToken) =>
+        _channels.PostReplyOnceAsync(run.Id, async ct =>
         {
-            var name = await TaskNameAsync(taskId, cancellationToken);
-            reply = $"**⏰ {name}**\n{reply}";
-        }
-        var parts = MessageSplitter.Split(reply);
-        for (var i = 0; i < parts.Count; i++)
-        {
-            await _rest.CreateMessageAsync(discordChannel, parts[i], i == 0 ? trigger : null, cancellationToken);
-        }
-        _logger.LogInformation("Posted the reply of run {RunId} to Discord channel {DiscordChannel} in {Parts} part(s)", run.Id, discordChannel, parts.Count);
-    }
+            var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Id, fallback, ct);
+            if (run.TaskId is { } taskId)
+            {
+                reply = $"**⏰ {await TaskNameAsync(taskId, ct)}**\n{reply}";
+            }
+            var parts = MessageSplitter.Split(reply);
+            for (var i = 0; i < parts.Count; i++)
+            {
+                await _rest.CreateMessageAsync(discordChannel, parts[i], i == 0 ? trigger : null, ct);
+            }
+            _logger.LogInformation("Posted the reply of run {RunId} to Discord channel {DiscordChannel} in {Parts} part(s)", run.Id, discordChannel, parts.Count);
+        }, cancellationToken);
 
     private async Task<string> TaskNameAsync(string taskId, CancellationToken cancellationToken)
     {

@@ -62,6 +62,23 @@ public interface ILoopStore
     /// <summary>The messages a run took (its prompt) and its reply, in id order.</summary>
     Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken);
 
+    /// <summary>Whether the reply of a run reached its chat platform (<see cref="MarkReplyPostedAsync"/>).</summary>
+    Task<bool> IsReplyPostedAsync(string runId, CancellationToken cancellationToken);
+
+    Task MarkReplyPostedAsync(string runId, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>Records that a sender a connector does not allow is told so <paramref name="now"/>,
+    /// unless they were told at or after <paramref name="toldBefore"/>: false then, and nothing changes.</summary>
+    Task<bool> RecordRefusalAsync(string connectorId, string sender, DateTimeOffset now, DateTimeOffset toldBefore, CancellationToken cancellationToken);
+
+    /// <summary>The runs of chat channels that ended at or after <paramref name="since"/> and whose reply
+    /// was not posted, with the node that had them.</summary>
+    Task<IReadOnlyList<UnpostedReply>> ListUnpostedRepliesAsync(DateTimeOffset since, CancellationToken cancellationToken);
+
+    /// <summary>Makes an unposted reply this store's node's to post, if <paramref name="node"/> still has
+    /// it: of the nodes that try, one gets the run, the others null.</summary>
+    Task<Run?> AdoptUnpostedReplyAsync(string runId, string? node, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<Channel>> ListChannelsAsync(CancellationToken cancellationToken);
 
     /// <summary>A page of channels (by created_at, then id) with what each is doing: its queue, its
@@ -256,6 +273,9 @@ public enum SessionHolder
 
 /// <summary>The session id a finished run leaves its holder (the channel or task <see cref="HolderId"/>) with.</summary>
 public sealed record SessionChange(SessionHolder Holder, string HolderId, string SessionId);
+
+/// <summary>An ended run of a chat channel whose reply has not reached the chat, and the node that had it.</summary>
+public sealed record UnpostedReply(string RunId, string? Node);
 
 /// <summary>How many runs a node has taken that are still running or queued.</summary>
 public sealed record NodeRuns(string Node, int Running, int Queued);

@@ -209,7 +209,7 @@ public sealed class EmailChatAdapter : IChatAdapter
     {
         if (run.Ended)
         {
-            Track(run.Channel.Id, () => ReplyAsync(run.Channel, run.Chat, run.Run, run.Text, _stop.Token));
+            Track(run.Channel.Id, () => _channels.PostReplyOnceAsync(run.Run.Id, ct => ReplyAsync(run.Channel, run.Chat, run.Run, run.Text, ct), _stop.Token));
         }
         return Task.CompletedTask;
     }

@@ -95,6 +95,25 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             messages.LastOrDefault(m => m.Role == MessageRole.User && m.ExternalId is not null)?.ExternalId);
     }
 
+    /// <summary>Posts the reply of an ended run to its chat with <paramref name="post"/> unless that was
+    /// done already, and records it once posted: a node that dies before then leaves it to the node
+    /// that takes over (<see cref="NodeLifecycle"/>). False when it had been posted.</summary>
+    public async Task<bool> PostReplyOnceAsync(string runId, Func<CancellationToken, Task> post, CancellationToken cancellationToken)
+    {
+        if (await store.IsReplyPostedAsync(runId, cancellationToken))
+        {
+            return false;
+        }
+        await post(cancellationToken);
+        await store.MarkReplyPostedAsync(runId, time.GetUtcNow(), cancellationToken);
+        return true;
+    }
+
+    /// <summary>Whether a sender the connector does not allow is to be told so now: once per
+    /// <paramref name="every"/>, whichever node takes their messages and across restarts.</summary>
+    public Task<bool> TellStrangerAsync(string connectorId, string sender, DateTimeOffset now, TimeSpan every, CancellationToken cancellationToken) =>
+        store.RecordRefusalAsync(connectorId, sender, now, now - every, cancellationToken);
+
     public async Task<Channel> GetChannelAsync(Caller caller, string channelId, CancellationToken cancellationToken)
     {
         caller.EnsureCanAccess(channelId);

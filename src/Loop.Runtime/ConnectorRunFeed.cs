@@ -10,7 +10,18 @@ using Microsoft.Extensions.Logging;
 /// <param name="Text">The event's text: for an ended run, what to say when the run stored no reply.</param>
 public sealed record ChatRunEvent(string Kind, Run Run, Channel Channel, string Chat, string Text)
 {
+    /// <summary>Published by a node that took over the reply of a run another node ended without posting it.</summary>
+    public const string ReplyRecovered = "chat.reply_recovered";
+
     public bool Ended => Kind is "run.finished" or "run.error";
+
+    /// <summary>Whether an event of this kind is one for the chat.</summary>
+    public static bool Concerns(string kind) => kind is "run.queued" or "run.started" or "run.finished" or "run.error" or ReplyRecovered;
+
+    /// <summary>A recovered reply comes to the chat as the run's end.</summary>
+    public static ChatRunEvent From(LoopEvent loopEvent, Run run, Channel channel, string chat) => loopEvent.Kind == ReplyRecovered
+        ? new ChatRunEvent(run.Status == RunStatus.Succeeded ? "run.finished" : "run.error", run, channel, chat, run.Error ?? run.Reply ?? "")
+        : new ChatRunEvent(loopEvent.Kind, run, channel, chat, loopEvent.Text);
 }
 
 /// <summary>
@@ -43,14 +54,14 @@ public sealed class ConnectorRunFeed : IAsyncDisposable
             var more = await first;
             while (more)
             {
-                if (subscription.Current is { RunId: not null, Kind: "run.queued" or "run.started" or "run.finished" or "run.error", Data: Run run } loopEvent)
+                if (subscription.Current is { RunId: not null, Data: Run run } loopEvent && ChatRunEvent.Concerns(loopEvent.Kind))
                 {
                     try
                     {
                         var channel = await channels.GetChannelAsync(Caller.User, run.ChannelId, _stop.Token);
                         if (channel.Platform == connector.Id && channel.ExternalId is { } chat)
                         {
-                            await handle(new ChatRunEvent(loopEvent.Kind, run, channel, chat, loopEvent.Text), _stop.Token);
+                            await handle(ChatRunEvent.From(loopEvent, run, channel, chat), _stop.Token);
                         }
                     }
                     catch (Exception error) when (error is not OperationCanceledException)

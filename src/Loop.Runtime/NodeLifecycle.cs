@@ -92,10 +92,13 @@ public sealed class NodeLifecycle(
     /// orphan containers to be gone, arms the tasks and wakes channels with pending work.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The adapters follow this node's events before any recovery below is reported through them.
+        await chats.FollowStoreAsync(cancellationToken);
         const string Reason = "interrupted: the daemon stopped during this run; its messages were queued again";
         if (options.Cluster is null)
         {
             await RecoverAsync(null, Reason, cancellationToken);
+            await RecoverRepliesAsync(node => node != identity.Incarnation, cancellationToken);
         }
         else
         {
@@ -104,6 +107,7 @@ public sealed class NodeLifecycle(
             {
                 await RecoverAsync(earlier, Reason, cancellationToken);
             }
+            await RecoverRepliesAsync(node => node is not null && identity.IsEarlierLifeOf(node), cancellationToken);
         }
 
         await _enginePrepared;
@@ -116,7 +120,6 @@ public sealed class NodeLifecycle(
             _logger.LogWarning("{Warning}", warning);
         }
 
-        await chats.FollowStoreAsync(cancellationToken);
         await ResumeWorkAsync(cancellationToken);
         _keepingChats = chats.KeepAsync(_stopping.Token);
         var config = options.Config;
@@ -138,6 +141,7 @@ public sealed class NodeLifecycle(
             events.Publish(new LoopEvent("node.dead", time.GetUtcNow(), null, null, $"node {node} stopped; its work moves to the nodes left"));
             await RecoverAsync(incarnation, $"interrupted: node {node} stopped during this run; its messages were queued again", cancellationToken);
         }
+        await RecoverRepliesAsync(node => node is not null && incarnations.Contains(node), cancellationToken);
         await ResumeWorkAsync(cancellationToken);
     }
 
@@ -151,6 +155,26 @@ public sealed class NodeLifecycle(
             events.Publish(new LoopEvent("run.error", time.GetUtcNow(), run.ChannelId, run.Id, reason));
         }
     }
+
+    /// <summary>Posts the replies that stopped nodes (those <paramref name="stopped"/> says) left
+    /// unposted when they died after a run ended: each is adopted by one node, whose connectors post
+    /// it. Replies older than <see cref="ReplyRecoveryWindow"/> are left: the conversation has moved on.</summary>
+    private async Task RecoverRepliesAsync(Func<string?, bool> stopped, CancellationToken cancellationToken)
+    {
+        foreach (var unposted in await store.ListUnpostedRepliesAsync(time.GetUtcNow() - ReplyRecoveryWindow, cancellationToken))
+        {
+            if (stopped(unposted.Node) && await store.AdoptUnpostedReplyAsync(unposted.RunId, unposted.Node, cancellationToken) is { } run)
+            {
+                var node = unposted.Node is { } incarnation ? NodeIdentity.NameOf(incarnation) : "an earlier daemon";
+                _logger.LogWarning("Run {RunId} for channel {ChannelId} ended on {Node}, which stopped before posting its reply; posting it from here",
+                    run.Id, run.ChannelId, node);
+                events.Publish(new LoopEvent(ChatRunEvent.ReplyRecovered, time.GetUtcNow(), run.ChannelId, run.Id,
+                    $"the reply of this run is posted late: {node} stopped before posting it", run));
+            }
+        }
+    }
+
+    public static readonly TimeSpan ReplyRecoveryWindow = TimeSpan.FromDays(1);
 
     /// <summary>Arms every enabled task as stored (a slot missed while no node ran follows the task's
     /// misfire policy), resumes loop tasks whose iteration a stop interrupted, and wakes the channels

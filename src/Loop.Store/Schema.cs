@@ -227,6 +227,22 @@ internal static class Schema
                 status_node TEXT NULL
             );
             """),
+        new(13, "chat deliveries", """
+            -- When a run's reply reached its chat platform. A node that dies after a run ended and
+            -- before its reply was posted leaves it NULL: the node that takes over posts it.
+            ALTER TABLE runs ADD COLUMN reply_posted_at BIGINT NULL;
+            UPDATE runs SET reply_posted_at = finished_at WHERE status NOT IN ('queued', 'running');
+            CREATE INDEX ix_runs_unposted ON runs (finished_at) WHERE reply_posted_at IS NULL;
+
+            -- When a sender a connector does not allow was last told so (once a day, whichever node
+            -- took the message, and across restarts).
+            CREATE TABLE chat_refusals (
+                connector_id TEXT NOT NULL,
+                sender TEXT NOT NULL,
+                refused_at BIGINT NOT NULL,
+                PRIMARY KEY (connector_id, sender)
+            );
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -3,6 +3,7 @@ namespace Loop.Store;
 using Dapper;
 using Loop.Domain;
 using Loop.Domain.Channels;
+using Loop.Domain.Runs;
 
 public abstract partial class SqlLoopStore
 {
@@ -61,4 +62,40 @@ public abstract partial class SqlLoopStore
         ReadAsync(async connection => (IReadOnlyList<ChatMessage>)(await connection.QueryAsync<MessageRow>(Command(
             MessageRow.Select + " WHERE run_id = @run_id ORDER BY id", new { run_id = runId }, null, cancellationToken)))
             .Select(r => r.ToMessage()).ToList(), cancellationToken);
+
+    public Task<bool> IsReplyPostedAsync(string runId, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => await connection.ExecuteScalarAsync<long?>(Command(
+            "SELECT reply_posted_at FROM runs WHERE id = @id", new { id = runId }, null, cancellationToken)) is not null, cancellationToken);
+
+    public Task MarkReplyPostedAsync(string runId, DateTimeOffset at, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command(
+            "UPDATE runs SET reply_posted_at = @at WHERE id = @id AND reply_posted_at IS NULL",
+            new { id = runId, at = Columns.ToMs(at) }, tx, cancellationToken)), cancellationToken);
+
+    public Task<IReadOnlyList<UnpostedReply>> ListUnpostedRepliesAsync(DateTimeOffset since, CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<UnpostedReply>)(await connection.QueryAsync<(string Id, string? Node)>(Command("""
+            SELECT id, node FROM runs
+            WHERE reply_posted_at IS NULL AND finished_at >= @since AND status NOT IN ('queued', 'running')
+              AND channel_id IN (SELECT c.id FROM channels c JOIN connectors k ON k.id = c.platform WHERE c.external_id IS NOT NULL)
+            ORDER BY id
+            """, new { since = Columns.ToMs(since) }, null, cancellationToken)))
+            .Select(r => new UnpostedReply(r.Id, r.Node)).ToList(), cancellationToken);
+
+    public Task<Run?> AdoptUnpostedReplyAsync(string runId, string? node, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            var adopted = await connection.ExecuteAsync(Command("""
+                UPDATE runs SET node = @adopter
+                WHERE id = @id AND reply_posted_at IS NULL AND (node = @node OR (node IS NULL AND @node IS NULL))
+                """, new { id = runId, node, adopter = Node }, tx, cancellationToken));
+            return adopted == 0 ? null
+                : (await connection.QuerySingleAsync<RunRow>(Command(RunRow.Select + " WHERE id = @id", new { id = runId }, tx, cancellationToken))).ToRun();
+        }, cancellationToken);
+
+    public Task<bool> RecordRefusalAsync(string connectorId, string sender, DateTimeOffset now, DateTimeOffset toldBefore, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command("""
+            INSERT INTO chat_refusals (connector_id, sender, refused_at) VALUES (@connectorId, @sender, @now)
+            ON CONFLICT (connector_id, sender) DO UPDATE SET refused_at = excluded.refused_at
+            WHERE chat_refusals.refused_at < @toldBefore
+            """, new { connectorId, sender, now = Columns.ToMs(now), toldBefore = Columns.ToMs(toldBefore) }, tx, cancellationToken)) == 1, cancellationToken);
 }

@@ -346,6 +346,9 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
             : "node = @node AND (status = 'running' OR (status = 'queued' AND task_id IS NULL))";
         return WriteAsync(async (connection, tx) =>
         {
+            // Every node left recovers a dead one's runs: one at a time, so each run is reported once.
+            // No chat is told (their messages run again, and that run answers them): nothing to post.
+            await LockAsync(connection, tx, "loop.recover", cancellationToken);
             var at = new { now = Columns.ToMs(now), node };
             var before = (await connection.QueryAsync<RunRow>(Command(
                 RunRow.Select + $" WHERE {interrupted} ORDER BY id", at, tx, cancellationToken)))
@@ -361,7 +364,7 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
                 WHERE role = 'user' AND run_id IN (SELECT id FROM runs WHERE {interrupted})
                 """, at, tx, cancellationToken));
             await connection.ExecuteAsync(Command($"""
-                UPDATE runs SET status = @failed, error = @reason, finished_at = @now
+                UPDATE runs SET status = @failed, error = @reason, finished_at = @now, reply_posted_at = @now
                 WHERE {interrupted}
                 """, new { failed = RunStatus.Failed.ToWire(), reason, now = Columns.ToMs(now), node }, tx, cancellationToken));
             return before;

@@ -42,7 +42,6 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _chatNames = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<long, DateTimeOffset> _refused = new();
     private readonly List<Task> _background = [];
     private ConnectorRunFeed? _runs;
     private Polling? _polling;
@@ -339,7 +338,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         var chat = ExternalId(message);
         if (!_options.Allows(from.Id, from.Username))
         {
-            Refuse(chat, message, from);
+            await RefuseAsync(chat, message, from, cancellationToken);
             return;
         }
         try
@@ -450,15 +449,13 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     }
 
     /// <summary>Tells a stranger, at most once per <see cref="TelegramTimings.Refusal"/>, how to be let in.</summary>
-    private void Refuse(string chat, Message message, User from)
+    private async Task RefuseAsync(string chat, Message message, User from, CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
-        if (_refused.TryGetValue(from.Id, out var last) && now - last < _options.Timings.Refusal)
+        if (!await _channels.TellStrangerAsync(Connector.Id, from.Id.ToString(CultureInfo.InvariantCulture), _time.GetUtcNow(), _options.Timings.Refusal, cancellationToken))
         {
             _logger.LogDebug("Ignored a message from Telegram user {UserId}, who is not on the whitelist (already told)", from.Id);
             return;
         }
-        _refused[from.Id] = now;
         _logger.LogInformation("Telegram user {UserId} (@{Username}) is not on the whitelist of connector {Connector}; told once", from.Id, from.Username, Connector.Id);
         var who = from.Username is { } username ? $"user id {from.Id}, username @{username}" : $"user id {from.Id}";
         var text = $"Sorry, I only talk to people the owner of this bot has allowed. To be let in, ask them to add you ({who}) to the allowed users.";
@@ -525,17 +522,18 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         return Task.CompletedTask;
     }
 
-    private async Task PostReplyAsync(string chat, Run run, string fallback, CancellationToken cancellationToken)
-    {
-        var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Id, fallback, cancellationToken);
-        if (run.TaskId is { } taskId)
+    private Task PostReplyAsync(string chat, Run run, string fallback, CancellationToken cancellationToken) =>
+        _channels.PostReplyOnceAsync(run.Id, async ct =>
         {
-            reply = $"**⏰ {await TaskNameAsync(taskId, cancellationToken)}**\n{reply}";
-        }
-        var replyTo = int.TryParse(trigger, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : (int?)null;
-        var parts = await SendFormattedAsync(chat, reply, replyTo, cancellationToken);
-        _logger.LogInformation("Posted the reply of run {RunId} to Telegram chat {Chat} in {Parts} part(s)", run.Id, chat, parts);
-    }
+            var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Id, fallback, ct);
+            if (run.TaskId is { } taskId)
+            {
+                reply = $"**⏰ {await TaskNameAsync(taskId, ct)}**\n{reply}";
+            }
+            var replyTo = int.TryParse(trigger, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : (int?)null;
+            var parts = await SendFormattedAsync(chat, reply, replyTo, ct);
+            _logger.LogInformation("Posted the reply of run {RunId} to Telegram chat {Chat} in {Parts} part(s)", run.Id, chat, parts);
+        }, cancellationToken);
 
     private async Task<string> TaskNameAsync(string taskId, CancellationToken cancellationToken)
     {

@@ -31,7 +31,6 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
     private readonly string _phoneNumberId;
     private readonly byte[] _appSecret;
     private readonly string _verifyToken;
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _refused = new(StringComparer.Ordinal);
     private ConnectorRunFeed? _runs;
     private volatile string _status = "not connected";
 
@@ -182,12 +181,10 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
     /// <summary>A stranger hears once a day why nothing happens, and what to ask the owner; no agent runs.</summary>
     private async Task RefuseAsync(string from, string? messageId, CancellationToken cancellationToken)
     {
-        var now = _time.GetUtcNow();
-        if (_refused.TryGetValue(from, out var last) && now - last < RefuseAgainAfter)
+        if (!await _channels.TellStrangerAsync(Connector.Id, from, _time.GetUtcNow(), RefuseAgainAfter, cancellationToken))
         {
             return;
         }
-        _refused[from] = now;
         _logger.LogWarning("WhatsApp message from +{From}, who is not on connector {Connector}'s whitelist: not run", from, Connector.Id);
         try
         {
@@ -207,21 +204,24 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
         {
             return;
         }
-        var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Run.Id, run.Text, cancellationToken);
         if (!run.Ended)
         {
-            if (trigger is not null)
+            if ((await _channels.GetRunAnswerAsync(run.Run.Id, run.Text, cancellationToken)).Trigger is { } read)
             {
-                await _api.MarkReadAsync(trigger, cancellationToken);
+                await _api.MarkReadAsync(read, cancellationToken);
             }
             return;
         }
-        var parts = MessageSplitter.Split(reply, TextLimit);
-        for (var i = 0; i < parts.Count; i++)
+        await _channels.PostReplyOnceAsync(run.Run.Id, async ct =>
         {
-            await _api.SendTextAsync(run.Chat, parts[i], i == 0 ? trigger : null, cancellationToken);
-        }
-        _logger.LogInformation("Sent the reply of run {RunId} to +{To} in {Parts} part(s)", run.Run.Id, run.Chat, parts.Count);
+            var (reply, trigger) = await _channels.GetRunAnswerAsync(run.Run.Id, run.Text, ct);
+            var parts = MessageSplitter.Split(reply, TextLimit);
+            for (var i = 0; i < parts.Count; i++)
+            {
+                await _api.SendTextAsync(run.Chat, parts[i], i == 0 ? trigger : null, ct);
+            }
+            _logger.LogInformation("Sent the reply of run {RunId} to +{To} in {Parts} part(s)", run.Run.Id, run.Chat, parts.Count);
+        }, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()

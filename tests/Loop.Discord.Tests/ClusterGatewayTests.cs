@@ -2,6 +2,7 @@ namespace Loop.Discord.Tests;
 
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Loop.Testing;
 using Xunit.Abstractions;
 
@@ -10,7 +11,7 @@ using Xunit.Abstractions;
 /// listens at a time and the others stand by, and a node left takes the gateway over when the
 /// listening one dies. Three real <c>loop serve</c> nodes on one PostgreSQL, the Discord double.
 /// </summary>
-public sealed class ClusterGatewayTests(ITestOutputHelper output)
+public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task One_node_holds_the_gateway_and_when_it_is_killed_another_takes_it_over_and_answers()
@@ -60,6 +61,47 @@ public sealed class ClusterGatewayTests(ITestOutputHelper output)
         var messages = await survivors[0].GetArrayAsync($"/api/channels/{channel["id"]}/messages");
         Assert.Equal(["user", "agent", "user", "agent", "user", "agent"], messages.Select(m => (string)m!["role"]!));
     }
+
+    [Fact]
+    public async Task A_reply_its_node_died_before_posting_is_posted_once_by_a_node_left()
+    {
+        await using var discord = await DiscordDouble.StartAsync();
+        await using var cluster = await LoopCluster.StartAsync(2, new JsonObject
+        {
+            ["discord_token"] = DiscordDouble.Token,
+            ["discord_app_id"] = DiscordDouble.AppId,
+            ["discord_api_url"] = discord.ApiUrl,
+            ["discord_gateway_url"] = discord.GatewayUrl,
+        });
+        var gateway = await discord.WaitForReadyAsync(0);
+
+        // The run ends and its reply is on its way when the node that ran it dies.
+        var replying = discord.StallNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages");
+        await gateway.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply posted by a node left]]"));
+        await replying.WaitAsync(TimeSpan.FromSeconds(120));
+        var ranIt = cluster.Nodes.Single(n => RunSucceeded().IsMatch(n.Output));
+        await ranIt.KillAsync();
+        var survivor = cluster.Nodes.Single(n => n != ranIt);
+
+        var reply = Assert.Single(await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 1, TimeSpan.FromSeconds(120)));
+        Assert.Equal("posted by a node left", (string?)reply["content"]);
+        Assert.Contains("stopped before posting its reply; posting it from here", survivor.Output);
+        // The next answer comes after it: the recovered one was posted once.
+        var live = await LiveGatewayAsync(discord);
+        await live.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply the next one]]"));
+        Assert.Equal(["posted by a node left", "the next one"],
+            (await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 2, TimeSpan.FromSeconds(120))).Select(m => (string?)m["content"]));
+    }
+
+    /// <summary>The one gateway connection that is open and ready (a new one when its node died).</summary>
+    private static async Task<GatewayConnection> LiveGatewayAsync(DiscordDouble discord)
+    {
+        await Eventually.WaitAsync(() => discord.Connections.Count(c => !c.Ended && c.ReadySent) == 1, "one live gateway connection", TimeSpan.FromSeconds(60));
+        return discord.Connections.Single(c => !c.Ended && c.ReadySent);
+    }
+
+    [GeneratedRegex(@"Run run_\S+ for channel \S+ succeeded")]
+    private static partial Regex RunSucceeded();
 
     private static JsonObject Mention(DiscordDouble discord, string text) =>
         discord.MessageCreate(DiscordDouble.GeneralChannel, $"<@{DiscordDouble.BotId}> {text}", mentionsBot: true);

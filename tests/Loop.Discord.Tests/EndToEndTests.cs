@@ -51,4 +51,36 @@ public sealed class EndToEndTests
         Assert.Equal("succeeded", (string?)run["status"]);
         Assert.False(string.IsNullOrEmpty((string?)run["container_id"]));
     }
+
+    [Fact]
+    public async Task A_reply_whose_daemon_was_killed_before_it_reached_discord_is_posted_once_after_the_restart()
+    {
+        await using var discord = await DiscordDouble.StartAsync();
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject
+        {
+            ["discord_token"] = DiscordDouble.Token,
+            ["discord_app_id"] = DiscordDouble.AppId,
+            ["discord_api_url"] = discord.ApiUrl,
+            ["discord_gateway_url"] = discord.GatewayUrl,
+        });
+        var gateway = await discord.WaitForReadyAsync();
+
+        // The run ends and its reply is on its way when the daemon dies.
+        var replying = discord.StallNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages");
+        var mention = discord.MessageCreate(DiscordDouble.GeneralChannel, $"<@{DiscordDouble.BotId}> [[reply posted after the crash]]", mentionsBot: true);
+        await gateway.DispatchAsync("MESSAGE_CREATE", mention);
+        await replying.WaitAsync(TimeSpan.FromSeconds(120));
+        await loop.KillAsync();
+        Assert.Empty(discord.MessagesIn(DiscordDouble.GeneralChannel));
+
+        await loop.RestartAsync();
+        var reply = Assert.Single(await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 1, TimeSpan.FromSeconds(120)));
+        Assert.Equal("posted after the crash", (string?)reply["content"]);
+        Assert.Equal((string?)mention["id"], (string?)reply["message_reference"]!["message_id"]);
+        // The next answer comes after it: the recovered one was posted once.
+        var next = discord.MessageCreate(DiscordDouble.GeneralChannel, $"<@{DiscordDouble.BotId}> [[reply the next one]]", mentionsBot: true);
+        await (await discord.WaitForReadyAsync(1)).DispatchAsync("MESSAGE_CREATE", next);
+        Assert.Equal(["posted after the crash", "the next one"],
+            (await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 2, TimeSpan.FromSeconds(120))).Select(m => (string?)m["content"]));
+    }
 }

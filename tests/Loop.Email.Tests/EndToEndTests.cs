@@ -91,6 +91,38 @@ public sealed partial class EndToEndTests
         Assert.Single(await server.MessagesAsync(alice));
     }
 
+    [Fact]
+    public async Task A_kill_after_the_run_before_its_reply_went_out_sends_the_reply_once_after_the_restart()
+    {
+        var server = await MailServer.SharedAsync();
+        var loop = await server.AddUserAsync(MailAssert.Unique("loop"));
+        var alice = await server.AddUserAsync(MailAssert.Unique("alice"));
+        await using var smtp = TcpRelay.Start(MailServer.Host, server.SmtpPort);
+        var config = Config(server, loop, alice);
+        config["email_smtp"] = $"{MailServer.Host}:{smtp.Port}";
+        await using var daemon = await LoopDaemon.StartAsync(config);
+
+        // The run ends and its reply is on its way when the daemon dies.
+        var replying = smtp.StallNext();
+        var sent = await server.SendAsync(alice, loop.Address, "Crash before the reply", "[[reply sent after the crash]]");
+        await replying.WaitAsync(Patience);
+        await daemon.KillAsync();
+        await daemon.RestartAsync();
+
+        var reply = await ReplyAsync(server, alice, 1, daemon);
+        Assert.Contains("sent after the crash", reply.TextBody);
+        Assert.Equal(sent.MessageId, reply.InReplyTo);
+        // The next answer in the thread comes after it: the recovered one was sent once.
+        var answer = new MimeMessage { Subject = reply.Subject!, InReplyTo = reply.MessageId!, Body = new TextPart("plain") { Text = "[[reply the next one]]" } };
+        answer.References.Add(sent.MessageId!);
+        answer.References.Add(reply.MessageId!);
+        answer.From.Add(MailboxAddress.Parse(alice.Address));
+        answer.To.Add(MailboxAddress.Parse(loop.Address));
+        await server.SendAsync(alice, answer);
+        await ReplyAsync(server, alice, 2, daemon);
+        Assert.Equal(["sent after the crash", "the next one"], (await server.MessagesAsync(alice)).Select(m => m.TextBody?.Trim()));
+    }
+
     private static async Task<MimeMessage> ReplyAsync(MailServer server, MailUser user, int count, LoopDaemon daemon)
     {
         try

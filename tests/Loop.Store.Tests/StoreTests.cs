@@ -2,6 +2,7 @@ namespace Loop.Store.Tests;
 
 using Loop.Domain;
 using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
 using Loop.Domain.Runs;
 using Microsoft.Data.Sqlite;
 using Xunit;
@@ -26,10 +27,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
-        Assert.Equal(12, await _store.MigrateAsync(None));
+        Assert.Equal(13, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }
@@ -348,6 +349,69 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(["a queued", "a running"], (await _store.ListPendingMessagesAsync(channel.Id, None)).Select(m => m.Content));
         Assert.Empty(await _store.ListPendingMessagesAsync(other.Id, None));
         Assert.Empty(await nodeB.FailInterruptedRunsAsync("node-a died", _time.GetUtcNow(), "node-a", None));
+    }
+
+    [Fact]
+    public async Task A_reply_a_stopped_node_left_unposted_is_adopted_by_one_node_and_posted_once()
+    {
+        var nodeA = await backend.OpenAsync(_time, "node-a");
+        var nodeB = await backend.OpenAsync(_time, "node-b");
+        var nodeC = await backend.OpenAsync(_time, "node-c");
+        await _store.InsertConnectorAsync(new NewConnector("cn_tg", ConnectorKind.Telegram, "bot", true,
+            new SortedDictionary<string, string>(), [], ["token"], "v1.sealed", ConnectorSource.Api), None);
+        var chat = (await _store.EnsureExternalChannelAsync("cn_tg", "42", "Alice", None)).Channel;
+        var web = await NewChannelAsync();
+        var since = _time.GetUtcNow();
+        var answered = await FinishedOnAsync(nodeA, chat, "answered");
+        await nodeA.MarkReplyPostedAsync(answered.Id, _time.GetUtcNow(), None);
+        var unposted = await FinishedOnAsync(nodeA, chat, "left unposted");
+        await FinishedOnAsync(nodeA, web, "web chats read the store");
+        var running = await nodeA.CreateRunAsync(NewRun(chat), [(await AppendAsync(chat, MessageRole.User, "still going")).Id], None);
+
+        Assert.Equal([new UnpostedReply(unposted.Id, "node-a")], await _store.ListUnpostedRepliesAsync(since, None));
+        Assert.Empty(await _store.ListUnpostedRepliesAsync(_time.GetUtcNow().AddMilliseconds(1), None));
+
+        var adopted = await Task.WhenAll(
+            nodeB.AdoptUnpostedReplyAsync(unposted.Id, "node-a", None),
+            nodeC.AdoptUnpostedReplyAsync(unposted.Id, "node-a", None));
+        var run = Assert.Single(adopted, r => r is not null)!;
+        Assert.Equal((unposted.Id, RunStatus.Succeeded), (run.Id, run.Status));
+        var adopter = adopted[0] is null ? nodeC : nodeB;
+        Assert.Equal([new UnpostedReply(unposted.Id, adopter.Node)], await _store.ListUnpostedRepliesAsync(since, None));
+        Assert.Null(await nodeB.AdoptUnpostedReplyAsync(unposted.Id, "node-a", None));
+
+        Assert.False(await _store.IsReplyPostedAsync(unposted.Id, None));
+        await adopter.MarkReplyPostedAsync(unposted.Id, _time.GetUtcNow(), None);
+        Assert.True(await _store.IsReplyPostedAsync(unposted.Id, None));
+        Assert.Empty(await _store.ListUnpostedRepliesAsync(since, None));
+        Assert.Null(await nodeB.AdoptUnpostedReplyAsync(unposted.Id, adopter.Node, None));
+
+        // An interrupted run has nothing to post: its messages run again, and that run answers them.
+        Assert.Equal(running.Id, Assert.Single(await nodeB.FailInterruptedRunsAsync("node-a died", _time.GetUtcNow(), "node-a", None)).Id);
+        Assert.Empty(await _store.ListUnpostedRepliesAsync(since, None));
+    }
+
+    [Fact]
+    public async Task A_stranger_is_told_once_per_period_per_connector()
+    {
+        var now = _time.GetUtcNow();
+        var day = TimeSpan.FromDays(1);
+
+        Assert.True(await _store.RecordRefusalAsync("cn_tg", "10000002", now, now - day, None));
+        Assert.False(await _store.RecordRefusalAsync("cn_tg", "10000002", now.AddHours(23), now.AddHours(23) - day, None));
+        Assert.True(await _store.RecordRefusalAsync("cn_wa", "10000002", now.AddHours(23), now.AddHours(23) - day, None));
+        Assert.True(await _store.RecordRefusalAsync("cn_tg", "10000002", now.AddHours(25), now.AddHours(25) - day, None));
+        // The day counts from the last time they were told.
+        Assert.False(await _store.RecordRefusalAsync("cn_tg", "10000002", now.AddHours(48), now.AddHours(48) - day, None));
+    }
+
+    private async Task<Run> FinishedOnAsync(SqlLoopStore node, Channel channel, string prompt)
+    {
+        var run = await node.CreateRunAsync(NewRun(channel), [(await AppendAsync(channel, MessageRole.User, prompt)).Id], None);
+        Assert.True(await node.TryStartRunAsync(run.Id, _time.GetUtcNow(), None));
+        var finished = run with { Status = RunStatus.Succeeded, StartedAt = _time.GetUtcNow(), FinishedAt = _time.GetUtcNow(), Reply = "done: " + prompt };
+        await node.FinishRunAsync(finished, RunReplies.For(finished), session: null, None);
+        return finished;
     }
 
     [Fact]

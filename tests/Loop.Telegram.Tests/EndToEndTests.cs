@@ -48,4 +48,34 @@ public sealed class EndToEndTests
         Assert.Equal("succeeded", (string?)run["status"]);
         Assert.False(string.IsNullOrEmpty((string?)run["container_id"]));
     }
+
+    [Fact]
+    public async Task A_reply_whose_daemon_was_killed_before_it_reached_telegram_is_sent_once_after_the_restart()
+    {
+        await using var telegram = await TelegramDouble.StartAsync();
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject
+        {
+            ["telegram_token"] = TelegramDouble.Token,
+            ["telegram_api_url"] = telegram.BaseUrl,
+            ["telegram_allowed_users"] = new JsonArray("@alice_example"),
+        });
+        await Eventually.WaitAsync(() => telegram.Commands() is not null, "commands registered", TimeSpan.FromSeconds(60));
+        var chat = TelegramChat.Private(TelegramUser.Alice);
+
+        // The run ends and its reply is on its way when the daemon dies.
+        var replying = telegram.StallNext("sendMessage");
+        var trigger = telegram.EnqueueMessage(chat, TelegramUser.Alice, "[[reply sent after the crash]]");
+        await replying.WaitAsync(TimeSpan.FromSeconds(120));
+        await loop.KillAsync();
+        Assert.Empty(telegram.SentTo(chat.Id));
+
+        await loop.RestartAsync();
+        var reply = Assert.Single(await telegram.WaitForSentAsync(chat.Id, 1, TimeSpan.FromSeconds(120)));
+        Assert.Equal("sent after the crash", reply.Text);
+        Assert.Equal((int)trigger["message_id"]!, (int?)reply.Message["reply_to_message"]?["message_id"]);
+        // The next answer comes after it: the recovered one was sent once.
+        telegram.EnqueueMessage(chat, TelegramUser.Alice, "[[reply the next one]]");
+        Assert.Equal(["sent after the crash", "the next one"], (await telegram.WaitForSentAsync(chat.Id, 2, TimeSpan.FromSeconds(120))).Select(m => m.Text));
+        Assert.Contains("stopped before posting its reply; posting it from here", loop.Output);
+    }
 }

@@ -126,6 +126,7 @@ public sealed partial class TelegramDouble : IAsyncDisposable
     private readonly Dictionary<string, BotState> _bots = new(StringComparer.Ordinal);
     private readonly List<TelegramCall> _calls = [];
     private readonly List<(string Method, BotApiError Error)> _failures = [];
+    private readonly List<(string Method, TaskCompletionSource Arrived)> _stalls = [];
 
     private TelegramDouble(WebApplication app, TimeProvider time)
     {
@@ -258,6 +259,19 @@ public sealed partial class TelegramDouble : IAsyncDisposable
         {
             _failures.Add((method, new BotApiError(status, description, parameters)));
         }
+    }
+
+    /// <summary>The next call of <paramref name="method"/> is held unanswered, as a network that stopped
+    /// delivering would, until its caller gives up; nothing it asked for happens. The task completes
+    /// when the call has arrived.</summary>
+    public Task StallNext(string method)
+    {
+        var arrived = NewSignal();
+        lock (_gate)
+        {
+            _stalls.Add((method, arrived));
+        }
+        return arrived.Task;
     }
 
     /// <summary>Makes a chat known to the bot (as if it had been added to it) without a message.</summary>
@@ -521,7 +535,7 @@ public sealed partial class TelegramDouble : IAsyncDisposable
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested || _stopping.IsCancellationRequested)
         {
-            // The client gave up on a long poll (or the double is stopping): nothing to answer.
+            // The client gave up on a long poll or a stalled call (or the double is stopping): nothing to answer.
             Record(token, method, context, body, 499);
             return;
         }
@@ -590,6 +604,7 @@ public sealed partial class TelegramDouble : IAsyncDisposable
     private async Task<JsonNode> DispatchAsync(string token, string method, JsonObject p, CancellationToken cancellationToken)
     {
         BotState bot;
+        TaskCompletionSource? stalled = null;
         lock (_gate)
         {
             if (!_bots.TryGetValue(token, out bot!))
@@ -603,6 +618,17 @@ public sealed partial class TelegramDouble : IAsyncDisposable
                 _failures.RemoveAt(failure);
                 throw error;
             }
+            var stall = _stalls.FindIndex(f => string.Equals(f.Method, method, StringComparison.OrdinalIgnoreCase));
+            if (stall >= 0)
+            {
+                stalled = _stalls[stall].Arrived;
+                _stalls.RemoveAt(stall);
+            }
+        }
+        if (stalled is not null)
+        {
+            stalled.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
         }
         // Method names are case-insensitive in the Bot API.
         switch (method.ToLowerInvariant())

@@ -59,7 +59,7 @@ public sealed class WebhookTests
     }
 
     [Fact]
-    public async Task A_forged_call_is_refused_and_a_stranger_is_told_once_why_without_an_agent_run()
+    public async Task A_forged_call_is_refused_and_a_stranger_is_told_once_why_without_an_agent_run_even_across_a_restart()
     {
         await using var whatsapp = await WhatsAppDouble.StartAsync();
         await using var loop = await StartLoopAsync(whatsapp);
@@ -86,6 +86,47 @@ public sealed class WebhookTests
         Assert.Equal("for alice", Assert.Single(whatsapp.Sent, s => s.To == Alice).Text);
         Assert.DoesNotContain(await loop.GetArrayAsync("/api/channels"), c => (string?)c!["name"] == "Mallory");
         Assert.DoesNotContain(whatsapp.Sent, s => s.Text.Contains("forged", StringComparison.Ordinal));
+
+        // The daemon remembers whom it told, across a restart.
+        await loop.StopAsync();
+        await loop.RestartAsync();
+        using (var foreign = await WhatsAppDouble.NotifyAsync(webhook, WhatsAppDouble.TextMessage(Stranger, "[[reply stranger again]]", name: "Mallory")))
+        {
+            Assert.Equal(HttpStatusCode.OK, foreign.StatusCode);
+        }
+        using (var allowed = await WhatsAppDouble.NotifyAsync(webhook, WhatsAppDouble.TextMessage(Alice, "[[reply for alice again]]")))
+        {
+            Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        }
+        await whatsapp.WaitForSentAsync(3);
+        Assert.Single(whatsapp.Sent, s => s.To == Stranger);
+    }
+
+    [Fact]
+    public async Task A_reply_whose_daemon_was_killed_before_it_reached_whatsapp_is_sent_once_after_the_restart()
+    {
+        await using var whatsapp = await WhatsAppDouble.StartAsync();
+        await using var loop = await StartLoopAsync(whatsapp);
+        var webhook = loop.ApiUrl + "/hooks/whatsapp";
+
+        // The run ends and its reply is on its way when the daemon dies.
+        var replying = whatsapp.StallNextSend();
+        using (var stored = await WhatsAppDouble.NotifyAsync(webhook, WhatsAppDouble.TextMessage(Alice, "[[reply sent after the crash]]", id: "wamid.crash")))
+        {
+            Assert.Equal(HttpStatusCode.OK, stored.StatusCode);
+        }
+        await replying.WaitAsync(TimeSpan.FromSeconds(120));
+        await loop.KillAsync();
+        Assert.Empty(whatsapp.Sent);
+
+        await loop.RestartAsync();
+        Assert.Equal(new SentMessage(Alice, "sent after the crash", "wamid.crash"), Assert.Single(await whatsapp.WaitForSentAsync(1)));
+        // The next answer comes after it: the recovered one was sent once.
+        using (var next = await WhatsAppDouble.NotifyAsync(webhook, WhatsAppDouble.TextMessage(Alice, "[[reply the next one]]", id: "wamid.next")))
+        {
+            Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        }
+        Assert.Equal(["sent after the crash", "the next one"], (await whatsapp.WaitForSentAsync(2)).Select(r => r.Text));
     }
 
     private static Task<LoopDaemon> StartLoopAsync(WhatsAppDouble whatsapp) => LoopDaemon.StartAsync(new JsonObject

@@ -37,6 +37,7 @@ public sealed class WhatsAppDouble : IAsyncDisposable
     private readonly List<SentMessage> _sent = [];
     private readonly List<string> _read = [];
     private readonly Queue<(int Status, int Code, string Message)> _failures = new();
+    private readonly Queue<TaskCompletionSource> _stalls = new();
     private static readonly HttpClient Http = new();
     private long _ids;
 
@@ -78,6 +79,18 @@ public sealed class WhatsAppDouble : IAsyncDisposable
         {
             _failures.Enqueue((status, code, message));
         }
+    }
+
+    /// <summary>The next send is held unanswered, as a network that stopped delivering would, until its
+    /// caller gives up; nothing is sent. The task completes when the send has arrived.</summary>
+    public Task StallNextSend()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            _stalls.Enqueue(arrived);
+        }
+        return arrived.Task;
     }
 
     public async Task<IReadOnlyList<SentMessage>> WaitForSentAsync(int count, TimeSpan? timeout = null)
@@ -165,11 +178,28 @@ public sealed class WhatsAppDouble : IAsyncDisposable
             return;
         }
         (int Status, int Code, string Message)? failure = null;
+        TaskCompletionSource? stalled = null;
         lock (_gate)
         {
             if (_failures.Count > 0)
             {
                 failure = _failures.Dequeue();
+            }
+            else if (_stalls.Count > 0)
+            {
+                stalled = _stalls.Dequeue();
+            }
+        }
+        if (stalled is not null)
+        {
+            stalled.TrySetResult();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
             }
         }
         if (failure is { } f)

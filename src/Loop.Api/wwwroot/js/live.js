@@ -4,7 +4,7 @@
 
 const KINDS = [
   'message.received', 'run.queued', 'run.started', 'run.output', 'run.finished', 'run.error',
-  'task.fired', 'task.error', 'task.loop_ended', 'channel.error', 'channel.session_reset', 'chat.error',
+  'task.fired', 'task.error', 'task.loop_ended', 'channel.error', 'channel.session_reset', 'chat.error', 'chat.reply_recovered',
 ];
 
 const eventListeners = new Set();

@@ -24,6 +24,7 @@ const LABELS = {
   'channel.error': 'channel error',
   'channel.session_reset': 'session reset',
   'chat.error': 'chat error',
+  'chat.reply_recovered': 'reply recovered',
 };
 
 export function render(root) {
