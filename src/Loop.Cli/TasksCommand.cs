@@ -57,7 +57,7 @@ public static class TasksCommand
                 {
                     t.Id, t.ChannelId, t.Name, t.Type,
                     t.Type == "loop" ? $"({t.LoopState})" : t.Schedule + (t.Type == "cron" && t.Timezone is { } tz ? $" {tz}" : ""),
-                    t.Enabled ? "yes" : "no",
+                    t.Done ? "done" : t.Enabled ? "yes" : "no",
                     t.NextRunAt is { } next ? LoopText.Instant(next) : "-",
                     LoopText.Excerpt(t.Prompt, 40),
                 }));

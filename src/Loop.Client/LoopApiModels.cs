@@ -13,6 +13,7 @@ public sealed record LoopTask(
     string? Timezone,
     string Prompt,
     bool Enabled,
+    bool Done,
     string Context,
     string Misfire,
     DateTimeOffset? NextRunAt,

@@ -17,7 +17,7 @@ public static class LoopText
     /// <summary>One line: id, name, schedule, state, next run, prompt excerpt.</summary>
     public static string Line(LoopTask task)
     {
-        var state = task.Enabled ? "enabled" : "disabled";
+        var state = task.Done ? "done" : task.Enabled ? "enabled" : "disabled";
         var when = task.Type == "loop"
             ? $"loop state {task.LoopState}, iteration {task.Iteration}"
             : task.NextRunAt is { } next ? $"next run {Instant(next)}" : "no next run";
@@ -33,7 +33,7 @@ public static class LoopText
             $"name:           {task.Name}",
             $"channel:        {task.ChannelId}",
             $"schedule:       {Schedule(task)}",
-            $"enabled:        {(task.Enabled ? "yes" : "no")}",
+            $"enabled:        {(task.Done ? "done (a once task that has run)" : task.Enabled ? "yes" : "no")}",
             $"context:        {task.Context}",
             $"misfire:        {task.Misfire}",
             $"next run:       {(task.NextRunAt is { } next ? Instant(next) : "-")}",

@@ -60,6 +60,10 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
             {
                 return new TaskEdit(TaskProblem.Invalid, invalid.Field, invalid.Message);
             }
+            catch (LoopConflictException conflict)
+            {
+                return new TaskEdit(TaskProblem.Conflict, null, conflict.Message);
+            }
             switch (await Store.UpdateTaskAsync(updated, claimedAhead.Select(r => r.Id).ToList(), CancellationToken.None))
             {
                 case TaskWrite.Missing:

@@ -24,6 +24,12 @@ public sealed class TaskEdits(TaskIntervalMinimum minimumInterval)
             ? Parse(type, change.Schedule ?? (change.Type is null ? task.Schedule : null), change.Timezone ?? task.TimeZone, now)
             : null;
         var enabled = change.Enabled ?? task.Enabled;
+        if (enabled && !task.Enabled && !rescheduled && task.Done)
+        {
+            throw new LoopConflictException(
+                $"task {task.Id} (\"{task.Name}\") is a once task that has {(task.LastRunAt is { } ran ? $"run already, at {ran:yyyy-MM-dd HH:mm:ss}Z" : "missed its instant")}; "
+                + "give it a new schedule (a later instant or a duration like 10m) to run it again");
+        }
         if (enabled && !rescheduled && type != TaskType.Loop)
         {
             // A task made before the minimum (or before it was raised) is held to it once it is touched.

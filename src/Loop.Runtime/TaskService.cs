@@ -55,7 +55,7 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
             return await ResultAsync(stored.Id, await Grain(stored.Id).StartLoop(), cancellationToken);
         }
         await Grain(stored.Id).Arm();
-        return stored;
+        return await AsShownAsync(stored, cancellationToken);
     }
 
     public async Task<ScheduledTask> GetAsync(Caller caller, string taskId, CancellationToken cancellationToken)
@@ -63,7 +63,7 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
         var task = await store.GetTaskAsync(taskId, cancellationToken)
             ?? throw new LoopNotFoundException($"task {taskId} does not exist");
         caller.EnsureCanAccess(task.ChannelId);
-        return task;
+        return await AsShownAsync(task, cancellationToken);
     }
 
     public async Task<IReadOnlyList<ScheduledTask>> ListAsync(Caller caller, string? channelId, CancellationToken cancellationToken)
@@ -73,7 +73,24 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
         {
             await channels.GetChannelAsync(caller, channelId, cancellationToken);
         }
-        return await store.ListTasksAsync(channelId, cancellationToken);
+        var tasks = await store.ListTasksAsync(channelId, cancellationToken);
+        var shown = new List<ScheduledTask>(tasks.Count);
+        foreach (var task in tasks)
+        {
+            shown.Add(await AsShownAsync(task, cancellationToken));
+        }
+        return shown;
+    }
+
+    /// <summary>The task as a person reads it: a slot claimed ahead (its run queued for an instant still
+    /// to come) is still its next run, so a once task is not shown done before it ran. Only a task claimed
+    /// within the last <see cref="TaskClaimer.ClaimAhead"/> can have one: the others cost no query.</summary>
+    private async Task<ScheduledTask> AsShownAsync(ScheduledTask task, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        return task is { NextRunAt: null, LastRunAt: { } claimed } && claimed >= now - TaskClaimer.ClaimAhead
+            ? TaskEdits.Unclaimed(task, await store.ListRunsClaimedAheadAsync(task.Id, now, cancellationToken))
+            : task;
     }
 
     public async Task<ScheduledTask> UpdateAsync(Caller caller, string taskId, TaskChangeRequest change, CancellationToken cancellationToken)
@@ -132,7 +149,7 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
     private async Task<ScheduledTask> ResultAsync(string taskId, TaskEdit edit, CancellationToken cancellationToken)
     {
         Refusal(edit);
-        return await store.GetTaskAsync(taskId, cancellationToken) ?? throw new LoopNotFoundException($"task {taskId} does not exist");
+        return await AsShownAsync(await store.GetTaskAsync(taskId, cancellationToken) ?? throw new LoopNotFoundException($"task {taskId} does not exist"), cancellationToken);
     }
 
     private static void Refusal(TaskEdit edit)

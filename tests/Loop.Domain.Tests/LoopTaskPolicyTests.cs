@@ -22,6 +22,21 @@ public sealed class LoopTaskPolicyTests
         Assert.Equal(LoopState.Running, LoopTaskPolicy.After(Task(2), Ended("<promise>done</promise>")).State);
     }
 
+    [Theory]
+    [InlineData("All tests pass.\n\n<promise>DONE</promise>\n")]
+    [InlineData("All tests pass. <promise>DONE</promise>")]
+    [InlineData("All tests pass.\r\n<promise>DONE</promise>  \r\n\r\n")]
+    public void A_promise_stated_at_the_end_of_the_result_completes(string result) =>
+        Assert.Equal(LoopState.Completed, LoopTaskPolicy.After(Task(2), Ended(result)).State);
+
+    [Theory]
+    [InlineData("You asked me to say <promise>DONE</promise> when the work is done. Two tests still fail.")]
+    [InlineData("I will answer <promise>DONE</promise> once the tests pass.\nNext: fix the parser.")]
+    [InlineData("The instruction:\n> When the work is completely done, end your answer with <promise>DONE</promise> as its last line\n\nNot yet.")]
+    [InlineData("```\n<promise>DONE</promise>\n```")]
+    public void A_promise_merely_quoted_or_planned_does_not_complete(string result) =>
+        Assert.Equal(LoopState.Running, LoopTaskPolicy.After(Task(2), Ended(result)).State);
+
     [Fact]
     public void The_next_prompt_carries_the_previous_output_and_the_iteration()
     {

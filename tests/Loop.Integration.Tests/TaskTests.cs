@@ -142,8 +142,9 @@ public sealed class TaskTests
 
         foreach (var id in tasks)
         {
-            var done = await loop.WaitForTaskAsync(id, t => t["last_run_at"] is not null, TimeSpan.FromSeconds(60));
+            var done = await loop.WaitForTaskAsync(id, t => (bool)t["done"]!, TimeSpan.FromSeconds(60));
             Assert.Null(done["next_run_at"]);
+            Assert.NotNull(done["last_run_at"]);
         }
         // Each channel has ten tasks: a slot fired twice would be an eleventh run.
         var runs = new List<JsonObject>();
@@ -157,6 +158,45 @@ public sealed class TaskTests
             Assert.True(ofTask.Count == 1, $"task {id} ran {ofTask.Count} times: {string.Join(", ", ofTask)}");
             Assert.Equal("succeeded", (string)ofTask[0]["status"]!);
         }
+    }
+
+    [Fact]
+    public async Task A_once_task_that_ran_shows_as_done_and_only_a_new_schedule_runs_it_again()
+    {
+        await using var loop = await LoopDaemon.StartAsync(
+            new JsonObject { ["runner"] = "process", ["claude_bin_path"] = Path.Combine(AppContext.BaseDirectory, "claude") },
+            new Dictionary<string, string?> { ["HOME"] = Directory.CreateTempSubdirectory("loop-home-").FullName, ["ANTHROPIC_API_KEY"] = "sk-once-test" });
+        var channel = (string)(await loop.CreateChannelAsync(Directory.CreateTempSubdirectory("loop-once-").FullName))["id"]!;
+        var created = await loop.CreateTaskAsync(new { channel_id = channel, type = "once", schedule = "1s", prompt = "[[reply once]]" });
+        var id = (string)created["id"]!;
+        Assert.False((bool)created["done"]!);
+
+        var ran = await loop.WaitForTaskAsync(id, t => (bool)t["done"]!, TimeSpan.FromSeconds(60));
+        Assert.Null(ran["next_run_at"]);
+        Assert.Equal("succeeded", (string?)Assert.Single(await loop.WaitForFinishedRunsAsync(channel, 1))["status"]);
+        var disabled = await PatchAsync(loop, id, new { enabled = false }, HttpStatusCode.OK);
+        Assert.True((bool)disabled["done"]!);
+
+        var refused = await PatchAsync(loop, id, new { enabled = true }, HttpStatusCode.Conflict);
+        Assert.Contains("is a once task that has run already", (string)refused["detail"]!);
+        Assert.Contains("give it a new schedule", (string)refused["detail"]!);
+        var (exit, listed) = await LoopCli.RunAsync(new Dictionary<string, string> { ["LOOP_HOME"] = loop.Home }, "tasks", "list", "--api-url", loop.ApiUrl);
+        Assert.Equal(0, exit);
+        Assert.Matches($@"{id} .* done ", listed);
+
+        var again = await PatchAsync(loop, id, new { enabled = true, schedule = "1s" }, HttpStatusCode.OK);
+        Assert.False((bool)again["done"]!);
+        Assert.NotNull(again["next_run_at"]);
+        await loop.WaitForFinishedRunsAsync(channel, 2);
+        Assert.True((bool)(await loop.WaitForTaskAsync(id, t => (bool)t["done"]!, TimeSpan.FromSeconds(60)))["done"]!);
+    }
+
+    private static async Task<JsonObject> PatchAsync(LoopDaemon loop, string taskId, object body, HttpStatusCode expected)
+    {
+        using var response = await loop.Http.PatchAsJsonAsync($"/api/tasks/{taskId}", body);
+        var answer = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject();
+        Assert.True(response.StatusCode == expected, $"PATCH {taskId}: {(int)response.StatusCode} {answer}");
+        return answer;
     }
 
     [Fact]

@@ -8,8 +8,8 @@ public sealed record LoopDecision(LoopState State, string? StopReason, string? N
 
 /// <summary>
 /// The rules of autonomous loop tasks: run the prompt, feed each iteration's output into the
-/// next, and stop when the output carries the completion promise as an exact tag
-/// (<c>&lt;promise&gt;DONE&lt;/promise&gt;</c>), when max_iterations is reached, when an iteration
+/// next, and stop when the output states the completion promise as an exact tag at its end
+/// (<c>&lt;promise&gt;DONE&lt;/promise&gt;</c>, <see cref="StatesPromise"/>), when max_iterations is reached, when an iteration
 /// fails, or when the output repeats the previous one (no progress).
 /// </summary>
 public static class LoopTaskPolicy
@@ -31,7 +31,7 @@ public static class LoopTaskPolicy
                 ? new LoopDecision(LoopState.Stopped, $"iteration {task.Iteration} was cancelled", null)
                 : new LoopDecision(LoopState.Failed, $"iteration {task.Iteration} {run.Status.ToWire()}: {run.Error}", null);
         }
-        if (ContainsPromise(output, task.CompletionPromise))
+        if (StatesPromise(output, task.CompletionPromise))
         {
             return new LoopDecision(LoopState.Completed, $"completed: iteration {task.Iteration} output {PromiseTag(task.CompletionPromise)}", null);
         }
@@ -46,9 +46,12 @@ public static class LoopTaskPolicy
         return new LoopDecision(LoopState.Running, null, PromptFor(task with { Iteration = task.Iteration + 1, LastOutput = output }));
     }
 
-    /// <summary>The exact tag, not a bare mention of the word: "DONE" alone or "&lt;promise&gt; DONE" do not count.</summary>
-    public static bool ContainsPromise(string output, string promise) =>
-        output.Contains(PromiseTag(promise), StringComparison.Ordinal);
+    /// <summary>Whether the agent states the promise as its conclusion: the last non-empty line of its final
+    /// result ends with the exact tag. Quoting the instruction, or saying it will give the tag later,
+    /// puts the tag elsewhere and does not count; nor does the bare word or a changed tag.</summary>
+    public static bool StatesPromise(string output, string promise) =>
+        output.ReplaceLineEndings("\n").Split('\n').Select(line => line.Trim()).LastOrDefault(line => line.Length > 0) is { } last
+        && last.EndsWith(PromiseTag(promise), StringComparison.Ordinal);
 
     private static string Normalize(string text) => text.Trim().ReplaceLineEndings("\n");
 
@@ -56,8 +59,8 @@ public static class LoopTaskPolicy
     {
         var text = new StringBuilder(prompt.TrimEnd());
         text.Append("\n\n[Loop task \"").Append(task.Name).Append("\", iteration ").Append(iteration)
-            .Append(" of at most ").Append(task.MaxIterations).Append(". When the work is completely done, say ")
-            .Append(PromiseTag(task.CompletionPromise)).Append(" in your answer.]");
+            .Append(" of at most ").Append(task.MaxIterations).Append(". When the work is completely done, end your answer with ")
+            .Append(PromiseTag(task.CompletionPromise)).Append(" as its last line; it counts only there.]");
         if (previousOutput is not null)
         {
             text.Append("\n\nOutput of the previous iteration:\n").Append(previousOutput.TrimEnd());

@@ -77,6 +77,10 @@ public sealed record ScheduledTask(
     /// <summary>The slot the task waits for: its next run when it is enabled and time-based, none otherwise.</summary>
     public DateTimeOffset? NextDue => Enabled && Type != TaskType.Loop ? NextRunAt : null;
 
+    /// <summary>A once task whose instant has come: it ran (even if disabled since), or its instant
+    /// passed while no node ran and its misfire policy skipped it. Only a new schedule runs it again.</summary>
+    public bool Done => Type == TaskType.Once && NextRunAt is null && (LastRunAt is not null || Enabled);
+
     /// <summary>How many times the stored task has been written: a write based on an older read is
     /// refused (<see cref="TaskWrite.Stale"/>), so an edit and a claim of the same task cannot undo each other.</summary>
     public long Revision { get; init; }
