@@ -41,7 +41,7 @@ public static class DaemonCommands
         try
         {
             // The service would only crash-loop on a broken config: say so now.
-            baseUrl = DaemonProbe.BaseUrl(DaemonProbe.ConfiguredApiAddr(context.Paths));
+            baseUrl = LoopApiClient.ConfiguredApiUrl(context.Paths);
         }
         catch (ConfigException error)
         {
@@ -183,7 +183,7 @@ public static class DaemonCommands
             string baseUrl;
             try
             {
-                baseUrl = DaemonProbe.BaseUrl(DaemonProbe.ConfiguredApiAddr(Paths));
+                baseUrl = LoopApiClient.ConfiguredApiUrl(Paths);
             }
             catch (ConfigException error)
             {

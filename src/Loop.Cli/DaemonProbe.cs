@@ -19,30 +19,6 @@ public sealed record DaemonProbeResult(string Url, JsonObject? Health, int? Pid,
 /// <summary>Asks a running daemon (as a service or started by hand) how it is.</summary>
 public static class DaemonProbe
 {
-    /// <summary>The API address the daemon of this Loop home listens on: api_addr from
-    /// config.json (and LOOP_API_ADDR), overridden by silo.json, as <c>loop serve</c> reads them.</summary>
-    /// <exception cref="ConfigException">A config file is unusable.</exception>
-    public static string ConfiguredApiAddr(LoopPaths paths)
-    {
-        var config = ConfigLoader.Load(paths).Config;
-        return NodeSettings.Load(File.Exists(paths.SiloFile) ? paths.SiloFile : null, config).ApiAddr;
-    }
-
-    /// <summary>The URL a client on this machine uses for api_addr: a wildcard host (0.0.0.0, *, [::]) means loopback.</summary>
-    /// <exception cref="FormatException">api_addr is not usable (config loading refuses it first).</exception>
-    public static string BaseUrl(string apiAddr)
-    {
-        var endpoint = ApiAddress.Parse(apiAddr);
-        var host = endpoint.Address switch
-        {
-            var any when any.Equals(IPAddress.Any) => "127.0.0.1",
-            var any when any.Equals(IPAddress.IPv6Any) => "[::1]",
-            { AddressFamily: AddressFamily.InterNetworkV6 } v6 => $"[{v6}]",
-            var v4 => v4.ToString(),
-        };
-        return $"http://{host}:{endpoint.Port.ToString(CultureInfo.InvariantCulture)}";
-    }
-
     /// <summary>Asks /api/health. With <paramref name="token"/> (this machine's local token, for its
     /// own daemon only) the answer has the details; without, the daemon tells only what is up.</summary>
     public static async Task<DaemonProbeResult> ProbeAsync(string baseUrl, string socketPath, string? token, TimeSpan timeout, CancellationToken cancellationToken)

@@ -3,6 +3,7 @@ namespace Loop.Cli;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Loop.Config;
 
 public enum McpJsonChange
 {
@@ -35,12 +36,22 @@ public static class McpJsonFile
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>The server entry that runs <c>loop mcp</c> for <paramref name="projectDir"/>.</summary>
-    public static JsonObject LoopServer(string command, string projectDir, string apiUrl) => new()
+    /// <summary>The server entry that runs <c>loop mcp</c> for <paramref name="projectDir"/>. A Loop home
+    /// other than ~/.loop goes in its env, so <c>loop mcp</c> finds that daemon's local token (a path,
+    /// not a credential: the file can be committed).</summary>
+    public static JsonObject LoopServer(string command, string projectDir, string apiUrl, LoopPaths paths)
     {
-        ["command"] = command,
-        ["args"] = new JsonArray("mcp", "--dir", projectDir, "--api-url", apiUrl),
-    };
+        var server = new JsonObject
+        {
+            ["command"] = command,
+            ["args"] = new JsonArray("mcp", "--dir", projectDir, "--api-url", apiUrl),
+        };
+        if (paths.Home != Path.Combine(paths.UserHome, ".loop"))
+        {
+            server["env"] = new JsonObject { ["LOOP_HOME"] = paths.Home };
+        }
+        return server;
+    }
 
     /// <summary>The new text of the file: <paramref name="existing"/> (null when there is no
     /// file) with mcpServers.loop set to <paramref name="server"/>.</summary>

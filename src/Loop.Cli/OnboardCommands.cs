@@ -1,6 +1,7 @@
 namespace Loop.Cli;
 
 using System.CommandLine;
+using Loop.Client;
 using Loop.Config;
 using Loop.Docker;
 
@@ -111,7 +112,7 @@ public static class OnboardCommands
         {
             try
             {
-                apiUrl = DaemonProbe.BaseUrl(DaemonProbe.ConfiguredApiAddr(paths));
+                apiUrl = LoopApiClient.ConfiguredApiUrl(paths);
             }
             catch (ConfigException error)
             {
@@ -127,7 +128,7 @@ public static class OnboardCommands
         McpJsonChange change;
         try
         {
-            change = McpJsonFile.SetLoopServer(file, McpJsonFile.LoopServer(LoopExecutable.McpCommand, projectDir, apiUrl));
+            change = McpJsonFile.SetLoopServer(file, McpJsonFile.LoopServer(LoopExecutable.McpCommand, projectDir, apiUrl, paths));
         }
         catch (McpJsonException error)
         {

@@ -1,5 +1,6 @@
 namespace Loop.Client;
 
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -19,6 +20,7 @@ public sealed class LoopApiClient : IDisposable
 
     private static readonly LoopClientJson Json = LoopClientJson.Default;
     private readonly HttpClient _http;
+    private readonly string _tokenSource;
 
     /// <param name="apiUrl">Where the daemon listens; see <see cref="ResolveApiUrl"/>.</param>
     /// <param name="token">Bearer token; when null, LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN, when set.</param>
@@ -54,7 +56,7 @@ public sealed class LoopApiClient : IDisposable
             baseAddress = target.BaseAddress;
         }
         _http = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
-        Token = ResolveToken(token);
+        (Token, _tokenSource) = ResolveTokenAndSource(token);
         if (Token is not null)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
@@ -68,17 +70,74 @@ public sealed class LoopApiClient : IDisposable
     /// <summary>The bearer token sent, if any.</summary>
     public string? Token { get; }
 
-    /// <summary>The explicit URL, else LOOP_API_URL, else <see cref="DefaultApiUrl"/>.</summary>
-    public static string ResolveApiUrl(string? explicitUrl) =>
-        NonEmpty(explicitUrl) ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_URL")) ?? DefaultApiUrl;
+    /// <summary>The explicit URL, else LOOP_API_URL, else the daemon's of this user's Loop home
+    /// (<see cref="ConfiguredApiUrl"/>): every command finds the daemon the same way.</summary>
+    public static string ResolveApiUrl(string? explicitUrl)
+    {
+        if ((NonEmpty(explicitUrl) ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_URL"))) is { } given)
+        {
+            return given;
+        }
+        try
+        {
+            return ConfiguredApiUrl(LoopPaths.FromEnvironment());
+        }
+        catch (ConfigException)
+        {
+            // loop serve refuses this config too: no daemon of it listens anywhere else.
+            return DefaultApiUrl;
+        }
+    }
+
+    /// <summary>Where the daemon of <paramref name="paths"/> listens: api_addr from its config.json (and
+    /// LOOP_API_ADDR; the default without one), overridden by its silo.json, as <c>loop serve</c> reads
+    /// them; a wildcard host means loopback.</summary>
+    /// <exception cref="ConfigException">A config file is unusable.</exception>
+    public static string ConfiguredApiUrl(LoopPaths paths)
+    {
+        var config = ConfigLoader.Load(paths).Config;
+        return BaseUrl(NodeSettings.Load(File.Exists(paths.SiloFile) ? paths.SiloFile : null, config).ApiAddr);
+    }
+
+    /// <summary>The URL a client on this machine uses for api_addr: a wildcard host (0.0.0.0, *, [::]) means loopback.</summary>
+    /// <exception cref="FormatException">api_addr is not usable (config loading refuses it first).</exception>
+    public static string BaseUrl(string apiAddr)
+    {
+        var endpoint = ApiAddress.Parse(apiAddr);
+        var host = endpoint.Address switch
+        {
+            var any when any.Equals(IPAddress.Any) => "127.0.0.1",
+            var any when any.Equals(IPAddress.IPv6Any) => "[::1]",
+            { AddressFamily: AddressFamily.InterNetworkV6 } v6 => $"[{v6}]",
+            var v4 => v4.ToString(),
+        };
+        return $"http://{host}:{endpoint.Port.ToString(CultureInfo.InvariantCulture)}";
+    }
 
     /// <summary>The explicit token, else LOOP_CHANNEL_TOKEN, else LOOP_API_TOKEN, else the local token
     /// the daemon of this user's Loop home wrote (<see cref="ReadLocalToken"/>); null when there is none.</summary>
-    public static string? ResolveToken(string? explicitToken) =>
-        NonEmpty(explicitToken)
-        ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_CHANNEL_TOKEN"))
-        ?? NonEmpty(Environment.GetEnvironmentVariable("LOOP_API_TOKEN"))
-        ?? ReadLocalToken(LoopPaths.FromEnvironment());
+    public static string? ResolveToken(string? explicitToken) => ResolveTokenAndSource(explicitToken).Token;
+
+    /// <summary>The token and, for a refusal's message, where it came from (or where none was found).</summary>
+    private static (string? Token, string Source) ResolveTokenAndSource(string? explicitToken)
+    {
+        if (NonEmpty(explicitToken) is { } given)
+        {
+            return (given, "the token given with --token");
+        }
+        foreach (var variable in new[] { "LOOP_CHANNEL_TOKEN", "LOOP_API_TOKEN" })
+        {
+            if (NonEmpty(Environment.GetEnvironmentVariable(variable)) is { } fromEnvironment)
+            {
+                return (fromEnvironment, $"the token in {variable}");
+            }
+        }
+        var localTokenFile = LoopPaths.FromEnvironment().LocalTokenFile;
+        return ReadLocalToken(LoopPaths.FromEnvironment()) is { } local
+            ? (local, $"the local token in {localTokenFile} (is the daemon using this LOOP_HOME?)")
+            : (null, $"no token: none was given, LOOP_CHANNEL_TOKEN and LOOP_API_TOKEN are unset, and there is no local token in {localTokenFile} "
+                + "(the daemon writes it there when it starts; set LOOP_HOME to the daemon's home if it uses another)");
+    }
 
     /// <summary>The machine token the daemon of <paramref name="paths"/> wrote at its last start
     /// (<see cref="LoopPaths.LocalTokenFile"/>), or null.</summary>
@@ -225,7 +284,10 @@ public sealed class LoopApiClient : IDisposable
         }
         using (response)
         {
-            throw await ToExceptionAsync(response, cancellationToken);
+            var refusal = await ToExceptionAsync(response, cancellationToken);
+            throw refusal.StatusCode == (int)HttpStatusCode.Unauthorized
+                ? new LoopApiException($"{refusal.Message}; this call sent {_tokenSource}", refusal.StatusCode, refusal.Errors)
+                : refusal;
         }
     }
 

@@ -24,6 +24,8 @@ public sealed class OnboardLocalTests : IDisposable
         // Run through `dotnet loop.dll`, the path of dotnet would not start Loop: the entry names `loop`.
         Assert.Equal("loop", (string)loop["command"]!);
         Assert.Equal(["mcp", "--dir", project, "--api-url", "http://127.0.0.1:9999"], Args(loop));
+        // The sandbox's Loop home is not ~/.loop: loop mcp must find that daemon's local token.
+        Assert.Equal(_sandbox.LoopHome, (string?)loop["env"]?["LOOP_HOME"]);
         Assert.Contains($"Created {file}", result.Stdout);
     }
 

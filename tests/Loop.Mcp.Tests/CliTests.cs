@@ -98,6 +98,27 @@ public sealed class TasksCliTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task Without_an_api_url_the_cli_calls_the_daemon_of_its_loop_home_at_its_api_addr()
+    {
+        var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
+        // The fixture's daemon listens on a port of its own, named in its home's config.json.
+        var result = await LoopCli.RunAsync(new Dictionary<string, string?> { ["LOOP_HOME"] = Loop.Home }, "tasks", "list", "--channel-id", channel.Id);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("no tasks", result.Stdout.Trim());
+    }
+
+    [Fact]
+    public async Task A_call_without_a_token_says_where_the_local_token_was_looked_for()
+    {
+        var elsewhere = Directory.CreateTempSubdirectory("loop-other-home-").FullName;
+        var result = await LoopCli.RunAsync(new Dictionary<string, string?> { ["LOOP_HOME"] = elsewhere }, "tasks", "list", "--api-url", Loop.ApiUrl);
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.Stderr.TrimEnd().Split('\n'));
+        Assert.Contains($"no local token in {Path.Combine(elsewhere, "secrets", "local-token")}", line);
+        Assert.Contains("set LOOP_HOME to the daemon's home", line);
+    }
+
+    [Fact]
     public async Task LOOP_API_URL_is_the_default_api_url()
     {
         var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
