@@ -128,7 +128,7 @@ public static class ApiCallers
         var path = request.Path;
         // Outside /api there is only the dashboard's public files (and 404s), and Orleans' dashboard.
         return !path.StartsWithSegments("/api") && !IsOrleansDashboard(request)
-            || HttpMethods.IsGet(request.Method) && path.Equals("/api/health")
+            || (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)) && path.Equals("/api/health")
             || IsLogin(request)
             || !onSocket && (HttpMethods.IsGet(request.Method) && path.Equals("/api/auth/status")
                 || HttpMethods.IsPost(request.Method) && path.Equals("/api/auth/setup"));

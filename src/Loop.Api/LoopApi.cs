@@ -18,7 +18,8 @@ public static class LoopApi
         var json = ApiJsonContext.Default;
 
         // Whether the parts are up is anyone's to know; the details (pid, paths, error texts) are for users.
-        app.MapGet("/api/health", (HttpContext http) => !ApiCallers.IsUser(http)
+        // HEAD too: load balancers and uptime checks probe with it.
+        app.MapMethods("/api/health", [HttpMethods.Get, HttpMethods.Head], (HttpContext http) => !ApiCallers.IsUser(http)
             ? Results.Json(PublicHealthDto.From(health.Report()), json.PublicHealthDto)
             : Results.Json(HealthDto.From(health.Report()), json.HealthDto));
 

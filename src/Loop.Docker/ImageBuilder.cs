@@ -8,17 +8,22 @@ using global::Docker.DotNet.Models;
 public sealed class ImageBuilder(DockerEngine engine)
 {
     /// <exception cref="DockerUnavailableException">The engine cannot be reached.</exception>
-    public async Task<bool> ExistsAsync(string image, CancellationToken cancellationToken)
+    public async Task<bool> ExistsAsync(string image, CancellationToken cancellationToken) =>
+        (await InspectLabelAsync(image, AgentImageSource.HashLabel, cancellationToken).ConfigureAwait(false)).Exists;
+
+    /// <summary>Whether the image exists, and the value of one of its labels.</summary>
+    /// <exception cref="DockerUnavailableException">The engine cannot be reached.</exception>
+    public async Task<(bool Exists, string? Label)> InspectLabelAsync(string image, string label, CancellationToken cancellationToken)
     {
         var docker = await engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await docker.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
-            return true;
+            var inspected = await docker.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
+            return (true, inspected.Config?.Labels is { } labels && labels.TryGetValue(label, out var value) ? value : null);
         }
         catch (DockerImageNotFoundException)
         {
-            return false;
+            return (false, null);
         }
         catch (Exception e) when (DockerEngine.IsUnreachable(e))
         {
@@ -40,7 +45,8 @@ public sealed class ImageBuilder(DockerEngine engine)
         IReadOnlyDictionary<string, byte[]> files,
         IReadOnlyDictionary<string, string> buildArgs,
         Action<string> progress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? labels = null)
     {
         var docker = await engine.ConnectAsync(cancellationToken).ConfigureAwait(false);
         using var context = await CreateContextAsync(files, cancellationToken).ConfigureAwait(false);
@@ -48,7 +54,7 @@ public sealed class ImageBuilder(DockerEngine engine)
         try
         {
             await docker.Images.BuildImageFromDockerfileAsync(
-                new ImageBuildParameters { Tags = [tag], Remove = true, ForceRemove = true, BuildArgs = buildArgs.ToDictionary() },
+                new ImageBuildParameters { Tags = [tag], Remove = true, ForceRemove = true, BuildArgs = buildArgs.ToDictionary(), Labels = labels?.ToDictionary() },
                 context, authConfigs: null, headers: null, output, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (DockerEngine.IsUnreachable(e))

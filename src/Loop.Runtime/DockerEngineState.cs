@@ -11,7 +11,7 @@ using Microsoft.Extensions.Logging;
 public sealed class DockerEngineState(
     DockerEngine engine,
     string image,
-    IReadOnlyDictionary<string, byte[]> buildFiles,
+    AgentImageSource source,
     IReadOnlyDictionary<string, string> buildArgs,
     TimeProvider time,
     ILogger<DockerEngineState> logger)
@@ -117,15 +117,19 @@ public sealed class DockerEngineState(
         try
         {
             var builder = new ImageBuilder(engine);
-            if (await builder.ExistsAsync(image, cancellationToken))
+            var (exists, hash) = await builder.InspectLabelAsync(image, AgentImageSource.HashLabel, cancellationToken);
+            if (exists && (source.Hash is null || hash == source.Hash))
             {
                 SetImageStatus("present");
                 return true;
             }
             SetImageStatus("building");
-            logger.LogInformation("Agent image {Image} is missing: building it from the embedded Dockerfile (this takes a few minutes the first time)", image);
-            await builder.BuildAsync(image, buildFiles, buildArgs,
-                line => logger.LogInformation("Building {Image}: {Progress}", image, line.TrimEnd()), cancellationToken);
+            logger.LogInformation(exists
+                ? "Agent image {Image} was built from other files than those in {Origin}: building it again (this may take a few minutes)"
+                : "Agent image {Image} is missing: building it from {Origin} (this takes a few minutes the first time)", image, source.Origin);
+            await builder.BuildAsync(image, source.Files, buildArgs,
+                line => logger.LogInformation("Building {Image}: {Progress}", image, line.TrimEnd()), cancellationToken,
+                source.Hash is { } wanted ? new Dictionary<string, string> { [AgentImageSource.HashLabel] = wanted } : null);
             SetImageStatus("present");
             logger.LogInformation("Agent image {Image} is built", image);
             return true;

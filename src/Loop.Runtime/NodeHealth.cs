@@ -35,6 +35,18 @@ public sealed class NodeHealth(
         {
             notes.Add($"Docker engine not reachable at {engine.Endpoint}: agent runs will fail until it is (or set runner to process)");
         }
+        else if (sandbox.Engine is not null && engine.ImageStatus != "present")
+        {
+            notes.Add(engine.ImageStatus.StartsWith("failed", StringComparison.Ordinal)
+                ? $"the agent image {engine.Image} could not be built ({engine.ImageStatus[(engine.ImageStatus.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim()}): agent runs fail until it is; the log has the build's output"
+                : $"the agent image {engine.Image} is {engine.ImageStatus}: agent runs wait for it");
+        }
+        var chatHealth = chats.Health();
+        foreach (var chat in chatHealth.Where(c => c.Status.StartsWith("failed", StringComparison.Ordinal) || c.Status.StartsWith("reconnecting", StringComparison.Ordinal)))
+        {
+            degraded = true;
+            notes.Add($"connector {chat.Platform} is not connected: {chat.Status}");
+        }
         return new HealthReport(
             degraded ? "degraded" : "ok",
             LoopVersion.Current,
@@ -46,7 +58,7 @@ public sealed class NodeHealth(
             engine,
             new QueueHealth(slots.Capacity, slots.InUse, slots.Waiting),
             channels.Count,
-            chats.Health(),
+            chatHealth,
             notes,
             events.RecentProblems);
     }

@@ -49,6 +49,11 @@ public sealed class NodeLifecycle(
             Directory.Delete(paths.RunFilesRoot, recursive: true);
         }
         identity.Serve(await store.GetInstanceIdAsync(cancellationToken));
+        if (sandbox.Kind == "docker" && string.IsNullOrEmpty(options.Config.AnthropicApiKey) && string.IsNullOrEmpty(options.Config.ClaudeCodeOauthToken))
+        {
+            warnings.Add("neither anthropic_api_key nor claude_code_oauth_token is set (nor ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): "
+                + "agents in containers cannot reach Claude; set one in config.json (claude setup-token makes an OAuth token)");
+        }
         if (options.Cluster is not null && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(SecretBox.KeyVariable)))
         {
             warnings.Add($"{SecretBox.KeyVariable} is not set: the credentials of connectors added through this node can be opened by this node only; give every node of the cluster the same key");

@@ -27,7 +27,7 @@ public sealed class NodeSandbox : IDisposable
         else
         {
             Docker = DockerEngine.FromEnvironment();
-            Engine = new DockerEngineState(Docker, config.ContainerImage, AgentImageFiles.All, options.ImageBuildArgs,
+            Engine = new DockerEngineState(Docker, config.ContainerImage, ImageSource(options, warnings), options.ImageBuildArgs,
                 time, loggers.CreateLogger<DockerEngineState>());
             var container = new ContainerSandbox(Docker, new ContainerSandboxOptions(
                 config.ContainerImage, config.ContainerMemoryMb, config.ContainerCpus, config.ContainerPidsLimit,
@@ -104,6 +104,20 @@ public sealed class NodeSandbox : IDisposable
                 throw new SandboxUnavailableException($"the agent image {engine.Image} is not available: {engine.Health.ImageStatus}");
             }
             return await inner.RunAsync(spec, onStdoutLine, onStarted, cancellationToken);
+        }
+    }
+
+    /// <summary>The user's build directory, or the embedded files when it has no Dockerfile or cannot be read.</summary>
+    private static AgentImageSource ImageSource(LoopNodeOptions options, NodeWarnings warnings)
+    {
+        try
+        {
+            return AgentImageSource.From(options.Paths.ContainerDir, options.ImageBuildArgs);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            warnings.Add($"cannot read the agent image's files in {options.Paths.ContainerDir} ({error.Message}): the image is built from the embedded Dockerfile");
+            return AgentImageSource.Embedded;
         }
     }
 }

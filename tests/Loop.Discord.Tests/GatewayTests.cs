@@ -137,7 +137,10 @@ public sealed class GatewayTests
 
         await Eventually.WaitAsync(() => bot.Adapter.Status.StartsWith("failed", StringComparison.Ordinal), "failed status");
         Assert.StartsWith("failed: " + expected, bot.Adapter.Status);
-        Assert.StartsWith("failed: " + expected, bot.Node.Health().Chats.Single().Status);
+        var health = bot.Node.Health();
+        Assert.StartsWith("failed: " + expected, health.Chats.Single().Status);
+        Assert.Equal("degraded", health.Status);
+        Assert.Contains(health.Warnings, w => w.StartsWith("connector discord is not connected: failed: " + expected, StringComparison.Ordinal));
         await Task.Delay(1000);
         Assert.Single(discord.Connections); // no retry
     }

@@ -13,7 +13,41 @@ public sealed class DockerEngineTests(DockerFixture docker)
     private static readonly IReadOnlyDictionary<string, string> NoArgs = new Dictionary<string, string>();
 
     private static DockerEngineState State(DockerEngine engine, string image, string dockerfile, ListLogger<DockerEngineState> log) =>
-        new(engine, image, new Dictionary<string, byte[]> { ["Dockerfile"] = Encoding.UTF8.GetBytes(dockerfile) }, NoArgs, TimeProvider.System, log);
+        new(engine, image, new AgentImageSource(new Dictionary<string, byte[]> { ["Dockerfile"] = Encoding.UTF8.GetBytes(dockerfile) }, "test files", null),
+            NoArgs, TimeProvider.System, log);
+
+    [Fact]
+    public async Task An_image_built_from_the_users_files_is_built_again_when_they_change_and_only_then()
+    {
+        var image = $"loop-docker-test-home:{Guid.NewGuid():N}";
+        var dir = Directory.CreateTempSubdirectory("loop-container-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(dir, "Dockerfile"), "FROM loop-test-base:latest\nCOPY tools/note.txt /etc/loop-note\nRUN cat /etc/loop-note\n");
+        Directory.CreateDirectory(Path.Combine(dir, "tools"));
+        await File.WriteAllTextAsync(Path.Combine(dir, "tools", "note.txt"), "first edition");
+        async Task<ListLogger<DockerEngineState>> StartAsync()
+        {
+            var log = new ListLogger<DockerEngineState>();
+            var state = new DockerEngineState(docker.Engine, image, AgentImageSource.From(dir, NoArgs), NoArgs, TimeProvider.System, log);
+            Assert.True(await state.WaitForImageAsync(CancellationToken.None), string.Join("\n", log.Lines));
+            return log;
+        }
+        try
+        {
+            Assert.Contains($"Building {image}: first edition", (await StartAsync()).Lines);
+            Assert.DoesNotContain((await StartAsync()).Lines, l => l.StartsWith("Building", StringComparison.Ordinal));
+
+            await File.WriteAllTextAsync(Path.Combine(dir, "tools", "note.txt"), "second edition");
+            var rebuilt = await StartAsync();
+            Assert.Contains(rebuilt.Lines, l => l.StartsWith($"Agent image {image} was built from other files than those in {dir}", StringComparison.Ordinal));
+            Assert.Contains($"Building {image}: second edition", rebuilt.Lines);
+            var (_, label) = await DockerFixture.DockerCliAsync("image", "inspect", "-f", $"{{{{index .Config.Labels \"{AgentImageSource.HashLabel}\"}}}}", image);
+            Assert.Equal(AgentImageSource.From(dir, NoArgs).Hash, label.Trim());
+        }
+        finally
+        {
+            await DockerFixture.DockerCliAsync("rmi", "-f", image);
+        }
+    }
 
     [Fact]
     public async Task Health_reports_the_engine_reachable_speaking_the_servers_api_version()

@@ -27,6 +27,36 @@ public sealed class ApiTests
         Assert.Equal("present", (string)health["docker"]!["image_status"]!);
         Assert.Equal(3, (int)health["queue"]!["capacity"]!);
         Assert.Equal(0, (int)health["queue"]!["running"]!);
+        // The test daemon has no Claude credentials: agents could not reach Claude.
+        Assert.Contains(health["warnings"]!.AsArray(), w => ((string)w!).StartsWith("neither anthropic_api_key nor claude_code_oauth_token is set", StringComparison.Ordinal));
+
+        // Uptime checks probe with HEAD, without a token.
+        using var anonymous = new HttpClient { BaseAddress = new Uri(loop.ApiUrl) };
+        using var head = await anonymous.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/api/health"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_agent_image_that_cannot_be_built_from_the_users_files_is_a_warning_in_health()
+    {
+        // The user's own build directory is what the image is built from; this one fails.
+        var home = Directory.CreateTempSubdirectory("loop-it-").FullName;
+        Directory.CreateDirectory(Path.Combine(home, "container"));
+        await File.WriteAllTextAsync(Path.Combine(home, "container", "Dockerfile"), "FROM loop-test-base:latest\nRUN echo my-own-step; exit 3\n");
+        var image = $"loop-it-broken:{Guid.NewGuid():N}";
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["container_image"] = image }, home: home);
+
+        JsonObject health = [];
+        await Eventually.WaitAsync(async () =>
+        {
+            health = await loop.GetObjectAsync("/api/health");
+            return ((string)health["docker"]!["image_status"]!).StartsWith("failed", StringComparison.Ordinal);
+        }, "the image build to fail", TimeSpan.FromSeconds(120));
+        Assert.Equal("degraded", (string)health["status"]!);
+        Assert.Contains(health["warnings"]!.AsArray(), w => ((string)w!).StartsWith($"the agent image {image} could not be built", StringComparison.Ordinal)
+            && ((string)w!).Contains("non-zero code: 3", StringComparison.Ordinal));
+        Assert.Contains("my-own-step", loop.Output);
+        Assert.Contains($"building it from {Path.Combine(home, "container")}", loop.Output);
     }
 
     [Fact]
