@@ -33,6 +33,8 @@ public static class LoopMcpServer
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("ModelContextProtocol", LogLevel.Warning);
+        // It logs a failed tool call with its stack trace; the filter below says it in one line instead.
+        builder.Logging.AddFilter("ModelContextProtocol.Server.McpServer", LogLevel.None);
         builder.Logging.AddFilter("System.Net.Http", LogLevel.Warning);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
 
@@ -61,6 +63,13 @@ public static class LoopMcpServer
                 {
                     var message = error.Message.Replace(" (Parameter 'arguments')", "", StringComparison.Ordinal);
                     return TaskTools.Result($"invalid arguments for {request.Params?.Name}: {message} See the tool's input schema.", isError: true);
+                }
+                catch (Exception error) when (error is not OperationCanceledException)
+                {
+                    // The client gets the protocol's error (an unknown tool is -32602); the log one line.
+                    request.Services?.GetService<ILoggerFactory>()?.CreateLogger("Loop.Mcp")
+                        .LogWarning("tools/call {Tool} failed: {Error}", request.Params?.Name, error.Message);
+                    throw;
                 }
             }));
 

@@ -4,6 +4,7 @@ using Loop.Testing;
 
 using System.Text.Json;
 using Loop.Client;
+using ModelContextProtocol;
 
 /// <summary><c>loop mcp</c> spawned over stdio by the SDK's client, against a running <c>loop serve</c>.</summary>
 [Collection(DaemonCollection.Name)]
@@ -359,6 +360,20 @@ public sealed class McpServerWithoutDaemonTests
         Assert.Contains("loop serve", list.Text);
         // Still alive after the error.
         Assert.True((await mcp.CallAsync("show_task", new { task_id = "task_x" })).IsError);
+    }
+
+    [Fact]
+    public async Task An_unknown_tool_is_a_protocol_error_and_one_line_on_stderr()
+    {
+        await using var mcp = await LoopMcpClient.StartAsync("--channel-id", "ch_x", "--api-url", $"http://127.0.0.1:{LoopDaemon.FreePort()}");
+
+        var error = await Assert.ThrowsAsync<McpProtocolException>(() => mcp.CallAsync("no_such_tool"));
+
+        Assert.Contains("Unknown tool: 'no_such_tool'", error.Message);
+        await Eventually.WaitAsync(() => mcp.Stderr.Contains("tools/call no_such_tool failed: Unknown tool", StringComparison.Ordinal), "the failure on stderr");
+        Assert.DoesNotContain("   at ", mcp.Stderr);
+        // Still serving.
+        Assert.Equal(9, (await mcp.ListToolsAsync()).Count);
     }
 
     [Fact]
