@@ -43,12 +43,38 @@ public static class ApiErrors
                 throw new LoopValidationException(field,
                     $"{field} holds half of a surrogate pair (a \\uD800-\\uDFFF escape without its other half){where}, which is not valid Unicode; send the whole character");
             }
-            // The serializer's own words name .NET types ("could not be converted to System.String").
-            var reason = error.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal)
-                ? $"{field} has a value of the wrong type"
+            // The serializer's own words name .NET types ("could not be converted to System.String"):
+            // the field's expected kind of value is said instead.
+            if (error.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal))
+            {
+                throw field == "body"
+                    ? new LoopValidationException("body", "the request body must be a JSON object, like {\"name\": \"value\"}")
+                    : new LoopValidationException(field, $"{field} must be {KindOf(typeInfo, field)}{where}");
+            }
+            var reason = error.Message.Contains("isFinalBlock", StringComparison.Ordinal) || error.Message.Contains("end of data", StringComparison.Ordinal)
+                    || error.Message.StartsWith("Expected depth to be zero", StringComparison.Ordinal)
+                ? "it ends before its objects, arrays and strings are closed"
                 : FirstSentence(error.Message);
             throw new LoopValidationException(field, $"the request body is not valid JSON{where}: {reason}");
         }
+    }
+
+    /// <summary>What a field of a request takes, in a person's words.</summary>
+    private static string KindOf(JsonTypeInfo typeInfo, string field)
+    {
+        var type = typeInfo.Properties.FirstOrDefault(p => p.Name == field)?.PropertyType;
+        type = type is null ? null : Nullable.GetUnderlyingType(type) ?? type;
+        return type switch
+        {
+            null => "a value of another type",
+            _ when type == typeof(string) => "text in double quotes",
+            _ when type == typeof(bool) => "true or false",
+            _ when type == typeof(int) => $"a whole number no larger than {int.MaxValue}",
+            _ when type == typeof(long) => $"a whole number no larger than {long.MaxValue}",
+            _ when type == typeof(double) || type == typeof(decimal) => "a number",
+            _ when type != typeof(string) && type.IsAssignableTo(typeof(System.Collections.IEnumerable)) => "a list, like [\"a\", \"b\"]",
+            _ => "an object",
+        };
     }
 
     /// <summary>A whole-number query parameter; null when absent. Parsed here rather than bound as
@@ -59,9 +85,26 @@ public static class ApiErrors
         {
             return null;
         }
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new LoopValidationException(field, $"{field} must be a whole number (found \"{text}\")");
+        var value = WholeLong(field, text)!.Value;
+        return value is >= int.MinValue and <= int.MaxValue
+            ? (int)value
+            : throw new LoopValidationException(field, $"{field} is too large: at most {int.MaxValue} (found {text})");
+    }
+
+    /// <summary>A whole-number query parameter that may be large (an id); null when absent.</summary>
+    public static long? WholeLong(string field, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+        if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+        throw new LoopValidationException(field, text.Trim().TrimStart('-').All(char.IsAsciiDigit)
+            ? $"{field} is too large: at most {long.MaxValue} (found {text})"
+            : $"{field} must be a whole number (found \"{text}\")");
     }
 
     /// <summary>Middleware: answers any failure of the rest of the pipeline with problem details.

@@ -62,17 +62,17 @@ public static class LoopApi
             return Results.Json(MessageDto.From(message), json.MessageDto, statusCode: StatusCodes.Status202Accepted);
         });
 
-        app.MapGet("/api/channels/{id}/messages", async (string id, long? after, long? before, int? limit, string? latest, HttpContext http, CancellationToken ct) =>
+        app.MapGet("/api/channels/{id}/messages", async (string id, string? after, string? before, string? limit, string? latest, HttpContext http, CancellationToken ct) =>
         {
             var caller = ApiCallers.Of(http);
             var messages = ApiErrors.Whole("latest", latest) is { } last
-                ? await channels.ListLatestMessagesAsync(caller, id, before, last, ct)
-                : await channels.ListMessagesAsync(caller, id, after ?? 0, limit ?? 100, ct);
+                ? await channels.ListLatestMessagesAsync(caller, id, ApiErrors.WholeLong("before", before), last, ct)
+                : await channels.ListMessagesAsync(caller, id, ApiErrors.WholeLong("after", after) ?? 0, ApiErrors.Whole("limit", limit) ?? 100, ct);
             return Results.Json(messages.Select(MessageDto.From).ToList(), json.ListMessageDto);
         });
 
-        app.MapGet("/api/channels/{id}/runs", async (string id, string? before, int? limit, HttpContext http, CancellationToken ct) =>
-            Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, limit ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
+        app.MapGet("/api/channels/{id}/runs", async (string id, string? before, string? limit, HttpContext http, CancellationToken ct) =>
+            Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
 
         app.MapGet("/api/runs/{id}", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(RunDto.From(await channels.GetRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto));
@@ -86,10 +86,10 @@ public static class LoopApi
         UsageApi.Map(app);
         RuntimeApi.Map(app);
 
-        app.MapGet("/api/events/recent", (int? limit, HttpContext http) =>
+        app.MapGet("/api/events/recent", (string? limit, HttpContext http) =>
         {
             ApiCallers.Of(http).EnsureUser("read the feed of every channel");
-            var count = Math.Clamp(limit ?? 100, 1, LoopEventHub.RecentLimit);
+            var count = Math.Clamp(ApiErrors.Whole("limit", limit) ?? 100, 1, LoopEventHub.RecentLimit);
             return Results.Json(events.Recent(count).Select(EventDto.From).ToList(), json.ListEventDto);
         });
 

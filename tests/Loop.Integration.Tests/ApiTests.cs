@@ -117,6 +117,30 @@ public sealed class ApiTests
         await ProblemAsync(await loop.Http.GetAsync("/api/runs/run_nope"), HttpStatusCode.NotFound);
         await ProblemAsync(await loop.Http.GetAsync("/api/nothing-here"), HttpStatusCode.NotFound);
 
+        // Each mistake named in the user's words: the field and what it takes, never a .NET type.
+        var said = new List<string>();
+        async Task<string> SaysAsync(Task<HttpResponseMessage> call, string field, string expected)
+        {
+            var problem = await ProblemAsync(await call, HttpStatusCode.BadRequest);
+            var detail = (string)problem["detail"]!;
+            Assert.Contains(expected, detail);
+            Assert.Contains(field, problem["errors"]!.AsObject().Select(e => e.Key));
+            said.Add(detail);
+            return detail;
+        }
+        HttpContent Json(string text) => new StringContent(text, Encoding.UTF8, "application/json");
+        await SaysAsync(loop.Http.PostAsync("/api/channels", Json("[]")), "body", "the request body must be a JSON object");
+        await SaysAsync(loop.Http.PostAsync("/api/channels", Json("{\"dir_path\": 5}")), "dir_path", "dir_path must be text in double quotes");
+        await SaysAsync(loop.Http.PostAsync("/api/channels", Json("{\"dir_path\": \"/tm")), "dir_path", "it ends before its objects, arrays and strings are closed");
+        await SaysAsync(loop.Http.PostAsync("/api/tasks", Json($"{{\"channel_id\": \"{id}\", \"type\": \"once\", \"schedule\": \"1m\", \"prompt\": \"p\", \"enabled\": \"yes\"}}")),
+            "enabled", "enabled must be true or false");
+        await SaysAsync(loop.Http.PostAsync("/api/tasks", Json($"{{\"channel_id\": \"{id}\", \"type\": \"loop\", \"prompt\": \"p\", \"max_iterations\": 99999999999}}")),
+            "max_iterations", "max_iterations must be a whole number no larger than 2147483647");
+        await SaysAsync(loop.Http.GetAsync("/api/channels?limit=99999999999"), "limit", "limit is too large: at most 2147483647");
+        await SaysAsync(loop.Http.GetAsync($"/api/channels/{id}/runs?limit=abc"), "limit", "limit must be a whole number (found \"abc\")");
+        await SaysAsync(loop.Http.GetAsync($"/api/channels/{id}/messages?after=x"), "after", "after must be a whole number");
+        Assert.All(said, detail => Assert.DoesNotMatch(@"System\.|Loop\.Api|Nullable|isFinalBlock|not supported|`1", detail));
+
         // nothing bad was stored
         Assert.Empty(await loop.GetArrayAsync($"/api/channels/{id}/messages"));
         Assert.DoesNotContain("   at ", loop.Output); // no stack traces for bad input
