@@ -105,7 +105,7 @@ public sealed class PromptDeliveryTests
         var halfPairProblem = await LoopDaemon.ReadObjectAsync(halfPair, HttpStatusCode.BadRequest);
         var promptProblem = await LoopDaemon.ReadObjectAsync(nulPrompt, HttpStatusCode.BadRequest);
         var wrongTypeProblem = await LoopDaemon.ReadObjectAsync(wrongType, HttpStatusCode.BadRequest);
-        Assert.Contains("content has a value of the wrong type", (string)wrongTypeProblem["errors"]!["content"]![0]!);
+        Assert.Contains("content must be text in double quotes", (string)wrongTypeProblem["errors"]!["content"]![0]!);
         Assert.Contains("NUL character (U+0000) at position 6", (string)nulProblem["errors"]!["content"]![0]!);
         Assert.NotNull(halfPairProblem["errors"]!["content"]);
         Assert.Contains("content holds half of a surrogate pair", (string)halfPairProblem["errors"]!["content"]![0]!);
