@@ -55,10 +55,12 @@ public sealed record RunDto(
         r.ExitCode, r.Reply, r.Error, r.SessionId, r.Model, r.ContainerId, UsageDto.From(r.Usage));
 }
 
-/// <summary>A live event; <see cref="Node"/> names the node of the cluster it happened on when that is not the one asked.</summary>
-public sealed record EventDto(string Id, string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text, string? Node)
+/// <summary>A live event; <see cref="Node"/> names the node of the cluster it happened on when that is not the one asked.
+/// <see cref="Status"/> is the run's status on the run events that carry their run (run.error is every
+/// end but success: failed, timed_out or cancelled), else null.</summary>
+public sealed record EventDto(string Id, string Kind, DateTimeOffset At, string? ChannelId, string? RunId, string Text, string? Node, string? Status)
 {
-    public static EventDto From(LoopEvent e) => new(e.Id, e.Kind, e.At, e.ChannelId, e.RunId, e.Text, e.Node);
+    public static EventDto From(LoopEvent e) => new(e.Id, e.Kind, e.At, e.ChannelId, e.RunId, e.Text, e.Node, (e.Data as Run)?.Status.ToWire());
 }
 
 /// <summary>Health as users see it: everything, <see cref="Components"/> as in <see cref="PublicHealthDto"/>.</summary>

@@ -46,7 +46,7 @@ public static class ConfigLoader
         }
 
         Validate(config, sources);
-        ValidateTemplateFrequency(config, sources);
+        ValidateTemplates(config, sources);
         config = ResolvePaths(config, paths, sources) with { Connectors = connectors.Check(config, sources) };
         return new ConfigLoadResult(config, warnings) { Notices = notices };
     }
@@ -207,32 +207,39 @@ public static class ConfigLoader
         }
     }
 
-    /// <summary>A template that would fire more often than min_task_interval_sec could never be added:
-    /// say so at start rather than when someone adds it. Other schedule mistakes are reported when it is
-    /// added, as for any task.</summary>
-    private static void ValidateTemplateFrequency(LoopConfig config, Dictionary<string, string> sources)
+    /// <summary>A template that could never be added (an unknown type, a schedule that does not parse or
+    /// fires more often than min_task_interval_sec, a name used twice) is an error at start, not when
+    /// someone first adds it.</summary>
+    private static void ValidateTemplates(LoopConfig config, Dictionary<string, string> sources)
     {
         var minimum = TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
         var now = DateTimeOffset.UtcNow;
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         for (var i = 0; i < config.TaskTemplates.Count; i++)
         {
             var template = config.TaskTemplates[i];
+            ConfigException Invalid(string problem) =>
+                new($"{Source(sources, ConfigKeys.TaskTemplates)}: task_templates[{i}] ('{template.Name}'): {problem}");
+            if (!names.Add(template.Name))
+            {
+                throw Invalid("another template has this name; names must differ (they are what /loop template add and the dashboard pick by)");
+            }
             if (!TaskWire.TryType(template.Type, out var type))
             {
-                continue;
+                throw Invalid($"type must be one of cron, interval, once, loop (found '{template.Type}')");
             }
             TaskSchedule schedule;
             try
             {
                 schedule = TaskSchedule.Parse(type, template.Schedule, null, now);
             }
-            catch (ScheduleFormatException)
+            catch (ScheduleFormatException invalid)
             {
-                continue;
+                throw Invalid(invalid.Message);
             }
             if (minimum.Problem(schedule, now) is { } problem)
             {
-                throw new ConfigException($"{Source(sources, ConfigKeys.TaskTemplates)}: task_templates[{i}] ('{template.Name}'): {problem}");
+                throw Invalid(problem);
             }
         }
     }

@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using Loop.Config;
 using Loop.Docker;
 using Loop.Domain;
 using Loop.Grains;
@@ -49,6 +50,13 @@ public sealed class NodeLifecycle(
             Directory.Delete(paths.RunFilesRoot, recursive: true);
         }
         identity.Serve(await store.GetInstanceIdAsync(cancellationToken));
+        // The global mounts apply to every run: their mistakes are said now, not at the first run.
+        var globalMounts = MountResolver.Resolve(options.Config.Mounts.Select(m => new ConfiguredMount(m, MountOrigin.Global)), null,
+            options.Config.AllowedMountRoots, paths.UserHome, paths.Home);
+        foreach (var warning in globalMounts.Warnings)
+        {
+            warnings.Add(warning + " (from config.json's mounts)");
+        }
         if (sandbox.Kind == "docker" && string.IsNullOrEmpty(options.Config.AnthropicApiKey) && string.IsNullOrEmpty(options.Config.ClaudeCodeOauthToken))
         {
             warnings.Add("neither anthropic_api_key nor claude_code_oauth_token is set (nor ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): "

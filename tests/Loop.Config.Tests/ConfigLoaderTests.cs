@@ -206,6 +206,17 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.EndsWith("task_templates[0] ('fast'): schedule must be at least 60s (min_task_interval_sec); got 30s", interval.Message);
     }
 
+    [Theory]
+    [InlineData("""{ "name": "a", "schedule": "61 * * * *", "type": "cron", "prompt": "x" }""", "task_templates[0] ('a'): schedule")]
+    [InlineData("""{ "name": "a", "schedule": "1h", "type": "weekly", "prompt": "x" }""", "task_templates[0] ('a'): type must be one of cron, interval, once, loop (found 'weekly')")]
+    [InlineData("""{ "name": "a", "schedule": "1h", "type": "interval", "prompt": "x" }, { "name": "A", "schedule": "2h", "type": "interval", "prompt": "y" }""",
+        "task_templates[1] ('A'): another template has this name")]
+    public void A_task_template_that_could_never_be_added_stops_the_start_saying_which(string templates, string expected)
+    {
+        var error = Assert.Throws<ConfigException>(() => Load($$"""{ "task_templates": [{{templates}}] }"""));
+        Assert.StartsWith($"{_paths.ConfigFile}: {expected}", error.Message);
+    }
+
     [Fact]
     public void Allowed_project_dirs_are_absolute_or_start_with_a_tilde()
     {

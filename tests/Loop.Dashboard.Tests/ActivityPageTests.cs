@@ -2,6 +2,7 @@ namespace Loop.Dashboard.Tests;
 
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Loop.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
@@ -40,6 +41,30 @@ public sealed class ActivityPageTests(DashboardFixture fixture)
             await Expect(shown).ToHaveCountAsync(0);
             await show.SelectOptionAsync("runs");
             await Expect(shown.And(page.Locator("li[data-kind='run.finished']"))).ToHaveCountAsync(1);
+        });
+    }
+
+    [Fact]
+    public async Task A_cancelled_run_shows_as_cancelled_and_is_no_error()
+    {
+        var channel = await fixture.Daemon.CreateChannelAsync();
+        var channelId = (string)channel["id"]!;
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "activity", "Activity");
+            await Expect(Ui.LiveStatus(page)).ToHaveTextAsync("live");
+            await fixture.Daemon.PostMessageAsync(channelId, "[[sleep 60]] [[reply too late]]");
+            var run = await fixture.Daemon.WaitForRunningAsync(channelId);
+            using var cancelled = await fixture.Daemon.Http.PostAsync($"/api/runs/{run["id"]}/cancel", null);
+            Assert.Equal(HttpStatusCode.Accepted, cancelled.StatusCode);
+
+            var feed = page.GetByRole(AriaRole.Log, new() { Name = "Live feed", Exact = true });
+            var end = feed.Locator("li[data-kind='run.error']").Filter(new() { HasText = (string)channel["name"]! });
+            await Expect(end.Locator(".kind")).ToHaveTextAsync(new Regex("^run cancelled$", RegexOptions.IgnoreCase), new() { Timeout = Ui.RunTimeout });
+            var show = page.GetByRole(AriaRole.Combobox, new() { Name = "Show", Exact = true });
+            await show.SelectOptionAsync("errors");
+            await Expect(end).ToBeHiddenAsync();
         });
     }
 }

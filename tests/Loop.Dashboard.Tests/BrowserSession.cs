@@ -26,11 +26,13 @@ public sealed class BrowserSession : IAsyncDisposable
     public IBrowserContext Context { get; }
     public IPage Page { get; }
 
-    public static async Task<BrowserSession> OpenAsync(IBrowser browser, LoopDaemon daemon, ViewportSize viewport)
+    /// <param name="storageState">Cookies to start with (<see cref="IBrowserContext.StorageStateAsync"/>), as a session of another context.</param>
+    public static async Task<BrowserSession> OpenAsync(IBrowser browser, LoopDaemon daemon, ViewportSize viewport, string? storageState = null)
     {
         var context = await browser.NewContextAsync(new()
         {
             BaseURL = daemon.ApiUrl,
+            StorageState = storageState,
             ViewportSize = viewport,
             Locale = "en-US",
             TimezoneId = "UTC",
@@ -43,6 +45,13 @@ public sealed class BrowserSession : IAsyncDisposable
     {
         var response = await Context.APIRequest.PostAsync("/api/auth/login", new() { DataObject = new { username, password } });
         Assert.True(response.Ok, $"POST /api/auth/login answered {response.Status}: {await response.TextAsync()}");
+    }
+
+    /// <summary>Whether this context's cookie is a live session on the daemon.</summary>
+    public async Task<bool> IsLoggedInAsync()
+    {
+        var status = await (await Context.APIRequest.GetAsync("/api/auth/status")).JsonAsync();
+        return status!.Value.GetProperty("authenticated").GetBoolean();
     }
 
     /// <summary>Runs the test's steps; a failure is rethrown with what CI needs to see why.</summary>

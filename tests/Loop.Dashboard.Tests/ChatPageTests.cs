@@ -1,6 +1,9 @@
 namespace Loop.Dashboard.Tests;
 
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
+using Loop.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -56,6 +59,75 @@ public sealed class ChatPageTests(DashboardFixture fixture)
             var stored = await fixture.Daemon.GetArrayAsync($"/api/channels/{channel["id"]}/messages");
             Assert.Contains(stored, m => (string)m!["role"]! == "agent" && ((string)m["content"]!).Contains("the double says hello"));
             await Screenshots.SaveAsync(page, "chat");
+        });
+    }
+
+    [Fact]
+    public async Task The_agent_working_bubble_stays_below_the_message_it_answers_when_that_message_arrives_late()
+    {
+        var channelId = (string)(await fixture.Daemon.CreateChannelAsync())["id"]!;
+        // Holds the page's fetch of new messages until the run's output is on screen: the order in
+        // which a message sent elsewhere (a script, a chat platform) and its run reach the page.
+        var messagesArrive = new TaskCompletionSource();
+        await using var session = await fixture.OpenAsync();
+        try
+        {
+            await session.RunAsync(async page =>
+            {
+                await Ui.GoToAsync(page, $"chat/{channelId}", "Chat");
+                await Expect(page.GetByRole(AriaRole.Combobox, new() { Name = "Channel", Exact = true })).ToHaveValueAsync(channelId);
+                await Expect(Ui.LiveStatus(page)).ToHaveTextAsync("live");
+                await page.RouteAsync(new Regex(@"/messages\?after="), async route =>
+                {
+                    await messagesArrive.Task;
+                    await route.ContinueAsync();
+                });
+
+                await fixture.Daemon.PostMessageAsync(channelId, "[[reply first part]] [[sleep 3]] [[reply the double says hello]]");
+                var conversation = page.GetByRole(AriaRole.Log, new() { Name = "Conversation", Exact = true });
+                var working = conversation.Locator("article[data-role=streaming]");
+                await Expect(working).ToContainTextAsync("first part", new() { Timeout = Ui.RunTimeout });
+                messagesArrive.SetResult();
+
+                var question = conversation.Locator("article[data-role=user]");
+                await Expect(question).ToContainTextAsync("[[sleep 3]]");
+                await Expect(conversation.Locator("article[data-role=user] ~ article[data-role=streaming]")).ToHaveCountAsync(1);
+                var (questionBox, workingBox) = (await question.BoundingBoxAsync(), await working.BoundingBoxAsync());
+                Assert.True(questionBox!.Y + questionBox.Height <= workingBox!.Y, $"the question ({questionBox.Y}) is drawn below the agent at work ({workingBox.Y})");
+
+                // The reply takes the bubble's place, below the question too.
+                await Expect(working).ToHaveCountAsync(0, new() { Timeout = Ui.RunTimeout });
+                await Expect(conversation.Locator("article[data-role=user] ~ article[data-role=assistant]")).ToContainTextAsync("the double says hello");
+            });
+        }
+        finally
+        {
+            messagesArrive.TrySetResult();
+        }
+    }
+
+    [Fact]
+    public async Task Channels_of_the_same_name_show_their_directories_in_the_picker()
+    {
+        var name = "twin-" + Guid.NewGuid().ToString("N")[..8];
+        // Outside the Loop home: no project may lie inside it.
+        var dirs = new[] { Directory.CreateTempSubdirectory(name + "-a-").FullName, Directory.CreateTempSubdirectory(name + "-b-").FullName };
+        foreach (var dir in dirs)
+        {
+            using var created = await fixture.Daemon.Http.PostAsJsonAsync("/api/channels", new { name, dir_path = dir });
+            await LoopDaemon.ReadObjectAsync(created, HttpStatusCode.Created);
+        }
+
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "chat", "Chat");
+            var twins = page.GetByRole(AriaRole.Combobox, new() { Name = "Channel", Exact = true }).Locator("option").Filter(new() { HasText = name });
+            await Expect(twins).ToHaveCountAsync(2);
+            foreach (var dir in dirs)
+            {
+                await Expect(twins.Filter(new() { HasText = dir })).ToHaveCountAsync(1);
+            }
         });
     }
 }

@@ -73,6 +73,10 @@ public sealed class ConnectorsPageTests(DashboardFixture fixture)
             telegram.EnqueueMessage(TelegramChat.Private(TelegramUser.Alice), TelegramUser.Alice, "hello from telegram");
             await Ui.GoToAsync(page, "channels", "Channels");
             await Expect(page.GetByTestId("channel-connector").Filter(new() { HasText = name })).ToHaveCountAsync(1, new() { Timeout = 30_000 });
+            // The chat's channel picker names the connector too, beside the channel's name.
+            await Ui.GoToAsync(page, "chat", "Chat");
+            var picker = page.GetByRole(AriaRole.Combobox, new() { Name = "Channel", Exact = true });
+            await Expect(picker.Locator("option").Filter(new() { HasText = name })).ToHaveCountAsync(1);
 
             // The fixture's daemon is shared: the bot goes again.
             await Ui.GoToAsync(page, "connectors", "Connectors");

@@ -28,6 +28,8 @@ public sealed class DashboardFixture : IAsyncLifetime
     public static readonly ViewportSize Desktop = new() { Width = 1280, Height = 800 };
     public static readonly ViewportSize Phone = new() { Width = 390, Height = 844 };
 
+    /// <summary>The admin's session on each daemon (its cookie), which the tests share while it lasts.</summary>
+    private readonly Dictionary<LoopDaemon, string> _adminSessions = [];
     private IPlaywright? _playwright;
     private IBrowser? _browser;
     private LoopDaemon? _daemon;
@@ -52,15 +54,19 @@ public sealed class DashboardFixture : IAsyncLifetime
     }
 
     /// <summary>A fresh browser context on <paramref name="daemon"/> (the shared one unless given),
-    /// logged in as the admin when <paramref name="loggedIn"/>.</summary>
+    /// logged in as the admin when <paramref name="loggedIn"/>. The daemon allows 10 logins a minute
+    /// from one client, and every test is that client: they share the admin's session until one
+    /// ends it (logging out), and the next logs in again.</summary>
     public async Task<BrowserSession> OpenAsync(bool loggedIn = true, ViewportSize? viewport = null, LoopDaemon? daemon = null)
     {
         daemon ??= Daemon;
-        var session = await BrowserSession.OpenAsync(Browser, daemon, viewport ?? Desktop);
-        if (loggedIn)
+        var shared = loggedIn ? _adminSessions.GetValueOrDefault(daemon) : null;
+        var session = await BrowserSession.OpenAsync(Browser, daemon, viewport ?? Desktop, shared);
+        if (loggedIn && !await session.IsLoggedInAsync())
         {
             await EnsureAdminAsync(daemon);
             await session.LogInThroughApiAsync(Username, Password);
+            _adminSessions[daemon] = await session.Context.StorageStateAsync();
         }
         return session;
     }

@@ -1,6 +1,7 @@
 namespace Loop.Dashboard.Tests;
 
 using System.Globalization;
+using Loop.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -44,6 +45,30 @@ public sealed class RuntimePageTests(DashboardFixture fixture)
             await Screenshots.SaveAsync(page, "runtime");
             await Expect(page.GetByTestId("pool-running")).ToHaveTextAsync("0", new() { Timeout = Ui.RunTimeout });
             Assert.Equal("same page", await page.EvaluateAsync<string?>("() => window.__marker"));
+        });
+    }
+
+    [Fact]
+    public async Task After_one_run_the_page_says_one_run_and_its_chart_fills_its_card_with_every_label_inside()
+    {
+        // Its own daemon: the shared one has the other tests' runs.
+        await using var daemon = await LoopDaemon.StartAsync();
+        var channelId = (string)(await daemon.CreateChannelAsync())["id"]!;
+        await daemon.PostMessageAsync(channelId, "[[reply done]]");
+        await daemon.WaitForFinishedRunsAsync(channelId, 1);
+
+        await using var session = await fixture.OpenAsync(daemon: daemon);
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "runtime", "Runtime");
+            await Expect(page.GetByText("1 run in the last hour", new() { Exact = true })).ToBeVisibleAsync();
+            await Expect(page.GetByText("1 run finished in the last 60 minutes", new() { Exact = true })).ToBeVisibleAsync();
+
+            var chart = page.GetByRole(AriaRole.Img, new() { Name = "Runs per minute", Exact = true });
+            await Expect(chart).ToBeVisibleAsync();
+            var share = await chart.EvaluateAsync<double>("svg => svg.getBoundingClientRect().width / svg.closest('section').getBoundingClientRect().width");
+            Assert.True(share > 0.9, $"the chart is {share:P0} as wide as its card");
+            Assert.Empty(await Ui.LabelsCutOffAsync(chart));
         });
     }
 }

@@ -3,6 +3,7 @@ namespace Loop.Dashboard.Tests;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Loop.Testing;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
@@ -85,6 +86,46 @@ public sealed class TasksPageTests(DashboardFixture fixture)
             await row.GetByRole(AriaRole.Button, new() { Name = "Delete", Exact = true }).ClickAsync();
             await Expect(row).ToHaveCountAsync(0);
             Assert.Null(await TaskNamedAsync(taskName));
+        });
+    }
+
+    [Fact]
+    public async Task A_once_task_shows_its_instant_as_a_date_and_time_and_one_task_is_counted_as_one()
+    {
+        // Its own daemon: the shared one has the other tests' tasks.
+        await using var daemon = await LoopDaemon.StartAsync();
+        var channelId = (string)(await daemon.CreateChannelAsync())["id"]!;
+        await daemon.CreateTaskAsync(new { channel_id = channelId, name = "launch", type = "once", schedule = "2030-06-01T09:30:00.1234567Z", prompt = "[[reply launched]]" });
+
+        await using var session = await fixture.OpenAsync(daemon: daemon);
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "tasks", "Tasks");
+            var row = page.GetByRole(AriaRole.Table).GetByRole(AriaRole.Row).Filter(new() { HasText = "launch" });
+            var schedule = row.GetByRole(AriaRole.Cell).Nth(3);
+            // The browser's locale is en-US and its time zone UTC.
+            await Expect(schedule).ToHaveTextAsync(new Regex(@"^6/1/2030,\s9:30:00\sAM$"));
+            await Expect(page.GetByText("page 1 of 1 · 1 task", new() { Exact = true })).ToBeVisibleAsync();
+        });
+    }
+
+    [Fact]
+    public async Task A_once_task_that_ran_shows_as_done_without_an_enable_button()
+    {
+        await using var daemon = await LoopDaemon.StartAsync();
+        var channelId = (string)(await daemon.CreateChannelAsync())["id"]!;
+        var id = (string)(await daemon.CreateTaskAsync(new { channel_id = channelId, name = "one-shot", type = "once", schedule = "1s", prompt = "[[reply fired]]" }))["id"]!;
+        await daemon.WaitForTaskAsync(id, t => (bool)t["done"]!, TimeSpan.FromSeconds(120));
+
+        await using var session = await fixture.OpenAsync(daemon: daemon);
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "tasks", "Tasks");
+            var row = page.GetByRole(AriaRole.Table).GetByRole(AriaRole.Row).Filter(new() { HasText = "one-shot" });
+            await Expect(row.GetByRole(AriaRole.Cell).Nth(5)).ToHaveTextAsync("done");
+            await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Enable" })).ToHaveCountAsync(0);
+            await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Disable" })).ToHaveCountAsync(0);
+            await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Edit" })).ToBeVisibleAsync();
         });
     }
 

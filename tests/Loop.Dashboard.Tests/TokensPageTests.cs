@@ -1,5 +1,6 @@
 namespace Loop.Dashboard.Tests;
 
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
@@ -26,6 +27,11 @@ public sealed class TokensPageTests(DashboardFixture fixture)
             var token = Regex.Match(await shown.InnerTextAsync(), @"loopat_[A-Za-z0-9_\-]+").Value;
             var row = page.GetByRole(AriaRole.Table).GetByRole(AriaRole.Row).Filter(new() { HasText = tokenName });
             await Expect(row).ToHaveCountAsync(1);
+            // Created: with its date, as the list is read days later (en-US, UTC in this browser).
+            var listed = (await (await page.APIRequest.GetAsync("/api/auth/tokens")).JsonAsync())!.Value;
+            var created = listed.EnumerateArray().Single(t => t.GetProperty("name").GetString() == tokenName).GetProperty("created_at").GetDateTimeOffset();
+            var day = created.UtcDateTime.ToString("M/d/yyyy", CultureInfo.InvariantCulture);
+            await Expect(row.GetByRole(AriaRole.Cell).Nth(1)).ToHaveTextAsync(new Regex($@"^{Regex.Escape(day)},\s\d{{1,2}}:\d{{2}}:\d{{2}}\s[AP]M$"));
             await Screenshots.SaveAsync(page, "tokens");
 
             using var script = new HttpClient { BaseAddress = new Uri(fixture.Daemon.ApiUrl) };

@@ -41,6 +41,15 @@ public static class Ui
         await Expect(input).ToHaveAccessibleDescriptionAsync(new Regex(Regex.Escape(message)));
     }
 
+    /// <summary>The texts of an svg chart drawn (partly) outside it, where the page cuts them off.</summary>
+    public static Task<string[]> LabelsCutOffAsync(ILocator chart) => chart.EvaluateAsync<string[]>(@"svg => {
+        const box = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')].filter((text) => {
+            const r = text.getBoundingClientRect();
+            return r.left < box.left || r.right > box.right || r.top < box.top || r.bottom > box.bottom;
+        }).map((text) => text.textContent);
+    }");
+
     /// <summary>Accepts every confirm() of the page (Reset session, Delete, Revoke).</summary>
     public static void AcceptDialogs(IPage page) => page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
 }

@@ -50,4 +50,24 @@ public sealed class UsagePageTests(DashboardFixture fixture)
             await Screenshots.SaveAsync(page, "usage");
         });
     }
+
+    [Fact]
+    public async Task The_day_charts_keep_every_axis_label_inside_even_for_a_large_cost()
+    {
+        var channelId = (string)(await fixture.Daemon.CreateChannelAsync())["id"]!;
+        await fixture.Daemon.PostMessageAsync(channelId, "[[usage in=1200000 out=800000 cost=1234.5]] [[reply that was dear]]");
+        await fixture.Daemon.WaitForFinishedRunsAsync(channelId, 1, TimeSpan.FromSeconds(60));
+
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "usage", "Usage");
+            foreach (var name in new[] { "Cost per day", "Tokens per day" })
+            {
+                var chart = page.GetByRole(AriaRole.Img, new() { Name = name, Exact = true });
+                await Expect(chart).ToBeVisibleAsync();
+                Assert.Empty(await Ui.LabelsCutOffAsync(chart));
+            }
+        });
+    }
 }

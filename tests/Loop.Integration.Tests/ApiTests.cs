@@ -37,6 +37,18 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task Malformed_global_mounts_are_warnings_from_the_start()
+    {
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["mounts"] = new JsonArray("relative/dir:/data", "/no/such/loop-dir:/data2:ro", "/tmp") });
+        var warnings = (await loop.GetObjectAsync("/api/health"))["warnings"]!.AsArray().Select(w => (string)w!).ToList();
+
+        Assert.Contains("mount 'relative/dir:/data': the host path must be absolute or start with ~/ (ignored) (from config.json's mounts)", warnings);
+        Assert.Contains(warnings, w => w.StartsWith("mount '/no/such/loop-dir:/data2:ro': host path /no/such/loop-dir does not exist", StringComparison.Ordinal));
+        Assert.Contains(warnings, w => w.StartsWith("mount '/tmp' is malformed", StringComparison.Ordinal));
+        Assert.Contains("(from config.json's mounts)", loop.Output);
+    }
+
+    [Fact]
     public async Task An_agent_image_that_cannot_be_built_from_the_users_files_is_a_warning_in_health()
     {
         // The user's own build directory is what the image is built from; this one fails.

@@ -10,21 +10,27 @@ function svg(tag, attrs, ...children) {
   return el;
 }
 
-/** Vertical bars over a series such as days: items [{ label, value, tip }]. */
-export function columnChart(label, items, format) {
-  const width = 480;
+// Text cannot be measured before the chart is on the page: 7 px is a little wider than any
+// character of the 12 px axis font.
+const textWidth = (text) => String(text).length * 7;
+
+/** Vertical bars over a series such as days: items [{ label, value, tip }]. `width` is that of the
+ * picture before it is scaled to its box: a page that knows the box's width draws it that wide. */
+export function columnChart(label, items, format, width = 480) {
   const height = 180;
-  const pad = { top: 12, right: 8, bottom: 24, left: 52 };
   const max = Math.max(...items.map((i) => i.value), 0);
+  const ticks = [0, 0.5, 1].map((fraction) => ({ fraction, text: format(max * fraction) }));
+  // As much room on the left as the widest value on the axis takes, so none is cut off.
+  const pad = { top: 12, right: 8, bottom: 24, left: Math.max(...ticks.map((t) => textWidth(t.text))) + 10 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const step = plotW / Math.max(items.length, 1);
   const chart = svg('svg', { role: 'img', 'aria-label': label, viewBox: `0 0 ${width} ${height}`, class: 'chart' });
   chart.append(svg('title', {}, label));
-  for (const fraction of [0, 0.5, 1]) {
+  for (const { fraction, text } of ticks) {
     const y = pad.top + plotH * (1 - fraction);
     chart.append(svg('line', { x1: pad.left, x2: width - pad.right, y1: y, y2: y, class: 'grid' }));
-    chart.append(svg('text', { x: pad.left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, format(max * fraction)));
+    chart.append(svg('text', { x: pad.left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, text));
   }
   const every = Math.ceil(items.length / 6);
   items.forEach((item, index) => {
@@ -33,7 +39,10 @@ export function columnChart(label, items, format) {
     chart.append(svg('rect', { class: 'bar', x, y: pad.top + plotH - barH, width: Math.max(step * 0.7, 1), height: barH },
       svg('title', {}, `${item.label}: ${item.tip ?? format(item.value)}`)));
     if ((items.length - 1 - index) % every === 0) {
-      chart.append(svg('text', { x: x + step * 0.35, y: height - 6, class: 'axis', 'text-anchor': 'middle' }, item.short ?? item.label));
+      // Centred under its bar, but not past the edge: the newest bar is at the very right.
+      const text = item.short ?? item.label;
+      const centre = Math.min(x + step * 0.35, width - textWidth(text) / 2);
+      chart.append(svg('text', { x: centre, y: height - 6, class: 'axis', 'text-anchor': 'middle' }, text));
     }
   });
   return chart;

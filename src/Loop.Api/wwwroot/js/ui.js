@@ -77,6 +77,11 @@ export function formatTime(iso) {
   return sameDay ? date.toLocaleTimeString() : date.toLocaleString();
 }
 
+/** Always with the date, for what is looked at days later (when a token was made). */
+export function formatDateTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
+
 export function formatRelative(iso) {
   if (!iso) return '—';
   const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
@@ -99,6 +104,9 @@ export function formatCost(usd) {
 }
 
 export const formatNumber = (n) => Number(n || 0).toLocaleString();
+
+/** "1 run", "2 runs", "1,200 tokens": the plural is the singular with an s unless given. */
+export const formatCount = (n, singular, plural = `${singular}s`) => `${formatNumber(n)} ${Number(n) === 1 ? singular : plural}`;
 
 export const excerpt = (text, length = 120) =>
   !text ? '' : text.length > length ? `${text.slice(0, length - 1)}…` : text;
@@ -129,6 +137,12 @@ export function throttle(fn, ms) {
   };
   throttled.cancel = () => clearTimeout(timer);
   return throttled;
+}
+
+/** The connector a chat channel came through, by name (its kind when it has none of its own). */
+export function connectorName(connectors, id) {
+  const connector = connectors.find((k) => k.id === id);
+  return !connector ? id : connector.name === connector.kind ? connector.kind : `${connector.name} (${connector.kind})`;
 }
 
 export function statusBadge(status) {

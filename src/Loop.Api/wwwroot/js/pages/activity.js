@@ -8,9 +8,9 @@ import { onLiveEvent, onLiveStatus } from '../live.js';
 const LIMIT = 500;
 const FILTERS = {
   all: () => true,
-  runs: (kind) => kind.startsWith('run.') || kind.startsWith('message.'),
-  tasks: (kind) => kind.startsWith('task.'),
-  errors: (kind) => kind.endsWith('error') || kind.endsWith('warning'),
+  runs: (item) => item.dataset.kind.startsWith('run.') || item.dataset.kind.startsWith('message.'),
+  tasks: (item) => item.dataset.kind.startsWith('task.'),
+  errors: (item) => item.dataset.error === 'true',
 };
 const LABELS = {
   'message.received': 'message',
@@ -45,7 +45,11 @@ export function render(root) {
   const stopEvents = onLiveEvent((event) => { if (event.kind !== 'run.output') add(event, true); });
   const stopStatus = onLiveStatus((connected, reconnected) => {
     if (!connected) add({ kind: 'feed.disconnected', at: new Date().toISOString(), text: 'lost the connection to the daemon; reconnecting…' }, true);
-    else if (reconnected) add({ kind: 'feed.reconnected', at: new Date().toISOString(), text: 'reconnected; events while disconnected are not shown' }, true);
+    else if (reconnected) {
+      add({ kind: 'feed.reconnected', at: new Date().toISOString(), text: 'reconnected; events while disconnected are not shown' }, true);
+      // The page may have opened while the daemon was away, with nothing loaded.
+      loadInitial();
+    }
   });
   loadInitial();
   return () => { stopEvents(); stopStatus(); };
@@ -55,6 +59,7 @@ export function render(root) {
       const [channels, recent] = await Promise.all([api.get('/api/channels?limit=500'), api.get('/api/events/recent?limit=200')]);
       for (const c of channels) names.set(c.id, c.name);
       for (const event of recent) add(event, false);
+      alert.show('');
     } catch (error) {
       alert.show(error.message);
     }
@@ -66,12 +71,17 @@ export function render(root) {
       if (shown.has(event.id)) return;
       shown.add(event.id);
     }
-    const item = h('li', { 'data-kind': event.kind, class: live ? 'fresh' : '' },
+    // Every run that does not succeed ends in run.error: its status says how (failed, timed out,
+    // cancelled), and one that was cancelled is no error.
+    const runError = event.kind === 'run.error' && event.status;
+    const error = event.status !== 'cancelled' && (event.kind.endsWith('error') || event.kind.endsWith('warning'));
+    const label = runError ? `run ${event.status.replace('_', ' ')}` : LABELS[event.kind] ?? event.kind.replace('.', ' ');
+    const item = h('li', { 'data-kind': event.kind, 'data-error': String(error), class: live ? 'fresh' : '' },
       h('time', { datetime: event.at }, formatTime(event.at)),
-      h('span', { class: `kind kind-${event.kind.split('.')[0]} ${event.kind.endsWith('error') ? 'error' : ''}` }, LABELS[event.kind] ?? event.kind.replace('.', ' ')),
+      h('span', { class: `kind kind-${event.kind.split('.')[0]} ${error ? 'error' : ''}` }, label),
       event.channel_id ? h('a', { class: 'channel', href: `#/chat/${encodeURIComponent(event.channel_id)}` }, channelName(event.channel_id)) : null,
       h('span', { class: 'text' }, excerpt(event.text, 200)));
-    item.hidden = !FILTERS[show.value](event.kind);
+    item.hidden = !FILTERS[show.value](item);
     // Live events go on top; the recent ones, newest first, below whatever arrived meanwhile.
     if (live) feed.prepend(item); else feed.append(item);
     empty.hidden = true;
@@ -91,6 +101,6 @@ export function render(root) {
   }
 
   function applyFilter() {
-    for (const item of feed.children) item.hidden = !FILTERS[show.value](item.dataset.kind);
+    for (const item of feed.children) item.hidden = !FILTERS[show.value](item);
   }
 }

@@ -1,7 +1,7 @@
 // Channels: every channel with its directory, session, queue and last run, 50 to a page.
 
 import { request, api, query } from '../api.js';
-import { h, alertBox, formatRelative, statusBadge, debounce, throttle } from '../ui.js';
+import { h, alertBox, formatRelative, statusBadge, debounce, throttle, connectorName } from '../ui.js';
 import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const PAGE = 50;
@@ -51,16 +51,10 @@ export function render(root) {
     }
   }
 
-  /** The connector a chat channel came through, by name (its kind when it has none of its own). */
-  function connectorName(id) {
-    const connector = connectors.find((k) => k.id === id);
-    return !connector ? id : connector.name === connector.kind ? connector.kind : `${connector.name} (${connector.kind})`;
-  }
-
   function row(c) {
     const queue = [c.active_run_id ? 'running' : null, c.queued ? `${c.queued} waiting` : null].filter(Boolean).join(', ') || 'idle';
     return h('tr', {},
-      h('td', { 'data-label': 'Name' }, h('strong', {}, c.name), c.platform ? h('span', { class: 'muted', 'data-testid': 'channel-connector' }, ` · ${connectorName(c.platform)}`) : null),
+      h('td', { 'data-label': 'Name' }, h('strong', {}, c.name), c.platform ? h('span', { class: 'muted', 'data-testid': 'channel-connector' }, ` · ${connectorName(connectors, c.platform)}`) : null),
       h('td', { 'data-label': 'Directory' }, h('code', {}, c.dir_path ?? '(own work directory)')),
       h('td', { 'data-label': 'Session' }, c.session_id ? h('code', { title: c.session_id }, c.session_id.slice(0, 8)) : h('span', { class: 'muted' }, 'none')),
       h('td', { 'data-label': 'Queue' }, queue),

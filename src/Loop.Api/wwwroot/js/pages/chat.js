@@ -1,7 +1,7 @@
 // Chat: pick or create a channel, talk to its agent, watch the run's output stream in, cancel it.
 
 import { api, query } from '../api.js';
-import { h, field, alertBox, clearErrors, showApiError, formatTime } from '../ui.js';
+import { h, field, alertBox, clearErrors, showApiError, formatTime, connectorName } from '../ui.js';
 import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const HISTORY = 100;
@@ -51,14 +51,19 @@ export function render(root, ctx) {
   newChannel.addEventListener('submit', createChannel);
 
   const stopEvents = onLiveEvent(onEvent);
-  const stopStatus = onLiveStatus((connected, reconnected) => { if (reconnected && channelId) loadConversation(); });
+  // Back after a break: the daemon may have restarted, and what could not load while it was away loads now.
+  const stopStatus = onLiveStatus((connected, reconnected) => {
+    if (!reconnected) return;
+    if (channelId) loadConversation(); else loadChannels(ctx.params[0]);
+  });
   loadChannels(ctx.params[0]);
   return () => { stopEvents(); stopStatus(); };
 
   async function loadChannels(wanted) {
     try {
-      const channels = await api.get('/api/channels?limit=500');
-      select.replaceChildren(...channels.map((c) => h('option', { value: c.id }, c.name)));
+      const [channels, connectors] = await Promise.all([api.get('/api/channels?limit=500'), api.get('/api/connectors')]);
+      alert.show('');
+      select.replaceChildren(...channels.map((c) => h('option', { value: c.id }, channelLabel(c, connectors))));
       if (channels.length === 0) {
         select.append(h('option', { value: '' }, 'no channels yet'));
         conversation.replaceChildren(h('p', { class: 'empty' }, 'Create a channel for a project directory to start talking to an agent.'));
@@ -134,7 +139,9 @@ export function render(root, ctx) {
     if (m.id <= lastMessageId) return;
     lastMessageId = m.id;
     conversation.querySelector('.empty')?.remove();
-    conversation.append(messageView(m));
+    // The agent's working bubble stays last: the message its run answers may be fetched after the
+    // run started, and belongs above it.
+    if (streaming) streaming.before(messageView(m)); else conversation.append(messageView(m));
     conversation.scrollTop = conversation.scrollHeight;
   }
 
@@ -258,4 +265,11 @@ export function render(root, ctx) {
       showApiError(newChannel, newAlert, error);
     }
   }
+}
+
+/** Channels may share a name: where each one works (its directory, or the connector it came
+ * through) tells them apart in the picker. */
+function channelLabel(c, connectors) {
+  const where = c.platform ? connectorName(connectors, c.platform) : c.dir_path;
+  return where ? `${c.name} — ${where}` : c.name;
 }

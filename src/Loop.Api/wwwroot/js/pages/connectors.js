@@ -32,14 +32,13 @@ export function render(root) {
     if (!document.hidden) await load();
     timer = setTimeout(tick, REFRESH_MS);
   };
-  (async () => {
-    try { kinds = await api.get('/api/connectors/kinds'); } catch (error) { alert.show(error.message); }
-    tick();
-  })();
+  tick();
   return () => { stopped = true; clearTimeout(timer); stopEvents(); };
 
   async function load() {
     try {
+      // Until they load once (the page may open while the daemon is away), there is no form to add one.
+      if (kinds.length === 0) kinds = await api.get('/api/connectors/kinds');
       connectors = await api.get('/api/connectors');
       draw();
       alert.show('');

@@ -2,7 +2,7 @@
 // live channel actors, throughput and run durations, the store and the Docker engine. Refreshes while visible.
 
 import { api } from '../api.js';
-import { h, alertBox, formatDuration, formatNumber, excerpt } from '../ui.js';
+import { h, alertBox, formatCount, formatDuration, formatNumber, excerpt } from '../ui.js';
 import { columnChart } from '../charts.js';
 
 const REFRESH_MS = 3000;
@@ -39,10 +39,13 @@ export function render(root) {
     const ok = (good, text) => h('span', { class: `badge ${good ? 'status-succeeded' : 'status-failed'}` }, text);
     const d = r.durations;
     const perMinute = r.runs_per_minute.map((m) => ({
-      label: new Date(m.minute).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
+      label: new Date(m.minute).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }),
       value: m.runs,
-      tip: `${m.runs} runs, ${m.failed} not succeeded`,
+      tip: `${formatCount(m.runs, 'run')}, ${formatNumber(m.failed)} not succeeded`,
     }));
+    // Drawn as wide as the inside of its card (34 px of padding and border less), so it fills the
+    // card with 12 px text: a narrower picture stretched to fit would enlarge the text with it.
+    const chartWidth = Math.max(content.clientWidth - 34, 320);
     content.replaceChildren(
       section('Node', h('dl', { class: 'facts' },
         fact('Name', r.node), fact('Version', r.version), fact('Process', `pid ${r.pid}`),
@@ -73,14 +76,14 @@ export function render(root) {
             h('td', { 'data-label': 'Channel' }, h('a', { href: `#/chat/${encodeURIComponent(a.channel_id)}` }, a.channel_name ?? a.channel_id)),
             h('td', { 'data-label': 'Running run' }, a.active_run_id ? h('code', {}, a.active_run_id) : 'idle'),
             h('td', { 'data-label': 'Queue' }, formatNumber(a.queued)))))))),
-      section('Runs per minute', columnChart('Runs per minute', perMinute, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1))),
-        h('p', { class: 'muted small' }, `${formatNumber(perMinute.reduce((s, m) => s + m.value, 0))} runs in the last hour`)),
+      section('Runs per minute', columnChart('Runs per minute', perMinute, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)), chartWidth),
+        h('p', { class: 'muted small' }, `${formatCount(perMinute.reduce((s, m) => s + m.value, 0), 'run')} in the last hour`)),
       section('Run duration', h('div', { class: 'totals' },
         stat('p50', h('strong', { 'data-testid': 'duration-p50' }, formatDuration(d.p50_ms))),
         stat('p90', h('strong', { 'data-testid': 'duration-p90' }, formatDuration(d.p90_ms))),
         stat('p99', h('strong', { 'data-testid': 'duration-p99' }, formatDuration(d.p99_ms))),
         stat('max', h('strong', {}, formatDuration(d.max_ms)))),
-        h('p', { class: 'muted small' }, `${formatNumber(d.count)} runs finished in the last ${d.window_minutes} minutes`)),
+        h('p', { class: 'muted small' }, `${formatCount(d.count, 'run')} finished in the last ${formatCount(d.window_minutes, 'minute')}`)),
       section('Store', h('dl', { class: 'facts' },
         fact('Status', ok(r.store.ok, r.store.ok ? 'ok' : 'failing')), fact('Kind', r.store.kind), fact('Location', h('code', {}, r.store.location)),
         r.store.error ? fact('Error', r.store.error) : null)),

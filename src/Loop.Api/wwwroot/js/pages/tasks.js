@@ -2,7 +2,7 @@
 // and start/stop for loop tasks.
 
 import { api, query } from '../api.js';
-import { h, field, alertBox, clearErrors, showApiError, formatRelative, formatDuration, formatTime, statusBadge, excerpt, throttle } from '../ui.js';
+import { h, field, alertBox, clearErrors, showApiError, formatCount, formatRelative, formatDuration, formatTime, statusBadge, excerpt, throttle } from '../ui.js';
 import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const PAGE = 50;
@@ -65,7 +65,7 @@ export function render(root) {
     if (tasks.length === 0) body.append(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No tasks yet. Create one with "New task", or ask an agent to schedule one.')));
     pager.replaceChildren(
       h('button', { type: 'button', disabled: page === 0, onclick: () => { page--; drawTable(); } }, 'Previous'),
-      h('span', { class: 'muted' }, tasks.length ? `page ${page + 1} of ${pages} · ${tasks.length} tasks` : ''),
+      h('span', { class: 'muted' }, tasks.length ? `page ${page + 1} of ${pages} · ${formatCount(tasks.length, 'task')}` : ''),
       h('button', { type: 'button', disabled: page >= pages - 1, onclick: () => { page++; drawTable(); } }, 'Next'));
   }
 
@@ -74,7 +74,17 @@ export function render(root) {
       const detail = t.loop_state === 'running' ? `iteration ${t.iteration}/${t.max_iterations}` : t.stop_reason;
       return [statusBadge(t.loop_state), detail ? h('span', { class: 'muted' }, ` ${detail}`) : null];
     }
+    // A once task that ran is done: only a new schedule (Edit) runs it again.
+    if (t.done) return statusBadge('done');
     return statusBadge(t.enabled ? 'enabled' : 'disabled');
+  }
+
+  // A once task's schedule is the instant it runs, in ISO form with fractions of a second: shown as
+  // other times are, in the browser's time zone (the task's only said how to read a wall time).
+  function schedule(t) {
+    if (!t.schedule) return '—';
+    if (t.type === 'once') return h('time', { datetime: t.schedule, title: t.schedule }, formatTime(t.schedule));
+    return [h('code', {}, t.schedule), t.timezone ? h('span', { class: 'muted' }, ` ${t.timezone}`) : null];
   }
 
   function row(t) {
@@ -83,14 +93,14 @@ export function render(root) {
       h('td', { 'data-label': 'Name' }, h('strong', {}, t.name), h('div', { class: 'muted small' }, excerpt(t.prompt, 80))),
       h('td', { 'data-label': 'Channel' }, h('a', { href: `#/chat/${encodeURIComponent(t.channel_id)}` }, channelName(t.channel_id))),
       h('td', { 'data-label': 'Type' }, t.type),
-      h('td', { 'data-label': 'Schedule' }, t.schedule ? h('code', {}, t.schedule) : '—', t.timezone ? h('span', { class: 'muted' }, ` ${t.timezone}`) : null),
+      h('td', { 'data-label': 'Schedule' }, schedule(t)),
       h('td', { 'data-label': 'Next run' }, t.enabled && t.next_run_at ? h('time', { datetime: t.next_run_at, title: formatTime(t.next_run_at) }, formatRelative(t.next_run_at)) : '—'),
       h('td', { 'data-label': 'State' }, state(t)),
       h('td', { 'data-label': 'Actions', class: 'row-actions' },
         h('button', { type: 'button', onclick: () => openForm(t) }, 'Edit'),
         t.type === 'loop'
           ? h('button', { type: 'button', onclick: () => loopAction(t, loopRunning ? 'stop' : 'start') }, loopRunning ? 'Stop' : 'Start')
-          : h('button', { type: 'button', onclick: () => toggle(t) }, t.enabled ? 'Disable' : 'Enable'),
+          : t.done ? null : h('button', { type: 'button', onclick: () => toggle(t) }, t.enabled ? 'Disable' : 'Enable'),
         h('button', { type: 'button', onclick: () => showRuns(t, true) }, 'Runs'),
         h('button', { type: 'button', class: 'danger', onclick: () => remove(t) }, 'Delete')));
   }

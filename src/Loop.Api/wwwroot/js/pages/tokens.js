@@ -1,7 +1,8 @@
 // API tokens for scripts: create (shown once), list, revoke.
 
 import { api } from '../api.js';
-import { h, field, alertBox, clearErrors, showApiError, formatTime, formatRelative } from '../ui.js';
+import { h, field, alertBox, clearErrors, showApiError, formatDateTime, formatRelative } from '../ui.js';
+import { onLiveStatus } from '../live.js';
 
 export function render(root) {
   const alert = alertBox();
@@ -36,17 +37,21 @@ export function render(root) {
       showApiError(form, formAlert, error);
     }
   });
+  // Back after a break: the page may have opened while the daemon was away, with nothing loaded.
+  const stopStatus = onLiveStatus((connected, reconnected) => { if (reconnected) load(); });
   load();
+  return stopStatus;
 
   async function load() {
     try {
       const tokens = await api.get('/api/auth/tokens');
       body.replaceChildren(...tokens.map((t) => h('tr', {},
         h('td', { 'data-label': 'Name' }, t.name),
-        h('td', { 'data-label': 'Created' }, formatTime(t.created_at)),
+        h('td', { 'data-label': 'Created' }, formatDateTime(t.created_at)),
         h('td', { 'data-label': 'Last used' }, t.last_used_at ? formatRelative(t.last_used_at) : 'never'),
         h('td', { 'data-label': 'Actions', class: 'row-actions' }, h('button', { type: 'button', class: 'danger', onclick: () => revoke(t) }, 'Revoke')))));
       if (tokens.length === 0) body.append(h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No API tokens yet.')));
+      alert.show('');
     } catch (error) {
       alert.show(error.message);
     }

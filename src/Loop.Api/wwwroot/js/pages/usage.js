@@ -1,9 +1,9 @@
 // Usage: tokens and cost overall, per day, per model, channel and task, and the recent calls.
 
 import { api, query } from '../api.js';
-import { h, alertBox, formatCost, formatNumber, formatTime, formatDuration, statusBadge, throttle } from '../ui.js';
+import { h, alertBox, formatCost, formatCount, formatNumber, formatTime, formatDuration, statusBadge, throttle } from '../ui.js';
 import { columnChart, barList } from '../charts.js';
-import { onLiveEvent } from '../live.js';
+import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const CALL_PAGE = 50;
 const tokensOf = (u) => u.input_tokens + u.output_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens;
@@ -34,8 +34,10 @@ export function render(root) {
   // Seven calls a refresh: at most every 15 s however busy the daemon is.
   const refresh = throttle(load, 15000);
   const stopEvents = onLiveEvent((event) => { if (event.kind === 'run.finished' || event.kind === 'run.error') refresh(); });
+  // Back after a break: the page may have opened while the daemon was away, with nothing loaded.
+  const stopStatus = onLiveStatus((connected, reconnected) => { if (reconnected) load(); });
   load();
-  return () => { stopEvents(); refresh.cancel(); };
+  return () => { stopEvents(); stopStatus(); refresh.cancel(); };
 
   async function load() {
     const days = Number(period.value);
@@ -49,8 +51,8 @@ export function render(root) {
       ]);
       names = new Map([...channels.map((c) => [c.id, c.name]), ...tasks.map((t) => [t.id, t.name])]);
       drawTotals(total);
-      const day = (d) => ({ label: d.key, short: d.key.slice(5), value: Number(d.usage.cost_usd), tip: `${formatCost(d.usage.cost_usd)}, ${d.usage.runs} runs` });
-      const group = (g, fallback) => ({ label: g.key ? names.get(g.key) ?? g.key : fallback, value: Number(g.usage.cost_usd), tip: `${formatCost(g.usage.cost_usd)}, ${formatNumber(tokensOf(g.usage))} tokens, ${g.usage.runs} runs` });
+      const day = (d) => ({ label: d.key, short: d.key.slice(5), value: Number(d.usage.cost_usd), tip: `${formatCost(d.usage.cost_usd)}, ${formatCount(d.usage.runs, 'run')}` });
+      const group = (g, fallback) => ({ label: g.key ? names.get(g.key) ?? g.key : fallback, value: Number(g.usage.cost_usd), tip: `${formatCost(g.usage.cost_usd)}, ${formatCount(tokensOf(g.usage), 'token')}, ${formatCount(g.usage.runs, 'run')}` });
       charts.replaceChildren(
         figure('Cost per day', columnChart('Cost per day', daily.map(day), formatCost)),
         figure('Tokens per day', columnChart('Tokens per day', daily.map((d) => ({ label: d.key, short: d.key.slice(5), value: tokensOf(d.usage) })), formatTokens)),
@@ -71,8 +73,8 @@ export function render(root) {
     totals.replaceChildren(
       card('Cost', formatCost(t.cost_usd), 'usage-total-cost', Number(t.estimated_cost_usd) > 0 ? `${formatCost(t.estimated_cost_usd)} estimated from token prices` : null),
       card('Tokens', formatNumber(t.total_tokens), 'usage-total-tokens', `${formatNumber(t.input_tokens)} in · ${formatNumber(t.output_tokens)} out · ${formatNumber(t.cache_read_input_tokens)} cache read`),
-      card('Runs', formatNumber(t.runs), 'usage-total-runs', t.unpriced_runs ? `${t.unpriced_runs} without a price` : null),
-      card('Agent time', formatDuration(t.duration_ms), 'usage-total-duration', `${formatNumber(t.num_turns)} turns`));
+      card('Runs', formatNumber(t.runs), 'usage-total-runs', t.unpriced_runs ? `${formatCount(t.unpriced_runs, 'run')} without a price` : null),
+      card('Agent time', formatDuration(t.duration_ms), 'usage-total-duration', formatCount(t.num_turns, 'turn')));
   }
 
   async function loadCalls() {
