@@ -38,6 +38,10 @@ public static class ServeCommand
                     .AddSingleton<IChatAdapterFactory>(sp => new Loop.Email.EmailAdapters(sp, TimeProvider.System))
                     .AddSingleton<IChatAdapterFactory>(sp => new Loop.WhatsApp.WhatsAppAdapters(sp, TimeProvider.System)));
             var log = host.App.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loop");
+            var silo = siloPath ?? (File.Exists(paths.SiloFile) ? paths.SiloFile : null);
+            log.LogInformation("Loop home {Home}; config {Config}{Silo}", paths.Home,
+                File.Exists(paths.ConfigFile) ? paths.ConfigFile : $"{paths.ConfigFile} (not there: the defaults)",
+                silo is null ? "" : $"; node settings {Path.GetFullPath(silo)}");
             foreach (var notice in loaded.Notices)
             {
                 log.LogInformation("{Notice}", notice);

@@ -104,6 +104,21 @@ public sealed class CliTests
         var entries = lines.Select(line => JsonNode.Parse(line)!.AsObject()).ToList();
         Assert.Contains(entries, e => (string)e["LogLevel"]! == "Debug" && ((string)e["Message"]!).StartsWith($"Run {runId} for channel {id} ended failed: ", StringComparison.Ordinal));
         Assert.Contains(entries, e => (string)e["LogLevel"]! == "Information" && ((string)e["Message"]!).StartsWith("Listening on http://", StringComparison.Ordinal));
+        // The first line says which home and config it uses; each names its component in a word.
+        Assert.Equal($"Loop home {loop.Home}; config {Path.Combine(loop.Home, "config.json")}", (string)entries[0]["Message"]!);
+        Assert.Contains(entries, e => (string)e["Component"]! == "node-lifecycle" && ((string)e["Message"]!).Contains(" started: store ", StringComparison.Ordinal));
+        Assert.All(entries, e => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", (string)e["Timestamp"]!));
+        Assert.DoesNotContain(entries, e => ((string)e["Component"]!).Contains('.', StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Text_log_lines_give_the_time_the_level_and_the_component_in_a_word()
+    {
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["runner"] = "process", ["log_level"] = "info" });
+        var lines = loop.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info loop: Loop home ", lines[0]);
+        Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\S+ info node-lifecycle: Loop \S+ node \S+ started: store "));
+        Assert.DoesNotContain(lines, l => l.Contains("Loop.Runtime.", StringComparison.Ordinal));
     }
 
     [Theory]

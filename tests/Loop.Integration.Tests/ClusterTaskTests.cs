@@ -286,8 +286,8 @@ public sealed class ClusterTaskTests(ITestOutputHelper output)
     /// <summary>The lines of each node's log that report a problem, for a failure's message.</summary>
     private static string Problems(LoopCluster cluster) =>
         string.Join("\n", cluster.Nodes.Select((node, i) => $"===== node-{i + 1} =====\n" + string.Join("\n",
-            node.Output.Split('\n').Where(l => l.Contains(" warn: ", StringComparison.Ordinal) || l.Contains(" fail: ", StringComparison.Ordinal)
-                || l.Contains(" crit: ", StringComparison.Ordinal)).TakeLast(200))));
+            node.Output.Split('\n').Where(l => l.Contains(" warn ", StringComparison.Ordinal) || l.Contains(" error ", StringComparison.Ordinal)
+                || l.Contains(" critical ", StringComparison.Ordinal)).TakeLast(200))));
 
     /// <summary>Waits until the wall clock reaches <paramref name="instant"/>.</summary>
     private static async Task UntilAsync(DateTimeOffset instant)
