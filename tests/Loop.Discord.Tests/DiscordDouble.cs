@@ -36,7 +36,7 @@ public sealed class DiscordDouble : IAsyncDisposable
     private readonly List<RestCall> _calls = [];
     private readonly List<GatewayConnection> _connections = [];
     private readonly List<(string Method, string PathPrefix, int Status, JsonObject? Body, Dictionary<string, string> Headers)> _failures = [];
-    private readonly List<(string Method, string PathPrefix, TaskCompletionSource Arrived)> _stalls = [];
+    private readonly Stalls _stalls = new();
     private readonly Dictionary<string, (int Used, DateTimeOffset WindowEnd)> _messageBuckets = new(StringComparer.Ordinal);
     private readonly List<JsonObject> _guildChannels = [];
     private readonly HashSet<string> _sessions = new(StringComparer.Ordinal);
@@ -119,15 +119,8 @@ public sealed class DiscordDouble : IAsyncDisposable
     /// <summary>The next request matching method and path prefix is held unanswered, as a network that
     /// stopped delivering would, until its caller gives up; nothing it asked for happens. The task
     /// completes when the request has arrived.</summary>
-    public Task StallNext(string method, string pathPrefix)
-    {
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_gate)
-        {
-            _stalls.Add((method, pathPrefix, arrived));
-        }
-        return arrived.Task;
-    }
+    public Task StallNext(string method, string pathPrefix) =>
+        _stalls.Next(call => call.StartsWith(method + " " + pathPrefix, StringComparison.Ordinal));
 
     public void AddGuildChannel(string id, string name)
     {
@@ -239,27 +232,9 @@ public sealed class DiscordDouble : IAsyncDisposable
             var text = await new StreamReader(context.Request.Body).ReadToEndAsync();
             body = text.Length == 0 ? null : JsonNode.Parse(text);
         }
-        TaskCompletionSource? stalled = null;
-        lock (_gate)
+        if (await _stalls.HoldAsync(method + " " + path, context.RequestAborted))
         {
-            var stall = _stalls.FindIndex(f => f.Method == method && path.StartsWith(f.PathPrefix, StringComparison.Ordinal));
-            if (stall >= 0)
-            {
-                stalled = _stalls[stall].Arrived;
-                _stalls.RemoveAt(stall);
-            }
-        }
-        if (stalled is not null)
-        {
-            stalled.TrySetResult();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            return;
         }
         var (status, response, headers) = Answer(method, path, authorization, body);
         lock (_gate)

@@ -14,13 +14,7 @@ public sealed class EndToEndTests
     public async Task A_mention_runs_the_agent_in_a_container_and_the_reply_comes_back_to_discord()
     {
         await using var discord = await DiscordDouble.StartAsync();
-        await using var loop = await LoopDaemon.StartAsync(new JsonObject
-        {
-            ["discord_token"] = DiscordDouble.Token,
-            ["discord_app_id"] = DiscordDouble.AppId,
-            ["discord_api_url"] = discord.ApiUrl,
-            ["discord_gateway_url"] = discord.GatewayUrl,
-        });
+        await using var loop = await StartLoopAsync(discord);
         var gateway = await discord.WaitForReadyAsync();
         await Eventually.WaitAsync(() => discord.Calls.Any(c => c.Method == "PUT"), "command registration", TimeSpan.FromSeconds(30));
 
@@ -56,13 +50,7 @@ public sealed class EndToEndTests
     public async Task A_reply_whose_daemon_was_killed_before_it_reached_discord_is_posted_once_after_the_restart()
     {
         await using var discord = await DiscordDouble.StartAsync();
-        await using var loop = await LoopDaemon.StartAsync(new JsonObject
-        {
-            ["discord_token"] = DiscordDouble.Token,
-            ["discord_app_id"] = DiscordDouble.AppId,
-            ["discord_api_url"] = discord.ApiUrl,
-            ["discord_gateway_url"] = discord.GatewayUrl,
-        });
+        await using var loop = await StartLoopAsync(discord);
         var gateway = await discord.WaitForReadyAsync();
 
         // The run ends and its reply is on its way when the daemon dies.
@@ -83,4 +71,12 @@ public sealed class EndToEndTests
         Assert.Equal(["posted after the crash", "the next one"],
             (await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 2, TimeSpan.FromSeconds(120))).Select(m => (string?)m["content"]));
     }
+
+    private static Task<LoopDaemon> StartLoopAsync(DiscordDouble discord) => LoopDaemon.StartAsync(new JsonObject
+    {
+        ["discord_token"] = DiscordDouble.Token,
+        ["discord_app_id"] = DiscordDouble.AppId,
+        ["discord_api_url"] = discord.ApiUrl,
+        ["discord_gateway_url"] = discord.GatewayUrl,
+    });
 }

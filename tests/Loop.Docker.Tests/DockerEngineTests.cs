@@ -20,10 +20,13 @@ public sealed class DockerEngineTests(DockerFixture docker)
     public async Task An_image_built_from_the_users_files_is_built_again_when_they_change_and_only_then()
     {
         var image = $"loop-docker-test-home:{Guid.NewGuid():N}";
+        // Words of this run only: the engine's build cache would skip a RUN step it has seen.
+        var first = $"first edition {Guid.NewGuid():N}";
+        var second = $"second edition {Guid.NewGuid():N}";
         var dir = Directory.CreateTempSubdirectory("loop-container-").FullName;
         await File.WriteAllTextAsync(Path.Combine(dir, "Dockerfile"), "FROM loop-test-base:latest\nCOPY tools/note.txt /etc/loop-note\nRUN cat /etc/loop-note\n");
         Directory.CreateDirectory(Path.Combine(dir, "tools"));
-        await File.WriteAllTextAsync(Path.Combine(dir, "tools", "note.txt"), "first edition");
+        await File.WriteAllTextAsync(Path.Combine(dir, "tools", "note.txt"), first);
         async Task<ListLogger<DockerEngineState>> StartAsync()
         {
             var log = new ListLogger<DockerEngineState>();
@@ -33,13 +36,13 @@ public sealed class DockerEngineTests(DockerFixture docker)
         }
         try
         {
-            Assert.Contains($"Building {image}: first edition", (await StartAsync()).Lines);
+            Assert.Contains($"Building {image}: {first}", (await StartAsync()).Lines);
             Assert.DoesNotContain((await StartAsync()).Lines, l => l.StartsWith("Building", StringComparison.Ordinal));
 
-            await File.WriteAllTextAsync(Path.Combine(dir, "tools", "note.txt"), "second edition");
+            await File.WriteAllTextAsync(Path.Combine(dir, "tools", "note.txt"), second);
             var rebuilt = await StartAsync();
             Assert.Contains(rebuilt.Lines, l => l.StartsWith($"Agent image {image} was built from other files than those in {dir}", StringComparison.Ordinal));
-            Assert.Contains($"Building {image}: second edition", rebuilt.Lines);
+            Assert.Contains($"Building {image}: {second}", rebuilt.Lines);
             var (_, label) = await DockerFixture.DockerCliAsync("image", "inspect", "-f", $"{{{{index .Config.Labels \"{AgentImageSource.HashLabel}\"}}}}", image);
             Assert.Equal(AgentImageSource.From(dir, NoArgs).Hash, label.Trim());
         }

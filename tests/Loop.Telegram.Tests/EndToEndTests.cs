@@ -14,13 +14,7 @@ public sealed class EndToEndTests
     public async Task A_private_message_runs_the_agent_in_a_container_and_the_reply_comes_back_to_telegram()
     {
         await using var telegram = await TelegramDouble.StartAsync();
-        await using var loop = await LoopDaemon.StartAsync(new JsonObject
-        {
-            ["telegram_token"] = TelegramDouble.Token,
-            ["telegram_api_url"] = telegram.BaseUrl,
-            ["telegram_allowed_users"] = new JsonArray("@alice_example"),
-        });
-        await Eventually.WaitAsync(() => telegram.Commands() is not null, "commands registered", TimeSpan.FromSeconds(60));
+        await using var loop = await StartLoopAsync(telegram);
         var chat = TelegramChat.Private(TelegramUser.Alice);
 
         var trigger = telegram.EnqueueMessage(chat, TelegramUser.Alice, "[[reply hello from the container]] [[pwd]]");
@@ -53,13 +47,7 @@ public sealed class EndToEndTests
     public async Task A_reply_whose_daemon_was_killed_before_it_reached_telegram_is_sent_once_after_the_restart()
     {
         await using var telegram = await TelegramDouble.StartAsync();
-        await using var loop = await LoopDaemon.StartAsync(new JsonObject
-        {
-            ["telegram_token"] = TelegramDouble.Token,
-            ["telegram_api_url"] = telegram.BaseUrl,
-            ["telegram_allowed_users"] = new JsonArray("@alice_example"),
-        });
-        await Eventually.WaitAsync(() => telegram.Commands() is not null, "commands registered", TimeSpan.FromSeconds(60));
+        await using var loop = await StartLoopAsync(telegram);
         var chat = TelegramChat.Private(TelegramUser.Alice);
 
         // The run ends and its reply is on its way when the daemon dies.
@@ -77,5 +65,26 @@ public sealed class EndToEndTests
         telegram.EnqueueMessage(chat, TelegramUser.Alice, "[[reply the next one]]");
         Assert.Equal(["sent after the crash", "the next one"], (await telegram.WaitForSentAsync(chat.Id, 2, TimeSpan.FromSeconds(120))).Select(m => m.Text));
         Assert.Contains("stopped before posting its reply; posting it from here", loop.Output);
+    }
+
+    /// <summary>A daemon with the telegram_* keys, once it has registered the bot's commands.</summary>
+    private static async Task<LoopDaemon> StartLoopAsync(TelegramDouble telegram)
+    {
+        var loop = await LoopDaemon.StartAsync(new JsonObject
+        {
+            ["telegram_token"] = TelegramDouble.Token,
+            ["telegram_api_url"] = telegram.BaseUrl,
+            ["telegram_allowed_users"] = new JsonArray("@alice_example"),
+        });
+        try
+        {
+            await Eventually.WaitAsync(() => telegram.Commands() is not null, "commands registered", TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            await loop.DisposeAsync();
+            throw;
+        }
+        return loop;
     }
 }

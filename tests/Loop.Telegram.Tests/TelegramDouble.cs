@@ -126,7 +126,7 @@ public sealed partial class TelegramDouble : IAsyncDisposable
     private readonly Dictionary<string, BotState> _bots = new(StringComparer.Ordinal);
     private readonly List<TelegramCall> _calls = [];
     private readonly List<(string Method, BotApiError Error)> _failures = [];
-    private readonly List<(string Method, TaskCompletionSource Arrived)> _stalls = [];
+    private readonly Stalls _stalls = new();
 
     private TelegramDouble(WebApplication app, TimeProvider time)
     {
@@ -264,15 +264,7 @@ public sealed partial class TelegramDouble : IAsyncDisposable
     /// <summary>The next call of <paramref name="method"/> is held unanswered, as a network that stopped
     /// delivering would, until its caller gives up; nothing it asked for happens. The task completes
     /// when the call has arrived.</summary>
-    public Task StallNext(string method)
-    {
-        var arrived = NewSignal();
-        lock (_gate)
-        {
-            _stalls.Add((method, arrived));
-        }
-        return arrived.Task;
-    }
+    public Task StallNext(string method) => _stalls.Next(call => string.Equals(call, method, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Makes a chat known to the bot (as if it had been added to it) without a message.</summary>
     public void AddChat(TelegramChat chat, string token = Token)
@@ -604,7 +596,6 @@ public sealed partial class TelegramDouble : IAsyncDisposable
     private async Task<JsonNode> DispatchAsync(string token, string method, JsonObject p, CancellationToken cancellationToken)
     {
         BotState bot;
-        TaskCompletionSource? stalled = null;
         lock (_gate)
         {
             if (!_bots.TryGetValue(token, out bot!))
@@ -618,17 +609,10 @@ public sealed partial class TelegramDouble : IAsyncDisposable
                 _failures.RemoveAt(failure);
                 throw error;
             }
-            var stall = _stalls.FindIndex(f => string.Equals(f.Method, method, StringComparison.OrdinalIgnoreCase));
-            if (stall >= 0)
-            {
-                stalled = _stalls[stall].Arrived;
-                _stalls.RemoveAt(stall);
-            }
         }
-        if (stalled is not null)
+        if (await _stalls.HoldAsync(method, cancellationToken))
         {
-            stalled.TrySetResult();
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
         }
         // Method names are case-insensitive in the Bot API.
         switch (method.ToLowerInvariant())

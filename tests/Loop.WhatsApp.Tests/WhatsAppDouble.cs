@@ -37,7 +37,7 @@ public sealed class WhatsAppDouble : IAsyncDisposable
     private readonly List<SentMessage> _sent = [];
     private readonly List<string> _read = [];
     private readonly Queue<(int Status, int Code, string Message)> _failures = new();
-    private readonly Queue<TaskCompletionSource> _stalls = new();
+    private readonly Stalls _stalls = new();
     private static readonly HttpClient Http = new();
     private long _ids;
 
@@ -83,15 +83,7 @@ public sealed class WhatsAppDouble : IAsyncDisposable
 
     /// <summary>The next send is held unanswered, as a network that stopped delivering would, until its
     /// caller gives up; nothing is sent. The task completes when the send has arrived.</summary>
-    public Task StallNextSend()
-    {
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_gate)
-        {
-            _stalls.Enqueue(arrived);
-        }
-        return arrived.Task;
-    }
+    public Task StallNextSend() => _stalls.Next(_ => true);
 
     public async Task<IReadOnlyList<SentMessage>> WaitForSentAsync(int count, TimeSpan? timeout = null)
     {
@@ -178,29 +170,16 @@ public sealed class WhatsAppDouble : IAsyncDisposable
             return;
         }
         (int Status, int Code, string Message)? failure = null;
-        TaskCompletionSource? stalled = null;
         lock (_gate)
         {
             if (_failures.Count > 0)
             {
                 failure = _failures.Dequeue();
             }
-            else if (_stalls.Count > 0)
-            {
-                stalled = _stalls.Dequeue();
-            }
         }
-        if (stalled is not null)
+        if (failure is null && await _stalls.HoldAsync("send", context.RequestAborted))
         {
-            stalled.TrySetResult();
-            try
-            {
-                await Task.Delay(Timeout.Infinite, context.RequestAborted);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            return;
         }
         if (failure is { } f)
         {
