@@ -9,6 +9,7 @@ public static class TasksCommand
 {
     private static readonly string[] Types = ["cron", "interval", "once", "loop"];
     private static readonly string[] Contexts = ["isolated", "channel"];
+    private static readonly string[] Misfires = ["run_once", "skip"];
 
     public static Command Create()
     {
@@ -19,11 +20,14 @@ public static class TasksCommand
         var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of text", Recursive = true };
         var common = new Common(apiUrl, token, json);
 
-        var command = new Command("tasks", "List, add, show, toggle and remove scheduled tasks") { apiUrl, token, json };
+        var command = new Command("tasks", "List, add, edit, show, toggle, start, stop and remove scheduled tasks") { apiUrl, token, json };
         command.Subcommands.Add(List(common));
         command.Subcommands.Add(Add(common));
+        command.Subcommands.Add(Edit(common));
         command.Subcommands.Add(Show(common));
         command.Subcommands.Add(Toggle(common));
+        command.Subcommands.Add(LoopControl(common, "start", "Start a new cycle of a loop task", (api, id, ct) => api.StartTaskAsync(id, ct)));
+        command.Subcommands.Add(LoopControl(common, "stop", "Stop a loop task's running cycle", (api, id, ct) => api.StopTaskAsync(id, ct)));
         command.Subcommands.Add(Remove(common));
         command.Subcommands.Add(Runs(common));
         return command;
@@ -77,8 +81,10 @@ public static class TasksCommand
         OneOf(context, Contexts);
         var name = new Option<string?>("--name") { Description = "A short name, e.g. daily-summary" };
         var maxIterations = new Option<int?>("--max-iterations") { Description = "Loop tasks: most iterations per cycle (default 10)" };
+        var misfire = MisfireOption();
+        var promise = PromiseOption();
         var disabled = new Option<bool>("--disabled") { Description = "Create the task disabled" };
-        var command = new Command("add", "Add a task to a channel") { channel, type, schedule, prompt, timezone, context, name, maxIterations, disabled };
+        var command = new Command("add", "Add a task to a channel") { channel, type, schedule, prompt, timezone, context, name, maxIterations, misfire, promise, disabled };
         command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
         {
             var request = new CreateTaskRequest(parse.GetValue(channel)!, parse.GetValue(type)!.ToLowerInvariant(), parse.GetValue(schedule) ?? "", parse.GetValue(prompt)!)
@@ -87,10 +93,73 @@ public static class TasksCommand
                 Context = parse.GetValue(context)?.ToLowerInvariant(),
                 Name = parse.GetValue(name),
                 MaxIterations = parse.GetValue(maxIterations),
+                Misfire = parse.GetValue(misfire)?.ToLowerInvariant(),
+                CompletionPromise = parse.GetValue(promise),
                 Enabled = parse.GetValue(disabled) ? false : null,
             };
             var task = await api.CreateTaskAsync(request, ct);
             Console.WriteLine(json ? LoopText.Json(task) : $"added {LoopText.Line(task)}");
+        }));
+        return command;
+    }
+
+    private static Option<string?> MisfireOption()
+    {
+        var misfire = new Option<string?>("--misfire") { Description = "Slots missed while Loop was down: run_once (default: fire once at start) or skip" };
+        OneOf(misfire, Misfires);
+        return misfire;
+    }
+
+    private static Option<string?> PromiseOption() =>
+        new("--completion-promise") { Description = "Loop tasks: the word the agent says as <promise>WORD</promise> when done (default DONE)" };
+
+    private static Command Edit(Common common)
+    {
+        var id = TaskId();
+        var type = new Option<string?>("--type") { Description = "cron, interval, once or loop (usually with --schedule)" };
+        OneOf(type, Types);
+        var schedule = new Option<string?>("--schedule") { Description = "A new schedule in the format of the (new) type; the next run moves at once" };
+        var prompt = new Option<string?>("--prompt") { Description = "What the agent does when the task runs" };
+        var timezone = new Option<string?>("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin" };
+        var context = new Option<string?>("--context") { Description = "isolated or channel" };
+        OneOf(context, Contexts);
+        var name = new Option<string?>("--name") { Description = "A short name" };
+        var maxIterations = new Option<int?>("--max-iterations") { Description = "Loop tasks: most iterations per cycle" };
+        var misfire = MisfireOption();
+        var promise = PromiseOption();
+        var command = new Command("edit", "Change a task: only the options given change") { id, type, schedule, prompt, timezone, context, name, maxIterations, misfire, promise };
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var change = new UpdateTaskRequest
+            {
+                Type = parse.GetValue(type)?.ToLowerInvariant(),
+                Schedule = parse.GetValue(schedule),
+                Prompt = parse.GetValue(prompt),
+                Timezone = parse.GetValue(timezone),
+                Context = parse.GetValue(context)?.ToLowerInvariant(),
+                Name = parse.GetValue(name),
+                MaxIterations = parse.GetValue(maxIterations),
+                Misfire = parse.GetValue(misfire)?.ToLowerInvariant(),
+                CompletionPromise = parse.GetValue(promise),
+            };
+            if (change == new UpdateTaskRequest())
+            {
+                throw new LoopApiException("nothing to change: give at least one option (see 'loop tasks edit --help')");
+            }
+            var task = await api.UpdateTaskAsync(parse.GetValue(id)!, change, ct);
+            Console.WriteLine(json ? LoopText.Json(task) : $"updated {LoopText.Line(task)}");
+        }));
+        return command;
+    }
+
+    private static Command LoopControl(Common common, string verb, string description, Func<LoopApiClient, string, CancellationToken, Task<LoopTask>> act)
+    {
+        var id = TaskId();
+        var command = new Command(verb, description) { id };
+        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        {
+            var task = await act(api, parse.GetValue(id)!, ct);
+            Console.WriteLine(json ? LoopText.Json(task) : $"{task.Id} loop {task.LoopState}, iteration {task.Iteration} of {task.MaxIterations}");
         }));
         return command;
     }

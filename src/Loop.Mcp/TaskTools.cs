@@ -114,7 +114,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         });
 
     [McpServerTool(Name = "edit_task", Title = "Edit a task", Destructive = false, OpenWorld = false)]
-    [Description("Change a task of this channel: its schedule, type, prompt or time zone (give at least one). The next run moves at once. " + ScheduleFormats)]
+    [Description("Change a task of this channel: its schedule, type, prompt, time zone, name, context or max_iterations (give at least one). The next run moves at once. " + ScheduleFormats)]
     public Task<CallToolResult> EditTask(
         [Description("The task's id, e.g. \"task_01JD...\".")]
         string task_id,
@@ -126,6 +126,12 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         string? prompt = null,
         [Description("New IANA time zone for a cron schedule, e.g. \"Europe/Berlin\".")]
         string? timezone = null,
+        [Description("New short name, e.g. \"daily-summary\".")]
+        string? name = null,
+        [Description("New context: isolated (the task's own session) or channel (the chat's session).")]
+        string? context = null,
+        [Description("Loop tasks: the most iterations per cycle.")]
+        int? max_iterations = null,
         CancellationToken cancellationToken = default) =>
         Guard(async () =>
         {
@@ -135,10 +141,13 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
                 Type = Blank(type),
                 Prompt = Blank(prompt),
                 Timezone = Blank(timezone),
+                Name = Blank(name),
+                Context = Blank(context),
+                MaxIterations = max_iterations,
             };
             if (update == new UpdateTaskRequest())
             {
-                throw new ArgumentException("nothing to change: give at least one of schedule, type, prompt, timezone");
+                throw new ArgumentException("nothing to change: give at least one of schedule, type, prompt, timezone, name, context, max_iterations");
             }
             var current = await channel.GetOwnTaskAsync(Required(task_id, "task_id"), cancellationToken);
             var task = await api.UpdateTaskAsync(current.Id, update, cancellationToken);

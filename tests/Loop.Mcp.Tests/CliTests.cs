@@ -87,6 +87,35 @@ public sealed class TasksCliTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task Edit_start_and_stop_a_loop_task_with_its_misfire_and_completion_promise()
+    {
+        var channel = await Loop.Api.EnsureChannelAsync(AgentUser.CreateDir("loop-cli-"));
+        var add = await Tasks("add", "--channel-id", channel.Id, "--type", "loop", "--prompt", "[[sleep 60]] [[reply still working]]",
+            "--name", "grind", "--max-iterations", "3", "--completion-promise", "SHIPPED", "--misfire", "SKIP", "--disabled");
+        Assert.True(add.ExitCode == 0, add.ToString());
+        var task = Assert.Single(await Loop.Api.ListTasksAsync(channel.Id));
+        Assert.Equal(("SHIPPED", "skip", 3), (task.CompletionPromise, task.Misfire, task.MaxIterations));
+
+        var edit = await Tasks("edit", task.Id, "--name", "grind-harder", "--context", "channel", "--misfire", "run_once", "--completion-promise", "DONE");
+        Assert.True(edit.ExitCode == 0, edit.ToString());
+        Assert.StartsWith($"updated {task.Id} \"grind-harder\"", edit.Stdout);
+        var edited = await Loop.Api.GetTaskAsync(task.Id);
+        Assert.Equal(("grind-harder", "channel", "run_once", "DONE", "[[sleep 60]] [[reply still working]]"),
+            (edited.Name, edited.Context, edited.Misfire, edited.CompletionPromise, edited.Prompt));
+        var nothing = await Tasks("edit", task.Id);
+        Assert.Equal(1, nothing.ExitCode);
+        Assert.Contains("nothing to change", nothing.Stderr);
+
+        var start = await Tasks("start", task.Id);
+        Assert.True(start.ExitCode == 0, start.ToString());
+        Assert.Equal($"{task.Id} loop running, iteration 1 of 3", start.Stdout.Trim());
+        var stop = await Tasks("stop", task.Id);
+        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.StartsWith($"{task.Id} loop stopped", stop.Stdout.Trim());
+        Assert.Equal("stopped", (await Loop.Api.GetTaskAsync(task.Id)).LoopState);
+    }
+
+    [Fact]
     public async Task An_unreachable_daemon_says_how_to_start_it()
     {
         var url = $"http://127.0.0.1:{LoopDaemon.FreePort()}";

@@ -65,6 +65,24 @@ public sealed class McpServerTests(DaemonFixture fixture)
     }
 
     [Fact]
+    public async Task Edit_task_changes_the_name_context_and_max_iterations()
+    {
+        var (_, mcp) = await StartForNewChannelAsync();
+        await using var _ = mcp;
+        var scheduled = await mcp.CallAsync("schedule_task", new { schedule = "0 9 * * *", prompt = "Check the deploys", type = "cron", name = "deploys" });
+        var taskId = scheduled.Json.GetProperty("id").GetString()!;
+
+        var edited = await mcp.CallAsync("edit_task", new { task_id = taskId, name = "deploy-watch", context = "channel", max_iterations = 4 });
+
+        Assert.False(edited.IsError, edited.Text);
+        var stored = await Loop.Api.GetTaskAsync(taskId);
+        Assert.Equal(("deploy-watch", "channel", 4, "0 9 * * *"), (stored.Name, stored.Context, stored.MaxIterations, stored.Schedule));
+        var nothing = await mcp.CallAsync("edit_task", new { task_id = taskId });
+        Assert.True(nothing.IsError);
+        Assert.Contains("name, context, max_iterations", nothing.Text);
+    }
+
+    [Fact]
     public async Task Each_tool_works_end_to_end_schedule_list_show_edit_toggle_runs_cancel()
     {
         var (channelId, mcp) = await StartForNewChannelAsync();
