@@ -178,7 +178,7 @@ public sealed class NodeLifecycle(
         {
             if (stopped(unposted.Node) && await store.AdoptUnpostedReplyAsync(unposted.RunId, unposted.Node, cancellationToken) is { } run)
             {
-                var node = unposted.Node is { } incarnation ? NodeIdentity.NameOf(incarnation) : "an earlier daemon";
+                var node = unposted.Node is { } incarnation && incarnation.Contains('@', StringComparison.Ordinal) ? NodeIdentity.NameOf(incarnation) : "an earlier daemon";
                 _logger.LogWarning("Run {RunId} for channel {ChannelId} ended on {Node}, which stopped before posting its reply; posting it from here",
                     run.Id, run.ChannelId, node);
                 events.Publish(new LoopEvent(ChatRunEvent.ReplyRecovered, time.GetUtcNow(), run.ChannelId, run.Id,

@@ -57,7 +57,7 @@ public sealed class McpServerTests(DaemonFixture fixture)
         Assert.Contains("boolean", tools["toggle_task"].ProtocolTool.InputSchema.GetProperty("properties").GetProperty("enabled").GetProperty("type").ToString());
         Assert.Contains("integer", tools["list_task_runs"].ProtocolTool.InputSchema.GetProperty("properties").GetProperty("limit").GetProperty("type").ToString());
         Assert.Equal(
-            ["prompt", "schedule", "task_id", "timezone", "type"],
+            ["context", "max_iterations", "name", "prompt", "schedule", "task_id", "timezone", "type"],
             tools["edit_task"].ProtocolTool.InputSchema.GetProperty("properties").EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
         Assert.Empty(Required(tools["list_tasks"].ProtocolTool.InputSchema));
         Assert.True(tools["list_tasks"].ProtocolTool.Annotations?.ReadOnlyHint);
