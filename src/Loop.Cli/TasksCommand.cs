@@ -72,29 +72,22 @@ public static class TasksCommand
     private static Command Add(Common common)
     {
         var channel = new Option<string>("--channel-id") { Description = "The channel the task belongs to", Required = true };
-        var type = new Option<string>("--type") { Description = "cron, interval, once or loop", Required = true };
-        OneOf(type, Types);
-        var schedule = new Option<string?>("--schedule") { Description = "cron \"*/5 * * * *\", interval \"90s\" or \"1h30m\", once \"10m\" or \"2026-12-01T09:00:00Z\"; none for loop" };
-        var prompt = new Option<string>("--prompt") { Description = "What the agent does when the task runs", Required = true };
-        var timezone = new Option<string?>("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin (default UTC)" };
-        var context = new Option<string?>("--context") { Description = "isolated (default: the task's own session) or channel (the chat's session)" };
-        OneOf(context, Contexts);
-        var name = new Option<string?>("--name") { Description = "A short name, e.g. daily-summary" };
-        var maxIterations = new Option<int?>("--max-iterations") { Description = "Loop tasks: most iterations per cycle (default 10)" };
-        var misfire = MisfireOption();
-        var promise = PromiseOption();
+        var fields = new TaskFields(creating: true);
         var disabled = new Option<bool>("--disabled") { Description = "Create the task disabled" };
-        var command = new Command("add", "Add a task to a channel") { channel, type, schedule, prompt, timezone, context, name, maxIterations, misfire, promise, disabled };
+        var command = new Command("add", "Add a task to a channel") { channel };
+        fields.AddTo(command);
+        command.Options.Add(disabled);
         command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
         {
-            var request = new CreateTaskRequest(parse.GetValue(channel)!, parse.GetValue(type)!.ToLowerInvariant(), parse.GetValue(schedule) ?? "", parse.GetValue(prompt)!)
+            var given = fields.Read(parse);
+            var request = new CreateTaskRequest(parse.GetValue(channel)!, given.Type!, given.Schedule ?? "", given.Prompt!)
             {
-                Timezone = parse.GetValue(timezone),
-                Context = parse.GetValue(context)?.ToLowerInvariant(),
-                Name = parse.GetValue(name),
-                MaxIterations = parse.GetValue(maxIterations),
-                Misfire = parse.GetValue(misfire)?.ToLowerInvariant(),
-                CompletionPromise = parse.GetValue(promise),
+                Timezone = given.Timezone,
+                Context = given.Context,
+                Name = given.Name,
+                MaxIterations = given.MaxIterations,
+                Misfire = given.Misfire,
+                CompletionPromise = given.CompletionPromise,
                 Enabled = parse.GetValue(disabled) ? false : null,
             };
             var task = await api.CreateTaskAsync(request, ct);
@@ -103,45 +96,15 @@ public static class TasksCommand
         return command;
     }
 
-    private static Option<string?> MisfireOption()
-    {
-        var misfire = new Option<string?>("--misfire") { Description = "Slots missed while Loop was down: run_once (default: fire once at start) or skip" };
-        OneOf(misfire, Misfires);
-        return misfire;
-    }
-
-    private static Option<string?> PromiseOption() =>
-        new("--completion-promise") { Description = "Loop tasks: the word the agent says as <promise>WORD</promise> when done (default DONE)" };
-
     private static Command Edit(Common common)
     {
         var id = TaskId();
-        var type = new Option<string?>("--type") { Description = "cron, interval, once or loop (usually with --schedule)" };
-        OneOf(type, Types);
-        var schedule = new Option<string?>("--schedule") { Description = "A new schedule in the format of the (new) type; the next run moves at once" };
-        var prompt = new Option<string?>("--prompt") { Description = "What the agent does when the task runs" };
-        var timezone = new Option<string?>("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin" };
-        var context = new Option<string?>("--context") { Description = "isolated or channel" };
-        OneOf(context, Contexts);
-        var name = new Option<string?>("--name") { Description = "A short name" };
-        var maxIterations = new Option<int?>("--max-iterations") { Description = "Loop tasks: most iterations per cycle" };
-        var misfire = MisfireOption();
-        var promise = PromiseOption();
-        var command = new Command("edit", "Change a task: only the options given change") { id, type, schedule, prompt, timezone, context, name, maxIterations, misfire, promise };
+        var fields = new TaskFields(creating: false);
+        var command = new Command("edit", "Change a task: only the options given change") { id };
+        fields.AddTo(command);
         command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
         {
-            var change = new UpdateTaskRequest
-            {
-                Type = parse.GetValue(type)?.ToLowerInvariant(),
-                Schedule = parse.GetValue(schedule),
-                Prompt = parse.GetValue(prompt),
-                Timezone = parse.GetValue(timezone),
-                Context = parse.GetValue(context)?.ToLowerInvariant(),
-                Name = parse.GetValue(name),
-                MaxIterations = parse.GetValue(maxIterations),
-                Misfire = parse.GetValue(misfire)?.ToLowerInvariant(),
-                CompletionPromise = parse.GetValue(promise),
-            };
+            var change = fields.Read(parse);
             if (change == new UpdateTaskRequest())
             {
                 throw new LoopApiException("nothing to change: give at least one option (see 'loop tasks edit --help')");
@@ -150,6 +113,51 @@ public static class TasksCommand
             Console.WriteLine(json ? LoopText.Json(task) : $"updated {LoopText.Line(task)}");
         }));
         return command;
+    }
+
+    /// <summary>A task's settings as options, the same for <c>add</c> and <c>edit</c> (<c>add</c> requires
+    /// the type and the prompt), read with the words in the case the API takes.</summary>
+    private sealed class TaskFields
+    {
+        private readonly Option<string?> _type = new("--type") { Description = "cron, interval, once or loop" };
+        private readonly Option<string?> _schedule = new("--schedule") { Description = "cron \"*/5 * * * *\", interval \"90s\" or \"1h30m\", once \"10m\" or \"2026-12-01T09:00:00Z\"; none for loop" };
+        private readonly Option<string?> _prompt = new("--prompt") { Description = "What the agent does when the task runs" };
+        private readonly Option<string?> _timezone = new("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin (default UTC)" };
+        private readonly Option<string?> _context = new("--context") { Description = "isolated (default: the task's own session) or channel (the chat's session)" };
+        private readonly Option<string?> _name = new("--name") { Description = "A short name, e.g. daily-summary" };
+        private readonly Option<int?> _maxIterations = new("--max-iterations") { Description = "Loop tasks: most iterations per cycle (default 10)" };
+        private readonly Option<string?> _misfire = new("--misfire") { Description = "Slots missed while Loop was down: run_once (default: fire once at start) or skip" };
+        private readonly Option<string?> _promise = new("--completion-promise") { Description = "Loop tasks: the word the agent says as <promise>WORD</promise> when done (default DONE)" };
+
+        public TaskFields(bool creating)
+        {
+            (_type.Required, _prompt.Required) = (creating, creating);
+            OneOf(_type, Types);
+            OneOf(_context, Contexts);
+            OneOf(_misfire, Misfires);
+        }
+
+        public void AddTo(Command command)
+        {
+            foreach (var option in new Option[] { _type, _schedule, _prompt, _timezone, _context, _name, _maxIterations, _misfire, _promise })
+            {
+                command.Options.Add(option);
+            }
+        }
+
+        /// <summary>What was given; null members were not.</summary>
+        public UpdateTaskRequest Read(ParseResult parse) => new()
+        {
+            Type = parse.GetValue(_type)?.ToLowerInvariant(),
+            Schedule = parse.GetValue(_schedule),
+            Prompt = parse.GetValue(_prompt),
+            Timezone = parse.GetValue(_timezone),
+            Context = parse.GetValue(_context)?.ToLowerInvariant(),
+            Name = parse.GetValue(_name),
+            MaxIterations = parse.GetValue(_maxIterations),
+            Misfire = parse.GetValue(_misfire)?.ToLowerInvariant(),
+            CompletionPromise = parse.GetValue(_promise),
+        };
     }
 
     private static Command LoopControl(Common common, string verb, string description, Func<LoopApiClient, string, CancellationToken, Task<LoopTask>> act)
