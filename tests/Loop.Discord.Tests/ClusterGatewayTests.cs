@@ -17,13 +17,7 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
     public async Task One_node_holds_the_gateway_and_when_it_is_killed_another_takes_it_over_and_answers()
     {
         await using var discord = await DiscordDouble.StartAsync();
-        await using var cluster = await LoopCluster.StartAsync(3, new JsonObject
-        {
-            ["discord_token"] = DiscordDouble.Token,
-            ["discord_app_id"] = DiscordDouble.AppId,
-            ["discord_api_url"] = discord.ApiUrl,
-            ["discord_gateway_url"] = discord.GatewayUrl,
-        });
+        await using var cluster = await LoopCluster.StartAsync(3, ConfigFor(discord));
         var first = await discord.WaitForReadyAsync(0);
         // Once every node has asked for the gateway, a second listener would have connected by now.
         var statuses = await StatusesOnceSettledAsync(cluster, cluster.Nodes);
@@ -66,13 +60,7 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
     public async Task A_reply_its_node_died_before_posting_is_posted_once_by_a_node_left()
     {
         await using var discord = await DiscordDouble.StartAsync();
-        await using var cluster = await LoopCluster.StartAsync(2, new JsonObject
-        {
-            ["discord_token"] = DiscordDouble.Token,
-            ["discord_app_id"] = DiscordDouble.AppId,
-            ["discord_api_url"] = discord.ApiUrl,
-            ["discord_gateway_url"] = discord.GatewayUrl,
-        });
+        await using var cluster = await LoopCluster.StartAsync(2, ConfigFor(discord));
         var gateway = await discord.WaitForReadyAsync(0);
 
         // The run ends and its reply is on its way when the node that ran it dies.
@@ -102,6 +90,14 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"Run run_\S+ for channel \S+ succeeded")]
     private static partial Regex RunSucceeded();
+
+    private static JsonObject ConfigFor(DiscordDouble discord) => new()
+    {
+        ["discord_token"] = DiscordDouble.Token,
+        ["discord_app_id"] = DiscordDouble.AppId,
+        ["discord_api_url"] = discord.ApiUrl,
+        ["discord_gateway_url"] = discord.GatewayUrl,
+    };
 
     private static JsonObject Mention(DiscordDouble discord, string text) =>
         discord.MessageCreate(DiscordDouble.GeneralChannel, $"<@{DiscordDouble.BotId}> {text}", mentionsBot: true);
