@@ -12,6 +12,9 @@ using Loop.Runtime;
 
 public sealed record CreateChannelRequest(string? DirPath, string? Name);
 
+/// <summary>A change to a channel: each field given is changed, the others stay.</summary>
+public sealed record ChangeChannelRequest(string? Name, string? DirPath);
+
 public sealed record PostMessageRequest(string? Author, string? Content);
 
 /// <summary>A channel and its work: <c>queued</c> counts user messages not yet in a run plus queued
@@ -114,6 +117,12 @@ public sealed record TaskDto(
         t.MaxIterations, t.CompletionPromise, t.Iteration, TaskWire.ToWire(t.LoopState), t.StopReason, t.CreatedAt, t.UpdatedAt);
 }
 
+/// <summary>A task's latest output: <see cref="Runs"/> holds its newest run, or every iteration of a loop task's cycle, oldest first.</summary>
+public sealed record TaskOutputDto(TaskDto Task, string? Output, IReadOnlyList<RunDto> Runs)
+{
+    public static TaskOutputDto From(TaskOutput o) => new(TaskDto.From(o.Task), o.Output, o.Runs.Select(RunDto.From).ToList());
+}
+
 public sealed record TemplateDto(string Name, string? Description, string Schedule, string Type, string Prompt)
 {
     public static TemplateDto From(TaskTemplateConfig t) => new(t.Name, t.Description, t.Schedule, t.Type, t.Prompt);
@@ -123,6 +132,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(CreateChannelRequest))]
+[JsonSerializable(typeof(ChangeChannelRequest))]
 [JsonSerializable(typeof(PostMessageRequest))]
 [JsonSerializable(typeof(ChannelDto))]
 [JsonSerializable(typeof(List<ChannelDto>))]
@@ -141,6 +151,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
 [JsonSerializable(typeof(TaskDto))]
 [JsonSerializable(typeof(List<TaskDto>))]
 [JsonSerializable(typeof(List<TemplateDto>))]
+[JsonSerializable(typeof(TaskOutputDto))]
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonObject))]
 [JsonSerializable(typeof(System.Text.Json.Nodes.JsonArray))]
 [JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]

@@ -45,6 +45,19 @@ public static class LoopApi
         app.MapGet("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(ChannelDto.From(await channels.GetChannelOverviewAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
 
+        // PUT as well as PATCH: seed 002's clients send PUT; both change only the fields given.
+        app.MapMethods("/api/channels/{id}", [HttpMethods.Patch, HttpMethods.Put], async (string id, HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ApiErrors.ReadBodyAsync(request, json.ChangeChannelRequest, ct);
+            return Results.Json(ChannelDto.From(await channels.UpdateChannelAsync(ApiCallers.Of(request.HttpContext), id, body.Name, body.DirPath, ct)), json.ChannelDto);
+        });
+
+        app.MapDelete("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
+        {
+            await channels.DeleteChannelAsync(ApiCallers.Of(http), id, ct);
+            return Results.NoContent();
+        });
+
         app.MapPost("/api/channels/{id}/session/reset", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(ChannelDto.From(await channels.ResetSessionAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
 
@@ -73,6 +86,9 @@ public static class LoopApi
 
         app.MapGet("/api/channels/{id}/runs", async (string id, string? before, string? limit, HttpContext http, CancellationToken ct) =>
             Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
+
+        app.MapGet("/api/runs", async (string? channel_id, string? task_id, string? status, string? before, string? limit, HttpContext http, CancellationToken ct) =>
+            Results.Json((await channels.ListRecentRunsAsync(ApiCallers.Of(http), channel_id, task_id, status, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
 
         app.MapGet("/api/runs/{id}", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(RunDto.From(await channels.GetRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto));

@@ -43,6 +43,9 @@ public static class TaskApi
         app.MapGet("/api/tasks/{id}/runs", async (string id, string? before, string? limit, HttpContext http, CancellationToken ct) =>
             Results.Json((await tasks.ListRunsAsync(ApiCallers.Of(http), id, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
 
+        app.MapGet("/api/tasks/{id}/output", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(TaskOutputDto.From(await tasks.GetOutputAsync(ApiCallers.Of(http), id, ct)), json.TaskOutputDto));
+
         app.MapPost("/api/tasks/{id}/start", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(TaskDto.From(await tasks.StartAsync(ApiCallers.Of(http), id, ct)), json.TaskDto, statusCode: StatusCodes.Status202Accepted));
 

@@ -56,6 +56,9 @@ public sealed class LoopPaths
     /// <summary>The work dir of a channel that has no project dir of its own.</summary>
     public string ChannelWorkDir(string channelId) => Path.Combine(Home, CheckedSegment(channelId), "work");
 
+    /// <summary>Where a channel's Claude sessions are kept between its containers.</summary>
+    public string ClaudeStateDir(string channelId) => Path.Combine(Home, "claude-state", CheckedSegment(channelId));
+
     /// <summary>What the daemon writes for one run (its MCP config): fresh for each run, mounted
     /// read-only into its container, removed when the run ends.</summary>
     public string RunFilesDir(string runId) => Path.Combine(RunFilesRoot, CheckedSegment(runId));

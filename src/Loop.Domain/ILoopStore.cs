@@ -24,6 +24,18 @@ public interface ILoopStore
 
     Task<Channel?> GetChannelAsync(string channelId, CancellationToken cancellationToken);
 
+    /// <summary>The channel <see cref="Channel.TasksChannelId"/>, created (named "tasks", in its own
+    /// folder) when there is none: where tasks given no channel run.</summary>
+    Task<Channel> EnsureTasksChannelAsync(CancellationToken cancellationToken);
+
+    /// <summary>Renames a channel or moves it to another directory (forgetting its session, which
+    /// belongs to the old one); <see cref="ChannelWrite.DirTaken"/> when another channel has that directory.</summary>
+    Task<ChannelWrite> UpdateChannelAsync(ChannelUpdate update, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a channel with its messages, runs, tasks and channel tokens in one transaction,
+    /// unless it has work: a run queued or running, a message waiting for one, or a loop task running.</summary>
+    Task<ChannelDeletion> DeleteChannelAsync(string channelId, CancellationToken cancellationToken);
+
     /// <summary>The channel bound to a chat platform's channel, creating it if there is none.</summary>
     Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken);
 
@@ -131,8 +143,8 @@ public interface ILoopStore
     /// <summary>How every run that finished at or after <paramref name="since"/> ended and when, oldest finish first.</summary>
     Task<IReadOnlyList<RunTiming>> ListFinishedRunTimingsAsync(DateTimeOffset since, CancellationToken cancellationToken);
 
-    /// <summary>Runs of a channel, newest first.</summary>
-    Task<IReadOnlyList<Run>> ListRunsAsync(string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken);
+    /// <summary>The runs <paramref name="query"/> selects, newest first.</summary>
+    Task<IReadOnlyList<Run>> ListRunsAsync(RunQuery query, CancellationToken cancellationToken);
 
     /// <summary>After a crash: marks every queued or running run failed with <paramref name="reason"/>,
     /// returns its user messages to pending (so they run again), and returns the runs as they were.
@@ -156,9 +168,6 @@ public interface ILoopStore
 
     /// <summary>The task's runs claimed ahead of their slot and not yet due: queued for an instant after <paramref name="now"/>.</summary>
     Task<IReadOnlyList<Run>> ListRunsClaimedAheadAsync(string taskId, DateTimeOffset now, CancellationToken cancellationToken);
-
-    /// <summary>Runs of a task, newest first.</summary>
-    Task<IReadOnlyList<Run>> ListTaskRunsAsync(string taskId, int limit, string? beforeRunId, CancellationToken cancellationToken);
 
     /// <summary>Stores a new task. A task made from a template that the channel has already is not
     /// stored again: the existing one comes back with Created false.</summary>
@@ -280,6 +289,23 @@ public sealed record UnpostedReply(string RunId, string? Node);
 /// <summary>How many runs a node has taken that are still running or queued.</summary>
 public sealed record NodeRuns(string Node, int Running, int Queued);
 
+/// <summary>What changes in a channel: each field that is not null. A new <see cref="DirPath"/> forgets its session.</summary>
+public sealed record ChannelUpdate(string ChannelId, DateTimeOffset At, string? Name = null, string? DirPath = null);
+
+public enum ChannelWrite
+{
+    Written,
+    Missing,
+    DirTaken,
+}
+
+/// <summary>How a channel's deletion went: done (with the ids of the tasks deleted with it), missing,
+/// or refused because of <see cref="Busy"/> (what the channel is doing, in words).</summary>
+public sealed record ChannelDeletion(bool Deleted, IReadOnlyList<string> TaskIds, string? Busy)
+{
+    public static readonly ChannelDeletion Missing = new(false, [], null);
+}
+
 /// <summary>A channel's next work; <see cref="Channel"/> is null when there is none.</summary>
 /// <summary>A channel's queued task runs for one instant.</summary>
 public sealed record QueuedTaskRuns(string ChannelId, DateTimeOffset DueAt);
@@ -294,6 +320,15 @@ public sealed record ChannelListQuery(
     IReadOnlyCollection<string>? ChannelIds = null,
     int? Limit = null,
     int Offset = 0);
+
+/// <summary>Which runs to list, newest first: of a channel, of a task and in a status when given,
+/// <see cref="Limit"/> of them older than <see cref="BeforeRunId"/> (to page back).</summary>
+public sealed record RunQuery(
+    int Limit,
+    string? ChannelId = null,
+    string? TaskId = null,
+    RunStatus? Status = null,
+    string? BeforeRunId = null);
 
 /// <summary>One page of channels and how many match the query in all.</summary>
 public sealed record ChannelPage(IReadOnlyList<ChannelOverview> Channels, int Total);

@@ -135,7 +135,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
     {
         // Every node that takes over a dead one's work asks: an iteration queued or running already is not queued again.
         if (await Store.GetTaskAsync(Id, CancellationToken.None) is { Type: TaskType.Loop, LoopState: LoopState.Running, Enabled: true } task
-            && !(await Store.ListTaskRunsAsync(Id, 1, null, CancellationToken.None)).Any(r => !r.Status.IsFinal()))
+            && !(await Store.ListRunsAsync(new RunQuery(1, TaskId: Id), CancellationToken.None)).Any(r => !r.Status.IsFinal()))
         {
             await QueueIterationAsync(task, LoopTaskPolicy.PromptFor(task));
             logger.LogWarning("Loop task {TaskId} resumes at iteration {Iteration} after a daemon stop", task.Id, task.Iteration);
@@ -185,7 +185,7 @@ public sealed class TaskGrain(TaskGrainParts parts, ILogger<TaskGrain> logger) :
 
     private async Task CancelActiveRunsAsync()
     {
-        foreach (var run in (await Store.ListTaskRunsAsync(Id, 5, null, CancellationToken.None)).Where(r => !r.Status.IsFinal()))
+        foreach (var run in (await Store.ListRunsAsync(new RunQuery(5, TaskId: Id), CancellationToken.None)).Where(r => !r.Status.IsFinal()))
         {
             await GrainFactory.GetGrain<IChannelGrain>(run.ChannelId).CancelRun(run.Id);
         }

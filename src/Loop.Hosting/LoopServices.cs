@@ -72,7 +72,7 @@ public static class LoopServices
         services.AddSingleton(Make<ChannelRunsFactory>);
         services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
         services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
-            sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), time,
+            sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), options.Paths, time,
             sp.GetRequiredService<ILoopEvents>()));
 
         // Tasks and their grains.

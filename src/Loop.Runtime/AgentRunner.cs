@@ -113,7 +113,7 @@ public sealed class AgentRunner(
             if (!plan.Mounts.Any(m => m.ContainerPath == ClaudeStateTarget))
             {
                 // Keep the channel's Claude sessions across containers, so --resume finds them.
-                var state = Path.Combine(paths.Home, "claude-state", request.ChannelId);
+                var state = paths.ClaudeStateDir(request.ChannelId);
                 Directory.CreateDirectory(state);
                 mounts.Add(new BindMount(state, ClaudeStateTarget, ReadOnly: false));
             }

@@ -11,7 +11,7 @@ using Loop.Grains;
 /// this and nothing below it: it validates, stores what people send, and leaves every change of a
 /// channel's state to the channel's grain.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, TimeProvider time, ILoopEvents? events = null)
+public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, LoopPaths paths, TimeProvider time, ILoopEvents? events = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -24,25 +24,9 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         caller.EnsureUser("register channels");
         if (dirPath is not null)
         {
-            if (string.IsNullOrWhiteSpace(dirPath) || !Path.IsPathFullyQualified(dirPath))
-            {
-                throw new LoopValidationException("dir_path", $"dir_path must be an absolute path, like /home/me/project (got '{dirPath}')");
-            }
-            if (!Directory.Exists(dirPath))
-            {
-                throw new LoopValidationException("dir_path", $"dir_path {dirPath} does not exist or is not a directory; create it first");
-            }
-            // Judged by where it really leads, symlinks followed (as Docker follows them), and again
-            // before each run. Kept as given, so channels registered before keep being found by it.
-            if (projectDirs.Check(dirPath).Refusal is { } refusal)
-            {
-                throw new LoopValidationException("dir_path", refusal);
-            }
+            CheckDir(dirPath);
         }
-        if (name is not null && (name.Length is 0 or > 100))
-        {
-            throw new LoopValidationException("name", "name must be 1 to 100 characters");
-        }
+        CheckName(name);
         var (channel, created) = await store.EnsureChannelAsync(dirPath, name, cancellationToken);
         if (created && Registered is { } registered)
         {
@@ -50,6 +34,86 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             channel = await store.GetChannelAsync(channel.Id, cancellationToken) ?? channel;
         }
         return (channel, created);
+    }
+
+    private void CheckDir(string dirPath)
+    {
+        if (string.IsNullOrWhiteSpace(dirPath) || !Path.IsPathFullyQualified(dirPath))
+        {
+            throw new LoopValidationException("dir_path", $"dir_path must be an absolute path, like /home/me/project (got '{dirPath}')");
+        }
+        if (!Directory.Exists(dirPath))
+        {
+            throw new LoopValidationException("dir_path", $"dir_path {dirPath} does not exist or is not a directory; create it first");
+        }
+        // Judged by where it really leads, symlinks followed (as Docker follows them), and again
+        // before each run. Kept as given, so channels registered before keep being found by it.
+        if (projectDirs.Check(dirPath).Refusal is { } refusal)
+        {
+            throw new LoopValidationException("dir_path", refusal);
+        }
+    }
+
+    private static void CheckName(string? name)
+    {
+        if (name is not null && (name.Trim().Length is 0 || name.Length > 100))
+        {
+            throw new LoopValidationException("name", "name must be 1 to 100 characters");
+        }
+    }
+
+    /// <summary>Renames a channel or moves it to another project directory. A move forgets the
+    /// channel's Claude session (it belongs to the old directory) and is refused while a run is queued
+    /// or running, which works in the old one.</summary>
+    public async Task<ChannelOverview> UpdateChannelAsync(Caller caller, string channelId, string? name, string? dirPath, CancellationToken cancellationToken)
+    {
+        caller.EnsureUser("change channels");
+        var channel = await GetChannelAsync(caller, channelId, cancellationToken);
+        CheckName(name);
+        if (dirPath is not null)
+        {
+            CheckDir(dirPath);
+            if (dirPath != channel.DirPath && (await store.ListActiveRunsAsync(channelId, cancellationToken)).FirstOrDefault() is { } busy)
+            {
+                throw new LoopConflictException($"channel {channelId} has a run {busy.Status.ToWire()} ({busy.Id}) in its directory: wait for it to end or cancel it (POST /api/runs/{busy.Id}/cancel), then move the channel");
+            }
+        }
+        switch (await store.UpdateChannelAsync(new ChannelUpdate(channelId, time.GetUtcNow(), name?.Trim(), dirPath), cancellationToken))
+        {
+            case ChannelWrite.Missing:
+                throw new LoopNotFoundException($"channel {channelId} does not exist");
+            case ChannelWrite.DirTaken:
+                throw new LoopConflictException($"another channel works in {dirPath} already: each directory has one channel (find it with GET /api/channels?q=...)");
+        }
+        events?.Publish(new LoopEvent("channel.changed", time.GetUtcNow(), channelId, null,
+            dirPath is not null && dirPath != channel.DirPath ? $"channel moved to {dirPath}: its next run starts a new conversation" : "channel renamed"));
+        return await GetChannelOverviewAsync(caller, channelId, cancellationToken);
+    }
+
+    /// <summary>Deletes a channel with its messages, runs, tasks and tokens; refused while it has work.
+    /// Its project directory is left as it is.</summary>
+    public async Task DeleteChannelAsync(Caller caller, string channelId, CancellationToken cancellationToken)
+    {
+        caller.EnsureUser("delete channels");
+        var deletion = await store.DeleteChannelAsync(channelId, cancellationToken);
+        if (!deletion.Deleted)
+        {
+            throw deletion.Busy is { } busy
+                ? new LoopConflictException($"channel {channelId} is busy: {busy}; wait for its work to end (or cancel it), then delete it")
+                : new LoopNotFoundException($"channel {channelId} does not exist");
+        }
+        foreach (var taskId in deletion.TaskIds)
+        {
+            await grains.GetGrain<ITaskGrain>(taskId).Arm(); // finds the task gone: drops its reminder and timetable entry
+        }
+        tokens.RevokeChannel(channelId);
+        var state = paths.ClaudeStateDir(channelId);
+        if (Directory.Exists(state))
+        {
+            Directory.Delete(state, recursive: true);
+        }
+        events?.Publish(new LoopEvent("channel.deleted", time.GetUtcNow(), channelId, null,
+            $"channel deleted with its messages, runs and {deletion.TaskIds.Count} task(s)"));
     }
 
     /// <summary>Stores a message from a chat platform in the Loop channel bound to its chat channel
@@ -252,7 +316,25 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     public async Task<IReadOnlyList<Run>> ListRunsAsync(Caller caller, string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken)
     {
         await GetChannelAsync(caller, channelId, cancellationToken);
-        return await store.ListRunsAsync(channelId, ClampPage(limit), beforeRunId, cancellationToken);
+        return await store.ListRunsAsync(new RunQuery(ClampPage(limit), ChannelId: channelId, BeforeRunId: beforeRunId), cancellationToken);
+    }
+
+    /// <summary>Recent runs of every channel the caller may see, newest first, of one channel, one task
+    /// or in one status (a wire name, like failed) when asked. A channel token sees its own channel's.</summary>
+    public async Task<IReadOnlyList<Run>> ListRecentRunsAsync(Caller caller, string? channelId, string? taskId, string? status, int limit, string? beforeRunId, CancellationToken cancellationToken)
+    {
+        channelId ??= caller.ChannelId;
+        if (channelId is not null)
+        {
+            await GetChannelAsync(caller, channelId, cancellationToken);
+        }
+        RunStatus? wanted = null;
+        if (status is not null)
+        {
+            wanted = RunStatusExtensions.TryFromWire(status)
+                ?? throw new LoopValidationException("status", $"status must be one of queued, running, succeeded, failed, timed_out, cancelled (got '{status}')");
+        }
+        return await store.ListRunsAsync(new RunQuery(ClampPage(limit), channelId, taskId, wanted, beforeRunId), cancellationToken);
     }
 
     /// <summary>Stops a queued or running run (and its container). The run then ends as cancelled.</summary>

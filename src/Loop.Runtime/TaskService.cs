@@ -12,6 +12,12 @@ public sealed record NewTaskRequest(
     string? Name = null, string? Timezone = null, string? Context = null, string? Misfire = null,
     bool? Enabled = null, int? MaxIterations = null, string? CompletionPromise = null);
 
+/// <summary>A task with its latest runs, oldest first; <see cref="Output"/> is the reply of the newest that ended.</summary>
+public sealed record TaskOutput(ScheduledTask Task, IReadOnlyList<Run> Runs)
+{
+    public string? Output => Runs.LastOrDefault(r => r.Status.IsFinal())?.Reply;
+}
+
 /// <summary>
 /// What front ends may do with tasks. Validates new tasks (<see cref="TaskEdits"/>), scopes channel
 /// tokens to their channel, and leaves every change of a task to the task's grain, so an edit, a
@@ -24,7 +30,8 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
     {
         if (string.IsNullOrWhiteSpace(request.ChannelId))
         {
-            throw new LoopValidationException("channel_id", "channel_id is required: the channel the task belongs to, like \"ch_01hx...\" (see GET /api/channels)");
+            // A channel token's tasks are its channel's; a person's with no channel go to the "tasks" channel.
+            request = request with { ChannelId = caller.ChannelId ?? (await store.EnsureTasksChannelAsync(cancellationToken)).Id };
         }
         caller.EnsureCanAccess(request.ChannelId);
         if (await store.GetChannelAsync(request.ChannelId, cancellationToken) is null)
@@ -108,7 +115,17 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
     public async Task<IReadOnlyList<Run>> ListRunsAsync(Caller caller, string taskId, int limit, string? before, CancellationToken cancellationToken)
     {
         await GetAsync(caller, taskId, cancellationToken);
-        return await store.ListTaskRunsAsync(taskId, ChannelService.ClampPage(limit), before, cancellationToken);
+        return await store.ListRunsAsync(new RunQuery(ChannelService.ClampPage(limit), TaskId: taskId, BeforeRunId: before), cancellationToken);
+    }
+
+    /// <summary>What a task said last: its latest run, or for a loop task every iteration of its
+    /// current (or last) cycle, oldest first.</summary>
+    public async Task<TaskOutput> GetOutputAsync(Caller caller, string taskId, CancellationToken cancellationToken)
+    {
+        var task = await GetAsync(caller, taskId, cancellationToken);
+        var count = task.Type == TaskType.Loop ? Math.Clamp(task.Iteration, 1, ChannelService.MaxPageSize) : 1;
+        var runs = await store.ListRunsAsync(new RunQuery(count, TaskId: taskId), cancellationToken);
+        return new TaskOutput(task, runs.Reverse().ToList());
     }
 
     /// <summary>Starts a new cycle of a loop task from iteration 1.</summary>

@@ -34,17 +34,6 @@ public abstract partial class SqlLoopStore
             RunRow.Select + " WHERE task_id = @task_id AND status = 'queued' AND created_at > @now ORDER BY created_at",
             new { task_id = taskId, now = Columns.ToMs(now) }, null, cancellationToken))).Select(r => r.ToRun()).ToList(), cancellationToken);
 
-    public Task<IReadOnlyList<Run>> ListTaskRunsAsync(string taskId, int limit, string? beforeRunId, CancellationToken cancellationToken)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        var sql = beforeRunId is null
-            ? RunRow.Select + " WHERE task_id = @task_id ORDER BY id DESC LIMIT @limit"
-            : RunRow.Select + " WHERE task_id = @task_id AND id < @before ORDER BY id DESC LIMIT @limit";
-        return ReadAsync(async connection => (IReadOnlyList<Run>)(await connection.QueryAsync<RunRow>(Command(
-            sql, new { task_id = taskId, before = beforeRunId, limit }, null, cancellationToken))).Select(r => r.ToRun()).ToList(),
-            cancellationToken);
-    }
-
     public Task<(ScheduledTask Task, bool Created)> CreateTaskAsync(ScheduledTask task, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(task);

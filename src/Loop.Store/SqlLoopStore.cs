@@ -321,17 +321,35 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
             return row?.ToRun();
         }, cancellationToken);
 
-    public Task<IReadOnlyList<Run>> ListRunsAsync(string channelId, int limit, string? beforeRunId, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Run>> ListRunsAsync(RunQuery query, CancellationToken cancellationToken)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
-        // Two spellings rather than "@before IS NULL OR id < @before", which keeps the planner off the index range.
-        var sql = beforeRunId is null
-            ? RunRow.Select + " WHERE channel_id = @channel_id ORDER BY id DESC LIMIT @limit"
-            : RunRow.Select + " WHERE channel_id = @channel_id AND id < @before ORDER BY id DESC LIMIT @limit";
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(query.Limit);
+        // Only the conditions asked for, rather than "@x IS NULL OR …", which keeps the planner off the index ranges.
+        var conditions = new List<string>();
+        if (query.ChannelId is not null)
+        {
+            conditions.Add("channel_id = @channel_id");
+        }
+        if (query.TaskId is not null)
+        {
+            conditions.Add("task_id = @task_id");
+        }
+        if (query.Status is not null)
+        {
+            conditions.Add("status = @status");
+        }
+        if (query.BeforeRunId is not null)
+        {
+            conditions.Add("id < @before");
+        }
+        var where = conditions.Count == 0 ? "" : " WHERE " + string.Join(" AND ", conditions);
         return ReadAsync(async connection =>
         {
             var rows = await connection.QueryAsync<RunRow>(Command(
-                sql, new { channel_id = channelId, before = beforeRunId, limit }, null, cancellationToken));
+                RunRow.Select + where + " ORDER BY id DESC LIMIT @limit",
+                new { channel_id = query.ChannelId, task_id = query.TaskId, status = query.Status?.ToWire(), before = query.BeforeRunId, limit = query.Limit },
+                null, cancellationToken));
             return (IReadOnlyList<Run>)rows.Select(r => r.ToRun()).ToList();
         }, cancellationToken);
     }

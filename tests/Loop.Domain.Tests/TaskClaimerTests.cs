@@ -48,7 +48,7 @@ public sealed class TaskClaimerTests : IAsyncLifetime
 
     private static void Arm(TaskClaimer claimer, ScheduledTask task) => claimer.Arm(task.Id, task.NextRunAt, task.Revision);
 
-    private Task<IReadOnlyList<Run>> RunsAsync(ScheduledTask task) => _store.ListTaskRunsAsync(task.Id, 10, null, CancellationToken.None);
+    private Task<IReadOnlyList<Run>> RunsAsync(ScheduledTask task) => _store.ListRunsAsync(new RunQuery(10, TaskId: task.Id), CancellationToken.None);
 
     /// <summary>Waits until the claim of the task's slot has armed <paramref name="next"/>.</summary>
     private static Task ArmedAsync(TaskClaimer claimer, ScheduledTask task, DateTimeOffset? next) =>

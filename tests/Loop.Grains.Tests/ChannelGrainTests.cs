@@ -1,5 +1,6 @@
 namespace Loop.Grains.Tests;
 
+using Loop.Domain;
 using Loop.Domain.Agents;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
@@ -41,7 +42,7 @@ public sealed class ChannelGrainTests(ClusterFixture cluster) : IAsyncLifetime
         IReadOnlyList<Run> runs = [];
         await Eventually.Until(async () =>
         {
-            runs = await cluster.Store.ListRunsAsync(channelId, 100, null, CancellationToken.None);
+            runs = await cluster.Store.ListRunsAsync(new RunQuery(100, ChannelId: channelId), CancellationToken.None);
             return runs.Count >= count && runs.All(until);
         }, $"channel {channelId} to have {count} matching runs");
         return runs.Reverse().ToList();

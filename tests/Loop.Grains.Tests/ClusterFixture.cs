@@ -58,7 +58,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Claimer = new TaskClaimer(Store, id => Grains.GetGrain<IChannelGrain>(id).Wake(), Events, TaskIntervalMinimum.None, MisfireGrace.FromSeconds(60), Time, NullLogger<TaskClaimer>.Instance);
-        var channels = new ChannelService(Store, Grains, new ChannelTokens(), new AuthService(Store, Time), new ProjectDirs(LoopConfig.Defaults(paths), paths, null), Time, Events);
+        var channels = new ChannelService(Store, Grains, new ChannelTokens(), new AuthService(Store, Time), new ProjectDirs(LoopConfig.Defaults(paths), paths, null), paths, Time, Events);
         Tasks = new TaskService(Store, Grains, channels, [], Edits, Time);
     }
 

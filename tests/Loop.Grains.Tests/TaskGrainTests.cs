@@ -1,5 +1,6 @@
 namespace Loop.Grains.Tests;
 
+using Loop.Domain;
 using Loop.Domain.Agents;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
@@ -34,7 +35,7 @@ public sealed class TaskGrainTests(ClusterFixture cluster) : IAsyncLifetime
 
     private Task<ScheduledTask?> StoredAsync(string taskId) => cluster.Store.GetTaskAsync(taskId, CancellationToken.None);
 
-    private async Task<IReadOnlyList<Run>> RunsAsync(string taskId) => await cluster.Store.ListTaskRunsAsync(taskId, 100, null, CancellationToken.None);
+    private async Task<IReadOnlyList<Run>> RunsAsync(string taskId) => await cluster.Store.ListRunsAsync(new RunQuery(100, TaskId: taskId), CancellationToken.None);
 
     /// <summary>Waits until the task has <paramref name="count"/> finished runs and its timer has moved on from them.</summary>
     private async Task<IReadOnlyList<Run>> FiredAsync(string taskId, int count)

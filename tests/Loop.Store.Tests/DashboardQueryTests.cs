@@ -40,7 +40,7 @@ public abstract class DashboardQueryTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(3, page.Total);
         Assert.Equal([idle.Id, busy.Id, fresh.Id], page.Channels.Select(o => o.Channel.Id));
         Assert.Equal(new ChannelOverview(idle, 0, null, new RunSummary(done.Id, RunStatus.Succeeded, done.CreatedAt, done.FinishedAt)), page.Channels[0]);
-        var newest = (await _store.ListRunsAsync(busy.Id, 1, null, None)).Single();
+        var newest = (await _store.ListRunsAsync(new RunQuery(1, ChannelId: busy.Id), None)).Single();
         Assert.Equal(new ChannelOverview(busy, 3, running.Id, new RunSummary(newest.Id, RunStatus.Queued, newest.CreatedAt, null)), page.Channels[1]);
         Assert.Equal(new ChannelOverview(fresh, 0, null, null), page.Channels[2]);
     }

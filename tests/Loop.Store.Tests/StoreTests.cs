@@ -286,10 +286,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         }
         runs.Reverse();
 
-        var page1 = await _store.ListRunsAsync(channel.Id, 3, null, None);
-        var page2 = await _store.ListRunsAsync(channel.Id, 3, page1[^1].Id, None);
-        var page3 = await _store.ListRunsAsync(channel.Id, 3, page2[^1].Id, None);
-        var end = await _store.ListRunsAsync(channel.Id, 3, page3[^1].Id, None);
+        var page1 = await _store.ListRunsAsync(new RunQuery(3, ChannelId: channel.Id), None);
+        var page2 = await _store.ListRunsAsync(new RunQuery(3, ChannelId: channel.Id, BeforeRunId: page1[^1].Id), None);
+        var page3 = await _store.ListRunsAsync(new RunQuery(3, ChannelId: channel.Id, BeforeRunId: page2[^1].Id), None);
+        var end = await _store.ListRunsAsync(new RunQuery(3, ChannelId: channel.Id, BeforeRunId: page3[^1].Id), None);
 
         Assert.Equal(runs, page1.Concat(page2).Concat(page3));
         Assert.Equal("prompt 6", page1[0].Prompt);
@@ -471,6 +471,49 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         await _store.UpdateRunAsync(run with { Usage = run.Usage with { CostUsd = cost } }, None);
         return (await _store.GetRunAsync(run.Id, None))!.Usage.CostUsd;
     }
+
+    [Fact]
+    public async Task A_channel_is_renamed_moved_and_deleted_only_when_it_has_no_work()
+    {
+        var first = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "one"), null, None)).Channel;
+        var second = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "two"), null, None)).Channel;
+        await _store.SetChannelSessionAsync(first.Id, "session-1", None);
+
+        Assert.Equal(ChannelWrite.Written, await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), Name: "renamed"), None));
+        Assert.Equal(("renamed", "session-1"), await NameAndSessionAsync(first.Id));
+        Assert.Equal(ChannelWrite.DirTaken, await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), DirPath: second.DirPath), None));
+        Assert.Equal(ChannelWrite.Written, await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), DirPath: Path.Combine(backend.Root, "three")), None));
+        Assert.Equal(("renamed", null), await NameAndSessionAsync(first.Id));
+        Assert.Equal(ChannelWrite.Missing, await _store.UpdateChannelAsync(new ChannelUpdate("ch_none", _time.GetUtcNow(), Name: "x"), None));
+
+        var message = await AppendAsync(first, MessageRole.User, "hello");
+        Assert.Equal("a message waits for a run", (await _store.DeleteChannelAsync(first.Id, None)).Busy);
+        var run = await _store.CreateRunAsync(NewRun(first), [message.Id], None);
+        Assert.Equal($"run {run.Id} is queued", (await _store.DeleteChannelAsync(first.Id, None)).Busy);
+        var finished = run with { Status = RunStatus.Succeeded, FinishedAt = _time.GetUtcNow(), Reply = "hi" };
+        await _store.FinishRunAsync(finished, RunReplies.For(finished), null, None);
+
+        var deletion = await _store.DeleteChannelAsync(first.Id, None);
+        Assert.True(deletion.Deleted);
+        Assert.Null(await _store.GetChannelAsync(first.Id, None));
+        Assert.Null(await _store.GetRunAsync(run.Id, None));
+        Assert.Empty(await _store.ListMessagesAsync(first.Id, 0, 10, None));
+        Assert.Equal(ChannelDeletion.Missing, await _store.DeleteChannelAsync(first.Id, None));
+        Assert.NotNull(await _store.GetChannelAsync(second.Id, None));
+    }
+
+    [Fact]
+    public async Task The_tasks_channel_is_made_once()
+    {
+        var made = await _store.EnsureTasksChannelAsync(None);
+        var again = await _store.EnsureTasksChannelAsync(None);
+        Assert.Equal((Channel.TasksChannelId, "tasks", (string?)null), (made.Id, made.Name, made.DirPath));
+        Assert.Equal(made, again);
+        Assert.Single(await _store.ListChannelsAsync(None));
+    }
+
+    private async Task<(string Name, string? Session)> NameAndSessionAsync(string channelId) =>
+        await _store.GetChannelAsync(channelId, None) is { } channel ? (channel.Name, channel.SessionId) : throw new InvalidOperationException("gone");
 
     private async Task<Channel> NewChannelAsync() => (await _store.EnsureChannelAsync(null, null, None)).Channel;
 

@@ -49,7 +49,7 @@ public abstract class TaskStoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(tasks.Select(t => t.Id).Order(), claimed.Select(f => f.TaskId).Order());
         foreach (var task in tasks)
         {
-            var runs = await _store.ListTaskRunsAsync(task.Id, 10, null, None);
+            var runs = await _store.ListRunsAsync(new RunQuery(10, TaskId: task.Id), None);
             Assert.Single(runs);
             var stored = await _store.GetTaskAsync(task.Id, None);
             Assert.Equal(due.AddHours(1), stored!.NextRunAt);

@@ -12,4 +12,8 @@ public sealed record Channel(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     string? Platform = null,
-    string? ExternalId = null);
+    string? ExternalId = null)
+{
+    /// <summary>The channel of tasks created without one (<c>loop tasks add</c> with no channel).</summary>
+    public const string TasksChannelId = "ch_tasks";
+}

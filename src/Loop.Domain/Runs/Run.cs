@@ -27,7 +27,11 @@ public static class RunStatusExtensions
         _ => throw new ArgumentOutOfRangeException(nameof(status)),
     };
 
-    public static RunStatus FromWire(string value) => value switch
+    public static RunStatus FromWire(string value) =>
+        TryFromWire(value) ?? throw new ArgumentOutOfRangeException(nameof(value), value, "unknown run status");
+
+    /// <summary>The status of a wire name; null for a name that is none.</summary>
+    public static RunStatus? TryFromWire(string value) => value switch
     {
         "queued" => RunStatus.Queued,
         "running" => RunStatus.Running,
@@ -35,7 +39,7 @@ public static class RunStatusExtensions
         "failed" => RunStatus.Failed,
         "timed_out" => RunStatus.TimedOut,
         "cancelled" => RunStatus.Cancelled,
-        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "unknown run status"),
+        _ => null,
     };
 }
 
