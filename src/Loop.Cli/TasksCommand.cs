@@ -71,7 +71,7 @@ public static class TasksCommand
 
     private static Command Add(Common common)
     {
-        var channel = new Option<string>("--channel-id") { Description = "The channel the task belongs to", Required = true };
+        var channel = new Option<string?>("--channel-id") { Description = "The channel the task belongs to (default: the channel named tasks, working in its own folder)" };
         var fields = new TaskFields(creating: true);
         var disabled = new Option<bool>("--disabled") { Description = "Create the task disabled" };
         var command = new Command("add", "Add a task to a channel") { channel };
@@ -80,7 +80,7 @@ public static class TasksCommand
         command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
         {
             var given = fields.Read(parse);
-            var request = new CreateTaskRequest(parse.GetValue(channel)!, given.Type!, given.Schedule ?? "", given.Prompt!)
+            var request = new CreateTaskRequest(parse.GetValue(channel), given.Type!, given.Schedule ?? "", given.Prompt!)
             {
                 Timezone = given.Timezone,
                 Context = given.Context,

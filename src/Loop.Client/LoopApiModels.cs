@@ -28,7 +28,7 @@ public sealed record LoopTask(
     DateTimeOffset UpdatedAt);
 
 /// <summary>Body of <c>POST /api/tasks</c>. Null members are left out, so the daemon applies its defaults.</summary>
-public sealed record CreateTaskRequest(string ChannelId, string Type, string Schedule, string Prompt)
+public sealed record CreateTaskRequest(string? ChannelId, string Type, string Schedule, string Prompt)
 {
     public string? Name { get; init; }
     public string? Timezone { get; init; }
