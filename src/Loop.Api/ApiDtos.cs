@@ -106,13 +106,13 @@ public sealed record ChannelTokenDto(string ChannelId, string Token);
 public sealed record RevokedTokensDto(string ChannelId, int Revoked);
 
 public sealed record TaskDto(
-    string Id, string ChannelId, string Name, string Type, string Schedule, string? Timezone, string Prompt, bool Enabled, bool Done,
+    string Id, string ChannelId, string Name, string Type, string Schedule, string? Timezone, string Prompt, string? PromptFile, bool Enabled, bool Done,
     string Context, string Misfire, DateTimeOffset? NextRunAt, DateTimeOffset? LastRunAt, string? Template,
     int MaxIterations, string CompletionPromise, int Iteration, string LoopState, string? StopReason,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static TaskDto From(ScheduledTask t) => new(
-        t.Id, t.ChannelId, t.Name, TaskWire.ToWire(t.Type), t.Schedule, t.TimeZone, t.Prompt, t.Enabled, t.Done,
+        t.Id, t.ChannelId, t.Name, TaskWire.ToWire(t.Type), t.Schedule, t.TimeZone, t.Prompt, t.PromptFile, t.Enabled, t.Done,
         TaskWire.ToWire(t.Context), TaskWire.ToWire(t.Misfire), t.NextRunAt, t.LastRunAt, t.Template,
         t.MaxIterations, t.CompletionPromise, t.Iteration, TaskWire.ToWire(t.LoopState), t.StopReason, t.CreatedAt, t.UpdatedAt);
 }

@@ -80,8 +80,9 @@ public static class TasksCommand
         command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
         {
             var given = fields.Read(parse);
-            var request = new CreateTaskRequest(parse.GetValue(channel), given.Type!, given.Schedule ?? "", given.Prompt!)
+            var request = new CreateTaskRequest(parse.GetValue(channel), given.Type!, given.Schedule ?? "", given.Prompt)
             {
+                PromptFile = given.PromptFile,
                 Timezone = given.Timezone,
                 Context = given.Context,
                 Name = given.Name,
@@ -116,12 +117,13 @@ public static class TasksCommand
     }
 
     /// <summary>A task's settings as options, the same for <c>add</c> and <c>edit</c> (<c>add</c> requires
-    /// the type and the prompt), read with the words in the case the API takes.</summary>
+    /// the type, and the daemon a prompt or a prompt file), read with the words in the case the API takes.</summary>
     private sealed class TaskFields
     {
         private readonly Option<string?> _type = new("--type") { Description = "cron, interval, once or loop" };
         private readonly Option<string?> _schedule = new("--schedule") { Description = "cron \"*/5 * * * *\", interval \"90s\" or \"1h30m\", once \"10m\" or \"2026-12-01T09:00:00Z\"; none for loop" };
         private readonly Option<string?> _prompt = new("--prompt") { Description = "What the agent does when the task runs" };
+        private readonly Option<string?> _promptFile = new("--prompt-file") { Description = "Instead of --prompt: a file of the project (relative path) read afresh at each run, e.g. PROMPT_plan.md" };
         private readonly Option<string?> _timezone = new("--timezone") { Description = "IANA time zone for cron, e.g. Europe/Berlin (default UTC)" };
         private readonly Option<string?> _context = new("--context") { Description = "isolated (default: the task's own session) or channel (the chat's session)" };
         private readonly Option<string?> _name = new("--name") { Description = "A short name, e.g. daily-summary" };
@@ -131,7 +133,7 @@ public static class TasksCommand
 
         public TaskFields(bool creating)
         {
-            (_type.Required, _prompt.Required) = (creating, creating);
+            _type.Required = creating;
             OneOf(_type, Types);
             OneOf(_context, Contexts);
             OneOf(_misfire, Misfires);
@@ -139,7 +141,7 @@ public static class TasksCommand
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { _type, _schedule, _prompt, _timezone, _context, _name, _maxIterations, _misfire, _promise })
+            foreach (var option in new Option[] { _type, _schedule, _prompt, _promptFile, _timezone, _context, _name, _maxIterations, _misfire, _promise })
             {
                 command.Options.Add(option);
             }
@@ -151,6 +153,7 @@ public static class TasksCommand
             Type = parse.GetValue(_type)?.ToLowerInvariant(),
             Schedule = parse.GetValue(_schedule),
             Prompt = parse.GetValue(_prompt),
+            PromptFile = parse.GetValue(_promptFile),
             Timezone = parse.GetValue(_timezone),
             Context = parse.GetValue(_context)?.ToLowerInvariant(),
             Name = parse.GetValue(_name),

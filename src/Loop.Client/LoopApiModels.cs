@@ -12,6 +12,7 @@ public sealed record LoopTask(
     string Schedule,
     string? Timezone,
     string Prompt,
+    string? PromptFile,
     bool Enabled,
     bool Done,
     string Context,
@@ -28,8 +29,9 @@ public sealed record LoopTask(
     DateTimeOffset UpdatedAt);
 
 /// <summary>Body of <c>POST /api/tasks</c>. Null members are left out, so the daemon applies its defaults.</summary>
-public sealed record CreateTaskRequest(string? ChannelId, string Type, string Schedule, string Prompt)
+public sealed record CreateTaskRequest(string? ChannelId, string Type, string Schedule, string? Prompt)
 {
+    public string? PromptFile { get; init; }
     public string? Name { get; init; }
     public string? Timezone { get; init; }
     public string? Context { get; init; }
@@ -46,6 +48,7 @@ public sealed record UpdateTaskRequest
     public string? Schedule { get; init; }
     public string? Type { get; init; }
     public string? Prompt { get; init; }
+    public string? PromptFile { get; init; }
     public string? Name { get; init; }
     public string? Timezone { get; init; }
     public string? Context { get; init; }

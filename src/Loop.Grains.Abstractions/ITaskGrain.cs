@@ -48,7 +48,8 @@ public sealed record TaskChangeRequest(
     [property: Id(6)] string? Context = null,
     [property: Id(7)] string? Misfire = null,
     [property: Id(8)] int? MaxIterations = null,
-    [property: Id(9)] string? CompletionPromise = null);
+    [property: Id(9)] string? CompletionPromise = null,
+    [property: Id(10)] string? PromptFile = null);
 
 public enum TaskProblem
 {

@@ -35,12 +35,17 @@ public sealed class TaskEdits(TaskIntervalMinimum minimumInterval)
             // A task made before the minimum (or before it was raised) is held to it once it is touched.
             CheckFrequency(Stored(task), now);
         }
+        // A new prompt replaces a prompt file, and a prompt file a prompt.
+        var (prompt, promptFile) = change.Prompt is null && change.PromptFile is null
+            ? (task.Prompt, task.PromptFile)
+            : ValidPromptSource(change.Prompt, change.PromptFile);
         var updated = task with
         {
             Type = type,
             Schedule = schedule?.Text ?? task.Schedule,
             TimeZone = schedule is null ? task.TimeZone : schedule.TimeZone,
-            Prompt = change.Prompt is null ? task.Prompt : ValidPrompt(change.Prompt),
+            Prompt = prompt,
+            PromptFile = promptFile,
             Name = ValidName(change.Name) ?? task.Name,
             Enabled = enabled,
             Context = ParseContext(change.Context) ?? task.Context,
@@ -134,6 +139,35 @@ public sealed class TaskEdits(TaskIntervalMinimum minimumInterval)
         }
         StoredText.Ensure("prompt", prompt);
         return prompt;
+    }
+
+    /// <summary>The prompt and prompt file of a task given either: a prompt, or a prompt file (the prompt then empty).</summary>
+    public static (string Prompt, string? PromptFile) ValidPromptSource(string? prompt, string? promptFile)
+    {
+        if (promptFile is null)
+        {
+            return string.IsNullOrWhiteSpace(prompt)
+                ? throw new LoopValidationException("prompt", "prompt is required: what the agent should do, like \"Summarise today's commits\" (or prompt_file: a file of the project to read it from)")
+                : (ValidPrompt(prompt), null);
+        }
+        if (prompt is not null)
+        {
+            throw new LoopValidationException("prompt_file", "give prompt or prompt_file, not both: the prompt file's text is the prompt");
+        }
+        return ("", ValidPromptFile(promptFile));
+    }
+
+    /// <summary>A path relative to the project, inside it, like "PROMPT_plan.md" or "docs/plan.md".</summary>
+    public static string ValidPromptFile(string promptFile)
+    {
+        var parts = promptFile.Replace('\\', '/').Split('/');
+        if (string.IsNullOrWhiteSpace(promptFile) || promptFile.Length > 500 || Path.IsPathRooted(promptFile)
+            || parts.Any(part => part is ".." or "") || promptFile.Any(char.IsControl))
+        {
+            throw new LoopValidationException("prompt_file",
+                $"prompt_file must be a path inside the channel's project directory, relative to it, like \"PROMPT_plan.md\" or \"docs/plan.md\" (got '{promptFile}')");
+        }
+        return promptFile;
     }
 
     public static string? ValidName(string? name) => name switch

@@ -10,7 +10,7 @@ using Loop.Grains;
 public sealed record NewTaskRequest(
     string? ChannelId, string? Type, string? Schedule, string? Prompt,
     string? Name = null, string? Timezone = null, string? Context = null, string? Misfire = null,
-    bool? Enabled = null, int? MaxIterations = null, string? CompletionPromise = null);
+    bool? Enabled = null, int? MaxIterations = null, string? CompletionPromise = null, string? PromptFile = null);
 
 /// <summary>A task with its latest runs, oldest first; <see cref="Output"/> is the reply of the newest that ended.</summary>
 public sealed record TaskOutput(ScheduledTask Task, IReadOnlyList<Run> Runs)
@@ -39,18 +39,21 @@ public sealed class TaskService(ILoopStore store, IGrainFactory grains, ChannelS
             throw new LoopValidationException("channel_id", $"channel_id {request.ChannelId} does not exist; register it first with POST /api/channels");
         }
         var type = TaskEdits.ParseType(request.Type) ?? throw new LoopValidationException("type", "type is required: one of cron, interval, once, loop");
-        var prompt = TaskEdits.ValidPrompt(request.Prompt);
+        var (prompt, promptFile) = TaskEdits.ValidPromptSource(request.Prompt, request.PromptFile);
         var now = time.GetUtcNow();
         var schedule = edits.Parse(type, request.Schedule, request.Timezone, now);
         var enabled = request.Enabled ?? true;
         var task = new ScheduledTask(
-            Ids.New("task", time), request.ChannelId, TaskEdits.ValidName(request.Name) ?? template ?? TaskEdits.DefaultName(prompt), type, schedule.Text,
+            Ids.New("task", time), request.ChannelId, TaskEdits.ValidName(request.Name) ?? template ?? TaskEdits.DefaultName(promptFile ?? prompt), type, schedule.Text,
             schedule.TimeZone, prompt, enabled, TaskEdits.ParseContext(request.Context) ?? TaskContext.Isolated,
             TaskEdits.ParseMisfire(request.Misfire) ?? MisfirePolicy.RunOnce,
             enabled ? schedule.FirstDue(now) : null, null, null, template,
             TaskEdits.ValidMaxIterations(request.MaxIterations) ?? ScheduledTask.DefaultMaxIterations,
             TaskEdits.ValidPromise(request.CompletionPromise) ?? ScheduledTask.DefaultCompletionPromise,
-            0, LoopState.Idle, null, null, now, now);
+            0, LoopState.Idle, null, null, now, now)
+        {
+            PromptFile = promptFile,
+        };
 
         var (stored, created) = await store.CreateTaskAsync(task, cancellationToken);
         if (!created)

@@ -243,6 +243,10 @@ internal static class Schema
                 PRIMARY KEY (connector_id, sender)
             );
             """),
+        new(15, "prompt files", """
+            -- A task whose prompt is a file of its project, read afresh at each run.
+            ALTER TABLE tasks ADD COLUMN prompt_file TEXT NULL;
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -297,7 +297,7 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
     private static async Task WriteRunAsync(DbConnection connection, DbTransaction tx, Run run, CancellationToken cancellationToken, bool unlessEnded = false)
     {
         var updated = await connection.ExecuteAsync(Command($$"""
-            UPDATE runs SET status = @status, started_at = @started_at, finished_at = @finished_at,
+            UPDATE runs SET status = @status, prompt = @prompt, started_at = @started_at, finished_at = @finished_at,
                 exit_code = @exit_code, reply = @reply, error = @error, session_id = @session_id,
                 model = @model, container_id = @container_id, input_tokens = @input_tokens,
                 output_tokens = @output_tokens, cache_creation_input_tokens = @cache_creation_input_tokens,

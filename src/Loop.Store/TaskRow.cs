@@ -11,17 +11,17 @@ internal sealed class TaskRow
                session_id AS SessionId, template AS Template, max_iterations AS MaxIterations,
                completion_promise AS CompletionPromise, iteration AS Iteration, loop_state AS LoopState,
                stop_reason AS StopReason, last_output AS LastOutput, created_at AS CreatedAt, updated_at AS UpdatedAt,
-               revision AS Revision
+               revision AS Revision, prompt_file AS PromptFile
         FROM tasks
         """;
 
     public const string Insert = """
         INSERT INTO tasks (id, channel_id, name, type, schedule, timezone, prompt, enabled, context, misfire,
             next_run_at, last_run_at, session_id, template, max_iterations, completion_promise, iteration,
-            loop_state, stop_reason, last_output, created_at, updated_at)
+            loop_state, stop_reason, last_output, created_at, updated_at, prompt_file)
         VALUES (@id, @channel_id, @name, @type, @schedule, @timezone, @prompt, @enabled, @context, @misfire,
             @next_run_at, @last_run_at, @session_id, @template, @max_iterations, @completion_promise, @iteration,
-            @loop_state, @stop_reason, @last_output, @created_at, @updated_at)
+            @loop_state, @stop_reason, @last_output, @created_at, @updated_at, @prompt_file)
         """;
 
     public const string Update = """
@@ -30,7 +30,7 @@ internal sealed class TaskRow
             last_run_at = @last_run_at, max_iterations = @max_iterations,
             completion_promise = @completion_promise, iteration = @iteration, loop_state = @loop_state,
             stop_reason = @stop_reason, last_output = @last_output, updated_at = @updated_at,
-            revision = revision + 1
+            prompt_file = @prompt_file, revision = revision + 1
         WHERE id = @id AND revision = @revision
         """;
 
@@ -57,6 +57,7 @@ internal sealed class TaskRow
     public long CreatedAt { get; set; }
     public long UpdatedAt { get; set; }
     public long Revision { get; set; }
+    public string? PromptFile { get; set; }
 
     public ScheduledTask ToTask() => new(
         Id, ChannelId, Name, TaskWire.TypeFrom(Type), Schedule, TimeZone, Prompt, Enabled != 0,
@@ -65,6 +66,7 @@ internal sealed class TaskRow
         TaskWire.LoopStateFrom(LoopState), StopReason, LastOutput, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt))
     {
         Revision = Revision,
+        PromptFile = PromptFile,
     };
 
     public static object Parameters(ScheduledTask t) => new
@@ -92,5 +94,6 @@ internal sealed class TaskRow
         created_at = Columns.ToMs(t.CreatedAt),
         updated_at = Columns.ToMs(t.UpdatedAt),
         revision = t.Revision,
+        prompt_file = t.PromptFile,
     };
 }

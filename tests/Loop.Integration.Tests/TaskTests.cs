@@ -191,6 +191,69 @@ public sealed class TaskTests
         Assert.True((bool)(await loop.WaitForTaskAsync(id, t => (bool)t["done"]!, TimeSpan.FromSeconds(60)))["done"]!);
     }
 
+    [Fact]
+    public async Task A_loop_task_reads_its_prompt_file_afresh_at_each_iteration_and_stops_when_it_cannot()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        var project = Directory.CreateTempSubdirectory("loop-proj-").FullName;
+        // Iteration 1 rewrites the plan; iteration 2 runs the new one, which completes the loop.
+        File.WriteAllText(Path.Combine(project, "plan.md"),
+            "[[sh printf '%s%sreply plan two <promise>DONE</promise>%s%s' '[' '[' ']' ']' > plan.md]] [[reply first plan done]]");
+        AgentUser.GiveToAgents(project);
+        var channel = (string)(await loop.CreateChannelAsync(project))["id"]!;
+
+        var task = await loop.CreateTaskAsync(new { channel_id = channel, type = "loop", name = "planner", prompt_file = "plan.md" });
+        var id = (string)task["id"]!;
+        Assert.Equal("plan.md", (string)task["prompt_file"]!);
+        Assert.Equal("", (string)task["prompt"]!);
+        var done = await loop.WaitForTaskAsync(id, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(90));
+        Assert.Equal("completed", (string)done["loop_state"]!);
+        var runs = (await loop.GetArrayAsync($"/api/tasks/{id}/runs")).Reverse().ToList();
+        Assert.Equal(2, runs.Count);
+        Assert.StartsWith("[[sh printf", (string)runs[0]!["prompt"]!);
+        Assert.StartsWith("[[reply plan two <promise>DONE</promise>]]", (string)runs[1]!["prompt"]!);
+        Assert.Contains("iteration 2 of at most 10", (string)runs[1]!["prompt"]!);
+        Assert.Equal("plan two <promise>DONE</promise>", (string)runs[1]!["reply"]!);
+
+        // Gone: the next cycle stops at once, saying why, and no agent starts.
+        File.Delete(Path.Combine(project, "plan.md"));
+        await StartAsync(loop, id);
+        var stopped = await loop.WaitForTaskAsync(id, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(60));
+        Assert.Equal("failed", (string)stopped["loop_state"]!);
+        Assert.Contains($"prompt_file plan.md does not exist in {project}", (string)stopped["stop_reason"]!);
+        Assert.Null((await loop.GetArrayAsync($"/api/tasks/{id}/runs"))[0]!["container_id"]);
+
+        // A link out of the project is never read into a prompt.
+        var secret = Path.Combine(Directory.CreateTempSubdirectory("loop-secret-").FullName, "secret.txt");
+        File.WriteAllText(secret, "TOP SECRET");
+        File.CreateSymbolicLink(Path.Combine(project, "plan.md"), secret);
+        await StartAsync(loop, id);
+        var refused = await loop.WaitForTaskAsync(id, t => (string)t["loop_state"]! != "running", TimeSpan.FromSeconds(60));
+        Assert.Contains("prompt_file plan.md leads outside the project directory", (string)refused["stop_reason"]!);
+        Assert.DoesNotContain("TOP SECRET", (await loop.GetArrayAsync($"/api/tasks/{id}/runs")).ToJsonString());
+
+        // A prompt replaces the file.
+        var edited = await PatchAsync(loop, id, new { prompt = "[[reply from a prompt]]" }, HttpStatusCode.OK);
+        Assert.Null(edited["prompt_file"]);
+
+        async Task<string> RefusedAsync(object body)
+        {
+            using var response = await loop.Http.PostAsJsonAsync("/api/tasks", body);
+            var problem = await LoopDaemon.ReadObjectAsync(response, HttpStatusCode.BadRequest);
+            Assert.Equal("prompt_file", (string)problem["errors"]!.AsObject().Single().Key);
+            return (string)problem["detail"]!;
+        }
+        Assert.Contains("must be a path inside the channel's project directory", await RefusedAsync(new { channel_id = channel, type = "loop", prompt_file = "../plan.md" }));
+        Assert.Contains("must be a path inside", await RefusedAsync(new { channel_id = channel, type = "loop", prompt_file = "/etc/passwd" }));
+        Assert.Contains("not both", await RefusedAsync(new { channel_id = channel, type = "loop", prompt = "x", prompt_file = "plan.md" }));
+    }
+
+    private static async Task StartAsync(LoopDaemon loop, string taskId)
+    {
+        using var started = await loop.Http.PostAsync($"/api/tasks/{taskId}/start", null);
+        Assert.Equal(HttpStatusCode.Accepted, started.StatusCode);
+    }
+
     private static async Task<JsonObject> PatchAsync(LoopDaemon loop, string taskId, object body, HttpStatusCode expected)
     {
         using var response = await loop.Http.PatchAsJsonAsync($"/api/tasks/{taskId}", body);

@@ -4,14 +4,16 @@ using Loop.Domain.Agents;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 
-/// <summary>Everything a channel's runs need from the world.</summary>
+/// <summary>Everything a channel's runs need from the world. <see cref="ReadPromptFile"/> reads a
+/// task's prompt file (work dir, path relative to it), throwing <see cref="PromptFileException"/>.</summary>
 public sealed record ChannelRunsContext(
     ILoopStore Store,
     IAgentRunner Runner,
     IRunSlots Slots,
     IChannelObserver Observer,
     TimeProvider Time,
-    Func<Channel, string> WorkDirOf);
+    Func<Channel, string> WorkDirOf,
+    Func<string, string, string>? ReadPromptFile = null);
 
 /// <summary>
 /// What one channel does with its work, one run at a time: each run takes every pending message
@@ -154,8 +156,23 @@ public sealed class ChannelRuns
                     return true; // cancelled while it waited in the store
                 }
                 run = run with { Status = RunStatus.Running, StartedAt = startedAt };
+                string? unreadable = null;
+                if (task?.PromptFile is { } promptFile)
+                {
+                    // Read now, not when the run was queued: a person may edit the plan while a loop runs.
+                    try
+                    {
+                        run = run with { Prompt = PromptFromFile(task, ReadPromptFile(channel, promptFile)) };
+                    }
+                    catch (PromptFileException problem)
+                    {
+                        unreadable = problem.Message;
+                    }
+                }
                 _context.Observer.RunStarted(run);
-                result = await RunAgentAsync(run, session, cancellation.Token);
+                result = unreadable is null
+                    ? await RunAgentAsync(run, session, cancellation.Token)
+                    : new AgentRunResult(AgentOutcome.Failed, null, null, null, unreadable + "; the agent was not started", RunUsage.None);
             }
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
@@ -180,6 +197,13 @@ public sealed class ChannelRuns
         _context.Observer.RunFinished(run, reply);
         return true;
     }
+
+    private string ReadPromptFile(Channel channel, string promptFile) =>
+        (_context.ReadPromptFile ?? throw new PromptFileException("prompt files cannot be read here"))(_context.WorkDirOf(channel), promptFile);
+
+    /// <summary>The prompt of a task run from its file's text: a loop task's iteration wraps it as its prompt would be.</summary>
+    private static string PromptFromFile(ScheduledTask task, string text) =>
+        task.Type == TaskType.Loop ? LoopTaskPolicy.PromptFor(task with { Prompt = text }) : text;
 
     private async Task<AgentRunResult> RunAgentAsync(Run run, SessionOwner session, CancellationToken cancellationToken)
     {

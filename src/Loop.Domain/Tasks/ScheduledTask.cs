@@ -72,6 +72,10 @@ public sealed record ScheduledTask(
     DateTimeOffset UpdatedAt)
 {
     public const int DefaultMaxIterations = 10;
+
+    /// <summary>A file of the channel's project (a path relative to it) whose text is the prompt, read
+    /// afresh when each run starts; <see cref="Prompt"/> is empty then.</summary>
+    public string? PromptFile { get; init; }
     public const string DefaultCompletionPromise = "DONE";
 
     /// <summary>The slot the task waits for: its next run when it is enabled and time-based, none otherwise.</summary>
