@@ -12,7 +12,9 @@
 #      system-wide cluster is made or started,
 #   7. Debian's Dovecot (IMAP with IDLE, LMTP) and Exim (SMTP), from which the tests start private
 #      mail servers of their own (tests/Loop.Testing/MailServer.cs); the system-wide services the
-#      packages bring are never started, and are disabled.
+#      packages bring are never started, and are disabled,
+#   8. Docker Compose, which the compose test runs compose.yaml with: the `docker compose` plugin
+#      when the machine has it, else Debian's `docker-compose` (the plugin is no Debian package).
 # Images 3 and 4 carry a label with a hash of their inputs and are rebuilt only when it changes.
 # Run as root (apt, dockerd). Environment: LOOP_TEST_STATE_DIR (default <repo>/.loop-test) holds
 # the dockerd log and build outputs; LOOP_DEBIAN_MIRROR overrides the mirror for debootstrap.
@@ -261,6 +263,19 @@ ensure_mail_servers() {
     || die "apt-get installed ${missing[*]}, but /usr/sbin/dovecot, /usr/lib/dovecot/{imap,lmtp} or /usr/sbin/exim4 is missing"
 }
 
+ensure_compose() {
+  if docker compose version >/dev/null 2>&1; then
+    log "compose: present ($(docker compose version --short 2>/dev/null || echo plugin))"
+    return
+  fi
+  if docker-compose version >/dev/null 2>&1; then
+    log "compose: present (docker-compose $(docker-compose version --short 2>/dev/null))"
+    return
+  fi
+  apt_install docker-compose
+  docker-compose version >/dev/null 2>&1 || die "apt-get installed docker-compose, but 'docker-compose version' fails"
+}
+
 mkdir -p "$STATE_DIR"
 ensure_docker
 ensure_base_image
@@ -269,4 +284,5 @@ ensure_agent_test_image
 ensure_chromium
 ensure_postgresql
 ensure_mail_servers
+ensure_compose
 log "ready: $AGENT_TEST_IMAGE ($(docker image inspect -f '{{.Size}}' "$AGENT_TEST_IMAGE" | numfmt --to=iec 2>/dev/null || true))"

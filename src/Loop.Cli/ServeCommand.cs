@@ -2,6 +2,7 @@ namespace Loop.Cli;
 
 using System.CommandLine;
 using Loop.Api;
+using Loop.Client;
 using Loop.Config;
 using Loop.Domain;
 using Loop.Hosting;
@@ -47,7 +48,8 @@ public static class ServeCommand
                 log.LogInformation("{Notice}", notice);
             }
             await host.StartAsync(cancellationToken);
-            log.LogInformation("Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at http://{ApiAddr}/", config.ApiAddr, paths.DaemonSocket, config.ApiAddr);
+            // A wildcard address (0.0.0.0 in a container, say) is no address to browse to: loopback is.
+            log.LogInformation("Listening on http://{ApiAddr} and unix:{Socket}; the dashboard is at {Dashboard}/", config.ApiAddr, paths.DaemonSocket, LoopApiClient.BaseUrl(config.ApiAddr));
             await host.WaitForShutdownAsync(cancellationToken);
             return 0;
         }

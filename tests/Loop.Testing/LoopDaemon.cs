@@ -28,7 +28,8 @@ public sealed class LoopDaemon : IAsyncDisposable
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
     }
 
-    private static readonly string RepositoryRoot = FindRepositoryRoot();
+    /// <summary>The checkout the tests run from (it holds Loop.sln).</summary>
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
 
     /// <summary>The self-contained linux `loop` that containers run for `loop mcp` (`make build`).</summary>
     public static string ContainerBinary { get; } = Path.Combine(RepositoryRoot, "artifacts", "bin", "loop");
