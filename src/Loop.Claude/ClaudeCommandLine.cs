@@ -6,17 +6,19 @@ namespace Loop.Claude;
 /// <param name="McpConfigPath">The <c>--mcp-config</c> file as the CLI will see it.</param>
 /// <param name="Model">A model name or alias; null leaves the CLI's default.</param>
 /// <param name="ResumeSessionId">The session to continue; null starts a new one.</param>
+/// <param name="AppendSystemPrompt">Text added to the agent's system prompt (system_prompt_file), if any.</param>
 public sealed record ClaudeCommandOptions(
     string ClaudeBin,
     string McpConfigPath,
     string? Model = null,
-    string? ResumeSessionId = null);
+    string? ResumeSessionId = null,
+    string? AppendSystemPrompt = null);
 
 public static class ClaudeCommandLine
 {
     /// <summary>The argv of a headless run:
     /// <c>claude --mcp-config F [--model M] --print --verbose --output-format stream-json
-    /// --dangerously-skip-permissions [--resume S]</c>, with the prompt written to stdin as plain text.</summary>
+    /// --dangerously-skip-permissions [--resume S] [--append-system-prompt T]</c>, with the prompt written to stdin as plain text.</summary>
     /// <remarks>With no prompt argument, <c>claude --print</c> reads the prompt from stdin. An argument
     /// would be limited to 128 KiB, could not hold a NUL, and would be visible to every user of the
     /// host (<c>/proc/PID/cmdline</c>) and in <c>docker inspect</c>.</remarks>
@@ -36,6 +38,11 @@ public static class ClaudeCommandLine
         {
             argv.Add("--resume");
             argv.Add(o.ResumeSessionId);
+        }
+        if (!string.IsNullOrWhiteSpace(o.AppendSystemPrompt))
+        {
+            argv.Add("--append-system-prompt");
+            argv.Add(o.AppendSystemPrompt);
         }
         return argv;
     }

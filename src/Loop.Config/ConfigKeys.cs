@@ -118,6 +118,7 @@ internal static class ConfigKeys
         new("container_memory_mb", ScalarKind.WholeNumber, c => c.ContainerMemoryMb, (c, v) => c with { ContainerMemoryMb = (int)v! }),
         new("container_cpus", ScalarKind.Number, c => c.ContainerCpus, (c, v) => c with { ContainerCpus = (double)v! }),
         new("claude_model", ScalarKind.OptionalText, c => c.ClaudeModel, (c, v) => c with { ClaudeModel = (string?)v }),
+        new("system_prompt_file", ScalarKind.OptionalText, c => c.SystemPromptFile, (c, v) => c with { SystemPromptFile = (string?)v }),
         new("api_addr", ScalarKind.Text, c => c.ApiAddr, (c, v) => c with { ApiAddr = (string)v! }),
         new("db_path", ScalarKind.Text, c => c.DbPath, (c, v) => c with { DbPath = (string)v! }),
         new("claude_bin_path", ScalarKind.Text, c => c.ClaudeBinPath, (c, v) => c with { ClaudeBinPath = (string)v! }),

@@ -145,6 +145,8 @@ public static class ConfigLoader
             // A relative db_path means "inside the Loop home", wherever the daemon was started.
             DbPath = Path.GetFullPath(paths.ExpandHome(config.DbPath), paths.Home),
             ClaudeBinPath = paths.ExpandHome(config.ClaudeBinPath),
+            // Like db_path: a relative one is in the Loop home.
+            SystemPromptFile = config.SystemPromptFile is { } systemPrompt ? Path.GetFullPath(paths.ExpandHome(systemPrompt), paths.Home) : null,
             AllowedMountRoots = AbsolutePaths(config.AllowedMountRoots, ConfigKeys.AllowedMountRoots, "~/datasets", paths, sources),
             AllowedProjectDirs = AbsolutePaths(config.AllowedProjectDirs, ConfigKeys.AllowedProjectDirs, "/srv/www", paths, sources),
         };

@@ -56,6 +56,9 @@ public sealed record LoopConfig
     public double ContainerCpus { get; init; } = 1.0;
     public string? ClaudeModel { get; init; }
 
+    /// <summary>A file whose text every run's agent gets after its system prompt (<c>--append-system-prompt</c>); absolute once loaded.</summary>
+    public string? SystemPromptFile { get; init; }
+
     /// <summary>"host_path:container_path[:ro|:rw]" as written; see <see cref="MountResolver"/>.</summary>
     public IReadOnlyList<string> Mounts { get; init; } = [];
 

@@ -1,14 +1,17 @@
 namespace Loop.Config;
 
+using Loop.Domain.Tasks;
+
 /// <summary>What a project's own <c>&lt;project&gt;/.loop/config.json</c> adds. Only
-/// <c>mounts</c>, <c>mcp.servers</c> and <c>claude_model</c> may be set there: a project is
-/// less trusted than the user's global config.</summary>
+/// <c>mounts</c>, <c>mcp.servers</c>, <c>claude_model</c> and <c>system_prompt_file</c> (a file of
+/// the project) may be set there: a project is less trusted than the user's global config.</summary>
 public sealed record ProjectConfig(
     string File,
     IReadOnlyList<string> Mounts,
     IReadOnlyDictionary<string, McpServerConfig> McpServers,
     string? ClaudeModel,
-    IReadOnlyList<string> Warnings);
+    IReadOnlyList<string> Warnings,
+    string? SystemPromptFile = null);
 
 public static class ProjectConfigLoader
 {
@@ -23,6 +26,7 @@ public static class ProjectConfigLoader
         IReadOnlyList<string> mounts = [];
         IReadOnlyDictionary<string, McpServerConfig> servers = new Dictionary<string, McpServerConfig>();
         string? model = null;
+        string? systemPrompt = null;
 
         if (ConfigJson.ReadObjectFile(file) is { } root)
         {
@@ -39,8 +43,11 @@ public static class ProjectConfigLoader
                     case "claude_model":
                         model = ConfigJson.OptionalString(property.Value, property.Name, file);
                         break;
+                    case "system_prompt_file":
+                        systemPrompt = ConfigJson.OptionalString(property.Value, property.Name, file);
+                        break;
                     case var name when ConfigKeys.All.Contains(name):
-                        warnings.Add($"project config {file} may not set '{name}' (ignored): only mounts, mcp and claude_model belong in a project config");
+                        warnings.Add($"project config {file} may not set '{name}' (ignored): only mounts, mcp, claude_model and system_prompt_file belong in a project config");
                         break;
                     default:
                         warnings.Add(ConfigJson.UnknownKey(property.Name, file));
@@ -49,7 +56,8 @@ public static class ProjectConfigLoader
             }
         }
 
-        return new ProjectConfig(file, mounts, servers, string.IsNullOrEmpty(model) ? null : model, warnings);
+        return new ProjectConfig(file, mounts, servers, string.IsNullOrEmpty(model) ? null : model, warnings,
+            string.IsNullOrEmpty(systemPrompt) ? null : systemPrompt);
     }
 }
 
@@ -71,11 +79,16 @@ public sealed record EffectiveSettings(
     IReadOnlyList<ConfiguredMount> Mounts,
     IReadOnlyDictionary<string, McpServerConfig> McpServers,
     string? ClaudeModel,
-    IReadOnlyList<string> Warnings)
+    IReadOnlyList<string> Warnings,
+    string? SystemPrompt = null)
 {
+    /// <summary>The most text of system prompt files a run is given: it travels as one argument, which Linux limits to 128 KiB.</summary>
+    public const int MaxSystemPromptBytes = 64 * 1024;
+
     /// <summary>Global mounts then project mounts; MCP servers merged with the project's winning
-    /// on a shared name; the project's claude_model over the global one.</summary>
-    /// <exception cref="ConfigException">The project config is unreadable.</exception>
+    /// on a shared name; the project's claude_model over the global one; the global system prompt
+    /// file's text, then the project's.</summary>
+    /// <exception cref="ConfigException">The project config is unreadable, or a system prompt file.</exception>
     public static EffectiveSettings For(LoopConfig global, string projectDir)
     {
         var project = ProjectConfigLoader.Load(projectDir);
@@ -93,6 +106,32 @@ public sealed record EffectiveSettings(
             mounts,
             servers,
             project.ClaudeModel ?? global.ClaudeModel,
-            project.Warnings);
+            project.Warnings,
+            SystemPromptOf(global, project, projectDir));
+    }
+
+    private static string? SystemPromptOf(LoopConfig global, ProjectConfig project, string projectDir)
+    {
+        var parts = new List<string>();
+        try
+        {
+            if (global.SystemPromptFile is { } file)
+            {
+                // The user's own file, anywhere they like; the project's must stay inside the project.
+                parts.Add(PromptFiles.ReadTrusted(file, "system_prompt_file", MaxSystemPromptBytes));
+            }
+            if (project.SystemPromptFile is { } own)
+            {
+                parts.Add(PromptFiles.Read(projectDir, own, "system_prompt_file", MaxSystemPromptBytes));
+            }
+        }
+        catch (PromptFileException unreadable)
+        {
+            throw new ConfigException(unreadable.Message);
+        }
+        var text = string.Join("\n\n", parts.Select(p => p.Trim()));
+        return text.Length == 0 ? null
+            : text.Length > MaxSystemPromptBytes ? throw new ConfigException($"the system prompt files hold {text.Length} characters together; at most {MaxSystemPromptBytes} are passed to claude")
+            : text;
     }
 }

@@ -137,7 +137,7 @@ public sealed class AgentRunner(
         }
 
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
-            environment.ClaudeCommand, mcpConfigPath, settings.ClaudeModel, request.SessionId));
+            environment.ClaudeCommand, mcpConfigPath, settings.ClaudeModel, request.SessionId, settings.SystemPrompt));
 
         var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
         {

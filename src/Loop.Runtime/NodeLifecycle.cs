@@ -57,6 +57,10 @@ public sealed class NodeLifecycle(
         {
             warnings.Add(warning + " (from config.json's mounts)");
         }
+        if (options.Config.SystemPromptFile is { } systemPrompt && !File.Exists(systemPrompt))
+        {
+            warnings.Add($"system_prompt_file {systemPrompt} does not exist: every run fails until it does (or until system_prompt_file is removed from config.json)");
+        }
         if (sandbox.Kind == "docker" && string.IsNullOrEmpty(options.Config.AnthropicApiKey) && string.IsNullOrEmpty(options.Config.ClaudeCodeOauthToken))
         {
             warnings.Add("neither anthropic_api_key nor claude_code_oauth_token is set (nor ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN): "

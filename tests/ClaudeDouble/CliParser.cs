@@ -12,6 +12,7 @@ public sealed class CliOptions
     public string OutputFormat { get; set; } = "text";
     public string InputFormat { get; set; } = "text";
     public string? Model { get; set; }
+    public string? AppendSystemPrompt { get; set; }
     public string? Resume { get; set; }
     public bool ResumeWithoutId { get; set; }
     public string? SessionId { get; set; }
@@ -157,6 +158,7 @@ public static class CliParser
             case "--version": o.Version = true; break;
             case "--dangerously-skip-permissions": o.DangerouslySkipPermissions = true; break;
             case "--model": o.Model = values[0]; break;
+            case "--append-system-prompt": o.AppendSystemPrompt = values[0]; break;
             case "--session-id": o.SessionId = values[0]; break;
             case "--mcp-config": o.McpConfigs.AddRange(values); break;
             case "--resume":

@@ -176,6 +176,9 @@ public sealed class DoubleRun
                 case "pwd":
                     Say($"pwd: {_cwd}");
                     break;
+                case "system":
+                    Say(_options.AppendSystemPrompt is { } system ? $"system: {system}" : "system: none");
+                    break;
                 case "session":
                     Say($"session {_sessionId} prior_turns={priorTurns}");
                     break;

@@ -28,6 +28,15 @@ public sealed class ClaudeCommandLineTests
     }
 
     [Fact]
+    public void The_system_prompt_files_text_is_appended_after_the_headless_flags()
+    {
+        var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", "m.json", AppendSystemPrompt: "Answer in French.\nBe brief."));
+
+        Assert.Equal(["--append-system-prompt", "Answer in French.\nBe brief."], argv.TakeLast(2));
+        Assert.DoesNotContain("--append-system-prompt", ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", "m.json", AppendSystemPrompt: " ")));
+    }
+
+    [Fact]
     public void Blank_model_and_session_are_left_out()
     {
         var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", "m.json", Model: " ", ResumeSessionId: ""));

@@ -97,6 +97,34 @@ public sealed class ProjectConfigTests : IDisposable
     }
 
     [Fact]
+    public void The_global_system_prompt_comes_first_then_the_projects_own_file_inside_it()
+    {
+        var global = _temp.Write("system.md", "Answer in French.\n");
+        _temp.Write("project/docs/agent.md", "This project uses tabs.");
+        WriteProjectConfig("""{ "system_prompt_file": "docs/agent.md" }""");
+
+        var settings = EffectiveSettings.For(Global(c => c with { SystemPromptFile = global }), _project);
+
+        Assert.Equal("Answer in French.\n\nThis project uses tabs.", settings.SystemPrompt);
+        Assert.Empty(settings.Warnings);
+        Assert.Null(EffectiveSettings.For(Global(), _temp.Mkdir("bare")).SystemPrompt);
+    }
+
+    [Fact]
+    public void A_project_system_prompt_file_that_leads_out_of_the_project_or_is_missing_is_an_error()
+    {
+        var secret = _temp.Write("secret.txt", "TOP SECRET");
+        File.CreateSymbolicLink(Path.Combine(_project, "agent.md"), secret);
+        WriteProjectConfig("""{ "system_prompt_file": "agent.md" }""");
+
+        var outside = Assert.Throws<ConfigException>(() => EffectiveSettings.For(Global(), _project));
+        Assert.Equal($"system_prompt_file agent.md leads outside the project directory {_project}", outside.Message);
+
+        var missing = Assert.Throws<ConfigException>(() => EffectiveSettings.For(Global(c => c with { SystemPromptFile = "/nonexistent/system.md" }), _temp.Mkdir("other")));
+        Assert.Equal("system_prompt_file /nonexistent/system.md does not exist", missing.Message);
+    }
+
+    [Fact]
     public void Other_global_keys_are_refused_with_a_warning_and_ignored()
     {
         WriteProjectConfig("""

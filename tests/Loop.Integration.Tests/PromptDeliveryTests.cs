@@ -201,4 +201,33 @@ public sealed class PromptDeliveryTests
             await Task.Delay(100);
         }
     }
+
+    [Fact]
+    public async Task The_system_prompt_files_reach_the_agent_global_first_then_the_projects()
+    {
+        await using var loop = await LoopDaemon.StartAsync(new JsonObject { ["system_prompt_file"] = "system.md" });
+        File.WriteAllText(Path.Combine(loop.Home, "system.md"), "Answer in French.");
+        var project = AgentUser.CreateDir();
+        Directory.CreateDirectory(Path.Combine(project, ".loop"));
+        File.WriteAllText(Path.Combine(project, "AGENT.md"), "This project uses tabs.");
+        File.WriteAllText(Path.Combine(project, ".loop", "config.json"), """{ "system_prompt_file": "AGENT.md" }""");
+        var withProject = (string)(await loop.CreateChannelAsync(project))["id"]!;
+        var plain = (string)(await loop.CreateChannelAsync())["id"]!;
+
+        await loop.PostMessageAsync(withProject, "[[system]]");
+        Assert.Equal("system: Answer in French.\n\nThis project uses tabs.", (string)(await loop.WaitForFinishedRunsAsync(withProject, 1))[0]["reply"]!);
+        await loop.PostMessageAsync(plain, "[[system]]");
+        Assert.Equal("system: Answer in French.", (string)(await loop.WaitForFinishedRunsAsync(plain, 1))[0]["reply"]!);
+
+        // The project's file must stay in the project: a link out of it fails the run, and nothing is read.
+        var secret = Path.Combine(Directory.CreateTempSubdirectory("loop-secret-").FullName, "secret.txt");
+        File.WriteAllText(secret, "TOP SECRET");
+        File.Delete(Path.Combine(project, "AGENT.md"));
+        File.CreateSymbolicLink(Path.Combine(project, "AGENT.md"), secret);
+        await loop.PostMessageAsync(withProject, "[[system]]");
+        var refused = (await loop.WaitForFinishedRunsAsync(withProject, 2))[1];
+        Assert.Equal("failed", (string)refused["status"]!);
+        Assert.Contains("system_prompt_file AGENT.md leads outside the project directory", (string)refused["error"]!);
+        Assert.DoesNotContain("TOP SECRET", refused.ToJsonString());
+    }
 }
