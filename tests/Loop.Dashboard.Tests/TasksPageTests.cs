@@ -90,6 +90,41 @@ public sealed class TasksPageTests(DashboardFixture fixture)
     }
 
     [Fact]
+    public async Task A_task_is_added_to_a_channel_from_a_template_of_the_config()
+    {
+        // Its own daemon: templates come from its config.
+        var templates = new JsonArray(
+            new JsonObject { ["name"] = "weekly-review", ["description"] = "Review the week", ["schedule"] = "0 9 * * 1", ["type"] = "cron", ["prompt"] = "Review the week's commits" },
+            new JsonObject { ["name"] = "nightly-tests", ["schedule"] = "0 2 * * *", ["type"] = "cron", ["prompt"] = "Run the test suite" });
+        await using var daemon = await LoopDaemon.StartAsync(new JsonObject { ["task_templates"] = templates });
+        using var created = await daemon.Http.PostAsJsonAsync("/api/channels", new { name = "reviews" });
+        var channelId = (string)(await LoopDaemon.ReadObjectAsync(created, HttpStatusCode.Created))["id"]!;
+
+        await using var session = await fixture.OpenAsync(daemon: daemon);
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "tasks", "Tasks");
+            await Ui.Button(page, "From template").ClickAsync();
+            var form = page.GetByRole(AriaRole.Heading, new() { Name = "Add a task from a template", Exact = true });
+            await Expect(form).ToBeVisibleAsync();
+            await Ui.Field(page, "Channel").SelectOptionAsync(new SelectOptionValue { Label = "reviews" });
+            await Ui.Field(page, "Template").SelectOptionAsync("weekly-review");
+            await Expect(page.GetByText("Review the week ·")).ToBeVisibleAsync();
+            await Ui.Button(page, "Add task").ClickAsync();
+            await Expect(form).ToBeHiddenAsync();
+
+            var row = page.GetByRole(AriaRole.Table).GetByRole(AriaRole.Row).Filter(new() { HasText = "weekly-review" });
+            await Expect(row).ToHaveCountAsync(1);
+            await Expect(row).ToContainTextAsync("0 9 * * 1");
+            await Expect(row).ToContainTextAsync("reviews");
+        });
+        var task = (await daemon.GetArrayAsync("/api/tasks")).Single()!;
+        Assert.Equal(channelId, (string)task["channel_id"]!);
+        Assert.Equal("weekly-review", (string)task["template"]!);
+        Assert.Equal("Review the week's commits", (string)task["prompt"]!);
+    }
+
+    [Fact]
     public async Task A_once_task_shows_its_instant_as_a_date_and_time_and_one_task_is_counted_as_one()
     {
         // Its own daemon: the shared one has the other tests' tasks.

@@ -1,5 +1,5 @@
-// Tasks: scheduled and loop tasks across channels: create, edit, toggle, delete, run history,
-// and start/stop for loop tasks.
+// Tasks: scheduled and loop tasks across channels: create (or add from a template), edit, toggle,
+// delete, run history, and start/stop for loop tasks.
 
 import { api, query } from '../api.js';
 import { h, field, alertBox, clearErrors, showApiError, formatCount, formatRelative, formatDuration, formatTime, statusBadge, excerpt, throttle } from '../ui.js';
@@ -28,7 +28,9 @@ export function render(root) {
   const formSection = h('section', { class: 'card', hidden: true });
   const runsSection = h('section', { class: 'runs', hidden: true });
   root.append(
-    h('header', { class: 'page-header' }, h('h1', {}, 'Tasks'), h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', onclick: () => openForm(null) }, 'New task'))),
+    h('header', { class: 'page-header' }, h('h1', {}, 'Tasks'), h('div', { class: 'actions' },
+      h('button', { type: 'button', onclick: openTemplates }, 'From template'),
+      h('button', { type: 'button', class: 'primary', onclick: () => openForm(null) }, 'New task'))),
     alert, formSection,
     h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Name', 'Channel', 'Type', 'Schedule', 'Next run', 'State', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
@@ -130,6 +132,8 @@ export function render(root) {
         field('Misfire', options('misfire', [['run_once', 'run once after downtime'], ['skip', 'skip missed slots']], task?.misfire ?? 'run_once'))),
       loopFields,
       field('Prompt', h('textarea', { name: 'prompt', rows: 4, placeholder: 'What the agent should do' }, task?.prompt ?? '')),
+      field('Prompt file', input('prompt_file', { value: task?.prompt_file ?? '', placeholder: 'PROMPT_plan.md' }),
+        'Instead of a prompt: a file of the channel\'s project, read afresh at each run.'),
       formAlert,
       h('div', { class: 'row' },
         h('button', { type: 'submit', class: 'primary' }, 'Save task'),
@@ -148,6 +152,49 @@ export function render(root) {
     form.querySelector('input[name="name"]').focus();
   }
 
+  async function openTemplates() {
+    editing = null;
+    const formAlert = alertBox();
+    let templates = [];
+    try {
+      templates = await api.get('/api/templates');
+    } catch (error) {
+      alert.show(error.message);
+      return;
+    }
+    const channel = h('select', { name: 'channel_id' }, channels.map((c) => h('option', { value: c.id }, c.name)));
+    const template = h('select', { name: 'template' }, templates.map((t) => h('option', { value: t.name }, t.name)));
+    const about = h('p', { class: 'muted' });
+    const describe = () => {
+      const t = templates.find((x) => x.name === template.value);
+      about.replaceChildren(...(t ? [t.description ? `${t.description} · ` : '', `${t.type} `, h('code', {}, t.schedule || '—'), ` · ${excerpt(t.prompt, 120)}`] : []));
+    };
+    template.addEventListener('change', describe);
+    describe();
+    const form = h('form', { novalidate: true },
+      h('h2', {}, 'Add a task from a template'),
+      templates.length === 0
+        ? h('p', { class: 'empty' }, 'No templates: add task_templates to config.json (see the README), then restart Loop.')
+        : [h('div', { class: 'grid' }, field('Channel', channel), field('Template', template)), about],
+      formAlert,
+      h('div', { class: 'row' },
+        h('button', { type: 'submit', class: 'primary', disabled: templates.length === 0 || channels.length === 0 }, 'Add task'),
+        h('button', { type: 'button', onclick: closeForm }, 'Cancel')));
+    if (channels.length === 0) formAlert.show('Create a channel first (Chat page): every task belongs to one.');
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      try {
+        await api.post(`/api/channels/${encodeURIComponent(channel.value)}/templates/${encodeURIComponent(template.value)}`);
+        closeForm();
+        await load();
+      } catch (error) {
+        showApiError(form, formAlert, error);
+      }
+    });
+    formSection.replaceChildren(form);
+    formSection.hidden = false;
+  }
+
   function closeForm() {
     formSection.hidden = true;
     formSection.replaceChildren();
@@ -157,11 +204,13 @@ export function render(root) {
   async function save(form, formAlert) {
     clearErrors(form);
     const value = (name) => form.elements.namedItem(name).value.trim();
+    // A prompt file, when given, is the prompt: the daemon takes one or the other.
+    const promptFile = value('prompt_file');
     const body = {
       name: value('name') || null,
       type: value('type'),
       schedule: value('schedule'),
-      prompt: value('prompt'),
+      ...(promptFile ? { prompt_file: promptFile } : { prompt: value('prompt') }),
       timezone: value('timezone') || null,
       context: value('context'),
       misfire: value('misfire'),
