@@ -8,7 +8,9 @@ using Microsoft.AspNetCore.Http;
 /// (the <c>loop_session</c> cookie or its token as Bearer) or API token (which may be scoped to a
 /// channel). Without credentials only health, the auth status, setup and login answer; everything
 /// else under /api is 401. The unix socket is the container endpoint: only channel credentials
-/// (a run's token, a channel's API token) work there.
+/// (a run's token, a channel's API token) work there. The pages outside /api that show the whole
+/// node (the Orleans dashboard, the metrics, the API reference) are for users only; the metrics also
+/// answer a program on the daemon's machine without a token (<see cref="IsFromThisMachine"/>).
 /// </summary>
 /// <remarks>Two steps around the rate limiter: <see cref="IdentifyAsync"/> finds the caller, so
 /// the limiter counts a user's calls per credential and anonymous ones per address, and
@@ -93,23 +95,41 @@ public static class ApiCallers
             CrossSiteRequests.Check(request, signedInByCookie: identity is { Source: CredentialSource.Cookie, Caller: not null });
         }
 
-        // The Orleans dashboard shows every grain of the node: for people signed in, never for agents.
-        if (IsOrleansDashboard(request) && identity.Caller is { IsChannel: true })
+        // The Orleans dashboard shows every grain of the node, the metrics the whole node, the API
+        // reference every endpoint: for people signed in, never for agents.
+        if (identity.Caller is { IsChannel: true } && UserPageName(request) is { } page)
         {
-            throw new LoopForbiddenException("the Orleans dashboard is for users of the daemon, not for channel tokens");
+            throw new LoopForbiddenException($"{page} is for users of the daemon, not for channel tokens");
         }
-        if (identity.Caller is null && !IsAnonymousAllowed(request, onSocket))
+        if (identity.Caller is null && !IsAnonymousAllowed(context, onSocket))
         {
+            if (ApiReference.IsPageNavigation(request))
+            {
+                // As the dashboard does: a browser that is not logged in gets the login page, then the reference.
+                context.Response.Redirect("/?next=" + Uri.EscapeDataString(request.Path + request.QueryString));
+                return Task.CompletedTask;
+            }
             throw new LoopUnauthorizedException(identity.Source switch
             {
                 // A stale cookie must not keep anyone from logging in again, so only here.
                 not CredentialSource.None => "the token or session is not valid for this daemon (expired, revoked or mistyped): log in again or create a new API token",
                 _ when onSocket => "calls on the daemon's unix socket need a channel token: send Authorization: Bearer $LOOP_CHANNEL_TOKEN",
+                _ when IsMetrics(request) => "the metrics answer callers on the daemon's machine without a token; from elsewhere, or through a proxy, " +
+                    "send an API token as Authorization: Bearer <token>",
                 _ => "this endpoint needs a login: log in with POST /api/auth/login (session cookie, or its token as Authorization: Bearer) or send an API token",
             });
         }
         return next(context);
     }
+
+    /// <summary>Whether the call comes straight from a program on the daemon's machine: over TCP from a
+    /// loopback address, and not relayed by a proxy there (which would make every caller look local).</summary>
+    public static bool IsFromThisMachine(HttpContext context) =>
+        context.Connection.RemoteIpAddress is { } address
+        && System.Net.IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address)
+        && !context.Request.Headers.ContainsKey("Forwarded")
+        && !context.Request.Headers.ContainsKey("X-Forwarded-For")
+        && !context.Request.Headers.ContainsKey("X-Real-IP");
 
     /// <summary>On the container endpoint, a login is counted against the account and refused.</summary>
     public static void RefuseLoginOnContainerEndpoint(HttpContext context, AuthService auth, string? username)
@@ -123,21 +143,34 @@ public static class ApiCallers
 
     private static Identity IdentityOf(HttpContext context) => context.Items[Key] as Identity ?? Identity.Anonymous;
 
-    private static bool IsAnonymousAllowed(HttpRequest request, bool onSocket)
+    private static bool IsAnonymousAllowed(HttpContext context, bool onSocket)
     {
+        var request = context.Request;
         var path = request.Path;
-        // Outside /api there is only the dashboard's public files (and 404s), and Orleans' dashboard.
-        return !path.StartsWithSegments("/api") && !IsOrleansDashboard(request)
+        // Outside /api there is only the dashboard's public files (and 404s), and the pages for users.
+        return !path.StartsWithSegments("/api") && UserPageName(request) is null
             || (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)) && path.Equals("/api/health")
             || IsLogin(request)
             || !onSocket && (HttpMethods.IsGet(request.Method) && path.Equals("/api/auth/status")
-                || HttpMethods.IsPost(request.Method) && path.Equals("/api/auth/setup"));
+                || HttpMethods.IsPost(request.Method) && path.Equals("/api/auth/setup"))
+            // A Prometheus on the daemon's machine scrapes without a token: counts say nothing of what channels say.
+            || IsMetrics(request) && IsFromThisMachine(context);
     }
 
-    private static bool IsOrleansDashboard(HttpRequest request) => request.Path.StartsWithSegments(OrleansDashboardPath);
+    /// <summary>What the pages outside /api that need a user are called, or null for another path.</summary>
+    private static string? UserPageName(HttpRequest request) =>
+        request.Path.StartsWithSegments(OrleansDashboardPath) ? "the Orleans dashboard"
+        : IsMetrics(request) ? "the metrics"
+        : ApiReference.IsReference(request) ? "the API reference"
+        : null;
+
+    private static bool IsMetrics(HttpRequest request) => request.Path.StartsWithSegments(MetricsPath);
 
     /// <summary>Where <c>loop serve</c> serves the Orleans dashboard.</summary>
     public const string OrleansDashboardPath = "/orleans";
+
+    /// <summary>Where <c>loop serve</c> serves its metrics, in Prometheus' text format.</summary>
+    public const string MetricsPath = "/metrics";
 
     private static bool IsAccountPath(HttpRequest request) => request.Path.StartsWithSegments("/api/auth");
 

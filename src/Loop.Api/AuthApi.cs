@@ -19,14 +19,21 @@ public static class AuthApi
             var principal = ApiCallers.PrincipalOf(http);
             var authenticated = ApiCallers.IsAuthenticated(http);
             return Results.Json(new AuthStatusDto(await auth.IsSetupRequiredAsync(ct), authenticated, principal?.Username), json.AuthStatusDto);
-        });
+        })
+            .WithName("GetAuthStatus")
+            .WithSummary("Whether setup is needed and whether this call is logged in")
+            .Produces<AuthStatusDto>();
 
         app.MapPost("/api/auth/setup", async (HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.SetupRequest, ct);
             var user = await auth.SetupAsync(body.Username, body.Password, body.SetupCode, ct);
             return Results.Json(UserDto.From(user), json.UserDto, statusCode: StatusCodes.Status201Created);
-        });
+        })
+            .WithName("SetUp")
+            .WithSummary("Create the admin account with the setup code loop serve printed (first run only)")
+            .Accepts<SetupRequest>("application/json")
+            .Produces<UserDto>(StatusCodes.Status201Created);
 
         app.MapPost("/api/auth/login", async (HttpRequest request, CancellationToken ct) =>
         {
@@ -42,7 +49,11 @@ public static class AuthApi
                 Expires = expiresAt,
             });
             return Results.Json(new LoginDto(token, user.Username, expiresAt), json.LoginDto);
-        });
+        })
+            .WithName("LogIn")
+            .WithSummary("Log in: sets the session cookie and returns its token")
+            .Accepts<CredentialsRequest>("application/json")
+            .Produces<LoginDto>();
 
         app.MapPost("/api/auth/logout", async (HttpContext http, CancellationToken ct) =>
         {
@@ -52,13 +63,19 @@ public static class AuthApi
             }
             http.Response.Cookies.Delete(ApiCallers.SessionCookie, new CookieOptions { Path = "/" });
             return Results.NoContent();
-        });
+        })
+            .WithName("LogOut")
+            .WithSummary("End this session")
+            .Produces(StatusCodes.Status204NoContent);
 
         app.MapGet("/api/auth/tokens", async (HttpContext http, CancellationToken ct) =>
         {
             ApiCallers.Of(http).EnsureUser("manage API tokens");
             return Results.Json((await auth.ListTokensAsync(ct)).Select(ApiTokenDto.From).ToList(), json.ListApiTokenDto);
-        });
+        })
+            .WithName("ListApiTokens")
+            .WithSummary("The API tokens (never the tokens themselves)")
+            .Produces<List<ApiTokenDto>>();
 
         app.MapPost("/api/auth/tokens", async (HttpRequest request, CancellationToken ct) =>
         {
@@ -66,13 +83,20 @@ public static class AuthApi
             var body = await ApiErrors.ReadBodyAsync(request, json.CreateTokenRequest, ct);
             var (info, token) = await auth.CreateTokenAsync(body.Name, ApiCallers.PrincipalOf(request.HttpContext)!, ct);
             return Results.Json(new NewApiTokenDto(info.Id, info.Name, info.CreatedAt, token), json.NewApiTokenDto, statusCode: StatusCodes.Status201Created);
-        });
+        })
+            .WithName("CreateApiToken")
+            .WithSummary("Create an API token for scripts: the answer is the only time it is shown")
+            .Accepts<CreateTokenRequest>("application/json")
+            .Produces<NewApiTokenDto>(StatusCodes.Status201Created);
 
         app.MapDelete("/api/auth/tokens/{id}", async (string id, HttpContext http, CancellationToken ct) =>
         {
             ApiCallers.Of(http).EnsureUser("manage API tokens");
             await auth.RevokeTokenAsync(id, ct);
             return Results.NoContent();
-        });
+        })
+            .WithName("RevokeApiToken")
+            .WithSummary("Revoke an API token")
+            .Produces(StatusCodes.Status204NoContent);
     }
 }

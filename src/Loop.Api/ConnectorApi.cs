@@ -23,32 +23,52 @@ public static class ConnectorApi
         var json = ApiJsonContext.Default;
 
         app.MapGet("/api/connectors", async (HttpContext http, CancellationToken ct) =>
-            Results.Json(new JsonArray([.. (await connectors.ListAsync(ApiCallers.Of(http), ct)).Select(ToJson)]), json.JsonArray));
+            Results.Json(new JsonArray([.. (await connectors.ListAsync(ApiCallers.Of(http), ct)).Select(ToJson)]), json.JsonArray))
+            .WithName("ListConnectors")
+            .WithSummary("The connectors: chat platform accounts Loop listens on")
+            .Produces<JsonArray>();
 
         // What each kind takes, for forms: the dashboard builds its per-kind forms from this.
-        app.MapGet("/api/connectors/kinds", () => Results.Json(new JsonArray([.. ConnectorSpec.All.Select(KindJson)]), json.JsonArray));
+        app.MapGet("/api/connectors/kinds", () => Results.Json(new JsonArray([.. ConnectorSpec.All.Select(KindJson)]), json.JsonArray))
+            .WithName("ListConnectorKinds")
+            .WithSummary("What each kind of connector takes: its settings, which are secret or required")
+            .Produces<JsonArray>();
 
         app.MapPost("/api/connectors", async (HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.JsonObject, ct);
             var connector = await connectors.CreateAsync(ApiCallers.Of(request.HttpContext), Read(body), ct);
             return Results.Json(ToJson(connector), json.JsonObject, statusCode: StatusCodes.Status201Created);
-        });
+        })
+            .WithName("CreateConnector")
+            .WithSummary("Add a connector: {\"kind\", \"name\", its settings and credentials, and its whitelist}, flat as in the config file")
+            .Accepts<JsonObject>("application/json")
+            .Produces<JsonObject>(StatusCodes.Status201Created);
 
         app.MapGet("/api/connectors/{id}", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(ToJson(await connectors.GetAsync(ApiCallers.Of(http), id, ct)), json.JsonObject));
+            Results.Json(ToJson(await connectors.GetAsync(ApiCallers.Of(http), id, ct)), json.JsonObject))
+            .WithName("GetConnector")
+            .WithSummary("One connector: settings, which credentials are set (never their values), status")
+            .Produces<JsonObject>();
 
         app.MapMethods("/api/connectors/{id}", ["PATCH"], async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.JsonObject, ct);
             return Results.Json(ToJson(await connectors.UpdateAsync(ApiCallers.Of(request.HttpContext), id, Read(body), ct)), json.JsonObject);
-        });
+        })
+            .WithName("UpdateConnector")
+            .WithSummary("Change a connector: only the keys given")
+            .Accepts<JsonObject>("application/json")
+            .Produces<JsonObject>();
 
         app.MapDelete("/api/connectors/{id}", async (string id, HttpContext http, CancellationToken ct) =>
         {
             await connectors.DeleteAsync(ApiCallers.Of(http), id, ct);
             return Results.NoContent();
-        });
+        })
+            .WithName("DeleteConnector")
+            .WithSummary("Remove a connector")
+            .Produces(StatusCodes.Status204NoContent);
     }
 
     /// <summary>The request's fields: kind, name and enabled by name, strings and numbers as settings,

@@ -38,6 +38,7 @@ public static class HookApi
                 body.ToArray());
             var answer = await hook.ReceiveAsync(call, ct);
             return Results.Text(answer.Text, "text/plain", statusCode: answer.Status);
-        });
+        })
+            .ExcludeFromDescription();
     }
 }

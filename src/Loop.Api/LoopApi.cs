@@ -21,7 +21,10 @@ public static class LoopApi
         // HEAD too: load balancers and uptime checks probe with it.
         app.MapMethods("/api/health", [HttpMethods.Get, HttpMethods.Head], (HttpContext http) => !ApiCallers.IsUser(http)
             ? Results.Json(PublicHealthDto.From(health.Report()), json.PublicHealthDto)
-            : Results.Json(HealthDto.From(health.Report()), json.HealthDto));
+            : Results.Json(HealthDto.From(health.Report()), json.HealthDto))
+            .WithSummary("Whether the node and its parts are up")
+            .WithDescription("Anyone may ask: status and components. Users also get version, node, store, Docker engine, agent image, queue, warnings and recent problems.")
+            .Produces<HealthDto>();
 
         app.MapPost("/api/channels", async (HttpRequest request, CancellationToken ct) =>
         {
@@ -32,7 +35,12 @@ public static class LoopApi
             return created
                 ? Results.Json(dto, json.ChannelDto, statusCode: StatusCodes.Status201Created)
                 : Results.Json(dto, json.ChannelDto);
-        });
+        })
+            .WithName("CreateChannel")
+            .WithSummary("Register the channel of a project directory (201), or get the one it has (200)")
+            .Accepts<CreateChannelRequest>("application/json")
+            .Produces<ChannelDto>(StatusCodes.Status201Created)
+            .Produces<ChannelDto>();
 
         // Still a plain array (existing clients read one); the count for paging goes in a header.
         app.MapGet("/api/channels", async (string? limit, string? offset, string? q, HttpContext http, CancellationToken ct) =>
@@ -40,40 +48,66 @@ public static class LoopApi
             var page = await channels.ListChannelOverviewsAsync(ApiCallers.Of(http), q, ApiErrors.Whole("limit", limit), ApiErrors.Whole("offset", offset) ?? 0, ct);
             http.Response.Headers["X-Total-Count"] = page.Total.ToString(CultureInfo.InvariantCulture);
             return Results.Json(page.Channels.Select(ChannelDto.From).ToList(), json.ListChannelDto);
-        });
+        })
+            .WithName("ListChannels")
+            .WithSummary("Channels, oldest first; q filters by name or directory, X-Total-Count counts the matches")
+            .Produces<List<ChannelDto>>();
 
         app.MapGet("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(ChannelDto.From(await channels.GetChannelOverviewAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
+            Results.Json(ChannelDto.From(await channels.GetChannelOverviewAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto))
+            .WithName("GetChannel")
+            .WithSummary("One channel, with its queue and last run")
+            .Produces<ChannelDto>();
 
         // PUT as well as PATCH: seed 002's clients send PUT; both change only the fields given.
         app.MapMethods("/api/channels/{id}", [HttpMethods.Patch, HttpMethods.Put], async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.ChangeChannelRequest, ct);
             return Results.Json(ChannelDto.From(await channels.UpdateChannelAsync(ApiCallers.Of(request.HttpContext), id, body.Name, body.DirPath, ct)), json.ChannelDto);
-        });
+        })
+            .WithName("ChangeChannel")
+            .WithSummary("Rename a channel or move it to another directory, forgetting its session (409 while a run works in the old one, or when another channel has the directory)")
+            .Accepts<ChangeChannelRequest>("application/json")
+            .Produces<ChannelDto>();
 
         app.MapDelete("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
         {
             await channels.DeleteChannelAsync(ApiCallers.Of(http), id, ct);
             return Results.NoContent();
-        });
+        })
+            .WithName("DeleteChannel")
+            .WithSummary("Delete a channel with its messages, runs, tasks and tokens (409 while it has work)")
+            .Produces(StatusCodes.Status204NoContent);
 
         app.MapPost("/api/channels/{id}/session/reset", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(ChannelDto.From(await channels.ResetSessionAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto));
+            Results.Json(ChannelDto.From(await channels.ResetSessionAsync(ApiCallers.Of(http), id, ct)), json.ChannelDto))
+            .WithName("ResetChannelSession")
+            .WithSummary("Forget the channel's Claude session: its next run starts a new conversation (409 while a run is queued or running)")
+            .Produces<ChannelDto>();
 
         // Kept a GET for existing clients; each call mints a new, separately revocable token.
         app.MapGet("/api/channels/{id}/token", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(new ChannelTokenDto(id, await channels.CreateChannelTokenAsync(ApiCallers.Of(http), ApiCallers.PrincipalOf(http)!, id, ct)), json.ChannelTokenDto));
+            Results.Json(new ChannelTokenDto(id, await channels.CreateChannelTokenAsync(ApiCallers.Of(http), ApiCallers.PrincipalOf(http)!, id, ct)), json.ChannelTokenDto))
+            .WithName("CreateChannelToken")
+            .WithSummary("Mint a channel token, scoped to this channel (each call a new one)")
+            .Produces<ChannelTokenDto>();
 
         app.MapDelete("/api/channels/{id}/tokens", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(new RevokedTokensDto(id, await channels.RevokeChannelTokensAsync(ApiCallers.Of(http), id, ct)), json.RevokedTokensDto));
+            Results.Json(new RevokedTokensDto(id, await channels.RevokeChannelTokensAsync(ApiCallers.Of(http), id, ct)), json.RevokedTokensDto))
+            .WithName("RevokeChannelTokens")
+            .WithSummary("Revoke every token of the channel")
+            .Produces<RevokedTokensDto>();
 
         app.MapPost("/api/channels/{id}/messages", async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.PostMessageRequest, ct);
             var message = await channels.PostMessageAsync(ApiCallers.Of(request.HttpContext), id, body.Author, body.Content, ct);
             return Results.Json(MessageDto.From(message), json.MessageDto, statusCode: StatusCodes.Status202Accepted);
-        });
+        })
+            .WithName("PostMessage")
+            .WithSummary("Post a message: it is stored, then the channel's agent answers it in a run")
+            .Accepts<PostMessageRequest>("application/json")
+            .Produces<MessageDto>(StatusCodes.Status202Accepted);
 
         app.MapGet("/api/channels/{id}/messages", async (string id, string? after, string? before, string? limit, string? latest, HttpContext http, CancellationToken ct) =>
         {
@@ -82,19 +116,34 @@ public static class LoopApi
                 ? await channels.ListLatestMessagesAsync(caller, id, ApiErrors.WholeLong("before", before), last, ct)
                 : await channels.ListMessagesAsync(caller, id, ApiErrors.WholeLong("after", after) ?? 0, ApiErrors.Whole("limit", limit) ?? 100, ct);
             return Results.Json(messages.Select(MessageDto.From).ToList(), json.ListMessageDto);
-        });
+        })
+            .WithName("ListMessages")
+            .WithSummary("The conversation, oldest first; ?latest=N gives its last N messages (before a message id with &before=)")
+            .Produces<List<MessageDto>>();
 
         app.MapGet("/api/channels/{id}/runs", async (string id, string? before, string? limit, HttpContext http, CancellationToken ct) =>
-            Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
+            Results.Json((await channels.ListRunsAsync(ApiCallers.Of(http), id, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto))
+            .WithName("ListChannelRuns")
+            .WithSummary("The channel's runs, newest first")
+            .Produces<List<RunDto>>();
 
         app.MapGet("/api/runs", async (string? channel_id, string? task_id, string? status, string? before, string? limit, HttpContext http, CancellationToken ct) =>
-            Results.Json((await channels.ListRecentRunsAsync(ApiCallers.Of(http), channel_id, task_id, status, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto));
+            Results.Json((await channels.ListRecentRunsAsync(ApiCallers.Of(http), channel_id, task_id, status, ApiErrors.Whole("limit", limit) ?? 50, before, ct)).Select(RunDto.From).ToList(), json.ListRunDto))
+            .WithName("ListRuns")
+            .WithSummary("Recent runs of every channel, newest first; status, channel_id and task_id filter, before (a run id) pages back")
+            .Produces<List<RunDto>>();
 
         app.MapGet("/api/runs/{id}", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(RunDto.From(await channels.GetRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto));
+            Results.Json(RunDto.From(await channels.GetRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto))
+            .WithName("GetRun")
+            .WithSummary("One run: status, prompt, times, reply, error and usage")
+            .Produces<RunDto>();
 
         app.MapPost("/api/runs/{id}/cancel", async (string id, HttpContext http, CancellationToken ct) =>
-            Results.Json(RunDto.From(await channels.CancelRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted));
+            Results.Json(RunDto.From(await channels.CancelRunAsync(ApiCallers.Of(http), id, ct)), json.RunDto, statusCode: StatusCodes.Status202Accepted))
+            .WithName("CancelRun")
+            .WithSummary("Stop a queued or running run and its container (409 once it ended)")
+            .Produces<RunDto>(StatusCodes.Status202Accepted);
 
         TaskApi.Map(app);
         ConnectorApi.Map(app);
@@ -107,7 +156,10 @@ public static class LoopApi
             ApiCallers.Of(http).EnsureUser("read the feed of every channel");
             var count = Math.Clamp(ApiErrors.Whole("limit", limit) ?? 100, 1, LoopEventHub.RecentLimit);
             return Results.Json(events.Recent(count).Select(EventDto.From).ToList(), json.ListEventDto);
-        });
+        })
+            .WithName("ListRecentEvents")
+            .WithSummary("The kept events, newest first")
+            .Produces<List<EventDto>>();
 
         app.MapGet("/api/events", async (string? after, HttpContext context, CancellationToken ct) =>
         {
@@ -144,10 +196,14 @@ public static class LoopApi
             {
                 // the client went away
             }
-        });
+        })
+            .WithName("FollowEvents")
+            .WithSummary("The live feed as server-sent events; Last-Event-ID (or ?after=) first replays what was missed")
+            .Produces<EventDto>(StatusCodes.Status200OK, "text/event-stream");
 
         app.MapFallback("/api/{**rest}", (HttpContext context) =>
             Results.Problem(statusCode: 404, title: "Not found",
-                detail: $"no API endpoint {context.Request.Method} {context.Request.Path}; see the README for the list"));
+                detail: $"no API endpoint {context.Request.Method} {context.Request.Path}; see the README for the list"))
+            .ExcludeFromDescription();
     }
 }

@@ -21,6 +21,16 @@ public static class LoopServer
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(1, AuthJsonContext.Default));
         builder.Services.AddRateLimiter(options => ApiRateLimits.Configure(options, config.ApiRateLimitPerMinute));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, UsageJsonContext.Default));
+        // The OpenAPI document describes each type through these options: named as the contexts above
+        // write it (a context's own naming holds only for its own options).
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, RuntimeJsonContext.Default);
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            // Numbers are numbers (the Web defaults would also describe each as a string of digits).
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
+        ApiReference.Configure(builder.Services);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -69,5 +79,6 @@ public static class LoopServer
         });
         AuthApi.Map(app);
         LoopApi.Map(app);
+        ApiReference.Map(app);
     }
 }

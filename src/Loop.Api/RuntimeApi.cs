@@ -19,14 +19,20 @@ public static class RuntimeApi
             ApiCallers.Of(http).EnsureUser("see the runtime of the whole daemon");
             var report = await runtime.GetReportAsync(ct);
             return Results.Json(RuntimeDto.From(report), RuntimeJsonContext.Default.RuntimeDto);
-        });
+        })
+            .WithName("GetRuntime")
+            .WithSummary("What the daemon is doing now, and its runs of the last hour")
+            .Produces<RuntimeDto>();
 
         var cluster = app.ServiceProvider.GetRequiredService<ClusterView>();
         app.MapGet("/api/cluster", async (HttpContext http, CancellationToken ct) =>
         {
             ApiCallers.Of(http).EnsureUser("see the nodes of the cluster");
             return Results.Json(new ClusterDto(await cluster.GetNodesAsync(ct)), RuntimeJsonContext.Default.ClusterDto);
-        });
+        })
+            .WithName("GetCluster")
+            .WithSummary("The nodes serving this Loop")
+            .Produces<ClusterDto>();
     }
 }
 

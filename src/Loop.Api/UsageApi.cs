@@ -18,26 +18,42 @@ public static class UsageApi
         var json = UsageJsonContext.Default;
 
         app.MapGet("/api/usage", async (string? from, string? to, string? channel_id, HttpContext http, CancellationToken ct) =>
-            Results.Json(UsageTotalsDto.From(await usage.GetTotalsAsync(ApiCallers.Of(http), new UsageRequest(from, to, channel_id), ct)), json.UsageTotalsDto));
+            Results.Json(UsageTotalsDto.From(await usage.GetTotalsAsync(ApiCallers.Of(http), new UsageRequest(from, to, channel_id), ct)), json.UsageTotalsDto))
+            .WithName("GetUsage")
+            .WithSummary("Tokens and cost of finished runs, from and to a date or time, of one channel with ?channel_id=")
+            .Produces<UsageTotalsDto>();
 
         app.MapGet("/api/usage/daily", async (string? days, string? channel_id, HttpContext http, CancellationToken ct) =>
-            Results.Json(Groups(await usage.GetDailyAsync(ApiCallers.Of(http), ApiErrors.Whole("days", days), channel_id, ct)), json.ListUsageGroupDto));
+            Results.Json(Groups(await usage.GetDailyAsync(ApiCallers.Of(http), ApiErrors.Whole("days", days), channel_id, ct)), json.ListUsageGroupDto))
+            .WithName("GetDailyUsage")
+            .WithSummary("Usage per UTC day of the last ?days=")
+            .Produces<List<UsageGroupDto>>();
 
-        MapGroups(app, "/api/usage/models", UsageGrouping.Model, usage);
-        MapGroups(app, "/api/usage/channels", UsageGrouping.Channel, usage);
-        MapGroups(app, "/api/usage/tasks", UsageGrouping.Task, usage);
+        MapGroups(app, "/api/usage/models", UsageGrouping.Model, usage)
+            .WithName("GetUsageByModel")
+            .WithSummary("Usage per model");
+        MapGroups(app, "/api/usage/channels", UsageGrouping.Channel, usage)
+            .WithName("GetUsageByChannel")
+            .WithSummary("Usage per channel");
+        MapGroups(app, "/api/usage/tasks", UsageGrouping.Task, usage)
+            .WithName("GetUsageByTask")
+            .WithSummary("Usage per task (null: chat runs)");
 
         app.MapGet("/api/usage/calls", async (string? from, string? to, string? channel_id, string? limit, string? before, HttpContext http, CancellationToken ct) =>
         {
             var calls = await usage.ListCallsAsync(ApiCallers.Of(http), new UsageRequest(from, to, channel_id), ApiErrors.Whole("limit", limit), before, ct);
             return Results.Json(calls.Select(UsageCallDto.From).ToList(), json.ListUsageCallDto);
-        });
+        })
+            .WithName("ListUsageCalls")
+            .WithSummary("Finished runs one by one with their usage, newest first")
+            .Produces<List<UsageCallDto>>();
     }
 
-    private static void MapGroups(IEndpointRouteBuilder app, string path, UsageGrouping by, UsageService usage) =>
+    private static RouteHandlerBuilder MapGroups(IEndpointRouteBuilder app, string path, UsageGrouping by, UsageService usage) =>
         app.MapGet(path, async (string? from, string? to, string? channel_id, HttpContext http, CancellationToken ct) =>
             Results.Json(Groups(await usage.GetGroupsAsync(ApiCallers.Of(http), by, new UsageRequest(from, to, channel_id), ct)),
-                UsageJsonContext.Default.ListUsageGroupDto));
+                UsageJsonContext.Default.ListUsageGroupDto))
+            .Produces<List<UsageGroupDto>>();
 
     private static List<UsageGroupDto> Groups(IReadOnlyList<UsageGroup> groups) => groups.Select(UsageGroupDto.From).ToList();
 

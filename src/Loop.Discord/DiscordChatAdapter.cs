@@ -189,7 +189,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         try
         {
             var (channel, stored) = await _channels.PostChatMessageAsync(
-                new ChatInbound(PlatformName, channelId, channelName, authorName, text, (string?)message["id"]), cancellationToken);
+                new ChatInbound(PlatformName, channelId, channelName, authorName, text, (string?)message["id"], Connector.Kind), cancellationToken);
             _logger.LogInformation("Discord message {MessageId} from {Author} stored as message {StoredId} of channel {ChannelId}",
                 (string?)message["id"], authorName, stored.Id, channel.Id);
         }

@@ -133,7 +133,7 @@ public sealed class EmailChatAdapter : IChatAdapter
         try
         {
             var (channel, stored) = await _channels.PostChatMessageAsync(
-                new ChatInbound(Platform, thread.Key, thread.Name, sender, content, messageId), cancellationToken);
+                new ChatInbound(Platform, thread.Key, thread.Name, sender, content, messageId, Connector.Kind), cancellationToken);
             _logger.LogInformation("Mail {MessageId} from {Sender} stored as message {StoredId} of channel {ChannelId}", messageId, sender, stored.Id, channel.Id);
             return MailOutcome.Stored;
         }

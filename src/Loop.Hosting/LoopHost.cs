@@ -75,6 +75,7 @@ public sealed class LoopHost : IAsyncDisposable
         }
 
         LoopServer.Configure(builder, options.Config, options.Paths);
+        services.AddLoopTelemetry(options.NodeName);
         var app = builder.Build();
         if (looser is { } mode)
         {
@@ -83,6 +84,7 @@ public sealed class LoopHost : IAsyncDisposable
                 options.Paths.Home, Convert.ToString((int)mode, 8));
         }
         LoopServer.Map(app);
+        app.MapLoopTelemetry();
         // Behind Loop's login like the API (ApiCallers); it has no authentication of its own.
         app.Use(new OrleansDashboardOnDemand(app.Services).InvokeAsync);
         return new LoopHost(app);

@@ -54,6 +54,7 @@ public static class LoopServices
         services.AddSingleton<ILoopEvents, LoopEventHub>();
         services.AddSingleton(_ => new ContainerWorkerPool(config.MaxConcurrentContainers));
         services.AddSingleton<IRunSlots>(sp => sp.GetRequiredService<ContainerWorkerPool>());
+        services.AddSingleton<LoopMetrics>();
         services.AddSingleton(_ => new RunUserPolicy(UnixOwnership.Current(),
             UnixUser.TryParse(config.ContainerUser, out var containerUser) ? containerUser : null, options.Paths.ConfigFile));
         services.AddSingleton(Make<NodeSandbox>);
@@ -67,13 +68,13 @@ public static class LoopServices
         services.AddSingleton<LiveChannels>();
         services.AddSingleton(Make<TaskRunEnds>);
         services.AddSingleton<IChannelObserver>(sp => new ChannelEventLog(sp.GetRequiredService<ILoopEvents>(), time,
-            sp.GetRequiredService<ILogger<ChannelEventLog>>(), sp.GetRequiredService<TaskRunEnds>().Tell));
+            sp.GetRequiredService<ILogger<ChannelEventLog>>(), sp.GetRequiredService<TaskRunEnds>().Tell, sp.GetRequiredService<LoopMetrics>()));
         services.AddSingleton<ContainerRuns>();
         services.AddSingleton(Make<ChannelRunsFactory>);
         services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
         services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), options.Paths, time,
-            sp.GetRequiredService<ILoopEvents>()));
+            sp.GetRequiredService<ILoopEvents>(), sp.GetRequiredService<LoopMetrics>()));
 
         // Tasks and their grains.
         var minimumInterval = TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);
@@ -85,7 +86,7 @@ public static class LoopServices
                 sp.GetRequiredService<ILoopEvents>(), minimumInterval, MisfireGrace.FromSeconds(config.MisfireGraceSec),
                 // Slots fire on time however busy the thread pool is; a test's own clock stays its own.
                 time == TimeProvider.System ? PunctualClock.Instance : time,
-                sp.GetRequiredService<ILogger<TaskClaimer>>());
+                sp.GetRequiredService<ILogger<TaskClaimer>>(), sp.GetRequiredService<LoopMetrics>());
         });
         services.AddSingleton(Make<TaskGrainParts>);
         services.AddSingleton(sp => new TaskService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),

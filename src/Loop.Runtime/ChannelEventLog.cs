@@ -4,9 +4,10 @@ using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Microsoft.Extensions.Logging;
 
-/// <summary>Turns what channel actors report into log lines and live events.</summary>
+/// <summary>Turns what channel actors report into log lines, live events and metrics.</summary>
 /// <param name="runFinished">Also told of every run's end (the scheduler continues loop tasks).</param>
-public sealed class ChannelEventLog(ILoopEvents hub, TimeProvider time, ILogger<ChannelEventLog> logger, Action<Run>? runFinished = null) : IChannelObserver
+public sealed class ChannelEventLog(ILoopEvents hub, TimeProvider time, ILogger<ChannelEventLog> logger, Action<Run>? runFinished = null,
+    LoopMetrics? metrics = null) : IChannelObserver
 {
     // One line per run at info, its outcome: a burst of 10,000 task runs is 10,000 lines, not 30,000.
     public void RunQueued(Run run)
@@ -18,6 +19,7 @@ public sealed class ChannelEventLog(ILoopEvents hub, TimeProvider time, ILogger<
     public void RunStarted(Run run)
     {
         logger.LogDebug("Run {RunId} for channel {ChannelId} started", run.Id, run.ChannelId);
+        metrics?.RunStarted();
         hub.Publish(new LoopEvent("run.started", time.GetUtcNow(), run.ChannelId, run.Id, "run started", run));
     }
 
@@ -40,6 +42,7 @@ public sealed class ChannelEventLog(ILoopEvents hub, TimeProvider time, ILogger<
                 run.Id, run.ChannelId, run.Status.ToWire(), run.ExitCode);
             logger.LogDebug("Run {RunId} for channel {ChannelId} ended {Status}: {Error}", run.Id, run.ChannelId, run.Status.ToWire(), run.Error);
         }
+        metrics?.RunFinished(run);
         var kind = run.Status == RunStatus.Succeeded ? "run.finished" : "run.error";
         hub.Publish(new LoopEvent(kind, time.GetUtcNow(), run.ChannelId, run.Id, reply.Content, run));
         runFinished?.Invoke(run);

@@ -3,6 +3,7 @@ namespace Loop.Runtime;
 using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Channels;
+using Loop.Domain.Connectors;
 using Loop.Domain.Runs;
 using Loop.Grains;
 
@@ -11,7 +12,8 @@ using Loop.Grains;
 /// this and nothing below it: it validates, stores what people send, and leaves every change of a
 /// channel's state to the channel's grain.
 /// </summary>
-public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, LoopPaths paths, TimeProvider time, ILoopEvents? events = null)
+public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, LoopPaths paths, TimeProvider time,
+    ILoopEvents? events = null, LoopMetrics? metrics = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -124,7 +126,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         var channel = await EnsureChatChannelAsync(inbound.Platform, inbound.ExternalChannelId, inbound.ChannelName, cancellationToken);
         var message = await store.AppendMessageAsync(
             new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId), cancellationToken);
-        Received(message);
+        Received(message, ConnectorSpec.Wire(inbound.Kind));
         await grains.GetGrain<IChannelGrain>(channel.Id).Wake();
         return (channel, message);
     }
@@ -261,14 +263,17 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             // The store refuses a message for a channel it does not have: no separate look-up needed.
             throw new LoopNotFoundException($"channel {channelId} does not exist");
         }
-        Received(message);
+        Received(message, "api");
         await grains.GetGrain<IChannelGrain>(channelId).Wake();
         return message;
     }
 
-    private void Received(ChatMessage message) =>
+    private void Received(ChatMessage message, string source)
+    {
+        metrics?.MessageAccepted(source);
         events?.Publish(new LoopEvent("message.received", message.CreatedAt, message.ChannelId, null,
             $"{message.Author}: {(message.Content.Length > 300 ? message.Content[..300] + "…" : message.Content)}"));
+    }
 
     private static void ValidateMessage(string? author, string? content)
     {

@@ -58,7 +58,9 @@ public sealed record WebhookAnswer(int Status, string Text);
 /// <param name="Platform">The id of the connector it came through (bound channels carry it).</param>
 /// <param name="ExternalChannelId">The platform's id of the chat channel (a Loop channel is bound to it).</param>
 /// <param name="ExternalMessageId">The platform's id of the message, so the reply can reference it.</param>
-public sealed record ChatInbound(string Platform, string ExternalChannelId, string ChannelName, string Author, string Content, string? ExternalMessageId);
+/// <param name="Kind">The kind of connector it came through (metrics count messages by it).</param>
+public sealed record ChatInbound(string Platform, string ExternalChannelId, string ChannelName, string Author, string Content, string? ExternalMessageId,
+    ConnectorKind Kind);
 
 /// <summary>A run's answer as a chat shows it.</summary>
 /// <param name="Trigger">The platform's id of the last message the run answered, if it came from the platform.</param>

@@ -33,6 +33,7 @@ public sealed class TaskClaimer : IAsyncDisposable
     private readonly ILoopEvents _events;
     private readonly TimeProvider _time;
     private readonly ILogger<TaskClaimer> _logger;
+    private readonly LoopMetrics? _metrics;
     private readonly TaskTimetable _timetable;
     private readonly RunAlarms _alarms;
     // Runs claimed ahead and given back before their instant (by due instant): their alarm tells no one.
@@ -47,8 +48,9 @@ public sealed class TaskClaimer : IAsyncDisposable
     /// was set (or raised) is held to it too, without being edited.</param>
     /// <param name="grace">How late a slot may be claimed before a task that skips misfires lets it go.</param>
     public TaskClaimer(ILoopStore store, Func<string, Task> wakeChannel, ILoopEvents events, TaskIntervalMinimum minimum, MisfireGrace grace,
-        TimeProvider time, ILogger<TaskClaimer> logger)
+        TimeProvider time, ILogger<TaskClaimer> logger, LoopMetrics? metrics = null)
     {
+        _metrics = metrics;
         _minimum = minimum.Value;
         _grace = grace;
         _store = store;
@@ -220,6 +222,7 @@ public sealed class TaskClaimer : IAsyncDisposable
             }
             toWake.Add(slot.ChannelId);
             OnFired?.Invoke(slot.DueAt, firedAt);
+            _metrics?.TaskFired(slot.DueAt, firedAt);
             _events.Publish(new LoopEvent("task.fired", firedAt, slot.ChannelId, slot.RunId,
                 $"task {slot.TaskName} fired (due {slot.DueAt:O}, {(firedAt - slot.DueAt).TotalMilliseconds:F0} ms late)"));
         }

@@ -356,7 +356,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
             var name = await NameAsync(chat, message, cancellationToken);
             var author = PersonName(from);
             var (channel, stored) = await _channels.PostChatMessageAsync(
-                new ChatInbound(PlatformName, chat, name, author, content, message.Id.ToString(CultureInfo.InvariantCulture)), cancellationToken);
+                new ChatInbound(PlatformName, chat, name, author, content, message.Id.ToString(CultureInfo.InvariantCulture), Connector.Kind), cancellationToken);
             _logger.LogInformation("Telegram message {MessageId} from {Author} stored as message {StoredId} of channel {ChannelId}",
                 message.Id, author, stored.Id, channel.Id);
         }

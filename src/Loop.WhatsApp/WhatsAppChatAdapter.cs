@@ -155,7 +155,7 @@ public sealed class WhatsAppChatAdapter : IChatAdapter, IChatWebhook
             return;
         }
         var text = TextOf(message);
-        var (channel, stored) = await _channels.PostChatMessageAsync(new ChatInbound(Connector.Id, from, name, name, text, id), cancellationToken);
+        var (channel, stored) = await _channels.PostChatMessageAsync(new ChatInbound(Connector.Id, from, name, name, text, id, Connector.Kind), cancellationToken);
         _logger.LogInformation("WhatsApp message {MessageId} from {From} stored as message {StoredId} of channel {ChannelId}", id, from, stored.Id, channel.Id);
     }
 

@@ -101,15 +101,16 @@ public sealed class LoopDaemon : IAsyncDisposable
     }
 
     /// <summary>Makes a fresh LOOP_HOME with a config.json built from <paramref name="config"/>
-    /// (the test image and a free port are filled in unless given; when the tests run as root,
+    /// (the test image and a free loopback port are filled in unless given; when the tests run as root,
     /// <c>container_user</c> <see cref="AgentUser.ContainerUser"/> unless the key is there, even as
     /// null), then starts the daemon. A <paramref name="silo"/> is written as the home's silo.json.</summary>
     public static async Task<LoopDaemon> StartAsync(JsonObject? config = null, Dictionary<string, string?>? environment = null, string? home = null,
         JsonObject? silo = null)
     {
         home ??= Directory.CreateTempSubdirectory("loop-it-").FullName;
-        var port = FreePort();
         config ??= [];
+        // A test that gives api_addr (every interface, say) still calls the daemon on loopback, at its port.
+        var port = config["api_addr"] is { } given ? int.Parse(((string)given!).Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture) : FreePort();
         config["api_addr"] ??= $"127.0.0.1:{port}";
         config["container_image"] ??= TestImage;
         config["log_level"] ??= "debug";

@@ -101,6 +101,7 @@ function showSetup() {
     onSubmit: async (credentials, setupCode) => {
       await api.post('/api/auth/setup', { ...credentials, setup_code: setupCode });
       const login = await api.post('/api/auth/login', credentials);
+      if (goBack()) return;
       location.hash = '#/chat';
       showApp(login.username);
     },
@@ -116,10 +117,20 @@ function showLogin(notice) {
     confirm: false,
     onSubmit: async (credentials) => {
       const login = await api.post('/api/auth/login', credentials);
+      if (goBack()) return;
       if (!location.hash) history.replaceState(null, '', '#/chat');
       showApp(login.username);
     },
   });
+}
+
+// A page of the daemon that sent a browser here to log in (/?next=/scalar/) gets it back; only a
+// path of this daemon, never another site.
+function goBack() {
+  const next = new URLSearchParams(location.search).get('next');
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return false;
+  location.assign(next);
+  return true;
 }
 
 function leaveApp() {

@@ -14,6 +14,8 @@ export function render(root) {
   root.append(
     h('header', { class: 'page-header' }, h('h1', {}, 'API tokens')),
     h('p', {}, 'Scripts send a token as ', h('code', {}, 'Authorization: Bearer <token>'), '. It acts as you on every endpoint.'),
+    h('p', {}, 'Every endpoint is in the ', h('a', { href: '/scalar/', 'data-testid': 'api-reference' }, 'API reference'),
+      ', where you can try it, and in its ', h('a', { href: '/openapi/v1.json' }, 'OpenAPI document'), ' for client generators.'),
     alert, form, created,
     h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Name', 'Created', 'Last used', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), body)));
