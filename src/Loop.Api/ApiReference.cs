@@ -106,6 +106,20 @@ public static class ApiReference
         ];
     }
 
+    /// <summary>Describes the JSON body an endpoint reads itself (<see cref="ApiErrors.ReadBodyAsync"/>). Not
+    /// <c>.Accepts</c>: routing would then turn away other content types itself, with a bare 404 or 415,
+    /// before ApiErrors can say what to send.</summary>
+    public static RouteHandlerBuilder JsonBody<T>(this RouteHandlerBuilder builder) =>
+        builder.AddOpenApiOperationTransformer(async (operation, context, cancellationToken) =>
+            operation.RequestBody = new OpenApiRequestBody
+            {
+                Required = true,
+                Content = new Dictionary<string, OpenApiMediaType>
+                {
+                    ["application/json"] = new() { Schema = await context.GetOrCreateSchemaAsync(typeof(T), null, cancellationToken) },
+                },
+            });
+
     /// <summary>"channels" for api/channels/{id}/messages; null outside /api.</summary>
     private static string? AreaOf(string? relativePath) =>
         (relativePath ?? "").Split('/') is ["api", var area, ..] ? area : null;

@@ -32,7 +32,7 @@ public static class AuthApi
         })
             .WithName("SetUp")
             .WithSummary("Create the admin account with the setup code loop serve printed (first run only)")
-            .Accepts<SetupRequest>("application/json")
+            .JsonBody<SetupRequest>()
             .Produces<UserDto>(StatusCodes.Status201Created);
 
         app.MapPost("/api/auth/login", async (HttpRequest request, CancellationToken ct) =>
@@ -52,7 +52,7 @@ public static class AuthApi
         })
             .WithName("LogIn")
             .WithSummary("Log in: sets the session cookie and returns its token")
-            .Accepts<CredentialsRequest>("application/json")
+            .JsonBody<CredentialsRequest>()
             .Produces<LoginDto>();
 
         app.MapPost("/api/auth/logout", async (HttpContext http, CancellationToken ct) =>
@@ -86,7 +86,7 @@ public static class AuthApi
         })
             .WithName("CreateApiToken")
             .WithSummary("Create an API token for scripts: the answer is the only time it is shown")
-            .Accepts<CreateTokenRequest>("application/json")
+            .JsonBody<CreateTokenRequest>()
             .Produces<NewApiTokenDto>(StatusCodes.Status201Created);
 
         app.MapDelete("/api/auth/tokens/{id}", async (string id, HttpContext http, CancellationToken ct) =>

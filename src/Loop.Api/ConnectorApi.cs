@@ -42,7 +42,7 @@ public static class ConnectorApi
         })
             .WithName("CreateConnector")
             .WithSummary("Add a connector: {\"kind\", \"name\", its settings and credentials, and its whitelist}, flat as in the config file")
-            .Accepts<JsonObject>("application/json")
+            .JsonBody<JsonObject>()
             .Produces<JsonObject>(StatusCodes.Status201Created);
 
         app.MapGet("/api/connectors/{id}", async (string id, HttpContext http, CancellationToken ct) =>
@@ -58,7 +58,7 @@ public static class ConnectorApi
         })
             .WithName("UpdateConnector")
             .WithSummary("Change a connector: only the keys given")
-            .Accepts<JsonObject>("application/json")
+            .JsonBody<JsonObject>()
             .Produces<JsonObject>();
 
         app.MapDelete("/api/connectors/{id}", async (string id, HttpContext http, CancellationToken ct) =>

@@ -38,7 +38,7 @@ public static class LoopApi
         })
             .WithName("CreateChannel")
             .WithSummary("Register the channel of a project directory (201), or get the one it has (200)")
-            .Accepts<CreateChannelRequest>("application/json")
+            .JsonBody<CreateChannelRequest>()
             .Produces<ChannelDto>(StatusCodes.Status201Created)
             .Produces<ChannelDto>();
 
@@ -67,7 +67,7 @@ public static class LoopApi
         })
             .WithName("ChangeChannel")
             .WithSummary("Rename a channel or move it to another directory, forgetting its session (409 while a run works in the old one, or when another channel has the directory)")
-            .Accepts<ChangeChannelRequest>("application/json")
+            .JsonBody<ChangeChannelRequest>()
             .Produces<ChannelDto>();
 
         app.MapDelete("/api/channels/{id}", async (string id, HttpContext http, CancellationToken ct) =>
@@ -106,7 +106,7 @@ public static class LoopApi
         })
             .WithName("PostMessage")
             .WithSummary("Post a message: it is stored, then the channel's agent answers it in a run")
-            .Accepts<PostMessageRequest>("application/json")
+            .JsonBody<PostMessageRequest>()
             .Produces<MessageDto>(StatusCodes.Status202Accepted);
 
         app.MapGet("/api/channels/{id}/messages", async (string id, string? after, string? before, string? limit, string? latest, HttpContext http, CancellationToken ct) =>

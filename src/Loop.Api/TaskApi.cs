@@ -23,7 +23,7 @@ public static class TaskApi
         })
             .WithName("CreateTask")
             .WithSummary("Schedule a task: cron, interval, once, or a loop that iterates until done")
-            .Accepts<NewTaskRequest>("application/json")
+            .JsonBody<NewTaskRequest>()
             .Produces<TaskDto>(StatusCodes.Status201Created);
 
         app.MapGet("/api/tasks", async (string? channel_id, HttpContext http, CancellationToken ct) =>
@@ -45,7 +45,7 @@ public static class TaskApi
         })
             .WithName("UpdateTask")
             .WithSummary("Change a task: only the fields given")
-            .Accepts<TaskChangeRequest>("application/json")
+            .JsonBody<TaskChangeRequest>()
             .Produces<TaskDto>();
 
         app.MapDelete("/api/tasks/{id}", async (string id, HttpContext http, CancellationToken ct) =>

@@ -131,8 +131,11 @@ public static class TasksCommand
         private readonly Option<string?> _misfire = new("--misfire") { Description = "Slots missed while Loop was down: run_once (default: fire once at start) or skip" };
         private readonly Option<string?> _promise = new("--completion-promise") { Description = "Loop tasks: the word the agent says as <promise>WORD</promise> when done (default DONE)" };
 
+        private readonly bool _creating;
+
         public TaskFields(bool creating)
         {
+            _creating = creating;
             _type.Required = creating;
             OneOf(_type, Types);
             OneOf(_context, Contexts);
@@ -145,6 +148,14 @@ public static class TasksCommand
             {
                 command.Options.Add(option);
             }
+            command.Validators.Add(result =>
+            {
+                var given = new[] { result.GetResult(_prompt), result.GetResult(_promptFile) }.Count(o => o is not null);
+                if (given > 1 || _creating && given == 0)
+                {
+                    result.AddError("give the agent's instructions as exactly one of --prompt <text> and --prompt-file <path>");
+                }
+            });
         }
 
         /// <summary>What was given; null members were not.</summary>
