@@ -1,6 +1,8 @@
 namespace Loop.Discord;
 
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Loop.Domain.Channels;
@@ -339,10 +341,15 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             var parts = MessageSplitter.Split(reply);
             for (var i = 0; i < parts.Count; i++)
             {
-                await _rest.CreateMessageAsync(discordChannel, parts[i], i == 0 ? trigger : null, ct);
+                await _rest.CreateMessageAsync(discordChannel, parts[i], i == 0 ? trigger : null, ct, ReplyNonce(run.Id, i));
             }
             _logger.LogInformation("Posted the reply of run {RunId} to Discord channel {DiscordChannel} in {Parts} part(s)", run.Id, discordChannel, parts.Count);
         }, cancellationToken);
+
+    /// <summary>The same for the same part of a run's reply, whichever node posts it: a node that takes over
+    /// the reply of one that died after posting it (before the store knew) makes no second message.</summary>
+    private static string ReplyNonce(string runId, int part) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{runId}/{part}")))[..25];
 
     private async Task<string> TaskNameAsync(string taskId, CancellationToken cancellationToken)
     {

@@ -44,7 +44,9 @@ public sealed class DiscordRestClient : IDisposable
     }
 
     /// <summary>Posts a message; <paramref name="replyTo"/> makes it a reply to that message. Returns the new message's id.</summary>
-    public async Task<string> CreateMessageAsync(string channelId, string content, string? replyTo, CancellationToken cancellationToken)
+    /// <param name="nonce">Up to 25 characters: Discord creates no second message with the same one for a few
+    /// minutes, and answers the first (enforce_nonce), so a post repeated after a crash shows once.</param>
+    public async Task<string> CreateMessageAsync(string channelId, string content, string? replyTo, CancellationToken cancellationToken, string? nonce = null)
     {
         var body = new JsonObject
         {
@@ -52,6 +54,11 @@ public sealed class DiscordRestClient : IDisposable
             // Agent output may contain @everyone or role mentions: ping only the person replied to.
             ["allowed_mentions"] = new JsonObject { ["parse"] = new JsonArray(), ["replied_user"] = true },
         };
+        if (nonce is not null)
+        {
+            body["nonce"] = nonce;
+            body["enforce_nonce"] = true;
+        }
         if (replyTo is not null)
         {
             body["message_reference"] = new JsonObject { ["message_id"] = replyTo, ["channel_id"] = channelId, ["fail_if_not_exists"] = false };

@@ -81,6 +81,31 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
             (await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 2, TimeSpan.FromSeconds(120))).Select(m => (string?)m["content"]));
     }
 
+    [Fact]
+    public async Task A_reply_its_node_posted_just_before_dying_is_not_posted_again_by_the_node_left()
+    {
+        await using var discord = await DiscordDouble.StartAsync();
+        await using var cluster = await LoopCluster.StartAsync(2, ConfigFor(discord));
+        var gateway = await discord.WaitForReadyAsync(0);
+
+        // Discord has made the message, but the node dies before it hears so (and before its store knows).
+        var posted = discord.StallAnswerToNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages");
+        await gateway.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply said once]]"));
+        await posted.WaitAsync(TimeSpan.FromSeconds(120));
+        var ranIt = cluster.Nodes.Single(n => RunSucceeded().IsMatch(n.Output));
+        await ranIt.KillAsync();
+        var survivor = cluster.Nodes.Single(n => n != ranIt);
+
+        // The node left posts it again with the same nonce, and Discord answers with the first message.
+        await Eventually.WaitAsync(() => survivor.Output.Contains("stopped before posting its reply; posting it from here", StringComparison.Ordinal)
+            && discord.Calls.Count(c => c.Method == "POST" && c.Path == $"channels/{DiscordDouble.GeneralChannel}/messages") == 2,
+            "the node left to post the reply again", TimeSpan.FromSeconds(120));
+        var live = await LiveGatewayAsync(discord);
+        await live.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply the next one]]"));
+        Assert.Equal(["said once", "the next one"],
+            (await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 2, TimeSpan.FromSeconds(120))).Select(m => (string?)m["content"]));
+    }
+
     /// <summary>The one gateway connection that is open and ready (a new one when its node died).</summary>
     private static async Task<GatewayConnection> LiveGatewayAsync(DiscordDouble discord)
     {

@@ -37,8 +37,10 @@ public sealed class DiscordDouble : IAsyncDisposable
     private readonly List<GatewayConnection> _connections = [];
     private readonly List<(string Method, string PathPrefix, int Status, JsonObject? Body, Dictionary<string, string> Headers)> _failures = [];
     private readonly Stalls _stalls = new();
+    private readonly Stalls _answerStalls = new();
     private readonly Dictionary<string, (int Used, DateTimeOffset WindowEnd)> _messageBuckets = new(StringComparer.Ordinal);
     private readonly List<JsonObject> _guildChannels = [];
+    private readonly List<(string Channel, string? Nonce, JsonNode Body, JsonObject Message)> _posted = [];
     private readonly HashSet<string> _sessions = new(StringComparer.Ordinal);
     private long _snowflake = 900000000000000000;
     private long _sequence;
@@ -98,9 +100,15 @@ public sealed class DiscordDouble : IAsyncDisposable
         get { lock (_gate) { return _connections.ToList(); } }
     }
 
-    /// <summary>The bodies of the messages the bot posted successfully in a channel, in order.</summary>
-    public IReadOnlyList<JsonNode> MessagesIn(string channelId) =>
-        Calls.Where(c => c.Method == "POST" && c.Path == $"channels/{channelId}/messages" && c.Status == 200).Select(c => c.Body!).ToList();
+    /// <summary>The bodies of the messages the bot posted in a channel, in order; a post Discord answered
+    /// with an earlier message of the same nonce (enforce_nonce) made none.</summary>
+    public IReadOnlyList<JsonNode> MessagesIn(string channelId)
+    {
+        lock (_gate)
+        {
+            return _posted.Where(p => p.Channel == channelId).Select(p => p.Body).ToList();
+        }
+    }
 
     public IReadOnlyList<JsonObject> GuildChannels
     {
@@ -121,6 +129,10 @@ public sealed class DiscordDouble : IAsyncDisposable
     /// completes when the request has arrived.</summary>
     public Task StallNext(string method, string pathPrefix) =>
         _stalls.Next(call => call.StartsWith(method + " " + pathPrefix, StringComparison.Ordinal));
+
+    /// <summary>The next request matching is done (a message is created) but its answer never leaves.</summary>
+    public Task StallAnswerToNext(string method, string pathPrefix) =>
+        _answerStalls.Next(call => call.StartsWith(method + " " + pathPrefix, StringComparison.Ordinal));
 
     public void AddGuildChannel(string id, string name)
     {
@@ -241,6 +253,10 @@ public sealed class DiscordDouble : IAsyncDisposable
         {
             _calls.Add(new RestCall(method, path, authorization, body, DateTimeOffset.UtcNow, status));
         }
+        if (await _answerStalls.HoldAsync(method + " " + path, context.RequestAborted))
+        {
+            return;
+        }
         context.Response.StatusCode = status;
         foreach (var (name, value) in headers)
         {
@@ -344,7 +360,21 @@ public sealed class DiscordDouble : IAsyncDisposable
             return (429, new JsonObject { ["message"] = "You are being rate limited.", ["retry_after"] = (windowEnd - now).TotalSeconds, ["global"] = false }, headers);
         }
         var reference = (string?)body["message_reference"]?["message_id"];
-        return (200, Message(NewSnowflake(), channel, (string?)body["content"] ?? "", reference), headers);
+        var nonce = body["nonce"]?.ToString();
+        lock (_gate)
+        {
+            // "If another message was created by the same author with the same nonce, that message will be
+            // returned and no new message will be created" (enforce_nonce; Discord keeps nonces a few minutes).
+            if (nonce is not null && (bool?)body["enforce_nonce"] == true
+                && _posted.FirstOrDefault(p => p.Channel == channel && p.Nonce == nonce) is { Message: { } earlier })
+            {
+                return (200, earlier.DeepClone(), headers);
+            }
+            var message = Message(NewSnowflake(), channel, (string?)body["content"] ?? "", reference);
+            message["nonce"] = nonce;
+            _posted.Add((channel, nonce, body.DeepClone(), message));
+            return (200, message.DeepClone(), headers);
+        }
     }
 
     private static JsonObject Channel(string id, string name) => new()

@@ -15,9 +15,10 @@ export function render(root) {
   const alert = alertBox();
   const body = h('tbody');
   const formSection = h('section', { class: 'card', hidden: true });
+  // Enabled once the kinds are in: the form is built from them.
+  const addButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'add-connector', disabled: true, onclick: () => openForm(null) }, 'Add connector');
   root.append(
-    h('header', { class: 'page-header' }, h('h1', {}, 'Connectors'),
-      h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', 'data-testid': 'add-connector', onclick: () => openForm(null) }, 'Add connector'))),
+    h('header', { class: 'page-header' }, h('h1', {}, 'Connectors'), h('div', { class: 'actions' }, addButton)),
     h('p', {}, 'Each conversation a connector opens (a chat, a person, a mail thread) becomes a channel. ',
       'Credentials are stored sealed and never shown again. Connectors from config.json are changed in the file.'),
     alert, formSection,
@@ -39,6 +40,7 @@ export function render(root) {
     try {
       // Until they load once (the page may open while the daemon is away), there is no form to add one.
       if (kinds.length === 0) kinds = await api.get('/api/connectors/kinds');
+      addButton.disabled = false;
       connectors = await api.get('/api/connectors');
       draw();
       alert.show('');
