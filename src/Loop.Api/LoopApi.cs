@@ -30,7 +30,7 @@ public static class LoopApi
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.CreateChannelRequest, ct);
             var caller = ApiCallers.Of(request.HttpContext);
-            var (channel, created) = await channels.EnsureChannelAsync(caller, body.DirPath, body.Name, ct);
+            var (channel, created) = await channels.EnsureChannelAsync(caller, body.DirPath, body.Name, body.Mode, body.Model, ct);
             var dto = ChannelDto.From(await channels.GetChannelOverviewAsync(caller, channel.Id, ct));
             return created
                 ? Results.Json(dto, json.ChannelDto, statusCode: StatusCodes.Status201Created)
@@ -63,10 +63,10 @@ public static class LoopApi
         app.MapMethods("/api/channels/{id}", [HttpMethods.Patch, HttpMethods.Put], async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.ChangeChannelRequest, ct);
-            return Results.Json(ChannelDto.From(await channels.UpdateChannelAsync(ApiCallers.Of(request.HttpContext), id, body.Name, body.DirPath, ct)), json.ChannelDto);
+            return Results.Json(ChannelDto.From(await channels.UpdateChannelAsync(ApiCallers.Of(request.HttpContext), id, new ChannelChange(body.Name, body.DirPath, body.Mode, body.Model), ct)), json.ChannelDto);
         })
             .WithName("ChangeChannel")
-            .WithSummary("Rename a channel or move it to another directory, forgetting its session (409 while a run works in the old one, or when another channel has the directory)")
+            .WithSummary("Rename a channel, move it to another directory (forgetting its session), or change its mode or model (\"\" for the configured one); 409 while a run works in it, or when another channel has the directory")
             .JsonBody<ChangeChannelRequest>()
             .Produces<ChannelDto>();
 

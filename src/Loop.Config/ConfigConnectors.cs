@@ -99,6 +99,8 @@ internal sealed class ConfigConnectors
                 ["guild_id"] = config.DiscordGuildId,
                 ["api_url"] = config.DiscordApiUrl,
                 ["gateway_url"] = config.DiscordGatewayUrl,
+                [ConnectorSpec.ModeSetting] = config.DiscordMode,
+                [ConnectorSpec.ModelSetting] = config.DiscordModel,
             };
             connectors.Add(Checked(ConnectorKind.Discord, discord, null, sources));
         }

@@ -93,7 +93,14 @@ internal sealed record ScalarKey(
 
 internal static class ConfigKeys
 {
-    internal static readonly LoopConfig ExampleDefaults = new() { DbPath = "~/.loop/loop.db", ContainerUser = "1000:1000" };
+    internal static readonly LoopConfig ExampleDefaults = new()
+    {
+        DbPath = "~/.loop/loop.db",
+        ContainerUser = "1000:1000",
+        AnthropicBaseUrl = "https://api.anthropic.com",
+        DiscordMode = "direct",
+        DiscordModel = "claude-sonnet-4-5",
+    };
 
     private static readonly Choice LogLevels = new("one of trace, debug, info, warn, error, critical",
     [
@@ -133,6 +140,9 @@ internal static class ConfigKeys
         new("claude_code_oauth_token", ScalarKind.OptionalText, c => c.ClaudeCodeOauthToken, (c, v) => c with { ClaudeCodeOauthToken = (string?)v }, Secret: true),
         new("discord_api_url", ScalarKind.OptionalText, c => c.DiscordApiUrl, (c, v) => c with { DiscordApiUrl = (string?)v }),
         new("discord_gateway_url", ScalarKind.OptionalText, c => c.DiscordGatewayUrl, (c, v) => c with { DiscordGatewayUrl = (string?)v }),
+        new("discord_mode", ScalarKind.OptionalText, c => c.DiscordMode, (c, v) => c with { DiscordMode = (string?)v }),
+        new("discord_model", ScalarKind.OptionalText, c => c.DiscordModel, (c, v) => c with { DiscordModel = (string?)v }),
+        new("anthropic_base_url", ScalarKind.OptionalText, c => c.AnthropicBaseUrl, (c, v) => c with { AnthropicBaseUrl = (string?)v }),
     ];
 
     public const string Mounts = "mounts";

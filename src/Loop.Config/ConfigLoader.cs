@@ -135,6 +135,12 @@ public static class ConfigLoader
             config = config with { ClaudeCodeOauthToken = oauthToken };
         }
 
+        if (config.AnthropicBaseUrl is null && environment["ANTHROPIC_BASE_URL"] is string { Length: > 0 } baseUrl)
+        {
+            config = config with { AnthropicBaseUrl = baseUrl };
+            sources["anthropic_base_url"] = EnvironmentSource + "ANTHROPIC_BASE_URL";
+        }
+
         return config;
     }
 
@@ -192,6 +198,12 @@ public static class ConfigLoader
                 throw new ConfigException(
                     $"{Source(sources, ConfigKeys.AllowedHosts)}: '{ConfigKeys.AllowedHosts}' entries must be a host name or host:port, without a scheme or path, e.g. \"allowed_hosts\": [\"loop.example.com\", \"192.168.1.20:8222\"] (found \"{host}\")");
             }
+        }
+
+        if (config.AnthropicBaseUrl is { } anthropic
+            && !(Uri.TryCreate(anthropic, UriKind.Absolute, out var anthropicUri) && anthropicUri.Scheme is "http" or "https"))
+        {
+            throw Invalid(config, sources, ConfigKeys.Scalar("anthropic_base_url")!, "must be an absolute http(s) URL");
         }
 
         if (config.ContainerUser is { } user && (!UnixUser.TryParse(user, out var parsed) || parsed.Uid == 0 || parsed.Gid == 0))

@@ -113,11 +113,21 @@ public sealed record LoopConfig
     /// <summary>Secret: never logged (see <see cref="ToString"/>).</summary>
     public string? ClaudeCodeOauthToken { get; init; }
 
+    /// <summary>Where direct mode calls the Messages API (null: Anthropic's own, https://api.anthropic.com).
+    /// Also read from ANTHROPIC_BASE_URL.</summary>
+    public string? AnthropicBaseUrl { get; init; }
+
     /// <summary>Overrides Discord's REST base URL (tests, proxies).</summary>
     public string? DiscordApiUrl { get; init; }
 
     /// <summary>Overrides Discord's gateway URL (tests, proxies).</summary>
     public string? DiscordGatewayUrl { get; init; }
+
+    /// <summary>How the agents of the Discord bot's channels run: "container" or "direct" (null: container).</summary>
+    public string? DiscordMode { get; init; }
+
+    /// <summary>The model of the Discord bot's channels (null: <see cref="ClaudeModel"/>).</summary>
+    public string? DiscordModel { get; init; }
 
     /// <summary>The connectors config.json declares (telegram_*, email_*, whatsapp_*, and Discord's keys).
     /// Their credentials are secrets: never logged.</summary>

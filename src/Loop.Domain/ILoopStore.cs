@@ -18,9 +18,10 @@ public interface ILoopStore
     /// a daemon only ever reaps its own.</summary>
     Task<string> GetInstanceIdAsync(CancellationToken cancellationToken);
 
-    /// <summary>Returns the channel for <paramref name="dirPath"/>, creating it if there is none
-    /// (idempotent per directory). With a null dir, always creates a new channel.</summary>
-    Task<(Channel Channel, bool Created)> EnsureChannelAsync(string? dirPath, string? name, CancellationToken cancellationToken);
+    /// <summary>Returns the channel for <paramref name="dirPath"/>, creating it with <paramref name="agent"/>
+    /// if there is none (idempotent per directory: an existing channel is returned as it is). With a null
+    /// dir, always creates a new channel.</summary>
+    Task<(Channel Channel, bool Created)> EnsureChannelAsync(string? dirPath, string? name, ChannelAgent agent, CancellationToken cancellationToken);
 
     Task<Channel?> GetChannelAsync(string channelId, CancellationToken cancellationToken);
 
@@ -36,8 +37,8 @@ public interface ILoopStore
     /// unless it has work: a run queued or running, a message waiting for one, or a loop task running.</summary>
     Task<ChannelDeletion> DeleteChannelAsync(string channelId, CancellationToken cancellationToken);
 
-    /// <summary>The channel bound to a chat platform's channel, creating it if there is none.</summary>
-    Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken);
+    /// <summary>The channel bound to a chat platform's channel, creating it with <paramref name="agent"/> if there is none.</summary>
+    Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, ChannelAgent agent, CancellationToken cancellationToken);
 
     /// <summary>The channel bound to a chat platform's channel, if any.</summary>
     Task<Channel?> FindChannelByExternalAsync(string platform, string externalId, CancellationToken cancellationToken);
@@ -289,8 +290,10 @@ public sealed record UnpostedReply(string RunId, string? Node);
 /// <summary>How many runs a node has taken that are still running or queued.</summary>
 public sealed record NodeRuns(string Node, int Running, int Queued);
 
-/// <summary>What changes in a channel: each field that is not null. A new <see cref="DirPath"/> forgets its session.</summary>
-public sealed record ChannelUpdate(string ChannelId, DateTimeOffset At, string? Name = null, string? DirPath = null);
+/// <summary>What changes in a channel: each field that is not null. A new <see cref="DirPath"/> or
+/// <see cref="Mode"/> forgets its session; <see cref="Model"/> "" goes back to the configured model.</summary>
+public sealed record ChannelUpdate(string ChannelId, DateTimeOffset At, string? Name = null, string? DirPath = null,
+    ChannelMode? Mode = null, string? Model = null);
 
 public enum ChannelWrite
 {

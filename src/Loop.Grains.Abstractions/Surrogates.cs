@@ -13,12 +13,14 @@ public struct AgentRunRequestSurrogate
     [Id(2)] public string WorkDir;
     [Id(3)] public string Prompt;
     [Id(4)] public string? SessionId;
+    [Id(5)] public string? Model;
+    [Id(6)] public bool Standalone;
 }
 
 [RegisterConverter]
 public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, AgentRunRequestSurrogate>
 {
-    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId);
+    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone);
 
     public AgentRunRequestSurrogate ConvertToSurrogate(in AgentRunRequest value) => new()
     {
@@ -27,6 +29,8 @@ public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, Agent
         WorkDir = value.WorkDir,
         Prompt = value.Prompt,
         SessionId = value.SessionId,
+        Model = value.Model,
+        Standalone = value.Standalone,
     };
 }
 

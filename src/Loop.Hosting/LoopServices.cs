@@ -70,7 +70,11 @@ public static class LoopServices
         services.AddSingleton<IChannelObserver>(sp => new ChannelEventLog(sp.GetRequiredService<ILoopEvents>(), time,
             sp.GetRequiredService<ILogger<ChannelEventLog>>(), sp.GetRequiredService<TaskRunEnds>().Tell, sp.GetRequiredService<LoopMetrics>()));
         services.AddSingleton<ContainerRuns>();
-        services.AddSingleton(Make<ChannelRunsFactory>);
+        // Direct mode: the Messages API called from the daemon, for channels that ask for it.
+        services.AddSingleton(Make<DirectAgentRunner>);
+        services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<ContainerRuns>(), sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths,
+            sp.GetRequiredService<DirectAgentRunner>()));
         services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
         services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), options.Paths, time,

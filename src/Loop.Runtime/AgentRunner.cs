@@ -136,8 +136,9 @@ public sealed class AgentRunner(
             mounts.Insert(0, new BindMount(cover, path, ReadOnly: false));
         }
 
+        // The channel's own model first, then the project's claude_model, then the global one.
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
-            environment.ClaudeCommand, mcpConfigPath, settings.ClaudeModel, request.SessionId, settings.SystemPrompt));
+            environment.ClaudeCommand, mcpConfigPath, request.Model ?? settings.ClaudeModel, request.SessionId, settings.SystemPrompt));
 
         var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
         {

@@ -21,7 +21,14 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     public const int MaxMessageLength = 100_000;
     public const int MaxPageSize = 500;
 
-    public async Task<(Channel Channel, bool Created)> EnsureChannelAsync(Caller caller, string? dirPath, string? name, CancellationToken cancellationToken)
+    public Task<(Channel Channel, bool Created)> EnsureChannelAsync(Caller caller, string? dirPath, string? name, CancellationToken cancellationToken) =>
+        EnsureChannelAsync(caller, dirPath, name, mode: null, model: null, cancellationToken);
+
+    /// <summary>The channel of a directory (a new one without <paramref name="dirPath"/>), registered
+    /// with <paramref name="mode"/> and <paramref name="model"/> when new. Asking for another mode or
+    /// model than an existing channel of the directory has is a conflict, not a silent change.</summary>
+    public async Task<(Channel Channel, bool Created)> EnsureChannelAsync(Caller caller, string? dirPath, string? name, string? mode, string? model,
+        CancellationToken cancellationToken)
     {
         caller.EnsureUser("register channels");
         if (dirPath is not null)
@@ -29,7 +36,13 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             CheckDir(dirPath);
         }
         CheckName(name);
-        var (channel, created) = await store.EnsureChannelAsync(dirPath, name, cancellationToken);
+        var agent = AgentOf(mode, model);
+        var (channel, created) = await store.EnsureChannelAsync(dirPath, name, agent, cancellationToken);
+        if (!created && ((mode is not null && channel.Mode != agent.Mode) || (model is not null && channel.Model != agent.Model)))
+        {
+            throw new LoopConflictException($"channel {channel.Id} of {dirPath} exists already with mode \"{channel.Mode.ToWire()}\" and "
+                + (channel.Model is null ? "the configured model" : $"model \"{channel.Model}\"") + ": use that channel as it is, or register a channel without dir_path");
+        }
         if (created && Registered is { } registered)
         {
             await registered(channel, cancellationToken);
@@ -64,31 +77,58 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         }
     }
 
-    /// <summary>Renames a channel or moves it to another project directory. A move forgets the
-    /// channel's Claude session (it belongs to the old directory) and is refused while a run is queued
-    /// or running, which works in the old one.</summary>
-    public async Task<ChannelOverview> UpdateChannelAsync(Caller caller, string channelId, string? name, string? dirPath, CancellationToken cancellationToken)
+    /// <summary>Renames a channel, moves it to another project directory or changes where and with which
+    /// model its agent runs. A move or a new mode forgets the channel's Claude session (it belongs to the old
+    /// directory, or to the other runner) and is refused while a run is queued or running.</summary>
+    public async Task<ChannelOverview> UpdateChannelAsync(Caller caller, string channelId, ChannelChange change, CancellationToken cancellationToken)
     {
         caller.EnsureUser("change channels");
         var channel = await GetChannelAsync(caller, channelId, cancellationToken);
-        CheckName(name);
-        if (dirPath is not null)
+        CheckName(change.Name);
+        if (change.DirPath is not null)
         {
-            CheckDir(dirPath);
-            if (dirPath != channel.DirPath && (await store.ListActiveRunsAsync(channelId, cancellationToken)).FirstOrDefault() is { } busy)
-            {
-                throw new LoopConflictException($"channel {channelId} has a run {busy.Status.ToWire()} ({busy.Id}) in its directory: wait for it to end or cancel it (POST /api/runs/{busy.Id}/cancel), then move the channel");
-            }
+            CheckDir(change.DirPath);
         }
-        switch (await store.UpdateChannelAsync(new ChannelUpdate(channelId, time.GetUtcNow(), name?.Trim(), dirPath), cancellationToken))
+        var mode = change.Mode is null ? (ChannelMode?)null
+            : ChannelAgent.ParseMode(change.Mode) ?? throw new LoopValidationException("mode", $"mode must be {ChannelAgent.ModeWords} (found \"{change.Mode}\")");
+        if (change.Model is { Length: > 0 } model && ChannelAgent.ModelProblem(model) is { } problem)
+        {
+            throw new LoopValidationException("model", problem + "; \"\" goes back to the configured model");
+        }
+        var moves = change.DirPath is not null && change.DirPath != channel.DirPath;
+        var switches = mode is not null && mode != channel.Mode;
+        if ((moves || switches) && (await store.ListActiveRunsAsync(channelId, cancellationToken)).FirstOrDefault() is { } busy)
+        {
+            throw new LoopConflictException($"channel {channelId} has a run {busy.Status.ToWire()} ({busy.Id}): wait for it to end or cancel it (POST /api/runs/{busy.Id}/cancel), then "
+                + (moves ? "move the channel" : "change its mode"));
+        }
+        var update = new ChannelUpdate(channelId, time.GetUtcNow(), change.Name?.Trim(), change.DirPath, mode, change.Model?.Trim());
+        switch (await store.UpdateChannelAsync(update, cancellationToken))
         {
             case ChannelWrite.Missing:
                 throw new LoopNotFoundException($"channel {channelId} does not exist");
             case ChannelWrite.DirTaken:
-                throw new LoopConflictException($"another channel works in {dirPath} already: each directory has one channel (find it with GET /api/channels?q=...)");
+                throw new LoopConflictException($"another channel works in {change.DirPath} already: each directory has one channel (find it with GET /api/channels?q=...)");
+        }
+        var what = new List<string>();
+        if (change.Name is not null && change.Name.Trim() != channel.Name)
+        {
+            what.Add("renamed");
+        }
+        if (moves)
+        {
+            what.Add($"moved to {change.DirPath}");
+        }
+        if (switches)
+        {
+            what.Add($"now runs its agent {(mode == ChannelMode.Direct ? "directly through the Anthropic API" : "in a container")}");
+        }
+        if (change.Model is not null && (change.Model.Trim() is { Length: > 0 } m ? m : null) != channel.Model)
+        {
+            what.Add(change.Model.Trim().Length > 0 ? $"uses model {change.Model.Trim()}" : "uses the configured model");
         }
         events?.Publish(new LoopEvent("channel.changed", time.GetUtcNow(), channelId, null,
-            dirPath is not null && dirPath != channel.DirPath ? $"channel moved to {dirPath}: its next run starts a new conversation" : "channel renamed"));
+            $"channel {(what.Count == 0 ? "unchanged" : string.Join(", ", what))}{(moves || switches ? ": its next run starts a new conversation" : "")}"));
         return await GetChannelOverviewAsync(caller, channelId, cancellationToken);
     }
 
@@ -131,9 +171,17 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         return (channel, message);
     }
 
-    /// <summary>The Loop channel bound to a chat channel, registering one on first contact.</summary>
-    public async Task<Channel> EnsureChatChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken) =>
-        (await store.EnsureExternalChannelAsync(platform, externalId, name, cancellationToken)).Channel;
+    /// <summary>The Loop channel bound to a chat channel, registering one on first contact with the mode
+    /// and model of the connector it came through (<paramref name="platform"/> is the connector's id).</summary>
+    public async Task<Channel> EnsureChatChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken)
+    {
+        if (await store.FindChannelByExternalAsync(platform, externalId, cancellationToken) is { } known)
+        {
+            return known;
+        }
+        var agent = (await store.GetConnectorAsync(platform, cancellationToken))?.Agent ?? ChannelAgent.Default;
+        return (await store.EnsureExternalChannelAsync(platform, externalId, name, agent, cancellationToken)).Channel;
+    }
 
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);
@@ -268,6 +316,18 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         return message;
     }
 
+    /// <summary>The agent a channel is registered with: the mode and model asked for, checked.</summary>
+    private static ChannelAgent AgentOf(string? mode, string? model)
+    {
+        var parsed = mode is null ? ChannelMode.Container
+            : ChannelAgent.ParseMode(mode) ?? throw new LoopValidationException("mode", $"mode must be {ChannelAgent.ModeWords} (found \"{mode}\")");
+        if (model is not null && ChannelAgent.ModelProblem(model) is { } problem)
+        {
+            throw new LoopValidationException("model", problem);
+        }
+        return new ChannelAgent(parsed, model);
+    }
+
     private void Received(ChatMessage message, string source)
     {
         metrics?.MessageAccepted(source);
@@ -366,3 +426,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         return limit;
     }
 }
+
+/// <summary>What a person asks to change in a channel, as given: null leaves a field as it is; a
+/// <see cref="Model"/> of "" goes back to the configured model.</summary>
+public sealed record ChannelChange(string? Name = null, string? DirPath = null, string? Mode = null, string? Model = null);

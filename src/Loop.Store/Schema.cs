@@ -243,6 +243,12 @@ internal static class Schema
                 PRIMARY KEY (connector_id, sender)
             );
             """),
+        new(14, "channel modes", """
+            -- Where a channel's agent runs: Claude Code in a container, or the Messages API called from
+            -- the daemon (direct); and the model it asks for (NULL: claude_model, else the default).
+            ALTER TABLE channels ADD COLUMN mode TEXT NOT NULL DEFAULT 'container' CHECK (mode IN ('container', 'direct'));
+            ALTER TABLE channels ADD COLUMN model TEXT NULL;
+            """),
         new(15, "prompt files", """
             -- A task whose prompt is a file of its project, read afresh at each run.
             ALTER TABLE tasks ADD COLUMN prompt_file TEXT NULL;

@@ -36,11 +36,21 @@ public abstract partial class SqlLoopStore
             var updated = await connection.ExecuteAsync(Command("""
                 UPDATE channels SET
                     name = COALESCE(@name, name),
-                    session_id = CASE WHEN @dir_path IS NULL OR dir_path = @dir_path THEN session_id ELSE NULL END,
+                    session_id = CASE WHEN (@dir_path IS NULL OR dir_path = @dir_path) AND (@mode IS NULL OR mode = @mode) THEN session_id ELSE NULL END,
                     dir_path = COALESCE(@dir_path, dir_path),
+                    mode = COALESCE(@mode, mode),
+                    model = CASE WHEN @model IS NULL THEN model WHEN @model = '' THEN NULL ELSE @model END,
                     updated_at = @now
                 WHERE id = @id
-                """, new { id = update.ChannelId, name = update.Name, dir_path = dir, now = Columns.ToMs(update.At) }, tx, cancellationToken));
+                """, new
+            {
+                id = update.ChannelId,
+                name = update.Name,
+                dir_path = dir,
+                mode = update.Mode?.ToWire(),
+                model = update.Model,
+                now = Columns.ToMs(update.At),
+            }, tx, cancellationToken));
             return updated == 1 ? ChannelWrite.Written : ChannelWrite.Missing;
         }, cancellationToken);
     }

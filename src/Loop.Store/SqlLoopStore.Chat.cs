@@ -7,8 +7,9 @@ using Loop.Domain.Runs;
 
 public abstract partial class SqlLoopStore
 {
-    public Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, CancellationToken cancellationToken)
+    public Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, ChannelAgent agent, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(agent);
         var id = Ids.New("ch", _time);
         var now = Now();
         return WriteAsync(async (connection, tx) =>
@@ -21,9 +22,9 @@ public abstract partial class SqlLoopStore
                 return (existing.ToChannel(), false);
             }
             await connection.ExecuteAsync(Command("""
-                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, platform, external_id)
-                VALUES (@id, @name, NULL, NULL, @now, @now, @platform, @external_id)
-                """, new { id, name, now, platform, external_id = externalId }, tx, cancellationToken));
+                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, platform, external_id, mode, model)
+                VALUES (@id, @name, NULL, NULL, @now, @now, @platform, @external_id, @mode, @model)
+                """, new { id, name, now, platform, external_id = externalId, mode = agent.Mode.ToWire(), model = agent.Model }, tx, cancellationToken));
             var row = await connection.QuerySingleAsync<ChannelRow>(Command(ChannelRow.Select + " WHERE id = @id", new { id }, tx, cancellationToken));
             return (row.ToChannel(), true);
         }, cancellationToken);

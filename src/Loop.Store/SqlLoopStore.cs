@@ -61,8 +61,9 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         return _instanceId = id ?? throw new InvalidOperationException("The store has no instance id: call MigrateAsync first.");
     }
 
-    public Task<(Channel Channel, bool Created)> EnsureChannelAsync(string? dirPath, string? name, CancellationToken cancellationToken)
+    public Task<(Channel Channel, bool Created)> EnsureChannelAsync(string? dirPath, string? name, ChannelAgent agent, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(agent);
         var dir = dirPath is null ? null : NormalizeDir(dirPath);
         var id = Ids.New("ch", _time);
         var channelName = string.IsNullOrWhiteSpace(name) ? DefaultChannelName(id, dir) : name.Trim();
@@ -72,10 +73,10 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         {
             // ON CONFLICT keeps this idempotent per directory even against another process on the same file.
             var inserted = await connection.ExecuteAsync(Command("""
-                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at)
-                VALUES (@id, @name, @dir_path, NULL, @now, @now)
+                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, mode, model)
+                VALUES (@id, @name, @dir_path, NULL, @now, @now, @mode, @model)
                 ON CONFLICT (dir_path) DO NOTHING
-                """, new { id, name = channelName, dir_path = dir, now }, tx, cancellationToken));
+                """, new { id, name = channelName, dir_path = dir, now, mode = agent.Mode.ToWire(), model = agent.Model }, tx, cancellationToken));
 
             var row = dir is null
                 ? await connection.QuerySingleAsync<ChannelRow>(Command(

@@ -36,7 +36,8 @@ internal class ChannelRow
 {
     public const string Select = """
         SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,
-               created_at AS CreatedAt, updated_at AS UpdatedAt, platform AS Platform, external_id AS ExternalId
+               created_at AS CreatedAt, updated_at AS UpdatedAt, platform AS Platform, external_id AS ExternalId,
+               mode AS Mode, model AS Model
         FROM channels
         """;
 
@@ -48,9 +49,12 @@ internal class ChannelRow
     public long UpdatedAt { get; set; }
     public string? Platform { get; set; }
     public string? ExternalId { get; set; }
+    public string Mode { get; set; } = "container";
+    public string? Model { get; set; }
 
     public Channel ToChannel() =>
-        new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId);
+        new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId,
+            ChannelModeExtensions.FromWire(Mode), Model);
 }
 
 internal sealed class MessageRow

@@ -52,7 +52,7 @@ public sealed class OpenApiDocumentTests(ApiNode node)
         Assert.False(string.IsNullOrWhiteSpace((string?)createChannel["summary"]));
         Assert.Equal(["channels"], createChannel["tags"]!.AsArray().Select(t => (string)t!));
         var request = Properties(document, createChannel["requestBody"]!["content"]!["application/json"]!["schema"]!);
-        Assert.Equal(["dir_path", "name"], request.Order());
+        Assert.Equal(["dir_path", "mode", "model", "name"], request.Order());
 
         // The shape described is the shape answered: a real channel's keys, and a real task's.
         using var created = await node.User.PostAsJsonAsync("/api/channels", new { name = "described" });

@@ -595,4 +595,39 @@ public sealed class ConfigLoaderTests : IDisposable
         }));
         Assert.StartsWith("environment variable LOOP_WHATSAPP_ALLOWED_NUMBERS: 'whatsapp_allowed_numbers': allowed_numbers entries must be like", whitelist.Message);
     }
+
+    [Fact]
+    public void A_connector_may_run_its_chats_in_direct_mode_with_a_model_of_its_own()
+    {
+        var (config, warnings) = Load("""
+            {
+              "discord_token": "t", "discord_mode": "direct", "discord_model": "claude-haiku-4-5",
+              "telegram_token": "123:abc", "telegram_mode": "DIRECT", "telegram_model": "claude-sonnet-4-5"
+            }
+            """);
+
+        Assert.Empty(warnings);
+        var discord = config.Connectors.Single(c => c.Id == "discord").Values.Settings;
+        Assert.Equal(("direct", "claude-haiku-4-5"), (discord["mode"], discord["model"]));
+        var telegram = config.Connectors.Single(c => c.Id == "telegram").Values.Settings;
+        Assert.Equal(("direct", "claude-sonnet-4-5"), (telegram["mode"], telegram["model"]));
+
+        var mode = Assert.Throws<ConfigException>(() => Load("""{ "telegram_token": "123:abc", "telegram_mode": "api" }"""));
+        Assert.Contains("'telegram_mode': mode must be one of container, direct, e.g. \"container\" (found \"api\")", mode.Message);
+        var model = Assert.Throws<ConfigException>(() => Load("""{ "discord_token": "t", "discord_model": "--help" }"""));
+        Assert.Contains("'discord_model': model must be a model name or alias", model.Message);
+    }
+
+    [Fact]
+    public void The_anthropic_base_url_comes_from_the_file_or_the_sdks_variable_and_must_be_a_url()
+    {
+        Assert.Null(Load().Config.AnthropicBaseUrl);
+        Assert.Equal("http://127.0.0.1:9100", Load("""{ "anthropic_base_url": "http://127.0.0.1:9100" }""").Config.AnthropicBaseUrl);
+        Assert.Equal("https://proxy.example.com", Load("{}", new() { ["ANTHROPIC_BASE_URL"] = "https://proxy.example.com" }).Config.AnthropicBaseUrl);
+
+        var file = Assert.Throws<ConfigException>(() => Load("""{ "anthropic_base_url": "api.anthropic.com" }"""));
+        Assert.Contains("'anthropic_base_url' must be an absolute http(s) URL", file.Message);
+        var variable = Assert.Throws<ConfigException>(() => Load("{}", new() { ["ANTHROPIC_BASE_URL"] = "ftp://x" }));
+        Assert.StartsWith("environment variable ANTHROPIC_BASE_URL must be an absolute http(s) URL", variable.Message);
+    }
 }

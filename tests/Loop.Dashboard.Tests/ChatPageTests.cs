@@ -63,6 +63,36 @@ public sealed class ChatPageTests(DashboardFixture fixture)
     }
 
     [Fact]
+    public async Task A_direct_channels_reply_streams_in_word_by_word_and_then_stands_as_the_reply()
+    {
+        using var created = await fixture.Daemon.Http.PostAsJsonAsync("/api/channels", new { name = "direct-" + Guid.NewGuid().ToString("N")[..8], mode = "direct" });
+        var channelId = (string)(await LoopDaemon.ReadObjectAsync(created, HttpStatusCode.Created))["id"]!;
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, $"chat/{channelId}", "Chat");
+            await Expect(page.GetByRole(AriaRole.Combobox, new() { Name = "Channel", Exact = true })).ToHaveValueAsync(channelId);
+            var held = fixture.Anthropic.HoldNextStream();
+            fixture.Anthropic.Enqueue(new AnthropicAnswer.Reply("Streaming straight from the API.", Chunks: 3));
+
+            var message = page.GetByRole(AriaRole.Textbox, new() { Name = "Message", Exact = true });
+            await message.FillAsync("Say something");
+            await Ui.Button(page, "Send").ClickAsync();
+
+            // The first words (the first of three deltas) are on the page while the rest is still being written.
+            var conversation = page.GetByRole(AriaRole.Log, new() { Name = "Conversation", Exact = true });
+            var working = conversation.Locator("article[data-role=streaming] .text");
+            await held.Arrived.WaitAsync(TimeSpan.FromSeconds(30));
+            await Expect(working).ToHaveTextAsync("Streaming s");
+            held.Release();
+
+            var reply = conversation.Locator("article[data-role=assistant]");
+            await Expect(reply.Locator(".text")).ToHaveTextAsync("Streaming straight from the API.");
+            await Expect(conversation.Locator("article[data-role=streaming]")).ToHaveCountAsync(0);
+        });
+    }
+
+    [Fact]
     public async Task The_agent_working_bubble_stays_below_the_message_it_answers_when_that_message_arrives_late()
     {
         var channelId = (string)(await fixture.Daemon.CreateChannelAsync())["id"]!;

@@ -33,8 +33,12 @@ public sealed class DashboardFixture : IAsyncLifetime
     private IPlaywright? _playwright;
     private IBrowser? _browser;
     private LoopDaemon? _daemon;
+    private AnthropicDouble? _anthropic;
 
     public LoopDaemon Daemon => _daemon ?? throw new InvalidOperationException("the fixture is not initialized");
+
+    /// <summary>The Messages API the daemon's channels in direct mode call.</summary>
+    public AnthropicDouble Anthropic => _anthropic ?? throw new InvalidOperationException("the fixture is not initialized");
     public IBrowser Browser => _browser ?? throw new InvalidOperationException("the fixture is not initialized");
 
     public async Task InitializeAsync()
@@ -43,7 +47,10 @@ public sealed class DashboardFixture : IAsyncLifetime
         // Anything that waits on a container run passes its own, longer timeout.
         Assertions.SetDefaultExpectTimeout(10_000);
         Screenshots.ClearFailures();
-        _daemon = await LoopDaemon.StartAsync(new JsonObject { ["max_concurrent_containers"] = MaxConcurrentContainers });
+        _anthropic = await AnthropicDouble.StartAsync();
+        _daemon = await LoopDaemon.StartAsync(
+            new JsonObject { ["max_concurrent_containers"] = MaxConcurrentContainers, ["anthropic_base_url"] = _anthropic.BaseUrl },
+            new Dictionary<string, string?> { ["ANTHROPIC_API_KEY"] = AnthropicDouble.ApiKey });
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new()
         {
@@ -94,6 +101,10 @@ public sealed class DashboardFixture : IAsyncLifetime
         if (_daemon is not null)
         {
             await _daemon.DisposeAsync();
+        }
+        if (_anthropic is not null)
+        {
+            await _anthropic.DisposeAsync();
         }
     }
 }

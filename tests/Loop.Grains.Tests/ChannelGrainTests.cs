@@ -5,6 +5,7 @@ using Loop.Domain.Agents;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Loop.Domain.Tests;
+using Loop.Store;
 using Orleans.Runtime;
 
 [Collection(ClusterCollection.Name)]
@@ -67,6 +68,43 @@ public sealed class ChannelGrainTests(ClusterFixture cluster) : IAsyncLifetime
         var messages = await cluster.Store.ListMessagesAsync(channel, 0, 100, CancellationToken.None);
         Assert.Equal([MessageRole.User, MessageRole.User, MessageRole.User, MessageRole.Agent, MessageRole.Agent],
             messages.Select(m => m.Role).Order());
+    }
+
+    [Fact]
+    public async Task A_direct_channel_runs_on_the_direct_runner_with_its_model_while_every_container_slot_is_taken()
+    {
+        var busy = new[] { await NewChannelAsync(), await NewChannelAsync() };
+        foreach (var channel in busy)
+        {
+            await PostAsync(channel, "alice", "long job");
+            await _runner.NextCallAsync();
+        }
+        Assert.Equal(0, cluster.Slots.Capacity - cluster.Slots.InUse);
+        var direct = new ScriptedRunner { HoldCalls = false };
+        var id = (await cluster.Store.EnsureChannelAsync(null, null, new ChannelAgent(ChannelMode.Direct, "claude-haiku-4-5"), CancellationToken.None)).Channel.Id;
+        cluster.UseDirectRunner(direct, id);
+
+        await PostAsync(id, "bob", "quick question");
+
+        var run = (await WaitForRunsAsync(id, 1)).Single();
+        Assert.Equal(RunStatus.Succeeded, run.Status);
+        var request = Assert.Single(direct.Requests);
+        Assert.Equal(("bob: quick question", "claude-haiku-4-5", false), (request.Prompt, request.Model, request.Standalone));
+        Assert.Equal(2, cluster.Slots.InUse);
+    }
+
+    [Fact]
+    public async Task A_channel_back_in_a_container_after_direct_mode_starts_a_new_claude_session()
+    {
+        var channel = await NewChannelAsync();
+        await cluster.Store.SetChannelSessionAsync(channel, DirectSession.Since(42), CancellationToken.None);
+        _runner.HoldCalls = false;
+
+        await PostAsync(channel, "alice", "hello");
+        await WaitForRunsAsync(channel, 1);
+
+        Assert.Null(Assert.Single(_runner.Requests).SessionId);
+        Assert.Equal("session-1", (await cluster.Store.GetChannelAsync(channel, CancellationToken.None))!.SessionId);
     }
 
     [Fact]

@@ -21,6 +21,7 @@ using Orleans.TestingHost;
 public sealed class ClusterFixture : IAsyncLifetime
 {
     private readonly ConcurrentDictionary<string, IAgentRunner> _runners = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IAgentRunner> _directRunners = new(StringComparer.Ordinal);
     private readonly string _dir = Directory.CreateTempSubdirectory("loop-grains-").FullName;
 
     public ManualTimeProvider Time { get; } = new();
@@ -50,7 +51,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton<IChannelObserver>(observer);
             silo.Services.AddSingleton(Live);
             silo.Services.AddSingleton<ContainerRuns>();
-            silo.Services.AddSingleton(sp => new ChannelRunsFactory(Store, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(), Slots, observer, Time, paths));
+            silo.Services.AddSingleton(sp => new ChannelRunsFactory(Store, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(), Slots, observer, Time, paths,
+                new RunnerPerChannel(_directRunners)));
             silo.Services.AddSingleton(sp => new TaskGrainParts(Store, Edits, Claimer, Events, Time));
             silo.Services.AddSingleton<IReminderTable>(new StoreReminderTable(Store));
             silo.AddReminders();
@@ -68,6 +70,16 @@ public sealed class ClusterFixture : IAsyncLifetime
         foreach (var id in channelIds)
         {
             _runners[id] = runner;
+        }
+    }
+
+    /// <summary>Makes <paramref name="runner"/> the agent of the given channels in direct mode (what
+    /// the node's DirectAgentRunner is).</summary>
+    public void UseDirectRunner(IAgentRunner runner, params string[] channelIds)
+    {
+        foreach (var id in channelIds)
+        {
+            _directRunners[id] = runner;
         }
     }
 

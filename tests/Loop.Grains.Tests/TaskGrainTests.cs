@@ -6,6 +6,7 @@ using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Loop.Domain.Tests;
 using Loop.Runtime;
+using Loop.Store;
 
 /// <summary>Tasks on their grains: timers on the test's clock, claims through the node's claimer,
 /// runs on real channel grains with a scripted agent.</summary>

@@ -30,7 +30,7 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(15, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 15L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }
@@ -145,6 +145,26 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal("api", (await _store.GetChannelAsync(project.Id, None))!.Name);
         Assert.Equal(0, await _store.NameChatChannelsAsync("discord", new Dictionary<string, string> { ["401"] = "general" }, None));
         Assert.Equal(2, (await _store.ListChannelsAsync(None)).Count);
+    }
+
+    [Fact]
+    public async Task A_channel_keeps_the_mode_and_model_it_was_registered_with()
+    {
+        var plain = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "plain"), null, None)).Channel;
+        var direct = (await _store.EnsureChannelAsync(null, "chat", new ChannelAgent(ChannelMode.Direct, "claude-haiku-4-5"), None)).Channel;
+        var (chat, _) = await _store.EnsureExternalChannelAsync("cn_tg", "7", "Alice", new ChannelAgent(ChannelMode.Direct, null), None);
+        // An existing channel comes back as it is.
+        var (again, created) = await _store.EnsureChannelAsync(Path.Combine(backend.Root, "plain"), null, new ChannelAgent(ChannelMode.Direct, "x"), None);
+
+        Assert.Equal((ChannelMode.Container, null), (plain.Mode, plain.Model));
+        Assert.Equal((ChannelMode.Direct, "claude-haiku-4-5"), (direct.Mode, direct.Model));
+        Assert.Equal((ChannelMode.Direct, null), (chat.Mode, chat.Model));
+        Assert.False(created);
+        Assert.Equal(plain, again);
+        Assert.Equal(direct, await _store.GetChannelAsync(direct.Id, None));
+        Assert.Equal(chat, await _store.FindChannelByExternalAsync("cn_tg", "7", None));
+        var overview = (await _store.ListChannelOverviewsAsync(new ChannelListQuery(ChannelIds: [direct.Id]), None)).Channels.Single();
+        Assert.Equal(direct, overview.Channel);
     }
 
     [Fact]
@@ -484,6 +504,17 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(ChannelWrite.DirTaken, await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), DirPath: second.DirPath), None));
         Assert.Equal(ChannelWrite.Written, await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), DirPath: Path.Combine(backend.Root, "three")), None));
         Assert.Equal(("renamed", null), await NameAndSessionAsync(first.Id));
+
+        // A model changes alone; a mode forgets the session, which belongs to the other runner.
+        await _store.SetChannelSessionAsync(first.Id, "session-2", None);
+        await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), Model: "claude-haiku-4-5"), None);
+        Assert.Equal(("renamed", "session-2"), await NameAndSessionAsync(first.Id));
+        await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), Mode: ChannelMode.Direct), None);
+        Assert.Equal(("renamed", null), await NameAndSessionAsync(first.Id));
+        var direct = (await _store.GetChannelAsync(first.Id, None))!;
+        Assert.Equal((ChannelMode.Direct, "claude-haiku-4-5"), (direct.Mode, direct.Model));
+        await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), Model: ""), None);
+        Assert.Null((await _store.GetChannelAsync(first.Id, None))!.Model);
         Assert.Equal(ChannelWrite.Missing, await _store.UpdateChannelAsync(new ChannelUpdate("ch_none", _time.GetUtcNow(), Name: "x"), None));
 
         var message = await AppendAsync(first, MessageRole.User, "hello");

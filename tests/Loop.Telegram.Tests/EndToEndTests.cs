@@ -67,15 +67,49 @@ public sealed class EndToEndTests
         Assert.Contains("stopped before posting its reply; posting it from here", loop.Output);
     }
 
-    /// <summary>A daemon with the telegram_* keys, once it has registered the bot's commands.</summary>
-    private static async Task<LoopDaemon> StartLoopAsync(TelegramDouble telegram)
+    [Fact]
+    public async Task A_connector_in_direct_mode_answers_through_the_anthropic_api_without_a_container()
     {
-        var loop = await LoopDaemon.StartAsync(new JsonObject
+        await using var telegram = await TelegramDouble.StartAsync();
+        await using var api = await AnthropicDouble.StartAsync();
+        await using var loop = await StartLoopAsync(telegram,
+            new JsonObject { ["telegram_mode"] = "direct", ["telegram_model"] = "claude-haiku-4-5", ["anthropic_base_url"] = api.BaseUrl },
+            new Dictionary<string, string?> { ["ANTHROPIC_API_KEY"] = AnthropicDouble.ApiKey });
+        var chat = TelegramChat.Private(TelegramUser.Alice);
+        api.Enqueue(new AnthropicAnswer.Reply("Hello Alice, straight from the API."));
+
+        var trigger = telegram.EnqueueMessage(chat, TelegramUser.Alice, "Hi there");
+
+        var reply = Assert.Single(await telegram.WaitForSentAsync(chat.Id, 1, TimeSpan.FromSeconds(60)));
+        Assert.Equal("Hello Alice, straight from the API.", reply.Text);
+        Assert.Equal((int)trigger["message_id"]!, (int?)reply.Message["reply_to_message"]?["message_id"]);
+        var call = Assert.Single(api.Calls);
+        Assert.Equal("claude-haiku-4-5", call.Model);
+        Assert.EndsWith(": Hi there", Assert.Single(call.Messages).Text);
+        var channel = JsonNode.Parse(await loop.Http.GetStringAsync("/api/channels"))!.AsArray()
+            .Single(c => (string?)c!["name"] == "Alice Liddell (@alice_example)")!;
+        Assert.Equal("direct", (string?)channel["mode"]);
+        Assert.Equal("claude-haiku-4-5", (string?)channel["model"]);
+        var run = JsonNode.Parse(await loop.Http.GetStringAsync($"/api/channels/{channel["id"]}/runs"))!.AsArray().Single()!;
+        Assert.Equal("succeeded", (string?)run["status"]);
+        Assert.Null(run["container_id"]);
+        Assert.Empty(await DockerCli.ContainersAsync($"loop.channel={channel["id"]}"));
+    }
+
+    /// <summary>A daemon with the telegram_* keys (and <paramref name="extra"/> ones), once it has registered the bot's commands.</summary>
+    private static async Task<LoopDaemon> StartLoopAsync(TelegramDouble telegram, JsonObject? extra = null, Dictionary<string, string?>? environment = null)
+    {
+        var config = new JsonObject
         {
             ["telegram_token"] = TelegramDouble.Token,
             ["telegram_api_url"] = telegram.BaseUrl,
             ["telegram_allowed_users"] = new JsonArray("@alice_example"),
-        });
+        };
+        foreach (var (key, value) in extra ?? [])
+        {
+            config[key] = value?.DeepClone();
+        }
+        var loop = await LoopDaemon.StartAsync(config, environment);
         try
         {
             await Eventually.WaitAsync(() => telegram.Commands() is not null, "commands registered", TimeSpan.FromSeconds(60));

@@ -3,12 +3,17 @@ namespace Loop.Domain.Agents;
 using Loop.Domain.Runs;
 
 /// <summary>What a channel asks of the agent for one run.</summary>
+/// <param name="Model">The channel's model; null leaves it to the settings (<c>claude_model</c>).</param>
+/// <param name="Standalone">The run continues no chat conversation: a task with a session of its own
+/// (context isolated). A direct run then sends its prompt alone.</param>
 public sealed record AgentRunRequest(
     string RunId,
     string ChannelId,
     string WorkDir,
     string Prompt,
-    string? SessionId);
+    string? SessionId,
+    string? Model = null,
+    bool Standalone = false);
 
 public enum AgentOutcome
 {

@@ -3,7 +3,8 @@ namespace Loop.Domain.Channels;
 /// <summary>A conversation bound to a project directory. <see cref="DirPath"/> is null for a
 /// channel that works in its own folder under the Loop home. <see cref="Platform"/> and
 /// <see cref="ExternalId"/> name the chat channel it is bound to (e.g. "discord" and a channel
-/// snowflake), if any.</summary>
+/// snowflake), if any. <see cref="Mode"/> says where its agent runs and <see cref="Model"/> which
+/// model it asks for (null: the configured <c>claude_model</c>, else the default).</summary>
 public sealed record Channel(
     string Id,
     string Name,
@@ -12,8 +13,70 @@ public sealed record Channel(
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
     string? Platform = null,
-    string? ExternalId = null)
+    string? ExternalId = null,
+    ChannelMode Mode = ChannelMode.Container,
+    string? Model = null)
 {
     /// <summary>The channel of tasks created without one (<c>loop tasks add</c> with no channel).</summary>
     public const string TasksChannelId = "ch_tasks";
+}
+
+/// <summary>Where a channel's agent runs.</summary>
+public enum ChannelMode
+{
+    /// <summary>Claude Code in a Docker container, with tools and the project mounted (the default).</summary>
+    Container,
+
+    /// <summary>The Anthropic Messages API called from the daemon: chat only, no tools, no files.</summary>
+    Direct,
+}
+
+/// <summary>How a channel's agent runs, as a channel is registered with it.</summary>
+public sealed record ChannelAgent(ChannelMode Mode, string? Model)
+{
+    public static readonly ChannelAgent Default = new(ChannelMode.Container, null);
+
+    public const int MaxModelLength = 100;
+
+    /// <summary>The words the API, the config and connectors take for <c>mode</c>.</summary>
+    public const string ModeWords = "\"container\" (Claude Code in a Docker container, with tools) or \"direct\" (chat only, through the Anthropic API)";
+
+    /// <summary>The mode a user wrote, in any case; null when it is no mode.</summary>
+    public static ChannelMode? ParseMode(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        "container" => ChannelMode.Container,
+        "direct" => ChannelMode.Direct,
+        _ => null,
+    };
+
+    /// <summary>What is wrong with a model name, or null when it is fine. A model name reaches the
+    /// <c>claude</c> command line as <c>--model</c>: it may not look like an option, nor hold spaces.</summary>
+    public static string? ModelProblem(string model)
+    {
+        if (model.Length is 0 or > MaxModelLength)
+        {
+            return $"model must be 1 to {MaxModelLength} characters, like \"claude-sonnet-4-5\"";
+        }
+        if (!char.IsAsciiLetterOrDigit(model[0]) || !model.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or ':' or '@' or '/' or '[' or ']'))
+        {
+            return $"model must be a model name or alias like \"claude-sonnet-4-5\" or \"sonnet\": letters, digits and - . _ : @ / [ ], starting with a letter or digit (found \"{model}\")";
+        }
+        return null;
+    }
+}
+
+public static class ChannelModeExtensions
+{
+    /// <summary>The wire name, in the API and the store: container, direct.</summary>
+    public static string ToWire(this ChannelMode mode) => mode switch
+    {
+        ChannelMode.Container => "container",
+        ChannelMode.Direct => "direct",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown channel mode"),
+    };
+
+    public static ChannelMode FromWire(string value) =>
+        ChannelAgent.ParseMode(value) is { } mode && mode.ToWire() == value
+            ? mode
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "unknown channel mode");
 }

@@ -4,7 +4,8 @@ using Loop.Domain.Agents;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 
-/// <summary>Everything a channel's runs need from the world. <see cref="ReadPromptFile"/> reads a
+/// <summary>Everything a channel's runs need from the world. <see cref="Runner"/> runs the agent in
+/// a container, <see cref="DirectRunner"/> for a channel in direct mode. <see cref="ReadPromptFile"/> reads a
 /// task's prompt file (work dir, path relative to it), throwing <see cref="PromptFileException"/>.</summary>
 public sealed record ChannelRunsContext(
     ILoopStore Store,
@@ -13,7 +14,8 @@ public sealed record ChannelRunsContext(
     IChannelObserver Observer,
     TimeProvider Time,
     Func<Channel, string> WorkDirOf,
-    Func<string, string, string>? ReadPromptFile = null);
+    Func<string, string, string> ReadPromptFile,
+    IAgentRunner DirectRunner);
 
 /// <summary>
 /// What one channel does with its work, one run at a time: each run takes every pending message
@@ -148,7 +150,9 @@ public sealed class ChannelRuns
         AgentRunResult result;
         try
         {
-            using (await _context.Slots.AcquireAsync(ChannelId, cancellation.Token))
+            // A direct run is an API call from the daemon, not a container: it takes no slot of the
+            // pool, and does not wait behind other channels' containers.
+            using (channel.Mode == ChannelMode.Direct ? null : await _context.Slots.AcquireAsync(ChannelId, cancellation.Token))
             {
                 var startedAt = _context.Time.GetUtcNow();
                 if (!await store.TryStartRunAsync(run.Id, startedAt, stopping))
@@ -199,7 +203,7 @@ public sealed class ChannelRuns
     }
 
     private string ReadPromptFile(Channel channel, string promptFile) =>
-        (_context.ReadPromptFile ?? throw new PromptFileException("prompt files cannot be read here"))(_context.WorkDirOf(channel), promptFile);
+        _context.ReadPromptFile(_context.WorkDirOf(channel), promptFile);
 
     /// <summary>The prompt of a task run from its file's text: a loop task's iteration wraps it as its prompt would be.</summary>
     private static string PromptFromFile(ScheduledTask task, string text) =>
@@ -208,13 +212,20 @@ public sealed class ChannelRuns
     private async Task<AgentRunResult> RunAgentAsync(Run run, SessionOwner session, CancellationToken cancellationToken)
     {
         var observer = new RunOutputForwarder(_context.Observer, run);
-        var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(session.Channel), run.Prompt, session.Current);
-        var result = await _context.Runner.RunAsync(request, observer, cancellationToken);
+        var channel = session.Channel;
+        var direct = channel.Mode == ChannelMode.Direct;
+        var runner = direct ? _context.DirectRunner : _context.Runner;
+        // Claude Code cannot resume where a direct conversation began (the channel ran in direct mode
+        // before): it starts a new session.
+        var sessionId = !direct && DirectSession.IsDirect(session.Current) ? null : session.Current;
+        var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(channel), run.Prompt, sessionId,
+            channel.Model, Standalone: session.IsTaskOwn);
+        var result = await runner.RunAsync(request, observer, cancellationToken);
         if (result.SessionNotFound && request.SessionId is not null)
         {
             // The agent no longer knows the session (its state was wiped): start afresh once.
             await session.SaveAsync(null, cancellationToken);
-            result = await _context.Runner.RunAsync(request with { SessionId = null }, observer, cancellationToken);
+            result = await runner.RunAsync(request with { SessionId = null }, observer, cancellationToken);
         }
         return result;
     }
@@ -246,6 +257,9 @@ public sealed class ChannelRuns
         private readonly bool _isTask = task is { Context: TaskContext.Isolated };
 
         public Channel Channel => channel;
+
+        /// <summary>Whether the run is a task's with a session of its own, apart from the chat.</summary>
+        public bool IsTaskOwn => _isTask;
 
         public string? Current { get; private set; } = task is { Context: TaskContext.Isolated } ? task.SessionId : channel.SessionId;
 

@@ -1,5 +1,7 @@
 namespace Loop.Domain.Connectors;
 
+using Loop.Domain.Channels;
+
 /// <summary>The chat platforms Loop speaks.</summary>
 public enum ConnectorKind
 {
@@ -38,7 +40,13 @@ public sealed record Connector(
     ConnectorSource Source,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    ConnectorStatus Status);
+    ConnectorStatus Status)
+{
+    /// <summary>How the agents of the chats it opens run: its <c>mode</c> and <c>model</c> settings.</summary>
+    public ChannelAgent Agent => new(
+        ChannelAgent.ParseMode(Settings.GetValueOrDefault(ConnectorSpec.ModeSetting)) ?? ChannelMode.Container,
+        Settings.GetValueOrDefault(ConnectorSpec.ModelSetting));
+}
 
 /// <summary>What the node holding a connector's connection last reported.</summary>
 /// <param name="State">connecting, connected, failed or disabled.</param>

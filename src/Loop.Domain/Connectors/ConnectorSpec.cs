@@ -2,6 +2,7 @@ namespace Loop.Domain.Connectors;
 
 using System.Globalization;
 using System.Net.Mail;
+using Loop.Domain.Channels;
 
 /// <summary>What a setting holds, which decides how it is checked.</summary>
 public enum SettingKind
@@ -23,6 +24,9 @@ public enum SettingKind
 
     /// <summary>One of <see cref="ConnectorSetting.Choices"/>.</summary>
     Choice,
+
+    /// <summary>A model name or alias (see <see cref="ChannelAgent.ModelProblem"/>).</summary>
+    Model,
 }
 
 /// <param name="Example">A valid value, for error messages and forms.</param>
@@ -52,6 +56,18 @@ public sealed record ConnectorValues(
 /// platform has none (Discord: anyone in a server with the bot, until roles come).</param>
 public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSetting> Settings, string? AllowedKey, string AllowedExample)
 {
+    public const string ModeSetting = "mode";
+    public const string ModelSetting = "model";
+
+    /// <summary>How the agents of the channels a connector opens run; every kind has these.</summary>
+    private static readonly IReadOnlyList<ConnectorSetting> AgentSettings =
+    [
+        new(ModeSetting, SettingKind.Choice, false, "container",
+            "where the agents of its chats run: container (Claude Code in Docker, with tools) or direct (chat only, through the Anthropic API)",
+            ["container", "direct"]),
+        new(ModelSetting, SettingKind.Model, false, "claude-sonnet-4-5", "the model its chats' agents use; claude_model when left out"),
+    ];
+
     public static readonly IReadOnlyList<ConnectorSpec> All =
     [
         new(ConnectorKind.Discord,
@@ -61,6 +77,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("guild_id", SettingKind.Id, false, "123456789012345678", "a server to register /loop in at once (global commands take up to an hour)"),
             new("api_url", SettingKind.Url, false, "https://discord.com/api/v10", "Discord's REST API (for tests and proxies)"),
             new("gateway_url", SettingKind.Url, false, "wss://gateway.discord.gg", "Discord's gateway (for tests and proxies)"),
+            .. AgentSettings,
         ], null, ""),
         new(ConnectorKind.Telegram,
         [
@@ -68,6 +85,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("webhook_url", SettingKind.Url, false, "https://loop.example.com",
                 "this Loop's public https address: Telegram then sends updates to <webhook_url>/hooks/<connector id> instead of being polled"),
             new("api_url", SettingKind.Url, false, "https://api.telegram.org", "the Bot API server (for tests, proxies and local Bot API servers)"),
+            .. AgentSettings,
         ], "allowed_users", "[\"123456789\", \"@alice\"]"),
         new(ConnectorKind.Email,
         [
@@ -77,6 +95,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("password", SettingKind.Secret, true, "…", "the password (or app password) for both servers"),
             new("address", SettingKind.Email, true, "loop@example.com", "the address replies are sent from"),
             new("tls", SettingKind.Choice, false, "auto", "auto (TLS on 993 and 465, STARTTLS elsewhere), starttls, tls or none", ["auto", "starttls", "tls", "none"]),
+            .. AgentSettings,
         ], "allowed_senders", "[\"alice@example.com\", \"@example.com\"]"),
         new(ConnectorKind.WhatsApp,
         [
@@ -85,6 +104,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("app_secret", SettingKind.Secret, true, "…", "the app secret, to check the signature of each webhook call"),
             new("verify_token", SettingKind.Secret, true, "…", "any phrase; the same one goes into the webhook's settings at Meta"),
             new("api_url", SettingKind.Url, false, "https://graph.facebook.com/v21.0", "the Graph API (for tests and proxies)"),
+            .. AgentSettings,
         ], "allowed_numbers", "[\"+15551234567\"]"),
     ];
 
@@ -139,6 +159,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             SettingKind.Url => Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "ws" or "wss",
             SettingKind.Id => value.All(char.IsAsciiDigit),
             SettingKind.Choice => setting.Choices!.Contains(value.ToLowerInvariant()),
+            SettingKind.Model => ChannelAgent.ModelProblem(value) is null,
             _ => true,
         };
         if (!ok)
@@ -149,6 +170,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
                 SettingKind.Email => "an email address",
                 SettingKind.Url => "an absolute http(s) or ws(s) URL",
                 SettingKind.Id => "a number id",
+                SettingKind.Model => "a model name or alias (letters, digits and - . _ : @ / [ ])",
                 _ => "one of " + string.Join(", ", setting.Choices!),
             };
             throw new ConnectorSettingException(setting.Name, $"{setting.Name} must be {expected}, e.g. \"{setting.Example}\" (found \"{value}\")");

@@ -28,6 +28,10 @@ public sealed class PriceTable(IReadOnlyDictionary<string, ModelPrice> prices)
             .Select(p => p.Value)
             .FirstOrDefault();
     }
+
+    /// <summary>What these tokens cost at the model's price; null when the model has none.</summary>
+    public decimal? CostOf(string? model, RunUsage usage) =>
+        Find(model)?.CostOf(usage.InputTokens, usage.OutputTokens, usage.CacheCreationInputTokens, usage.CacheReadInputTokens);
 }
 
 /// <summary>Which finished runs to count: finished in [From, To), of one channel or all.</summary>

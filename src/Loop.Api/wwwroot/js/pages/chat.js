@@ -202,20 +202,36 @@ export function render(root, ctx) {
   }
 
   // The run's output is Claude Code's stream-json: show what the agent says and which tools it uses.
+  // Partial messages (stream_event text deltas, as direct mode sends) are shown as they come, and
+  // give way to the whole message when it arrives.
   function appendOutput(line) {
     if (!streaming) streamInto(activeRunId);
     let parsed;
     try { parsed = JSON.parse(line); } catch { parsed = null; }
+    const text = streaming.querySelector('.text');
+    const delta = parsed?.type === 'stream_event' && parsed.event?.type === 'content_block_delta' ? parsed.event.delta : null;
+    if (delta?.type === 'text_delta') {
+      if (streaming.dataset.partialFrom === undefined) {
+        streaming.dataset.partialFrom = String(text.textContent.length);
+        if (text.textContent) text.textContent += '\n';
+      }
+      text.textContent += delta.text;
+      conversation.scrollTop = conversation.scrollHeight;
+      return;
+    }
     const pieces = [];
     if (!parsed) pieces.push(line);
     else if (parsed.type === 'assistant') {
+      if (streaming.dataset.partialFrom !== undefined) {
+        text.textContent = text.textContent.slice(0, Number(streaming.dataset.partialFrom));
+        delete streaming.dataset.partialFrom;
+      }
       for (const block of parsed.message?.content ?? []) {
         if (block.type === 'text' && block.text) pieces.push(block.text);
         else if (block.type === 'tool_use') pieces.push(`⚙ ${block.name}`);
       }
     }
     if (pieces.length === 0) return;
-    const text = streaming.querySelector('.text');
     text.textContent += (text.textContent ? '\n' : '') + pieces.join('\n');
     conversation.scrollTop = conversation.scrollHeight;
   }
