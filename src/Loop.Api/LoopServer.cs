@@ -1,5 +1,7 @@
 namespace Loop.Api;
 
+using System.Net;
+using System.Net.Sockets;
 using Loop.Config;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
@@ -17,6 +19,7 @@ public static class LoopServer
     public static void Configure(WebApplicationBuilder builder, LoopConfig config, LoopPaths paths)
     {
         var endpoint = ApiAddress.Parse(config.ApiAddr);
+        EnsureFree(endpoint);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(1, AuthJsonContext.Default));
         builder.Services.AddRateLimiter(options => ApiRateLimits.Configure(options, config.ApiRateLimitPerMinute));
@@ -40,6 +43,23 @@ public static class LoopServer
             File.Delete(socket); // a stale socket from a crashed daemon would block the bind
             kestrel.ListenUnixSocket(socket);
         });
+    }
+
+    /// <summary>Kestrel binds last, once the silo has joined its cluster and connectors have connected:
+    /// a node whose address is taken says so before it does any of that.</summary>
+    private static void EnsureFree(IPEndPoint endpoint)
+    {
+        using var probe = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // As Kestrel binds on Linux: a port left with connections in TIME_WAIT is free.
+        probe.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try
+        {
+            probe.Bind(endpoint);
+        }
+        catch (SocketException error) when (error.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            throw new IOException($"Failed to bind to address http://{endpoint}: address already in use (api_addr: another program, or another loop serve, listens there)", error);
+        }
     }
 
     /// <summary>The API's pipeline and endpoints, each a thin call into the node's services.</summary>

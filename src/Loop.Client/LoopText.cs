@@ -21,7 +21,7 @@ public static class LoopText
         var when = task.Type == "loop"
             ? $"loop state {task.LoopState}, iteration {task.Iteration}"
             : task.NextRunAt is { } next ? $"next run {Instant(next)}" : "no next run";
-        return $"{task.Id} \"{task.Name}\": {Schedule(task)}, {state}, {when}; prompt: {Excerpt(task.Prompt, 100)}";
+        return $"{task.Id} \"{task.Name}\": {Schedule(task)}, {state}, {when}; {PromptOf(task, 100)}";
     }
 
     /// <summary>Several lines, one fact each.</summary>
@@ -47,7 +47,7 @@ public static class LoopText
         {
             lines.Add($"template:       {template}");
         }
-        lines.Add($"prompt:         {task.Prompt}");
+        lines.Add(task.PromptFile is { } file ? $"prompt file:    {file} (read at each run)" : $"prompt:         {task.Prompt}");
         return string.Join('\n', lines);
     }
 
@@ -76,4 +76,8 @@ public static class LoopText
         var flat = text.ReplaceLineEndings(" ").Trim();
         return flat.Length <= max ? flat : flat[..(max - 1)] + "…";
     }
+
+    /// <summary>"prompt: ..." cut to <paramref name="max"/>, or "prompt file: PROMPT.md" for a task reading one.</summary>
+    public static string PromptOf(LoopTask task, int max) =>
+        task.PromptFile is { } file ? $"prompt file: {file}" : $"prompt: {Excerpt(task.Prompt, max)}";
 }

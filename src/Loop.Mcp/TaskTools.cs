@@ -29,11 +29,13 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
     public Task<CallToolResult> ScheduleTask(
         [Description("When to run; see the formats in the tool description. Examples: \"*/5 * * * *\", \"1h30m\", \"10m\", \"2026-12-01T09:00:00Z\"; \"\" for type loop.")]
         string schedule,
-        [Description("What the agent should do when the task runs, written as a complete instruction, e.g. \"Summarize yesterday's commits and post the summary\".")]
-        string prompt,
         [Description("One of: cron, interval, once, loop.")]
         [AllowedValues("cron", "interval", "once", "loop")]
         string type,
+        [Description("What the agent should do when the task runs, written as a complete instruction, e.g. \"Summarize yesterday's commits and post the summary\". Give this or prompt_file.")]
+        string? prompt = null,
+        [Description("Instead of prompt: a file of the project (a path relative to it, e.g. \"PROMPT_plan.md\") read afresh when each run starts, so a person can edit the plan while a loop runs.")]
+        string? prompt_file = null,
         [Description("IANA time zone for a cron schedule, e.g. \"Europe/Berlin\" or \"America/New_York\". Default UTC.")]
         string? timezone = null,
         [Description("Which conversation the runs use: \"isolated\" (default: a session of the task's own, so runs don't clutter the chat) or \"channel\" (the chat's own session, so the run sees and continues the conversation).")]
@@ -47,8 +49,9 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         {
             var channelId = await channel.GetChannelIdAsync(cancellationToken);
             var task = await api.CreateTaskAsync(
-                new CreateTaskRequest(channelId, type, schedule ?? "", prompt ?? "")
+                new CreateTaskRequest(channelId, type, schedule ?? "", Blank(prompt))
                 {
+                    PromptFile = Blank(prompt_file),
                     Timezone = Blank(timezone),
                     Context = Blank(context),
                     Name = Blank(name),
@@ -114,7 +117,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         });
 
     [McpServerTool(Name = "edit_task", Title = "Edit a task", Destructive = false, OpenWorld = false)]
-    [Description("Change a task of this channel: its schedule, type, prompt, time zone, name, context or max_iterations (give at least one). The next run moves at once. " + ScheduleFormats)]
+    [Description("Change a task of this channel: its schedule, type, prompt (or prompt_file), time zone, name, context or max_iterations (give at least one). The next run moves at once. " + ScheduleFormats)]
     public Task<CallToolResult> EditTask(
         [Description("The task's id, e.g. \"task_01JD...\".")]
         string task_id,
@@ -122,8 +125,10 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
         string? schedule = null,
         [Description("New type: cron, interval, once or loop. Usually changed together with schedule.")]
         string? type = null,
-        [Description("New prompt: what the agent should do when the task runs.")]
+        [Description("New prompt: what the agent should do when the task runs (replaces a prompt_file).")]
         string? prompt = null,
+        [Description("New prompt file: a file of the project read afresh at each run, e.g. \"PROMPT_build.md\" (replaces the prompt).")]
+        string? prompt_file = null,
         [Description("New IANA time zone for a cron schedule, e.g. \"Europe/Berlin\".")]
         string? timezone = null,
         [Description("New short name, e.g. \"daily-summary\".")]
@@ -140,6 +145,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
                 Schedule = Blank(schedule),
                 Type = Blank(type),
                 Prompt = Blank(prompt),
+                PromptFile = Blank(prompt_file),
                 Timezone = Blank(timezone),
                 Name = Blank(name),
                 Context = Blank(context),
@@ -147,7 +153,7 @@ public sealed class TaskTools(LoopApiClient api, ChannelScope channel)
             };
             if (update == new UpdateTaskRequest())
             {
-                throw new ArgumentException("nothing to change: give at least one of schedule, type, prompt, timezone, name, context, max_iterations");
+                throw new ArgumentException("nothing to change: give at least one of schedule, type, prompt, prompt_file, timezone, name, context, max_iterations");
             }
             var current = await channel.GetOwnTaskAsync(Required(task_id, "task_id"), cancellationToken);
             var task = await api.UpdateTaskAsync(current.Id, update, cancellationToken);

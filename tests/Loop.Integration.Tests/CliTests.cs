@@ -51,6 +51,24 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task An_api_address_another_program_listens_on_stops_serve_before_the_node_starts()
+    {
+        var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;
+        using var other = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        other.Start();
+        var port = ((System.Net.IPEndPoint)other.LocalEndpoint).Port;
+        await File.WriteAllTextAsync(Path.Combine(home, "config.json"), $$"""{ "api_addr": "127.0.0.1:{{port}}" }""");
+
+        var (exit, output) = await LoopAsync(new() { ["LOOP_HOME"] = home }, "serve");
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"loop: cannot start: Failed to bind to address http://127.0.0.1:{port}: address already in use", output);
+        Assert.DoesNotContain("   at ", output);
+        // Said before the node started anything: no silo, no tasks armed, no connector.
+        Assert.DoesNotContain("Armed", output);
+    }
+
+    [Fact]
     public async Task A_silo_file_named_on_the_command_line_that_is_not_there_stops_serve_and_migrate_with_its_path()
     {
         var home = Directory.CreateTempSubdirectory("loop-cli-").FullName;

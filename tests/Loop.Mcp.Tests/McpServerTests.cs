@@ -40,9 +40,9 @@ public sealed class McpServerTests(DaemonFixture fixture)
         Assert.Equal("object", schema.GetProperty("type").GetString());
         var properties = schema.GetProperty("properties");
         Assert.Equal(
-            ["context", "max_iterations", "name", "prompt", "schedule", "timezone", "type"],
+            ["context", "max_iterations", "name", "prompt", "prompt_file", "schedule", "timezone", "type"],
             properties.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
-        Assert.Equal(["prompt", "schedule", "type"], Required(schema));
+        Assert.Equal(["schedule", "type"], Required(schema));
         Assert.Contains("cron", properties.GetProperty("type").GetProperty("description").GetString());
         Assert.Contains("Europe/Berlin", properties.GetProperty("timezone").GetProperty("description").GetString());
         Assert.Contains("integer", properties.GetProperty("max_iterations").GetProperty("type").ToString());
@@ -57,7 +57,7 @@ public sealed class McpServerTests(DaemonFixture fixture)
         Assert.Contains("boolean", tools["toggle_task"].ProtocolTool.InputSchema.GetProperty("properties").GetProperty("enabled").GetProperty("type").ToString());
         Assert.Contains("integer", tools["list_task_runs"].ProtocolTool.InputSchema.GetProperty("properties").GetProperty("limit").GetProperty("type").ToString());
         Assert.Equal(
-            ["context", "max_iterations", "name", "prompt", "schedule", "task_id", "timezone", "type"],
+            ["context", "max_iterations", "name", "prompt", "prompt_file", "schedule", "task_id", "timezone", "type"],
             tools["edit_task"].ProtocolTool.InputSchema.GetProperty("properties").EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
         Assert.Empty(Required(tools["list_tasks"].ProtocolTool.InputSchema));
         Assert.True(tools["list_tasks"].ProtocolTool.Annotations?.ReadOnlyHint);
@@ -80,6 +80,17 @@ public sealed class McpServerTests(DaemonFixture fixture)
         var nothing = await mcp.CallAsync("edit_task", new { task_id = taskId });
         Assert.True(nothing.IsError);
         Assert.Contains("name, context, max_iterations", nothing.Text);
+
+        // A loop's plan as a file of the project, and back to a prompt.
+        var planned = await mcp.CallAsync("schedule_task", new { schedule = "", type = "loop", prompt_file = "PROMPT_plan.md" });
+        Assert.False(planned.IsError, planned.Text);
+        var loopId = planned.Json.GetProperty("id").GetString()!;
+        Assert.Equal(("PROMPT_plan.md", ""), ((await Loop.Api.GetTaskAsync(loopId)).PromptFile, (await Loop.Api.GetTaskAsync(loopId)).Prompt));
+        Assert.False((await mcp.CallAsync("edit_task", new { task_id = loopId, prompt = "Plan the next step" })).IsError);
+        Assert.Equal((null, "Plan the next step"), ((await Loop.Api.GetTaskAsync(loopId)).PromptFile, (await Loop.Api.GetTaskAsync(loopId)).Prompt));
+        var neither = await mcp.CallAsync("schedule_task", new { schedule = "10m", type = "once" });
+        Assert.True(neither.IsError);
+        Assert.Contains("prompt", neither.Text);
     }
 
     [Fact]

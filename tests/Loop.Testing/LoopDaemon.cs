@@ -110,6 +110,7 @@ public sealed class LoopDaemon : IAsyncDisposable
         home ??= Directory.CreateTempSubdirectory("loop-it-").FullName;
         config ??= [];
         // A test that gives api_addr (every interface, say) still calls the daemon on loopback, at its port.
+        var portGiven = config["api_addr"] is not null;
         var port = config["api_addr"] is { } given ? int.Parse(((string)given!).Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture) : FreePort();
         config["api_addr"] ??= $"127.0.0.1:{port}";
         config["container_image"] ??= TestImage;
@@ -126,20 +127,31 @@ public sealed class LoopDaemon : IAsyncDisposable
         {
             await File.WriteAllTextAsync(Path.Combine(home, "silo.json"), silo.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
-        var daemon = new LoopDaemon(home, port, environment ?? []);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await daemon.StartProcessAsync();
+            var daemon = new LoopDaemon(home, port, environment ?? []);
+            try
+            {
+                await daemon.StartProcessAsync();
+                return daemon;
+            }
+            catch (Exception failed)
+            {
+                // Nobody will dispose a daemon that never became healthy: it must not live on and load
+                // the machine. Its home stays for the caller to read.
+                await daemon.KillAsync();
+                daemon.Http.Dispose();
+                // A free port the test picked can be picked by a test of another process before this daemon
+                // binds it (the daemon checks before it starts anything): then another one.
+                if (portGiven || attempt == 3 || !failed.Message.Contains("address already in use", StringComparison.Ordinal))
+                {
+                    throw;
+                }
+                port = FreePort();
+                config["api_addr"] = $"127.0.0.1:{port}";
+                await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            }
         }
-        catch
-        {
-            // Nobody will dispose a daemon that never became healthy: it must not live on and load
-            // the machine. Its home stays for the caller to read.
-            await daemon.KillAsync();
-            daemon.Http.Dispose();
-            throw;
-        }
-        return daemon;
     }
 
     /// <summary>Starts another daemon on the same home and store (after <see cref="KillAsync"/>).</summary>
