@@ -63,7 +63,7 @@ public static class TasksCommand
                     t.Type == "loop" ? $"({t.LoopState})" : t.Schedule + (t.Type == "cron" && t.Timezone is { } tz ? $" {tz}" : ""),
                     t.Done ? "done" : t.Enabled ? "yes" : "no",
                     t.NextRunAt is { } next ? LoopText.Instant(next) : "-",
-                    t.PromptFile is { } file ? $"file {file}" : LoopText.Excerpt(t.Prompt, 40),
+                    LoopText.PromptOf(t, 40),
                 }));
         }));
         return command;

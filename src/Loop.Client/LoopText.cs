@@ -21,7 +21,7 @@ public static class LoopText
         var when = task.Type == "loop"
             ? $"loop state {task.LoopState}, iteration {task.Iteration}"
             : task.NextRunAt is { } next ? $"next run {Instant(next)}" : "no next run";
-        return $"{task.Id} \"{task.Name}\": {Schedule(task)}, {state}, {when}; {PromptOf(task, 100)}";
+        return $"{task.Id} \"{task.Name}\": {Schedule(task)}, {state}, {when}; prompt: {PromptOf(task, 100)}";
     }
 
     /// <summary>Several lines, one fact each.</summary>
@@ -77,7 +77,7 @@ public static class LoopText
         return flat.Length <= max ? flat : flat[..(max - 1)] + "…";
     }
 
-    /// <summary>"prompt: ..." cut to <paramref name="max"/>, or "prompt file: PROMPT.md" for a task reading one.</summary>
+    /// <summary>The prompt cut to <paramref name="max"/>, or "file PROMPT.md" for a task that reads one.</summary>
     public static string PromptOf(LoopTask task, int max) =>
-        task.PromptFile is { } file ? $"prompt file: {file}" : $"prompt: {Excerpt(task.Prompt, max)}";
+        task.PromptFile is { } file ? $"file {file}" : Excerpt(task.Prompt, max);
 }

@@ -89,11 +89,12 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         {
             CheckDir(change.DirPath);
         }
-        var mode = change.Mode is null ? (ChannelMode?)null
-            : ChannelAgent.ParseMode(change.Mode) ?? throw new LoopValidationException("mode", $"mode must be {ChannelAgent.ModeWords} (found \"{change.Mode}\")");
-        if (change.Model is { Length: > 0 } model && ChannelAgent.ModelProblem(model) is { } problem)
+        var mode = ModeOf(change.Mode);
+        // "" goes back to the configured model (null in the store).
+        var model = change.Model?.Trim();
+        if (model is { Length: > 0 })
         {
-            throw new LoopValidationException("model", problem + "; \"\" goes back to the configured model");
+            CheckModel(model);
         }
         var moves = change.DirPath is not null && change.DirPath != channel.DirPath;
         var switches = mode is not null && mode != channel.Mode;
@@ -102,7 +103,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             throw new LoopConflictException($"channel {channelId} has a run {busy.Status.ToWire()} ({busy.Id}): wait for it to end or cancel it (POST /api/runs/{busy.Id}/cancel), then "
                 + (moves ? "move the channel" : "change its mode"));
         }
-        var update = new ChannelUpdate(channelId, time.GetUtcNow(), change.Name?.Trim(), change.DirPath, mode, change.Model?.Trim());
+        var update = new ChannelUpdate(channelId, time.GetUtcNow(), change.Name?.Trim(), change.DirPath, mode, model);
         switch (await store.UpdateChannelAsync(update, cancellationToken))
         {
             case ChannelWrite.Missing:
@@ -123,9 +124,9 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         {
             what.Add($"now runs its agent {(mode == ChannelMode.Direct ? "directly through the Anthropic API" : "in a container")}");
         }
-        if (change.Model is not null && (change.Model.Trim() is { Length: > 0 } m ? m : null) != channel.Model)
+        if (model is not null && (model.Length > 0 ? model : null) != channel.Model)
         {
-            what.Add(change.Model.Trim().Length > 0 ? $"uses model {change.Model.Trim()}" : "uses the configured model");
+            what.Add(model.Length > 0 ? $"uses model {model}" : "uses the configured model");
         }
         events?.Publish(new LoopEvent("channel.changed", time.GetUtcNow(), channelId, null,
             $"channel {(what.Count == 0 ? "unchanged" : string.Join(", ", what))}{(moves || switches ? ": its next run starts a new conversation" : "")}"));
@@ -319,13 +320,23 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     /// <summary>The agent a channel is registered with: the mode and model asked for, checked.</summary>
     private static ChannelAgent AgentOf(string? mode, string? model)
     {
-        var parsed = mode is null ? ChannelMode.Container
-            : ChannelAgent.ParseMode(mode) ?? throw new LoopValidationException("mode", $"mode must be {ChannelAgent.ModeWords} (found \"{mode}\")");
-        if (model is not null && ChannelAgent.ModelProblem(model) is { } problem)
+        if (model is not null)
+        {
+            CheckModel(model);
+        }
+        return new ChannelAgent(ModeOf(mode) ?? ChannelMode.Container, model);
+    }
+
+    /// <summary>The mode a person gave; null when none was.</summary>
+    private static ChannelMode? ModeOf(string? mode) => mode is null ? null
+        : ChannelAgent.ParseMode(mode) ?? throw new LoopValidationException("mode", $"mode must be {ChannelAgent.ModeWords} (found \"{mode}\")");
+
+    private static void CheckModel(string model)
+    {
+        if (ChannelAgent.ModelProblem(model) is { } problem)
         {
             throw new LoopValidationException("model", problem);
         }
-        return new ChannelAgent(parsed, model);
     }
 
     private void Received(ChatMessage message, string source)

@@ -61,15 +61,10 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
     {
         await using var discord = await DiscordDouble.StartAsync();
         await using var cluster = await LoopCluster.StartAsync(2, ConfigFor(discord));
-        var gateway = await discord.WaitForReadyAsync(0);
 
         // The run ends and its reply is on its way when the node that ran it dies.
-        var replying = discord.StallNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages");
-        await gateway.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply posted by a node left]]"));
-        await replying.WaitAsync(TimeSpan.FromSeconds(120));
-        var ranIt = cluster.Nodes.Single(n => RunSucceeded().IsMatch(n.Output));
-        await ranIt.KillAsync();
-        var survivor = cluster.Nodes.Single(n => n != ranIt);
+        var survivor = await KillWhilePostingAsync(discord, cluster, "posted by a node left",
+            discord.StallNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages"));
 
         var reply = Assert.Single(await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 1, TimeSpan.FromSeconds(120)));
         Assert.Equal("posted by a node left", (string?)reply["content"]);
@@ -86,15 +81,10 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
     {
         await using var discord = await DiscordDouble.StartAsync();
         await using var cluster = await LoopCluster.StartAsync(2, ConfigFor(discord));
-        var gateway = await discord.WaitForReadyAsync(0);
 
         // Discord has made the message, but the node dies before it hears so (and before its store knows).
-        var posted = discord.StallAnswerToNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages");
-        await gateway.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply said once]]"));
-        await posted.WaitAsync(TimeSpan.FromSeconds(120));
-        var ranIt = cluster.Nodes.Single(n => RunSucceeded().IsMatch(n.Output));
-        await ranIt.KillAsync();
-        var survivor = cluster.Nodes.Single(n => n != ranIt);
+        var survivor = await KillWhilePostingAsync(discord, cluster, "said once",
+            discord.StallAnswerToNext("POST", $"channels/{DiscordDouble.GeneralChannel}/messages"));
 
         // The node left posts it again with the same nonce, and Discord answers with the first message.
         await Eventually.WaitAsync(() => survivor.Output.Contains("stopped before posting its reply; posting it from here", StringComparison.Ordinal)
@@ -104,6 +94,18 @@ public sealed partial class ClusterGatewayTests(ITestOutputHelper output)
         await live.DispatchAsync("MESSAGE_CREATE", Mention(discord, "[[reply the next one]]"));
         Assert.Equal(["said once", "the next one"],
             (await discord.WaitForMessagesAsync(DiscordDouble.GeneralChannel, 2, TimeSpan.FromSeconds(120))).Select(m => (string?)m["content"]));
+    }
+
+    /// <summary>Asks for <paramref name="reply"/>, kills the node that ran it once its post is held at
+    /// <paramref name="stalled"/>, and returns the node left.</summary>
+    private static async Task<LoopDaemon> KillWhilePostingAsync(DiscordDouble discord, LoopCluster cluster, string reply, Task stalled)
+    {
+        var gateway = await discord.WaitForReadyAsync(0);
+        await gateway.DispatchAsync("MESSAGE_CREATE", Mention(discord, $"[[reply {reply}]]"));
+        await stalled.WaitAsync(TimeSpan.FromSeconds(120));
+        var ranIt = cluster.Nodes.Single(n => RunSucceeded().IsMatch(n.Output));
+        await ranIt.KillAsync();
+        return cluster.Nodes.Single(n => n != ranIt);
     }
 
     /// <summary>The one gateway connection that is open and ready (a new one when its node died).</summary>

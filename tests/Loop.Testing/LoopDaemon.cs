@@ -122,13 +122,13 @@ public sealed class LoopDaemon : IAsyncDisposable
             // Agents never run as root: a test that means another user (or none: null) says so.
             config["container_user"] = AgentUser.ContainerUser;
         }
-        await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         if (silo is not null)
         {
             await File.WriteAllTextAsync(Path.Combine(home, "silo.json"), silo.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
         for (var attempt = 1; ; attempt++)
         {
+            await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             var daemon = new LoopDaemon(home, port, environment ?? []);
             try
             {
@@ -149,7 +149,6 @@ public sealed class LoopDaemon : IAsyncDisposable
                 }
                 port = FreePort();
                 config["api_addr"] = $"127.0.0.1:{port}";
-                await File.WriteAllTextAsync(Path.Combine(home, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             }
         }
     }
