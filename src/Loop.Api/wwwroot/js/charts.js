@@ -10,9 +10,9 @@ function svg(tag, attrs, ...children) {
   return el;
 }
 
-// Text cannot be measured before the chart is on the page: 7 px is a little wider than any
-// character of the 12 px axis font.
-const textWidth = (text) => String(text).length * 7;
+// Text cannot be measured before the chart is on the page: 8 px is wider than a digit of the
+// 12 px axis font (DejaVu Sans, the widest fallback, draws one 7.6 px wide).
+const textWidth = (text) => String(text).length * 8;
 
 /** Vertical bars over a series such as days: items [{ label, value, tip }]. `width` is that of the
  * picture before it is scaled to its box: a page that knows the box's width draws it that wide. */
@@ -39,10 +39,12 @@ export function columnChart(label, items, format, width = 480) {
     chart.append(svg('rect', { class: 'bar', x, y: pad.top + plotH - barH, width: Math.max(step * 0.7, 1), height: barH },
       svg('title', {}, `${item.label}: ${item.tip ?? format(item.value)}`)));
     if ((items.length - 1 - index) % every === 0) {
-      // Centred under its bar, but not past the edge: the newest bar is at the very right.
+      // Centred under its bar, but the newest bar is at the very right: a label that might not fit
+      // there ends at the edge instead, whatever font the browser has.
       const text = item.short ?? item.label;
-      const centre = Math.min(x + step * 0.35, width - textWidth(text) / 2);
-      chart.append(svg('text', { x: centre, y: height - 6, class: 'axis', 'text-anchor': 'middle' }, text));
+      const centre = x + step * 0.35;
+      const atEdge = centre + textWidth(text) / 2 > width - 2;
+      chart.append(svg('text', { x: atEdge ? width - 2 : centre, y: height - 6, class: 'axis', 'text-anchor': atEdge ? 'end' : 'middle' }, text));
     }
   });
   return chart;
