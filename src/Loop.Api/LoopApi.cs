@@ -149,6 +149,7 @@ public static class LoopApi
         ConnectorApi.Map(app);
         HookApi.Map(app);
         UsageApi.Map(app);
+        BudgetApi.Map(app);
         RuntimeApi.Map(app);
 
         app.MapGet("/api/events/recent", (string? limit, HttpContext http) =>

@@ -1,5 +1,7 @@
 namespace Loop.Claude;
 
+using System.Globalization;
+
 /// <summary>What one <c>claude --print</c> invocation needs. The prompt is not here: it goes to the
 /// CLI's standard input, never onto its command line.</summary>
 /// <param name="ClaudeBin">The program, e.g. "claude" (found on PATH inside the container).</param>
@@ -7,18 +9,20 @@ namespace Loop.Claude;
 /// <param name="Model">A model name or alias; null leaves the CLI's default.</param>
 /// <param name="ResumeSessionId">The session to continue; null starts a new one.</param>
 /// <param name="AppendSystemPrompt">Text added to the agent's system prompt (system_prompt_file), if any.</param>
+/// <param name="MaxBudgetUsd">The most the run may spend (<c>--max-budget-usd</c>); null: no limit.</param>
 public sealed record ClaudeCommandOptions(
     string ClaudeBin,
     string McpConfigPath,
     string? Model = null,
     string? ResumeSessionId = null,
-    string? AppendSystemPrompt = null);
+    string? AppendSystemPrompt = null,
+    decimal? MaxBudgetUsd = null);
 
 public static class ClaudeCommandLine
 {
     /// <summary>The argv of a headless run:
     /// <c>claude --mcp-config F [--model M] --print --verbose --output-format stream-json
-    /// --dangerously-skip-permissions [--resume S] [--append-system-prompt T]</c>, with the prompt written to stdin as plain text.</summary>
+    /// --dangerously-skip-permissions [--resume S] [--append-system-prompt T] [--max-budget-usd N]</c>, with the prompt written to stdin as plain text.</summary>
     /// <remarks>With no prompt argument, <c>claude --print</c> reads the prompt from stdin. An argument
     /// would be limited to 128 KiB, could not hold a NUL, and would be visible to every user of the
     /// host (<c>/proc/PID/cmdline</c>) and in <c>docker inspect</c>.</remarks>
@@ -43,6 +47,11 @@ public static class ClaudeCommandLine
         {
             argv.Add("--append-system-prompt");
             argv.Add(o.AppendSystemPrompt);
+        }
+        if (o.MaxBudgetUsd is { } budget)
+        {
+            argv.Add("--max-budget-usd");
+            argv.Add(budget.ToString("0.######", CultureInfo.InvariantCulture));
         }
         return argv;
     }

@@ -7,6 +7,9 @@ public static class ClaudeErrors
     /// <c>No conversation found with session ID: &lt;id&gt;</c> on stderr and exits 1 without a result event.</summary>
     public const string SessionNotFoundMessage = "No conversation found with session ID";
 
+    /// <summary>The result event's <c>subtype</c> when <c>--max-budget-usd</c> stopped the run.</summary>
+    public const string MaxBudgetSubtype = "error_max_budget_usd";
+
     /// <summary>True when the run failed because the session to resume is unknown, so the caller may
     /// retry once without <c>--resume</c>. Looks at stderr and, in case a version reports it as the
     /// result instead, at the result text.</summary>

@@ -1,6 +1,7 @@
 namespace Loop.Domain;
 
 using Loop.Domain.Accounts;
+using Loop.Domain.Budgets;
 using Loop.Domain.Channels;
 using Loop.Domain.Connectors;
 using Loop.Domain.Runs;
@@ -227,6 +228,19 @@ public interface ILoopStore
     /// <summary>Selected finished runs that used tokens or cost something, newest first;
     /// <paramref name="beforeRunId"/> pages back.</summary>
     Task<IReadOnlyList<UsageCall>> ListUsageCallsAsync(UsageQuery query, PriceTable prices, int limit, string? beforeRunId, CancellationToken cancellationToken);
+
+    // Budgets of channels, tasks and connectors.
+
+    /// <summary>The stored budgets among <paramref name="keys"/>.</summary>
+    Task<IReadOnlyList<Budget>> GetBudgetsAsync(IReadOnlyList<BudgetKey> keys, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<Budget>> ListBudgetsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stores a scope's limits, replacing what it had; limits that are both null remove its budget.</summary>
+    Task SetBudgetAsync(Budget budget, CancellationToken cancellationToken);
+
+    /// <summary>Records that <paramref name="notice"/> was given for a budget; false when it was already.</summary>
+    Task<bool> ClaimBudgetNoticeAsync(BudgetKey key, string notice, DateTimeOffset at, CancellationToken cancellationToken);
 
     // Accounts, sessions and API tokens. Tokens are stored only as SHA-256 hashes.
 

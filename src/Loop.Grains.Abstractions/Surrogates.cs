@@ -15,12 +15,13 @@ public struct AgentRunRequestSurrogate
     [Id(4)] public string? SessionId;
     [Id(5)] public string? Model;
     [Id(6)] public bool Standalone;
+    [Id(7)] public decimal? MaxBudgetUsd;
 }
 
 [RegisterConverter]
 public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, AgentRunRequestSurrogate>
 {
-    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone);
+    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone, s.MaxBudgetUsd);
 
     public AgentRunRequestSurrogate ConvertToSurrogate(in AgentRunRequest value) => new()
     {
@@ -31,6 +32,7 @@ public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, Agent
         SessionId = value.SessionId,
         Model = value.Model,
         Standalone = value.Standalone,
+        MaxBudgetUsd = value.MaxBudgetUsd,
     };
 }
 

@@ -4,6 +4,7 @@ using Loop.Config;
 using Loop.Docker;
 using Loop.Domain;
 using Loop.Domain.Agents;
+using Loop.Domain.Budgets;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
@@ -72,9 +73,12 @@ public static class LoopServices
         services.AddSingleton<ContainerRuns>();
         // Direct mode: the Messages API called from the daemon, for channels that ask for it.
         services.AddSingleton(Make<DirectAgentRunner>);
+        // Runs that report tokens but no cost are priced from the config's table, for usage and budgets.
+        services.AddSingleton(new PriceTable(config.ModelPrices));
+        services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<PriceTable>(), time));
         services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ContainerRuns>(), sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths,
-            sp.GetRequiredService<DirectAgentRunner>()));
+            sp.GetRequiredService<DirectAgentRunner>(), sp.GetRequiredService<BudgetGuard>()));
         services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
         services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), options.Paths, time,
@@ -102,7 +106,8 @@ public static class LoopServices
         services.AddSingleton(Make<ConnectorService>);
 
         // What operators and the dashboard read.
-        services.AddSingleton(sp => new UsageService(sp.GetRequiredService<ILoopStore>(), new PriceTable(config.ModelPrices), time));
+        services.AddSingleton(sp => new UsageService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<PriceTable>(), time));
+        services.AddSingleton(Make<BudgetService>);
         services.AddSingleton(Make<NodeHealth>);
         services.AddSingleton(Make<RuntimeService>);
         services.AddSingleton<ClusterView>();

@@ -4,6 +4,7 @@ using System.Globalization;
 using Loop.Claude;
 using Loop.Config;
 using Loop.Domain.Agents;
+using Loop.Domain.Budgets;
 using Loop.Domain.Runs;
 using Microsoft.Extensions.Logging;
 
@@ -138,7 +139,7 @@ public sealed class AgentRunner(
 
         // The channel's own model first, then the project's claude_model, then the global one.
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
-            environment.ClaudeCommand, mcpConfigPath, request.Model ?? settings.ClaudeModel, request.SessionId, settings.SystemPrompt));
+            environment.ClaudeCommand, mcpConfigPath, request.Model ?? settings.ClaudeModel, request.SessionId, settings.SystemPrompt, request.MaxBudgetUsd));
 
         var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
         {
@@ -251,6 +252,11 @@ public sealed class AgentRunner(
         if (exit.ExitCode == 0 && summary.HasResult && !summary.IsError)
         {
             return Result(AgentOutcome.Succeeded, null);
+        }
+        if (summary.Subtype == ClaudeErrors.MaxBudgetSubtype)
+        {
+            return Result(AgentOutcome.Failed,
+                $"stopped at the budget left for it ({BudgetWire.Usd(request.MaxBudgetUsd ?? 0m)}): the agent spent {BudgetWire.Usd(usage.CostUsd)}");
         }
         var reason = summary.IsError && !string.IsNullOrWhiteSpace(summary.ResultText)
             ? summary.ResultText

@@ -1,5 +1,6 @@
 namespace Loop.Runtime;
 
+using Loop.Domain.Budgets;
 using Loop.Domain.Channels;
 using Loop.Domain.Runs;
 using Microsoft.Extensions.Logging;
@@ -46,6 +47,12 @@ public sealed class ChannelEventLog(ILoopEvents hub, TimeProvider time, ILogger<
         var kind = run.Status == RunStatus.Succeeded ? "run.finished" : "run.error";
         hub.Publish(new LoopEvent(kind, time.GetUtcNow(), run.ChannelId, run.Id, reply.Content, run));
         runFinished?.Invoke(run);
+    }
+
+    public void BudgetNotice(Run run, BudgetNotice notice)
+    {
+        logger.LogInformation("Run {RunId} for channel {ChannelId}: {Notice}", run.Id, run.ChannelId, notice.Text);
+        hub.Publish(new LoopEvent(notice.Spent ? "budget.spent" : "budget.warning", time.GetUtcNow(), run.ChannelId, run.Id, notice.Text));
     }
 
     public void Fault(string channelId, string? runId, Exception error)

@@ -253,6 +253,27 @@ internal static class Schema
             -- A task whose prompt is a file of its project, read afresh at each run.
             ALTER TABLE tasks ADD COLUMN prompt_file TEXT NULL;
             """),
+        new(16, "budgets", """
+            -- USD a channel, task or connector may spend per UTC day and month (decimal text, NULL: no
+            -- limit). What was spent is summed from the runs each time: the runs are the ledger.
+            CREATE TABLE budgets (
+                scope TEXT NOT NULL CHECK (scope IN ('channel', 'task', 'connector')),
+                scope_id TEXT NOT NULL,
+                daily_usd TEXT NULL,
+                monthly_usd TEXT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (scope, scope_id)
+            );
+            -- The 80% warnings and "spent" notices given, one row each per budget and period
+            -- ("daily:80:2026-12-04"): inserting it is how one node of a cluster claims to give it.
+            CREATE TABLE budget_notices (
+                scope TEXT NOT NULL,
+                scope_id TEXT NOT NULL,
+                notice TEXT NOT NULL,
+                given_at BIGINT NOT NULL,
+                PRIMARY KEY (scope, scope_id, notice)
+            );
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -81,6 +81,8 @@ public abstract partial class SqlLoopStore
             {
                 "DELETE FROM messages WHERE channel_id = @id",
                 "DELETE FROM runs WHERE channel_id = @id",
+                "DELETE FROM budgets WHERE scope = 'task' AND scope_id IN (SELECT id FROM tasks WHERE channel_id = @id)",
+                "DELETE FROM budgets WHERE scope = 'channel' AND scope_id = @id",
                 "DELETE FROM tasks WHERE channel_id = @id",
                 "DELETE FROM api_tokens WHERE channel_id = @id",
                 "DELETE FROM channels WHERE id = @id",

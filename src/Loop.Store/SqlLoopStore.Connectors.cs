@@ -46,8 +46,11 @@ public abstract partial class SqlLoopStore
             """, ConnectorParameters(connector, Columns.ToMs(_time.GetUtcNow()), null), tx, cancellationToken)) == 1, cancellationToken);
 
     public Task<bool> DeleteConnectorAsync(string connectorId, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
-            "DELETE FROM connectors WHERE id = @id", new { id = connectorId }, tx, cancellationToken)) == 1, cancellationToken);
+        WriteAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(Command("DELETE FROM budgets WHERE scope = 'connector' AND scope_id = @id", new { id = connectorId }, tx, cancellationToken));
+            return await connection.ExecuteAsync(Command("DELETE FROM connectors WHERE id = @id", new { id = connectorId }, tx, cancellationToken)) == 1;
+        }, cancellationToken);
 
     public Task SyncConfigConnectorsAsync(IReadOnlyList<NewConnector> connectors, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>

@@ -128,8 +128,11 @@ public abstract partial class SqlLoopStore
     }
 
     public Task<bool> DeleteTaskAsync(string taskId, CancellationToken cancellationToken) =>
-        WriteAsync(async (connection, tx) => await connection.ExecuteAsync(Command(
-            "DELETE FROM tasks WHERE id = @id", new { id = taskId }, tx, cancellationToken)) == 1, cancellationToken);
+        WriteAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(Command("DELETE FROM budgets WHERE scope = 'task' AND scope_id = @id", new { id = taskId }, tx, cancellationToken));
+            return await connection.ExecuteAsync(Command("DELETE FROM tasks WHERE id = @id", new { id = taskId }, tx, cancellationToken)) == 1;
+        }, cancellationToken);
 
     public Task SetTaskSessionAsync(string taskId, string? sessionId, CancellationToken cancellationToken) =>
         WriteAsync(async (connection, tx) =>

@@ -101,6 +101,16 @@ public abstract partial class SqlLoopStore
             where += " AND channel_id = @channel_id";
             parameters.Add("channel_id", channelId);
         }
+        if (query.TaskId is { } taskId)
+        {
+            where += " AND task_id = @task_id";
+            parameters.Add("task_id", taskId);
+        }
+        if (query.ConnectorId is { } connectorId)
+        {
+            where += " AND channel_id IN (SELECT id FROM channels WHERE platform = @connector_id)";
+            parameters.Add("connector_id", connectorId);
+        }
         return (where, parameters);
     }
 

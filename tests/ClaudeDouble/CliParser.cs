@@ -13,6 +13,7 @@ public sealed class CliOptions
     public string InputFormat { get; set; } = "text";
     public string? Model { get; set; }
     public string? AppendSystemPrompt { get; set; }
+    public decimal? MaxBudgetUsd { get; set; }
     public string? Resume { get; set; }
     public bool ResumeWithoutId { get; set; }
     public string? SessionId { get; set; }
@@ -56,6 +57,7 @@ public static class CliParser
         ("--disallowed-tools", null, Arity.Variadic, "--disallowed-tools <tools...>"),
         ("--add-dir", null, Arity.Variadic, "--add-dir <directories...>"),
         ("--append-system-prompt", null, Arity.Required, "--append-system-prompt <prompt>"),
+        ("--max-budget-usd", null, Arity.Required, "--max-budget-usd <amount>"),
         ("--system-prompt", null, Arity.Required, "--system-prompt <prompt>"),
         ("--permission-mode", null, Arity.Required, "--permission-mode <mode>"),
         ("--max-turns", null, Arity.Required, "--max-turns <turns>"),
@@ -159,6 +161,11 @@ public static class CliParser
             case "--dangerously-skip-permissions": o.DangerouslySkipPermissions = true; break;
             case "--model": o.Model = values[0]; break;
             case "--append-system-prompt": o.AppendSystemPrompt = values[0]; break;
+            case "--max-budget-usd":
+                o.MaxBudgetUsd = decimal.TryParse(values[0], System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out var budget) && budget > 0
+                    ? budget
+                    : throw new CliUsageException($"error: option '--max-budget-usd <amount>' argument '{values[0]}' is invalid. Max budget must be a positive number.");
+                break;
             case "--session-id": o.SessionId = values[0]; break;
             case "--mcp-config": o.McpConfigs.AddRange(values); break;
             case "--resume":

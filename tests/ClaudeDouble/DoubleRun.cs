@@ -179,6 +179,9 @@ public sealed class DoubleRun
                 case "system":
                     Say(_options.AppendSystemPrompt is { } system ? $"system: {system}" : "system: none");
                     break;
+                case "budget":
+                    Say(_options.MaxBudgetUsd is { } budget ? $"budget: {budget.ToString(CultureInfo.InvariantCulture)}" : "budget: none");
+                    break;
                 case "session":
                     Say($"session {_sessionId} prior_turns={priorTurns}");
                     break;
@@ -420,11 +423,13 @@ public sealed class DoubleRun
         }));
 
         var elapsed = Math.Max(1, (long)_clock.Elapsed.TotalMilliseconds);
+        // The real CLI stops once what the run cost reaches --max-budget-usd, with no result text.
+        var overBudget = _options.MaxBudgetUsd is { } max && _usage.CostUsd >= max;
         var result = new JsonObject
         {
             ["type"] = "result",
-            ["subtype"] = "success",
-            ["is_error"] = isError,
+            ["subtype"] = overBudget ? "error_max_budget_usd" : "success",
+            ["is_error"] = isError || overBudget,
             ["duration_ms"] = elapsed,
             ["duration_api_ms"] = Math.Max(1, elapsed - 1),
             ["num_turns"] = _turns,
@@ -448,6 +453,11 @@ public sealed class DoubleRun
             ["permission_denials"] = new JsonArray(),
             ["uuid"] = NewUuid(),
         };
+        if (overBudget)
+        {
+            result.Remove("result");
+            exitCode = 1;
+        }
 
         switch (_options.OutputFormat)
         {

@@ -4,7 +4,9 @@ using System.Collections.Concurrent;
 using Loop.Config;
 using Loop.Domain;
 using Loop.Domain.Agents;
+using Loop.Domain.Budgets;
 using Loop.Domain.Channels;
+using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 using Loop.Domain.Tests;
 using Loop.Runtime;
@@ -52,7 +54,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(Live);
             silo.Services.AddSingleton<ContainerRuns>();
             silo.Services.AddSingleton(sp => new ChannelRunsFactory(Store, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(), Slots, observer, Time, paths,
-                new RunnerPerChannel(_directRunners)));
+                new RunnerPerChannel(_directRunners), new BudgetGuard(Store, PriceTable.Empty, Time)));
             silo.Services.AddSingleton(sp => new TaskGrainParts(Store, Edits, Claimer, Events, Time));
             silo.Services.AddSingleton<IReminderTable>(new StoreReminderTable(Store));
             silo.AddReminders();

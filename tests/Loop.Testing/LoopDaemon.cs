@@ -318,7 +318,7 @@ public sealed class LoopDaemon : IAsyncDisposable
 
     /// <summary>Reads until <paramref name="done"/> holds or the deadline passes (then fails with what
     /// was last read and the daemon's output).</summary>
-    private async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan timeout, Func<T, string> failure)
+    public async Task<T> PollAsync<T>(Func<Task<T>> read, Func<T, bool> done, TimeSpan timeout, Func<T, string> failure)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)

@@ -6,6 +6,7 @@ using Loop.Domain.Runs;
 /// <param name="Model">The channel's model; null leaves it to the settings (<c>claude_model</c>).</param>
 /// <param name="Standalone">The run continues no chat conversation: a task with a session of its own
 /// (context isolated). A direct run then sends its prompt alone.</param>
+/// <param name="MaxBudgetUsd">What the run may spend at most (the least its budgets have left); null: no limit.</param>
 public sealed record AgentRunRequest(
     string RunId,
     string ChannelId,
@@ -13,7 +14,8 @@ public sealed record AgentRunRequest(
     string Prompt,
     string? SessionId,
     string? Model = null,
-    bool Standalone = false);
+    bool Standalone = false,
+    decimal? MaxBudgetUsd = null);
 
 public enum AgentOutcome
 {

@@ -1,5 +1,6 @@
 namespace Loop.Domain.Channels;
 
+using Loop.Domain.Budgets;
 using Loop.Domain.Runs;
 
 /// <summary>The bounded pool of agent slots shared by all channels. Waiters are served in the
@@ -17,5 +18,8 @@ public interface IChannelObserver
     void RunStarted(Run run);
     void RunOutput(string channelId, string runId, string line);
     void RunFinished(Run run, ChatMessage reply);
+
+    /// <summary>A run brought its channel, task or connector to 80% of a budget, or spent it.</summary>
+    void BudgetNotice(Run run, BudgetNotice notice);
     void Fault(string channelId, string? runId, Exception error);
 }

@@ -1,12 +1,14 @@
 namespace Loop.Domain.Channels;
 
 using Loop.Domain.Agents;
+using Loop.Domain.Budgets;
 using Loop.Domain.Runs;
 using Loop.Domain.Tasks;
 
 /// <summary>Everything a channel's runs need from the world. <see cref="Runner"/> runs the agent in
 /// a container, <see cref="DirectRunner"/> for a channel in direct mode. <see cref="ReadPromptFile"/> reads a
-/// task's prompt file (work dir, path relative to it), throwing <see cref="PromptFileException"/>.</summary>
+/// task's prompt file (work dir, path relative to it), throwing <see cref="PromptFileException"/>.
+/// <see cref="Budgets"/> holds each run to the budgets of its channel, task and connector.</summary>
 public sealed record ChannelRunsContext(
     ILoopStore Store,
     IAgentRunner Runner,
@@ -15,7 +17,8 @@ public sealed record ChannelRunsContext(
     TimeProvider Time,
     Func<Channel, string> WorkDirOf,
     Func<string, string, string> ReadPromptFile,
-    IAgentRunner DirectRunner);
+    IAgentRunner DirectRunner,
+    BudgetGuard Budgets);
 
 /// <summary>
 /// What one channel does with its work, one run at a time: each run takes every pending message
@@ -147,7 +150,64 @@ public sealed class ChannelRuns
         }
         _context.Observer.RunQueued(run);
 
-        AgentRunResult result;
+        // Checked before waiting for a slot: a run its budgets cannot pay for does not hold one.
+        var allowance = await _context.Budgets.BeforeRunAsync(channel, task, stopping);
+        AgentRunResult? result;
+        if (allowance.Refusal is { } refusal)
+        {
+            result = new AgentRunResult(AgentOutcome.Cancelled, null, null, null, refusal, RunUsage.None);
+        }
+        else
+        {
+            (run, result) = await StartAsync(run, channel, task, session, allowance, cancellation, stopping);
+            if (result is null)
+            {
+                return true; // cancelled while it waited in the store
+            }
+        }
+        stopping.ThrowIfCancellationRequested();
+
+        run = Finish(run, result);
+        var notices = allowance.Refusal is null
+            ? await _context.Budgets.AfterRunAsync(channel, task, _context.Budgets.CostOf(run.Model, run.Usage), stopping)
+            : [];
+        ChatMessage reply;
+        try
+        {
+            reply = await store.FinishRunAsync(run, ReplyTo(run, allowance.Refusal, notices), session.ChangeTo(result.SessionId), stopping);
+        }
+        catch (RunEndedElsewhereException superseded)
+        {
+            // This node was taken for dead while the run went on: another reported it and ran its messages again.
+            _context.Observer.Fault(ChannelId, run.Id, superseded);
+            return true;
+        }
+        foreach (var notice in notices)
+        {
+            _context.Observer.BudgetNotice(run, notice);
+        }
+        _context.Observer.RunFinished(run, reply);
+        return true;
+    }
+
+    /// <summary>What the channel is told: the refusal of a run its budgets could not pay for; else the
+    /// run's answer, with the budget notices it brought beneath it, so every chat shows them.</summary>
+    private static NewMessage ReplyTo(Run run, string? refusal, IReadOnlyList<BudgetNotice> notices)
+    {
+        if (refusal is not null)
+        {
+            return new NewMessage(run.ChannelId, MessageRole.System, "loop", refusal, run.Id);
+        }
+        var reply = RunReplies.For(run);
+        return notices.Count == 0 ? reply : reply with { Content = reply.Content + "\n\n" + string.Join("\n", notices.Select(n => "Loop: " + n.Text)) };
+    }
+
+    /// <summary>Waits for a slot (a container run), starts the run in the store and runs the agent. A null
+    /// result: the run was cancelled in the store while it waited, and nothing is left to do.</summary>
+    private async Task<(Run Run, AgentRunResult? Result)> StartAsync(Run run, Channel channel, ScheduledTask? task, SessionOwner session, BudgetAllowance allowance,
+        CancellationTokenSource cancellation, CancellationToken stopping)
+    {
+        var store = _context.Store;
         try
         {
             // A direct run is an API call from the daemon, not a container: it takes no slot of the
@@ -157,7 +217,7 @@ public sealed class ChannelRuns
                 var startedAt = _context.Time.GetUtcNow();
                 if (!await store.TryStartRunAsync(run.Id, startedAt, stopping))
                 {
-                    return true; // cancelled while it waited in the store
+                    return (run, null);
                 }
                 run = run with { Status = RunStatus.Running, StartedAt = startedAt };
                 string? unreadable = null;
@@ -174,32 +234,16 @@ public sealed class ChannelRuns
                     }
                 }
                 _context.Observer.RunStarted(run);
-                result = unreadable is null
-                    ? await RunAgentAsync(run, session, cancellation.Token)
-                    : new AgentRunResult(AgentOutcome.Failed, null, null, null, unreadable + "; the agent was not started", RunUsage.None);
+                return (run, unreadable is null
+                    ? await RunAgentAsync(run, session, allowance.MaxUsd, cancellation.Token)
+                    : new AgentRunResult(AgentOutcome.Failed, null, null, null, unreadable + "; the agent was not started", RunUsage.None));
             }
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
             // Cancelled while waiting for a slot.
-            result = new AgentRunResult(AgentOutcome.Cancelled, null, null, null, "cancelled before it started", RunUsage.None);
+            return (run, new AgentRunResult(AgentOutcome.Cancelled, null, null, null, "cancelled before it started", RunUsage.None));
         }
-        stopping.ThrowIfCancellationRequested();
-
-        run = Finish(run, result);
-        ChatMessage reply;
-        try
-        {
-            reply = await store.FinishRunAsync(run, RunReplies.For(run), session.ChangeTo(result.SessionId), stopping);
-        }
-        catch (RunEndedElsewhereException superseded)
-        {
-            // This node was taken for dead while the run went on: another reported it and ran its messages again.
-            _context.Observer.Fault(ChannelId, run.Id, superseded);
-            return true;
-        }
-        _context.Observer.RunFinished(run, reply);
-        return true;
     }
 
     private string ReadPromptFile(Channel channel, string promptFile) =>
@@ -209,7 +253,7 @@ public sealed class ChannelRuns
     private static string PromptFromFile(ScheduledTask task, string text) =>
         task.Type == TaskType.Loop ? LoopTaskPolicy.PromptFor(task with { Prompt = text }) : text;
 
-    private async Task<AgentRunResult> RunAgentAsync(Run run, SessionOwner session, CancellationToken cancellationToken)
+    private async Task<AgentRunResult> RunAgentAsync(Run run, SessionOwner session, decimal? maxBudgetUsd, CancellationToken cancellationToken)
     {
         var observer = new RunOutputForwarder(_context.Observer, run);
         var channel = session.Channel;
@@ -219,7 +263,7 @@ public sealed class ChannelRuns
         // before): it starts a new session.
         var sessionId = !direct && DirectSession.IsDirect(session.Current) ? null : session.Current;
         var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(channel), run.Prompt, sessionId,
-            channel.Model, Standalone: session.IsTaskOwn);
+            channel.Model, Standalone: session.IsTaskOwn, MaxBudgetUsd: maxBudgetUsd);
         var result = await runner.RunAsync(request, observer, cancellationToken);
         if (result.SessionNotFound && request.SessionId is not null)
         {

@@ -34,8 +34,9 @@ public sealed class PriceTable(IReadOnlyDictionary<string, ModelPrice> prices)
         Find(model)?.CostOf(usage.InputTokens, usage.OutputTokens, usage.CacheCreationInputTokens, usage.CacheReadInputTokens);
 }
 
-/// <summary>Which finished runs to count: finished in [From, To), of one channel or all.</summary>
-public sealed record UsageQuery(DateTimeOffset? From, DateTimeOffset? To, string? ChannelId);
+/// <summary>Which finished runs to count: finished in [From, To), of one channel or all, of one task,
+/// of the channels of one connector.</summary>
+public sealed record UsageQuery(DateTimeOffset? From, DateTimeOffset? To, string? ChannelId, string? TaskId = null, string? ConnectorId = null);
 
 public enum UsageGrouping
 {

@@ -28,7 +28,7 @@ public static class LoopTaskPolicy
         if (run.Status != RunStatus.Succeeded)
         {
             return run.Status == RunStatus.Cancelled
-                ? new LoopDecision(LoopState.Stopped, $"iteration {task.Iteration} was cancelled", null)
+                ? new LoopDecision(LoopState.Stopped, $"iteration {task.Iteration} was cancelled" + (run.Error is { } why ? $": {why}" : ""), null)
                 : new LoopDecision(LoopState.Failed, $"iteration {task.Iteration} {run.Status.ToWire()}: {run.Error}", null);
         }
         if (StatesPromise(output, task.CompletionPromise))
