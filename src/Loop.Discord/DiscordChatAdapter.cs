@@ -42,7 +42,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private int _commandsRegistered;
 
     public DiscordChatAdapter(Connector connector, DiscordOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
-        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers)
+        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers, BudgetService budgets)
     {
         Connector = connector;
         _options = options;
@@ -53,7 +53,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         _logger = loggers.CreateLogger<DiscordChatAdapter>();
         _loggers = loggers;
         _rest = new DiscordRestClient(options, time, loggers.CreateLogger<DiscordRestClient>());
-        _commands = new SlashCommands(tasks, health);
+        _commands = new SlashCommands(tasks, health, budgets);
     }
 
     public Connector Connector { get; }

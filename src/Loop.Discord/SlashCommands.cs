@@ -3,6 +3,7 @@ namespace Loop.Discord;
 using System.Text;
 using System.Text.Json.Nodes;
 using Loop.Grains;
+using Loop.Domain.Budgets;
 using Loop.Domain.Tasks;
 using Loop.Runtime;
 
@@ -11,7 +12,7 @@ using Loop.Runtime;
 /// subcommand does. Everything goes through <see cref="TaskService"/> as the REST API does, so
 /// input is validated with the same messages.
 /// </summary>
-public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health)
+public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health, BudgetService budgets)
 {
     private const int SubCommand = 1, SubCommandGroup = 2, Text = 3;
 
@@ -38,6 +39,9 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health)
                     TypeOption(required: false),
                     Option("prompt", "The new prompt", required: false)),
                 Sub("status", "Show Loop's status"),
+                Sub("budget", "Show this channel's budget, or set its daily and monthly limits in USD",
+                    Option("daily", "USD a day (UTC), e.g. 5; none for no limit", required: false),
+                    Option("monthly", "USD a month (UTC), e.g. 50; none for no limit", required: false)),
                 new JsonObject
                 {
                     ["type"] = SubCommandGroup,
@@ -150,6 +154,8 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health)
                 return $"Updated task `{edited.Id}`: {Describe(edited)}";
             case "status":
                 return Status(await tasks.ListAsync(caller, channelId, cancellationToken));
+            case "budget":
+                return await BudgetAsync(caller, channelId, Get("daily"), Get("monthly"), cancellationToken);
             case "template add":
                 var (added, isNew) = await tasks.AddTemplateAsync(caller, channelId, Required(Get("name"), "name"), cancellationToken);
                 return isNew
@@ -165,6 +171,52 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health)
             default:
                 return $"Unknown command `/loop {path}`.";
         }
+    }
+
+    /// <summary>Sets the limits given (the other stays as it was), then shows the channel's budget and its connector's.</summary>
+    private async Task<string> BudgetAsync(Caller caller, string channelId, string? daily, string? monthly, CancellationToken cancellationToken)
+    {
+        var status = await budgets.GetAsync(caller, BudgetScope.Channel, channelId, cancellationToken);
+        if (daily is not null || monthly is not null)
+        {
+            var change = new BudgetChange(
+                daily is null ? status.Limits.DailyUsd : Usd("daily", daily),
+                monthly is null ? status.Limits.MonthlyUsd : Usd("monthly", monthly));
+            status = await budgets.SetAsync(caller, BudgetScope.Channel, channelId, change, cancellationToken);
+        }
+        var text = new StringBuilder(Describe("This channel", status));
+        if (await budgets.GetConnectorBudgetAsync(channelId, cancellationToken) is { } connector)
+        {
+            text.Append('\n').Append(Describe($"Connector {connector.Name}", connector));
+        }
+        return text.ToString();
+    }
+
+    private static string Describe(string what, BudgetStatus status)
+    {
+        string Period(BudgetPeriod period, string word)
+        {
+            var resets = $"resets <t:{status.ResetsAt(period).ToUnixTimeSeconds()}:R>";
+            return status.Limits.Of(period) is { } limit
+                ? $"{word} {BudgetWire.Usd(status.Spent(period))} of {BudgetWire.Usd(limit)} ({resets})"
+                : $"{word} {BudgetWire.Usd(status.Spent(period))} spent, no limit";
+        }
+        var spent = status.Exhausted is null ? "" : " · **spent**: runs are refused until it resets";
+        var hint = status.Limits.IsNone ? " · set one with `/loop budget daily:5 monthly:50`" : "";
+        return $"**{what}**: {Period(BudgetPeriod.Day, "today")} · {Period(BudgetPeriod.Month, "this month")}{spent}{hint}";
+    }
+
+    /// <summary>A limit as typed in Discord: a number of USD, or none.</summary>
+    private static decimal? Usd(string field, string text)
+    {
+        var trimmed = text.Trim().TrimStart('$');
+        if (trimmed.Equals("none", StringComparison.OrdinalIgnoreCase) || trimmed.Equals("off", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        return decimal.TryParse(trimmed, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out var usd)
+            ? usd
+            : throw new LoopValidationException(field, $"{field} must be a number of USD like 5 or 2.50, or none (found \"{text}\")");
     }
 
     private static string Required(string? value, string field = "task_id") =>

@@ -40,6 +40,18 @@ public sealed class BudgetService(ILoopStore store, ChannelService channels, Tas
         return await guard.StatusAsync(budget, name, 0m, cancellationToken);
     }
 
+    /// <summary>The budget of the connector a channel talks through, when it has one with a limit.</summary>
+    public async Task<BudgetStatus?> GetConnectorBudgetAsync(string channelId, CancellationToken cancellationToken)
+    {
+        if ((await store.GetChannelAsync(channelId, cancellationToken))?.Platform is not { } connectorId
+            || (await store.GetBudgetsAsync([new BudgetKey(BudgetScope.Connector, connectorId)], cancellationToken)).FirstOrDefault() is not { } budget)
+        {
+            return null;
+        }
+        var name = (await store.GetConnectorAsync(connectorId, cancellationToken))?.Name ?? connectorId;
+        return await guard.StatusAsync(budget, name, 0m, cancellationToken);
+    }
+
     /// <summary>Every budget that has a limit, with what its scope spent.</summary>
     public async Task<IReadOnlyList<BudgetStatus>> ListAsync(Caller caller, CancellationToken cancellationToken)
     {

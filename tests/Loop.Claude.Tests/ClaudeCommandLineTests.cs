@@ -37,6 +37,15 @@ public sealed class ClaudeCommandLineTests
     }
 
     [Fact]
+    public void What_the_budgets_leave_is_passed_as_max_budget_usd_in_invariant_digits()
+    {
+        var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", "m.json", MaxBudgetUsd: 2.7458000m));
+
+        Assert.Equal(["--max-budget-usd", "2.7458"], argv.TakeLast(2));
+        Assert.DoesNotContain("--max-budget-usd", ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", "m.json")));
+    }
+
+    [Fact]
     public void Blank_model_and_session_are_left_out()
     {
         var argv = ClaudeCommandLine.Build(new ClaudeCommandOptions("claude", "m.json", Model: " ", ResumeSessionId: ""));

@@ -124,6 +124,27 @@ public sealed class SlashCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Budget_shows_what_the_channel_spent_and_sets_its_limits_one_at_a_time()
+    {
+        var channel = await LoopChannelAsync();
+        Assert.Equal("**This channel**: today $0.00 spent, no limit · this month $0.00 spent, no limit · set one with `/loop budget daily:5 monthly:50`",
+            await RunAsync("budget"));
+
+        var set = await RunAsync("budget", ("daily", "5"), ("monthly", "$50"));
+        Assert.Matches(@"^\*\*This channel\*\*: today \$0\.00 of \$5\.00 \(resets <t:\d+:R>\) · this month \$0\.00 of \$50\.00 \(resets <t:\d+:R>\)$", set);
+        await RunAsync("budget", ("monthly", "none"));
+        var budgets = _bot.Node.Get<BudgetService>();
+        var stored = await budgets.GetAsync(Caller.User, Loop.Domain.Budgets.BudgetScope.Channel, channel, CancellationToken.None);
+        Assert.Equal(new Loop.Domain.Budgets.BudgetLimits(5m, null), stored.Limits);
+
+        Assert.Equal("❌ daily must be a number of USD like 5 or 2.50, or none (found \"lots\")", await RunAsync("budget", ("daily", "lots")));
+        Assert.StartsWith("❌ daily_usd must be a number of USD from 0 to 1000000", await RunAsync("budget", ("daily", "-1")));
+
+        await budgets.SetAsync(Caller.User, Loop.Domain.Budgets.BudgetScope.Connector, "discord", new BudgetChange(null, 100m), CancellationToken.None);
+        Assert.Contains("\n**Connector discord**: today $0.00 spent, no limit · this month $0.00 of $100.00 (resets <t:", await RunAsync("budget"));
+    }
+
+    [Fact]
     public async Task Template_list_add_and_autocomplete()
     {
         var list = await RunPathAsync(["template", "list"]);
