@@ -70,4 +70,40 @@ public sealed class UsagePageTests(DashboardFixture fixture)
             }
         });
     }
+
+    [Fact]
+    public async Task A_budget_set_on_the_page_is_enforced_and_the_page_shows_it_spent()
+    {
+        var channel = await fixture.Daemon.CreateChannelAsync();
+        var channelId = (string)channel["id"]!;
+
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            await Ui.GoToAsync(page, "usage", "Usage");
+            await page.GetByTestId("budget-scope").SelectOptionAsync("channel");
+            await page.GetByTestId("budget-target").SelectOptionAsync(channelId);
+            await page.GetByLabel("Daily USD").FillAsync("-2");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Set budget" }).ClickAsync();
+            await Expect(page.Locator(".field-error")).ToContainTextAsync("daily_usd must be a number of USD from 0");
+
+            await page.GetByLabel("Daily USD").FillAsync("0.25");
+            await page.GetByRole(AriaRole.Button, new() { Name = "Set budget" }).ClickAsync();
+            var row = page.GetByTestId($"budget-{channelId}");
+            await Expect(row).ToContainTextAsync($"channel {(string)channel["name"]!}");
+            await Expect(row).ToContainTextAsync("$0.00 of $0.25");
+
+            await fixture.Daemon.PostMessageAsync(channelId, "[[reply costly]] [[usage cost=0.3]]");
+            await fixture.Daemon.WaitForFinishedRunsAsync(channelId, 1, TimeSpan.FromSeconds(60));
+            await page.ReloadAsync();
+            await Expect(row).ToContainTextAsync("daily budget spent");
+            await Expect(row).ToContainTextAsync("$0.30 of $0.25");
+            await Screenshots.SaveAsync(page, "usage-budgets");
+        });
+
+        await fixture.Daemon.PostMessageAsync(channelId, "[[reply must not run]]");
+        var refused = (await fixture.Daemon.WaitForFinishedRunsAsync(channelId, 2, TimeSpan.FromSeconds(60)))[1];
+        Assert.Equal("cancelled", (string)refused["status"]!);
+        Assert.StartsWith("Not run: the daily budget of channel", (string)refused["error"]!);
+    }
 }

@@ -55,6 +55,7 @@ export const api = {
   get: async (path) => (await request('GET', path)).data,
   post: async (path, body) => (await request('POST', path, body)).data,
   patch: async (path, body) => (await request('PATCH', path, body)).data,
+  put: async (path, body) => (await request('PUT', path, body)).data,
   del: async (path) => (await request('DELETE', path)).data,
 };
 

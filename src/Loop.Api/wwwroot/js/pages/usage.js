@@ -3,6 +3,7 @@
 import { api, query } from '../api.js';
 import { h, alertBox, formatCost, formatCount, formatNumber, formatTime, formatDuration, statusBadge, throttle } from '../ui.js';
 import { columnChart, barList } from '../charts.js';
+import { budgetsCard } from './budgets.js';
 import { onLiveEvent, onLiveStatus } from '../live.js';
 
 const CALL_PAGE = 50;
@@ -15,6 +16,7 @@ export function render(root) {
     [7, 30, 90, 365].map((days) => h('option', { value: days, selected: days === 30 }, `last ${days} days`)));
   const totals = h('div', { class: 'totals' });
   const charts = h('div', { class: 'charts' });
+  const budgets = budgetsCard();
   const calls = h('tbody');
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
   let lastCall = null;
@@ -23,7 +25,7 @@ export function render(root) {
   root.append(
     h('header', { class: 'page-header' }, h('h1', {}, 'Usage'),
       h('div', { class: 'actions' }, h('div', { class: 'field inline' }, h('label', { for: period.id }, 'Period'), period))),
-    alert, totals, charts,
+    alert, totals, charts, budgets,
     h('div', { class: 'table-wrap' }, h('table', {}, h('caption', {}, 'Recent calls'),
       h('thead', {}, h('tr', {}, ['Finished', 'Channel', 'Task', 'Model', 'Status', 'Tokens in / out', 'Cost', 'Duration'].map((c) => h('th', { scope: 'col' }, c)))),
       calls)),
@@ -31,7 +33,7 @@ export function render(root) {
 
   period.addEventListener('change', load);
   more.addEventListener('click', loadCalls);
-  // Seven calls a refresh: at most every 15 s however busy the daemon is.
+  // Nine calls a refresh: at most every 15 s however busy the daemon is.
   const refresh = throttle(load, 15000);
   const stopEvents = onLiveEvent((event) => { if (event.kind === 'run.finished' || event.kind === 'run.error') refresh(); });
   // Back after a break: the page may have opened while the daemon was away, with nothing loaded.
@@ -44,10 +46,10 @@ export function render(root) {
     const from = new Date(Date.now() - days * 86400000).toISOString();
     const range = query({ from });
     try {
-      const [total, daily, models, byChannel, byTask, channels, tasks] = await Promise.all([
+      const [total, daily, models, byChannel, byTask, channels, tasks, connectors] = await Promise.all([
         api.get(`/api/usage${range}`), api.get(`/api/usage/daily${query({ days })}`), api.get(`/api/usage/models${range}`),
         api.get(`/api/usage/channels${range}`), api.get(`/api/usage/tasks${range}`),
-        api.get('/api/channels?limit=500'), api.get('/api/tasks'),
+        api.get('/api/channels?limit=500'), api.get('/api/tasks'), api.get('/api/connectors'),
       ]);
       names = new Map([...channels.map((c) => [c.id, c.name]), ...tasks.map((t) => [t.id, t.name])]);
       drawTotals(total);
@@ -59,6 +61,7 @@ export function render(root) {
         figure('Cost by model', barList('Cost by model', models.map((g) => group(g, 'unknown model')), formatCost)),
         figure('Cost by channel', barList('Cost by channel', byChannel.map((g) => group(g, 'unknown')), formatCost)),
         figure('Cost by task', barList('Cost by task', byTask.map((g) => group(g, 'chat (no task)')), formatCost)));
+      await budgets.load({ channels, tasks, connectors });
       lastCall = null;
       calls.replaceChildren();
       await loadCalls();
