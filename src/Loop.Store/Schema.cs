@@ -253,6 +253,11 @@ internal static class Schema
             -- A task whose prompt is a file of its project, read afresh at each run.
             ALTER TABLE tasks ADD COLUMN prompt_file TEXT NULL;
             """),
+        new(17, "channel progress", """
+            -- What a channel's chat shows while a run works: nothing, its tool calls, or also the
+            -- agent's remarks between them.
+            ALTER TABLE channels ADD COLUMN progress TEXT NOT NULL DEFAULT 'tools' CHECK (progress IN ('off', 'tools', 'verbose'));
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"
