@@ -431,7 +431,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         var runId = run.Run.Id;
         var discordChannel = run.Chat;
         string? messageId = null;
-        var progress = new RunProgress(run.Run.StartedAt ?? _time.GetUtcNow(), run.Channel.Progress, run.Channel.DirPath);
+        var progress = new RunProgress(run.Run.StartedAt ?? _time.GetUtcNow(), run.Channel.Progress, _channels.WorkDirOf(run.Channel));
         return RunStatusReporter.Start(runId, progress, new StatusPacer(StatusPacer.DefaultMinGap, StatusPacer.DefaultClockGap), ShowAsync, _time, _logger, _stop.Token);
 
         async Task ShowAsync(StatusView view, CancellationToken cancellationToken)

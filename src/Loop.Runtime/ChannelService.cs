@@ -189,6 +189,9 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         return (await store.EnsureExternalChannelAsync(platform, externalId, name, agent, cancellationToken)).Channel;
     }
 
+    /// <summary>The directory a channel's agent works in: its project, else its own folder under the Loop home.</summary>
+    public string WorkDirOf(Channel channel) => channel.DirPath ?? paths.ChannelWorkDir(channel.Id);
+
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);
 
