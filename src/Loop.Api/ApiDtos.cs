@@ -13,21 +13,22 @@ using Loop.Runtime;
 public sealed record CreateChannelRequest(string? DirPath, string? Name, string? Mode = null, string? Model = null);
 
 /// <summary>A change to a channel: each field given is changed, the others stay.</summary>
-public sealed record ChangeChannelRequest(string? Name, string? DirPath, string? Mode = null, string? Model = null);
+public sealed record ChangeChannelRequest(string? Name, string? DirPath, string? Mode = null, string? Model = null, string? Progress = null);
 
 public sealed record PostMessageRequest(string? Author, string? Content);
 
 /// <summary>A channel and its work: <c>queued</c> counts user messages not yet in a run plus queued
 /// runs, <c>active_run_id</c> is its running run, <c>last_run</c> its newest run;
-/// <c>mode</c> is where its agent runs (container or direct), <c>model</c> the model it asks for (null: the configured one).</summary>
+/// <c>mode</c> is where its agent runs (container or direct), <c>model</c> the model it asks for (null: the configured one),
+/// <c>progress</c> what its chat shows while a run works (off, tools or verbose).</summary>
 public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    string? Platform, string? ExternalId, int Queued, string? ActiveRunId, RunSummaryDto? LastRun, string Mode, string? Model)
+    string? Platform, string? ExternalId, int Queued, string? ActiveRunId, RunSummaryDto? LastRun, string Mode, string? Model, string Progress)
 {
     public static ChannelDto From(ChannelOverview o)
     {
         var c = o.Channel;
         return new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt, c.Platform, c.ExternalId,
-            o.Queued, o.RunningRunId, o.LastRun is { } last ? RunSummaryDto.From(last) : null, c.Mode.ToWire(), c.Model);
+            o.Queued, o.RunningRunId, o.LastRun is { } last ? RunSummaryDto.From(last) : null, c.Mode.ToWire(), c.Model, c.Progress.ToWire());
     }
 }
 

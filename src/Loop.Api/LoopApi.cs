@@ -63,7 +63,7 @@ public static class LoopApi
         app.MapMethods("/api/channels/{id}", [HttpMethods.Patch, HttpMethods.Put], async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.ChangeChannelRequest, ct);
-            return Results.Json(ChannelDto.From(await channels.UpdateChannelAsync(ApiCallers.Of(request.HttpContext), id, new ChannelChange(body.Name, body.DirPath, body.Mode, body.Model), ct)), json.ChannelDto);
+            return Results.Json(ChannelDto.From(await channels.UpdateChannelAsync(ApiCallers.Of(request.HttpContext), id, new ChannelChange(body.Name, body.DirPath, body.Mode, body.Model, body.Progress), ct)), json.ChannelDto);
         })
             .WithName("ChangeChannel")
             .WithSummary("Rename a channel, move it to another directory (forgetting its session), or change its mode or model (\"\" for the configured one); 409 while a run works in it, or when another channel has the directory")

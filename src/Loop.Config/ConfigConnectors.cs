@@ -101,6 +101,7 @@ internal sealed class ConfigConnectors
                 ["gateway_url"] = config.DiscordGatewayUrl,
                 [ConnectorSpec.ModeSetting] = config.DiscordMode,
                 [ConnectorSpec.ModelSetting] = config.DiscordModel,
+                [ConnectorSpec.ProgressSetting] = config.DiscordProgress,
             };
             connectors.Add(Checked(ConnectorKind.Discord, discord, null, sources));
         }

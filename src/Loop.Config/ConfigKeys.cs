@@ -100,6 +100,7 @@ internal static class ConfigKeys
         AnthropicBaseUrl = "https://api.anthropic.com",
         DiscordMode = "direct",
         DiscordModel = "claude-sonnet-4-5",
+        DiscordProgress = "verbose",
     };
 
     private static readonly Choice LogLevels = new("one of trace, debug, info, warn, error, critical",
@@ -142,6 +143,7 @@ internal static class ConfigKeys
         new("discord_gateway_url", ScalarKind.OptionalText, c => c.DiscordGatewayUrl, (c, v) => c with { DiscordGatewayUrl = (string?)v }),
         new("discord_mode", ScalarKind.OptionalText, c => c.DiscordMode, (c, v) => c with { DiscordMode = (string?)v }),
         new("discord_model", ScalarKind.OptionalText, c => c.DiscordModel, (c, v) => c with { DiscordModel = (string?)v }),
+        new("discord_progress", ScalarKind.OptionalText, c => c.DiscordProgress, (c, v) => c with { DiscordProgress = (string?)v }),
         new("anthropic_base_url", ScalarKind.OptionalText, c => c.AnthropicBaseUrl, (c, v) => c with { AnthropicBaseUrl = (string?)v }),
     ];
 

@@ -129,6 +129,9 @@ public sealed record LoopConfig
     /// <summary>The model of the Discord bot's channels (null: <see cref="ClaudeModel"/>).</summary>
     public string? DiscordModel { get; init; }
 
+    /// <summary>What the Discord bot's new channels show while a run works: "off", "tools" or "verbose" (null: tools).</summary>
+    public string? DiscordProgress { get; init; }
+
     /// <summary>The connectors config.json declares (telegram_*, email_*, whatsapp_*, and Discord's keys).
     /// Their credentials are secrets: never logged.</summary>
     public IReadOnlyList<ConfiguredConnector> Connectors { get; init; } = [];

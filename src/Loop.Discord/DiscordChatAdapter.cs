@@ -14,12 +14,14 @@ using Microsoft.Extensions.Logging;
 /// <summary>
 /// The Discord bot. Messages that address it (a mention, a reply to it, <c>!loop …</c>, any DM)
 /// become messages of the Loop channel bound to their Discord channel; runs of Discord-bound
-/// channels show the bot typing and end with a reply (referencing the message that started it);
+/// channels show the bot typing, a status message with the run's progress and a Stop button (unless the
+/// channel's progress is off), and end with a reply (referencing the message that started it);
 /// <c>/loop</c> slash commands manage tasks; <c>loop mcp --dir</c> gets a guild channel per directory.
 /// </summary>
 public sealed partial class DiscordChatAdapter : IChatAdapter
 {
     private const string Prefix = "!loop";
+    private const string StopPrefix = "loop:stop:";
 
     private readonly DiscordOptions _options;
     private readonly ChannelService _channels;
@@ -37,6 +39,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly object _gate = new();
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunStatusReporter> _statuses = new(StringComparer.Ordinal);
     private readonly List<Task> _background = [];
     private ConnectorRunFeed? _runs;
     private int _commandsRegistered;
@@ -65,7 +68,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunEventAsync, _time, _logger);
+        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunEventAsync, _time, _logger, withOutput: true);
         return Task.CompletedTask;
     }
 
@@ -210,6 +213,11 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         var token = (string)interaction["token"]!;
         var type = (int?)interaction["type"];
         var data = interaction["data"];
+        if (type == 3)
+        {
+            await OnComponentAsync(interaction, cancellationToken);
+            return;
+        }
         if ((string?)data?["name"] != "loop")
         {
             return;
@@ -259,6 +267,73 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         catch (Exception error) when (error is not OperationCanceledException)
         {
             _logger.LogError(error, "Answering Discord interaction {InteractionId} failed", id);
+        }
+    }
+
+    /// <summary>A click on a message component: the Stop button of a status message cancels its run, through
+    /// the same path as the API's cancel. Whoever may talk to the bot in the channel may stop its runs (Discord
+    /// has no whitelist yet); a button only stops a run of the channel it is in.</summary>
+    private async Task OnComponentAsync(JsonNode interaction, CancellationToken cancellationToken)
+    {
+        var id = (string)interaction["id"]!;
+        var token = (string)interaction["token"]!;
+        var customId = (string?)interaction["data"]?["custom_id"];
+        try
+        {
+            if (customId is null || !customId.StartsWith(StopPrefix, StringComparison.Ordinal) || (int?)interaction["data"]?["component_type"] != 2)
+            {
+                // Not one of ours: acknowledged, so Discord does not show the click as failed.
+                await _rest.RespondToInteractionAsync(id, token, new JsonObject { ["type"] = 6 }, cancellationToken);
+                return;
+            }
+            var runId = customId[StopPrefix.Length..];
+            var discordChannel = (string?)interaction["channel_id"] ?? (string?)interaction["channel"]?["id"];
+            var channel = discordChannel is null ? null : await _channels.FindChatChannelAsync(PlatformName, discordChannel, cancellationToken);
+            var who = (string?)interaction["member"]?["user"]?["username"] ?? (string?)interaction["user"]?["username"] ?? "someone";
+            Run run;
+            try
+            {
+                if (channel is null)
+                {
+                    throw new LoopNotFoundException("this channel has no Loop channel");
+                }
+                // A caller of the channel itself: a button copied into another channel cannot stop its run.
+                run = await _channels.GetRunAsync(new Caller(channel.Id), runId, cancellationToken);
+            }
+            catch (Exception refused) when (refused is LoopNotFoundException or LoopForbiddenException)
+            {
+                await _rest.RespondToInteractionAsync(id, token, new JsonObject
+                {
+                    ["type"] = 4,
+                    ["data"] = new JsonObject { ["content"] = $"❌ This button cannot stop run {runId}: {refused.Message}", ["flags"] = 64 },
+                }, cancellationToken);
+                return;
+            }
+            if (run.Status.IsFinal())
+            {
+                // The button of a run that ended (its status was left behind by a node that stopped): removed.
+                await _rest.RespondToInteractionAsync(id, token, new JsonObject
+                {
+                    ["type"] = 7,
+                    ["data"] = new JsonObject { ["components"] = new JsonArray() },
+                }, cancellationToken);
+                return;
+            }
+            // Acknowledged first (Discord allows 3 s); the status message says "Stopped" once the run has ended.
+            await _rest.RespondToInteractionAsync(id, token, new JsonObject { ["type"] = 6 }, cancellationToken);
+            try
+            {
+                await _channels.CancelRunAsync(new Caller(channel!.Id), runId, cancellationToken);
+                _logger.LogInformation("{User} stopped run {RunId} from Discord", who, runId);
+            }
+            catch (LoopConflictException)
+            {
+                // It ended meanwhile: its status shows how.
+            }
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            _logger.LogError(error, "Answering Discord component interaction {InteractionId} failed", id);
         }
     }
 
@@ -316,10 +391,29 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     private Task OnRunEventAsync(ChatRunEvent run, CancellationToken cancellationToken)
     {
+        if (run.IsOutput)
+        {
+            if (_statuses.TryGetValue(run.Run.Id, out var reporter))
+            {
+                reporter.Output(run.Text);
+            }
+            return Task.CompletedTask;
+        }
         if (!run.Ended)
         {
             StartTyping(run.Chat, run.Run.Id);
+            // Scheduled work has nobody waiting on it: its channel gets its output, not its progress.
+            if (run.Kind == "run.started" && run.Run.TaskId is null && run.Channel.Progress != ChannelProgress.Off && !_statuses.ContainsKey(run.Run.Id))
+            {
+                var status = StartStatus(run);
+                _statuses[run.Run.Id] = status;
+                Track(status.Completion);
+            }
             return Task.CompletedTask;
+        }
+        if (_statuses.TryRemove(run.Run.Id, out var ended))
+        {
+            ended.End(run.Run.Status, run.Run.FinishedAt ?? _time.GetUtcNow());
         }
         var typing = StopTyping(run.Chat, run.Run.Id);
         Track(SendInOrderAsync(run.Chat, async () =>
@@ -329,6 +423,55 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }));
         return Task.CompletedTask;
     }
+
+    /// <summary>The run's status message: created in the channel's order of posts (so before the reply), then
+    /// edited in place, the last time without its Stop button. The reply is a message of its own.</summary>
+    private RunStatusReporter StartStatus(ChatRunEvent run)
+    {
+        var runId = run.Run.Id;
+        var discordChannel = run.Chat;
+        string? messageId = null;
+        var progress = new RunProgress(run.Run.StartedAt ?? _time.GetUtcNow(), run.Channel.Progress, _channels.WorkDirOf(run.Channel));
+        return RunStatusReporter.Start(runId, progress, new StatusPacer(StatusPacer.DefaultMinGap, StatusPacer.DefaultClockGap), ShowAsync, _time, _logger, _stop.Token);
+
+        async Task ShowAsync(StatusView view, CancellationToken cancellationToken)
+        {
+            if (messageId is null)
+            {
+                Exception? failed = null;
+                await SendInOrderAsync(discordChannel, async () =>
+                {
+                    try
+                    {
+                        messageId = await _rest.CreateMessageAsync(discordChannel, view.Text, null, cancellationToken, StatusNonce(runId), StopButton(runId));
+                    }
+                    catch (Exception error) when (error is not OperationCanceledException)
+                    {
+                        failed = error;
+                    }
+                });
+                cancellationToken.ThrowIfCancellationRequested();
+                if (failed is not null || messageId is null)
+                {
+                    throw new InvalidOperationException($"posting it failed: {failed?.Message ?? "no message id"}", failed);
+                }
+                return;
+            }
+            await _rest.EditMessageAsync(discordChannel, messageId, view.Text, view.Final ? [] : StopButton(runId), cancellationToken);
+        }
+    }
+
+    /// <summary>The status message's one button; its custom id names the run it stops.</summary>
+    private static JsonArray StopButton(string runId) =>
+    [
+        new JsonObject
+        {
+            ["type"] = 1,
+            ["components"] = new JsonArray(new JsonObject { ["type"] = 2, ["style"] = 4, ["label"] = "Stop", ["custom_id"] = StopPrefix + runId }),
+        },
+    ];
+
+    private static string StatusNonce(string runId) => ReplyNonce(runId, -1);
 
     private Task PostReplyAsync(string discordChannel, Run run, string fallback, CancellationToken cancellationToken) =>
         _channels.PostReplyOnceAsync(run.Id, async ct =>
@@ -524,7 +667,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         Task[] pending;
         lock (_gate)
         {
-            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop)];
+            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop), .. _statuses.Values.Select(s => s.Completion)];
         }
         try
         {

@@ -46,7 +46,9 @@ public sealed class DiscordRestClient : IDisposable
     /// <summary>Posts a message; <paramref name="replyTo"/> makes it a reply to that message. Returns the new message's id.</summary>
     /// <param name="nonce">Up to 25 characters: Discord creates no second message with the same one for a few
     /// minutes, and answers the first (enforce_nonce), so a post repeated after a crash shows once.</param>
-    public async Task<string> CreateMessageAsync(string channelId, string content, string? replyTo, CancellationToken cancellationToken, string? nonce = null)
+    /// <param name="components">Message components (action rows of buttons), if any.</param>
+    public async Task<string> CreateMessageAsync(string channelId, string content, string? replyTo, CancellationToken cancellationToken, string? nonce = null,
+        JsonArray? components = null)
     {
         var body = new JsonObject
         {
@@ -54,6 +56,10 @@ public sealed class DiscordRestClient : IDisposable
             // Agent output may contain @everyone or role mentions: ping only the person replied to.
             ["allowed_mentions"] = new JsonObject { ["parse"] = new JsonArray(), ["replied_user"] = true },
         };
+        if (components is not null)
+        {
+            body["components"] = components;
+        }
         if (nonce is not null)
         {
             body["nonce"] = nonce;
@@ -66,6 +72,15 @@ public sealed class DiscordRestClient : IDisposable
         var message = await SendAsync(HttpMethod.Post, $"channels/{channelId}/messages", body, cancellationToken);
         return (string?)message?["id"] ?? "";
     }
+
+    /// <summary>Replaces a message's text and components (an empty array removes them).</summary>
+    public Task EditMessageAsync(string channelId, string messageId, string content, JsonArray components, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Patch, $"channels/{channelId}/messages/{messageId}", new JsonObject
+        {
+            ["content"] = content,
+            ["components"] = components,
+            ["allowed_mentions"] = new JsonObject { ["parse"] = new JsonArray() },
+        }, cancellationToken);
 
     public Task TriggerTypingAsync(string channelId, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, $"channels/{channelId}/typing", null, cancellationToken);

@@ -307,7 +307,7 @@ public sealed record NodeRuns(string Node, int Running, int Queued);
 /// <summary>What changes in a channel: each field that is not null. A new <see cref="DirPath"/> or
 /// <see cref="Mode"/> forgets its session; <see cref="Model"/> "" goes back to the configured model.</summary>
 public sealed record ChannelUpdate(string ChannelId, DateTimeOffset At, string? Name = null, string? DirPath = null,
-    ChannelMode? Mode = null, string? Model = null);
+    ChannelMode? Mode = null, string? Model = null, ChannelProgress? Progress = null);
 
 public enum ChannelWrite
 {

@@ -96,6 +96,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         {
             CheckModel(model);
         }
+        var progress = ProgressOf(change.Progress);
         var moves = change.DirPath is not null && change.DirPath != channel.DirPath;
         var switches = mode is not null && mode != channel.Mode;
         if ((moves || switches) && (await store.ListActiveRunsAsync(channelId, cancellationToken)).FirstOrDefault() is { } busy)
@@ -103,7 +104,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             throw new LoopConflictException($"channel {channelId} has a run {busy.Status.ToWire()} ({busy.Id}): wait for it to end or cancel it (POST /api/runs/{busy.Id}/cancel), then "
                 + (moves ? "move the channel" : "change its mode"));
         }
-        var update = new ChannelUpdate(channelId, time.GetUtcNow(), change.Name?.Trim(), change.DirPath, mode, model);
+        var update = new ChannelUpdate(channelId, time.GetUtcNow(), change.Name?.Trim(), change.DirPath, mode, model, progress);
         switch (await store.UpdateChannelAsync(update, cancellationToken))
         {
             case ChannelWrite.Missing:
@@ -127,6 +128,10 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         if (model is not null && (model.Length > 0 ? model : null) != channel.Model)
         {
             what.Add(model.Length > 0 ? $"uses model {model}" : "uses the configured model");
+        }
+        if (progress is { } shown && shown != channel.Progress)
+        {
+            what.Add(shown == ChannelProgress.Off ? "shows no progress while it works" : $"shows its progress ({shown.ToWire()}) while it works");
         }
         events?.Publish(new LoopEvent("channel.changed", time.GetUtcNow(), channelId, null,
             $"channel {(what.Count == 0 ? "unchanged" : string.Join(", ", what))}{(moves || switches ? ": its next run starts a new conversation" : "")}"));
@@ -183,6 +188,9 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         var agent = (await store.GetConnectorAsync(platform, cancellationToken))?.Agent ?? ChannelAgent.Default;
         return (await store.EnsureExternalChannelAsync(platform, externalId, name, agent, cancellationToken)).Channel;
     }
+
+    /// <summary>The directory a channel's agent works in: its project, else its own folder under the Loop home.</summary>
+    public string WorkDirOf(Channel channel) => channel.DirPath ?? paths.ChannelWorkDir(channel.Id);
 
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);
@@ -331,6 +339,10 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     private static ChannelMode? ModeOf(string? mode) => mode is null ? null
         : ChannelAgent.ParseMode(mode) ?? throw new LoopValidationException("mode", $"mode must be {ChannelAgent.ModeWords} (found \"{mode}\")");
 
+    /// <summary>The progress setting a person gave; null when none was.</summary>
+    private static ChannelProgress? ProgressOf(string? progress) => progress is null ? null
+        : ChannelAgent.ParseProgress(progress) ?? throw new LoopValidationException("progress", $"progress must be {ChannelAgent.ProgressWords} (found \"{progress}\")");
+
     private static void CheckModel(string model)
     {
         if (ChannelAgent.ModelProblem(model) is { } problem)
@@ -440,4 +452,4 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
 
 /// <summary>What a person asks to change in a channel, as given: null leaves a field as it is; a
 /// <see cref="Model"/> of "" goes back to the configured model.</summary>
-public sealed record ChannelChange(string? Name = null, string? DirPath = null, string? Mode = null, string? Model = null);
+public sealed record ChannelChange(string? Name = null, string? DirPath = null, string? Mode = null, string? Model = null, string? Progress = null);

@@ -274,6 +274,11 @@ internal static class Schema
                 PRIMARY KEY (scope, scope_id, notice)
             );
             """),
+        new(17, "channel progress", """
+            -- What a channel's chat shows while a run works: nothing, its tool calls, or also the
+            -- agent's remarks between them.
+            ALTER TABLE channels ADD COLUMN progress TEXT NOT NULL DEFAULT 'tools' CHECK (progress IN ('off', 'tools', 'verbose'));
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

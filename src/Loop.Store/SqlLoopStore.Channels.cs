@@ -40,6 +40,7 @@ public abstract partial class SqlLoopStore
                     dir_path = COALESCE(@dir_path, dir_path),
                     mode = COALESCE(@mode, mode),
                     model = CASE WHEN @model IS NULL THEN model WHEN @model = '' THEN NULL ELSE @model END,
+                    progress = COALESCE(@progress, progress),
                     updated_at = @now
                 WHERE id = @id
                 """, new
@@ -49,6 +50,7 @@ public abstract partial class SqlLoopStore
                 dir_path = dir,
                 mode = update.Mode?.ToWire(),
                 model = update.Model,
+                progress = update.Progress?.ToWire(),
                 now = Columns.ToMs(update.At),
             }, tx, cancellationToken));
             return updated == 1 ? ChannelWrite.Written : ChannelWrite.Missing;

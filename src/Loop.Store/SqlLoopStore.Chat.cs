@@ -22,9 +22,9 @@ public abstract partial class SqlLoopStore
                 return (existing.ToChannel(), false);
             }
             await connection.ExecuteAsync(Command("""
-                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, platform, external_id, mode, model)
-                VALUES (@id, @name, NULL, NULL, @now, @now, @platform, @external_id, @mode, @model)
-                """, new { id, name, now, platform, external_id = externalId, mode = agent.Mode.ToWire(), model = agent.Model }, tx, cancellationToken));
+                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, platform, external_id, mode, model, progress)
+                VALUES (@id, @name, NULL, NULL, @now, @now, @platform, @external_id, @mode, @model, @progress)
+                """, new { id, name, now, platform, external_id = externalId, mode = agent.Mode.ToWire(), model = agent.Model, progress = agent.Progress.ToWire() }, tx, cancellationToken));
             var row = await connection.QuerySingleAsync<ChannelRow>(Command(ChannelRow.Select + " WHERE id = @id", new { id }, tx, cancellationToken));
             return (row.ToChannel(), true);
         }, cancellationToken);

@@ -73,10 +73,10 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
         {
             // ON CONFLICT keeps this idempotent per directory even against another process on the same file.
             var inserted = await connection.ExecuteAsync(Command("""
-                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, mode, model)
-                VALUES (@id, @name, @dir_path, NULL, @now, @now, @mode, @model)
+                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, mode, model, progress)
+                VALUES (@id, @name, @dir_path, NULL, @now, @now, @mode, @model, @progress)
                 ON CONFLICT (dir_path) DO NOTHING
-                """, new { id, name = channelName, dir_path = dir, now, mode = agent.Mode.ToWire(), model = agent.Model }, tx, cancellationToken));
+                """, new { id, name = channelName, dir_path = dir, now, mode = agent.Mode.ToWire(), model = agent.Model, progress = agent.Progress.ToWire() }, tx, cancellationToken));
 
             var row = dir is null
                 ? await connection.QuerySingleAsync<ChannelRow>(Command(

@@ -37,7 +37,7 @@ internal class ChannelRow
     public const string Select = """
         SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,
                created_at AS CreatedAt, updated_at AS UpdatedAt, platform AS Platform, external_id AS ExternalId,
-               mode AS Mode, model AS Model
+               mode AS Mode, model AS Model, progress AS Progress
         FROM channels
         """;
 
@@ -51,10 +51,11 @@ internal class ChannelRow
     public string? ExternalId { get; set; }
     public string Mode { get; set; } = "container";
     public string? Model { get; set; }
+    public string Progress { get; set; } = "tools";
 
     public Channel ToChannel() =>
         new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId,
-            ChannelModeExtensions.FromWire(Mode), Model);
+            ChannelModeExtensions.FromWire(Mode), Model, ChannelProgressExtensions.FromWire(Progress));
 }
 
 internal sealed class MessageRow

@@ -10,7 +10,7 @@ public static partial class Directives
 {
     public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal)
     {
-        "reply", "sleep", "fail", "exit", "usage", "alloc", "write", "read", "env", "pwd", "system", "budget", "session", "after", "mcp", "sh",
+        "reply", "sleep", "fail", "exit", "usage", "alloc", "write", "read", "env", "pwd", "system", "budget", "session", "after", "mcp", "sh", "tool",
     };
 
     [GeneratedRegex(@"\[\[(?<name>[a-z]+)(?:[ \t]+(?<arg>.*?))?\]\]", RegexOptions.Singleline)]

@@ -198,6 +198,9 @@ public sealed class DoubleRun
                 case "sh":
                     Say(await ShellAsync(d.Argument, cancellationToken));
                     break;
+                case "tool":
+                    UseTool(d.Argument);
+                    break;
             }
         }
 
@@ -258,6 +261,40 @@ public sealed class DoubleRun
 
         EmitToolResult(toolUseId, outcome);
         return outcome.IsError ? "mcp error: " + outcome.Text : outcome.Text;
+    }
+
+    /// <summary>Announces a call of a built-in tool and its result, as the CLI streams them, without doing
+    /// anything: <c>NAME key=value</c> (the value is the rest of the text) or <c>NAME {json input}</c>.
+    /// Relative paths are made absolute against the working dir, as the real CLI's tools take them.</summary>
+    private void UseTool(string argument)
+    {
+        var (tool, rest) = Directives.SplitFirst(argument);
+        var input = new JsonObject();
+        if (rest.StartsWith('{'))
+        {
+            input = JsonNode.Parse(rest)!.AsObject();
+        }
+        else if (rest.Split('=', 2) is [var key, var value])
+        {
+            input[key.Trim()] = value.Trim();
+        }
+        foreach (var (key, value) in input.ToList())
+        {
+            if ((key.EndsWith("_path", StringComparison.Ordinal) || key == "path") && value is JsonValue v && v.TryGetValue<string>(out var path) && !Path.IsPathRooted(path))
+            {
+                input[key] = Path.Combine(_cwd, path);
+            }
+        }
+        var toolUseId = "toolu_" + Guid.NewGuid().ToString("N")[..24];
+        EmitAssistant(new JsonArray(new JsonObject
+        {
+            ["type"] = "tool_use",
+            ["id"] = toolUseId,
+            ["name"] = tool,
+            ["input"] = input,
+        }));
+        _turns++;
+        EmitToolResult(toolUseId, new ToolOutcome($"{tool} done (test double)", false));
     }
 
     /// <summary>Runs a shell command as an agent's Bash tool would: what an attacker inside the

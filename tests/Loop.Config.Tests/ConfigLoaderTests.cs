@@ -601,14 +601,14 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         var (config, warnings) = Load("""
             {
-              "discord_token": "t", "discord_mode": "direct", "discord_model": "claude-haiku-4-5",
+              "discord_token": "t", "discord_mode": "direct", "discord_model": "claude-haiku-4-5", "discord_progress": "Verbose",
               "telegram_token": "123:abc", "telegram_mode": "DIRECT", "telegram_model": "claude-sonnet-4-5"
             }
             """);
 
         Assert.Empty(warnings);
         var discord = config.Connectors.Single(c => c.Id == "discord").Values.Settings;
-        Assert.Equal(("direct", "claude-haiku-4-5"), (discord["mode"], discord["model"]));
+        Assert.Equal(("direct", "claude-haiku-4-5", "verbose"), (discord["mode"], discord["model"], discord["progress"]));
         var telegram = config.Connectors.Single(c => c.Id == "telegram").Values.Settings;
         Assert.Equal(("direct", "claude-sonnet-4-5"), (telegram["mode"], telegram["model"]));
 
@@ -616,6 +616,8 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("'telegram_mode': mode must be one of container, direct, e.g. \"container\" (found \"api\")", mode.Message);
         var model = Assert.Throws<ConfigException>(() => Load("""{ "discord_token": "t", "discord_model": "--help" }"""));
         Assert.Contains("'discord_model': model must be a model name or alias", model.Message);
+        var progress = Assert.Throws<ConfigException>(() => Load("""{ "discord_token": "t", "discord_progress": "loud" }"""));
+        Assert.Contains("'discord_progress': progress must be one of off, tools, verbose", progress.Message);
     }
 
     [Fact]

@@ -144,6 +144,8 @@ public sealed class BotHarness : IAsyncDisposable
                     ["guild_id"] = config.DiscordGuildId,
                     ["api_url"] = config.DiscordApiUrl,
                     ["gateway_url"] = config.DiscordGatewayUrl,
+                    // These tests count the replies a channel gets; ProgressTests show the status messages.
+                    ["progress"] = config.DiscordProgress ?? "off",
                 }, [])),
             ],
         };

@@ -29,9 +29,12 @@ public sealed class DirectoryChannelTests
         Assert.Equal(channel.Id, again.Id);
         Assert.Single(discord.Calls, c => c.Method == "POST" && c.Path == $"guilds/{DiscordDouble.GuildId}/channels");
 
-        // An agent started from the IDE posts into the channel; the answer shows up in Discord.
+        // An agent started from the IDE posts into the channel; its status, then the answer show up in Discord.
         await bot.Node.Channels.PostMessageAsync(Caller.User, channel.Id, "ide", "summarise the repo", CancellationToken.None);
-        var reply = (await discord.WaitForMessagesAsync(channel.ExternalId!, 1)).Single();
+        var posted = await discord.WaitForMessagesAsync(channel.ExternalId!, 2);
+        Assert.Equal(2, posted.Count);
+        Assert.StartsWith("⏳ Working…", (string)posted[0]["content"]!);
+        var reply = posted[1];
         Assert.Equal("echo: ide: summarise the repo", (string)reply["content"]!);
         Assert.Null(reply["message_reference"]);
     }

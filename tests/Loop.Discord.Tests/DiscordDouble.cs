@@ -41,6 +41,8 @@ public sealed class DiscordDouble : IAsyncDisposable
     private readonly Dictionary<string, (int Used, DateTimeOffset WindowEnd)> _messageBuckets = new(StringComparer.Ordinal);
     private readonly List<JsonObject> _guildChannels = [];
     private readonly List<(string Channel, string? Nonce, JsonNode Body, JsonObject Message)> _posted = [];
+    private readonly List<(string MessageId, JsonNode Body, DateTimeOffset At)> _edits = [];
+    private readonly Dictionary<string, DateTimeOffset> _interactionsSent = new(StringComparer.Ordinal);
     private readonly HashSet<string> _sessions = new(StringComparer.Ordinal);
     private long _snowflake = 900000000000000000;
     private long _sequence;
@@ -107,6 +109,25 @@ public sealed class DiscordDouble : IAsyncDisposable
         lock (_gate)
         {
             return _posted.Where(p => p.Channel == channelId).Select(p => p.Body).ToList();
+        }
+    }
+
+    /// <summary>The messages the bot posted in a channel as they are now (ids, content and components
+    /// after every edit), in the order they were posted.</summary>
+    public IReadOnlyList<JsonObject> CurrentMessagesIn(string channelId)
+    {
+        lock (_gate)
+        {
+            return _posted.Where(p => p.Channel == channelId).Select(p => (JsonObject)p.Message.DeepClone()).ToList();
+        }
+    }
+
+    /// <summary>The bodies of the edits (PATCH) of a message that Discord accepted, in order, with when they came.</summary>
+    public IReadOnlyList<(JsonNode Body, DateTimeOffset At)> EditsOf(string messageId)
+    {
+        lock (_gate)
+        {
+            return _edits.Where(e => e.MessageId == messageId).Select(e => (e.Body, e.At)).ToList();
         }
     }
 
@@ -293,6 +314,8 @@ public sealed class DiscordDouble : IAsyncDisposable
                 return PostMessage(channel, body!);
             case ("POST", ["channels", _, "typing"]):
                 return (204, null, []);
+            case ("PATCH", ["channels", var channel, "messages", var messageId]):
+                return EditMessage(channel, messageId, body!);
             case ("PUT", ["applications", AppId, "commands"]):
             case ("PUT", ["applications", AppId, "guilds", _, "commands"]):
                 var commands = body!.AsArray().Select(c =>
@@ -304,8 +327,8 @@ public sealed class DiscordDouble : IAsyncDisposable
                     return (JsonNode)command;
                 }).ToArray();
                 return (200, new JsonArray(commands), []);
-            case ("POST", ["interactions", _, _, "callback"]):
-                return (204, null, []);
+            case ("POST", ["interactions", var interactionId, _, "callback"]):
+                return InteractionCallback(interactionId, body!);
             case ("PATCH", ["webhooks", AppId, _, "messages", "@original"]):
             case ("POST", ["webhooks", AppId, _]):
                 return (200, Message(NewSnowflake(), "0", (string?)body?["content"] ?? "", null), []);
@@ -359,6 +382,10 @@ public sealed class DiscordDouble : IAsyncDisposable
             headers["Retry-After"] = Math.Ceiling((windowEnd - now).TotalSeconds).ToString(CultureInfo.InvariantCulture);
             return (429, new JsonObject { ["message"] = "You are being rate limited.", ["retry_after"] = (windowEnd - now).TotalSeconds, ["global"] = false }, headers);
         }
+        if (ComponentsProblem(body["components"]) is { } problem)
+        {
+            return InvalidFormBody(problem);
+        }
         var reference = (string?)body["message_reference"]?["message_id"];
         var nonce = body["nonce"]?.ToString();
         lock (_gate)
@@ -372,10 +399,110 @@ public sealed class DiscordDouble : IAsyncDisposable
             }
             var message = Message(NewSnowflake(), channel, (string?)body["content"] ?? "", reference);
             message["nonce"] = nonce;
+            message["components"] = body["components"]?.DeepClone() ?? new JsonArray();
             _posted.Add((channel, nonce, body.DeepClone(), message));
             return (200, message.DeepClone(), headers);
         }
     }
+
+    /// <summary>Edit Message: only the bot's own messages, in the channel they are in; the fields given replace
+    /// theirs (an empty components array removes the buttons), and the message is returned.</summary>
+    private (int, JsonNode?, Dictionary<string, string>) EditMessage(string channel, string messageId, JsonNode body)
+    {
+        if (ComponentsProblem(body["components"]) is { } problem)
+        {
+            return InvalidFormBody(problem);
+        }
+        lock (_gate)
+        {
+            if (_posted.FirstOrDefault(p => p.Channel == channel && (string?)p.Message["id"] == messageId) is not { Message: { } message })
+            {
+                return (404, new JsonObject { ["message"] = "Unknown Message", ["code"] = 10008 }, []);
+            }
+            Apply(message, body);
+            _edits.Add((messageId, body.DeepClone(), DateTimeOffset.UtcNow));
+            return (200, message.DeepClone(), []);
+        }
+    }
+
+    private static void Apply(JsonObject message, JsonNode changes)
+    {
+        if (changes["content"] is { } content)
+        {
+            message["content"] = content.DeepClone();
+        }
+        if (changes["components"] is { } components)
+        {
+            message["components"] = components.DeepClone();
+        }
+        message["edited_timestamp"] = DateTimeOffset.UtcNow.ToString("O");
+    }
+
+    /// <summary>Discord's callback rules: one response per interaction, within 3 s of it (after that the token
+    /// is unknown: 10062); UPDATE_MESSAGE (7) edits the message the component is on.</summary>
+    private (int, JsonNode?, Dictionary<string, string>) InteractionCallback(string interactionId, JsonNode body)
+    {
+        lock (_gate)
+        {
+            if (!_interactionsSent.Remove(interactionId, out var sentAt))
+            {
+                // Sent by a test that builds its own payloads, or answered already.
+                return _calls.Any(c => c.Path.StartsWith($"interactions/{interactionId}/", StringComparison.Ordinal))
+                    ? (400, new JsonObject { ["message"] = "Interaction has already been acknowledged.", ["code"] = 40060 }, [])
+                    : (204, null, []);
+            }
+            if (DateTimeOffset.UtcNow - sentAt > TimeSpan.FromSeconds(3))
+            {
+                return (404, new JsonObject { ["message"] = "Unknown interaction", ["code"] = 10062 }, []);
+            }
+            if ((int?)body["type"] == 7 && _componentMessages.TryGetValue(interactionId, out var messageId)
+                && _posted.FirstOrDefault(p => (string?)p.Message["id"] == messageId) is { Message: { } message })
+            {
+                Apply(message, body["data"] ?? new JsonObject());
+            }
+            return (204, null, []);
+        }
+    }
+
+    /// <summary>What Discord checks of message components: action rows (1) of up to 5 buttons (2); a button
+    /// that is not a link (style 1 to 4) has a custom_id of 1 to 100 characters; a label has at most 80.</summary>
+    private static string? ComponentsProblem(JsonNode? components)
+    {
+        if (components is null)
+        {
+            return null;
+        }
+        if (components is not JsonArray rows || rows.Count > 5)
+        {
+            return "components: must be an array of at most 5 action rows";
+        }
+        foreach (var row in rows)
+        {
+            if ((int?)row?["type"] != 1 || row["components"] is not JsonArray buttons || buttons.Count is 0 or > 5)
+            {
+                return "components.0: an action row (type 1) holds 1 to 5 components";
+            }
+            foreach (var button in buttons)
+            {
+                if ((int?)button?["type"] != 2 || (int?)button["style"] is not (>= 1 and <= 5))
+                {
+                    return "components.0.components.0: a button (type 2) has a style from 1 to 5";
+                }
+                if ((int?)button["style"] != 5 && ((string?)button["custom_id"])?.Length is not (>= 1 and <= 100))
+                {
+                    return "components.0.components.0.custom_id: must be 1 to 100 characters";
+                }
+                if (((string?)button["label"])?.Length > 80)
+                {
+                    return "components.0.components.0.label: must be at most 80 characters";
+                }
+            }
+        }
+        return null;
+    }
+
+    private static (int, JsonNode?, Dictionary<string, string>) InvalidFormBody(string problem) =>
+        (400, new JsonObject { ["message"] = "Invalid Form Body", ["code"] = 50035, ["errors"] = new JsonObject { ["problem"] = problem } }, []);
 
     private static JsonObject Channel(string id, string name) => new()
     {
@@ -468,6 +595,41 @@ public sealed class DiscordDouble : IAsyncDisposable
             ["guild_id"] = GuildId,
             ["channel_id"] = channelId,
             ["channel"] = new JsonObject { ["id"] = channelId, ["type"] = 0, ["guild_id"] = GuildId, ["name"] = channelName },
+            ["member"] = new JsonObject
+            {
+                ["user"] = new JsonObject { ["id"] = UserId, ["username"] = "alice", ["discriminator"] = "0", ["avatar"] = null },
+                ["roles"] = new JsonArray(),
+                ["permissions"] = "2147483647",
+            },
+            ["token"] = "aW50ZXJhY3Rpb246" + NewSnowflake(),
+            ["version"] = 1,
+            ["locale"] = "en-US",
+            ["app_permissions"] = "2147483647",
+        };
+    }
+
+    private readonly Dictionary<string, string> _componentMessages = new(StringComparer.Ordinal);
+
+    /// <summary>An INTERACTION_CREATE payload for a click on a button (type 3, component_type 2) of one of
+    /// the bot's messages, by alice; its 3 s to be answered start now.</summary>
+    public JsonObject ButtonClick(string channelId, JsonObject message, string customId)
+    {
+        var id = NewSnowflake();
+        lock (_gate)
+        {
+            _interactionsSent[id] = DateTimeOffset.UtcNow;
+            _componentMessages[id] = (string)message["id"]!;
+        }
+        return new JsonObject
+        {
+            ["id"] = id,
+            ["application_id"] = AppId,
+            ["type"] = 3,
+            ["data"] = new JsonObject { ["custom_id"] = customId, ["component_type"] = 2 },
+            ["guild_id"] = GuildId,
+            ["channel_id"] = channelId,
+            ["channel"] = new JsonObject { ["id"] = channelId, ["type"] = 0, ["guild_id"] = GuildId },
+            ["message"] = message.DeepClone(),
             ["member"] = new JsonObject
             {
                 ["user"] = new JsonObject { ["id"] = UserId, ["username"] = "alice", ["discriminator"] = "0", ["avatar"] = null },

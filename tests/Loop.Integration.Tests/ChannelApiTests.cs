@@ -68,7 +68,15 @@ public sealed class ChannelApiTests
             Assert.Equal("renamed", (string)channel["name"]!);
             Assert.Equal(before, (string)channel["dir_path"]!);
             Assert.Equal(session, (string)channel["session_id"]!);
+            Assert.Equal("tools", (string)channel["progress"]!);
         }
+        using (var verbose = await loop.Http.PatchAsJsonAsync($"/api/channels/{id}", new { progress = "Verbose" }))
+        {
+            var channel = await LoopDaemon.ReadObjectAsync(verbose, HttpStatusCode.OK);
+            Assert.Equal("verbose", (string)channel["progress"]!);
+            Assert.Equal(session, (string)channel["session_id"]!);
+        }
+        Assert.Equal("verbose", (string)(await loop.GetObjectAsync($"/api/channels/{id}"))["progress"]!);
 
         using (var move = await loop.Http.PutAsJsonAsync($"/api/channels/{id}", new { dir_path = after }))
         {
@@ -88,6 +96,8 @@ public sealed class ChannelApiTests
         Assert.Contains($"another channel works in {taken} already", await RefusedAsync(new { dir_path = taken }, HttpStatusCode.Conflict));
         Assert.Contains("dir_path must be an absolute path", await RefusedAsync(new { dir_path = "relative/dir" }, HttpStatusCode.BadRequest));
         Assert.Equal("name must be 1 to 100 characters", await RefusedAsync(new { name = " " }, HttpStatusCode.BadRequest));
+        Assert.Equal("progress must be \"off\", \"tools\" (the tool calls so far) or \"verbose\" (also the agent's remarks between them) (found \"loud\")",
+            await RefusedAsync(new { progress = "loud" }, HttpStatusCode.BadRequest));
         using (var missing = await loop.Http.PatchAsJsonAsync("/api/channels/ch_nonexistent", new { name = "x" }))
         {
             Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);

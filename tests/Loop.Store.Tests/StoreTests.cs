@@ -27,10 +27,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
-        Assert.Equal(15, await _store.MigrateAsync(None));
+        Assert.Equal(17, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }
@@ -515,6 +515,16 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal((ChannelMode.Direct, "claude-haiku-4-5"), (direct.Mode, direct.Model));
         await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), Model: ""), None);
         Assert.Null((await _store.GetChannelAsync(first.Id, None))!.Model);
+
+        // Progress is shown by default, changes alone, and keeps the session.
+        Assert.Equal(ChannelProgress.Tools, direct.Progress);
+        await _store.SetChannelSessionAsync(first.Id, "session-3", None);
+        await _store.UpdateChannelAsync(new ChannelUpdate(first.Id, _time.GetUtcNow(), Progress: ChannelProgress.Off), None);
+        Assert.Equal(("renamed", "session-3"), await NameAndSessionAsync(first.Id));
+        Assert.Equal(ChannelProgress.Off, (await _store.GetChannelAsync(first.Id, None))!.Progress);
+        Assert.Equal(ChannelProgress.Off, (await _store.ListChannelsAsync(None)).Single(c => c.Id == first.Id).Progress);
+        var chat = (await _store.EnsureExternalChannelAsync("discord", "777", "quiet", new ChannelAgent(ChannelMode.Container, null, ChannelProgress.Verbose), None)).Channel;
+        Assert.Equal(ChannelProgress.Verbose, (await _store.GetChannelAsync(chat.Id, None))!.Progress);
         Assert.Equal(ChannelWrite.Missing, await _store.UpdateChannelAsync(new ChannelUpdate("ch_none", _time.GetUtcNow(), Name: "x"), None));
 
         var message = await AppendAsync(first, MessageRole.User, "hello");

@@ -4,7 +4,8 @@ namespace Loop.Domain.Channels;
 /// channel that works in its own folder under the Loop home. <see cref="Platform"/> and
 /// <see cref="ExternalId"/> name the chat channel it is bound to (e.g. "discord" and a channel
 /// snowflake), if any. <see cref="Mode"/> says where its agent runs and <see cref="Model"/> which
-/// model it asks for (null: the configured <c>claude_model</c>, else the default).</summary>
+/// model it asks for (null: the configured <c>claude_model</c>, else the default); <see cref="Progress"/>
+/// how much of a run's work its chat shows while it runs.</summary>
 public sealed record Channel(
     string Id,
     string Name,
@@ -15,7 +16,8 @@ public sealed record Channel(
     string? Platform = null,
     string? ExternalId = null,
     ChannelMode Mode = ChannelMode.Container,
-    string? Model = null)
+    string? Model = null,
+    ChannelProgress Progress = ChannelProgress.Tools)
 {
     /// <summary>The channel of tasks created without one (<c>loop tasks add</c> with no channel).</summary>
     public const string TasksChannelId = "ch_tasks";
@@ -31,8 +33,21 @@ public enum ChannelMode
     Direct,
 }
 
-/// <summary>How a channel's agent runs, as a channel is registered with it.</summary>
-public sealed record ChannelAgent(ChannelMode Mode, string? Model)
+/// <summary>What a channel's chat shows of a run while it works (a status message edited in place).</summary>
+public enum ChannelProgress
+{
+    /// <summary>Nothing: the chat shows typing, then the reply.</summary>
+    Off,
+
+    /// <summary>The tool calls so far and the time elapsed (the default).</summary>
+    Tools,
+
+    /// <summary>Also the agent's short remarks between its tool calls.</summary>
+    Verbose,
+}
+
+/// <summary>How a channel's agent runs and shows its work, as a channel is registered with it.</summary>
+public sealed record ChannelAgent(ChannelMode Mode, string? Model, ChannelProgress Progress = ChannelProgress.Tools)
 {
     public static readonly ChannelAgent Default = new(ChannelMode.Container, null);
 
@@ -40,6 +55,18 @@ public sealed record ChannelAgent(ChannelMode Mode, string? Model)
 
     /// <summary>The words the API, the config and connectors take for <c>mode</c>.</summary>
     public const string ModeWords = "\"container\" (Claude Code in a Docker container, with tools) or \"direct\" (chat only, through the Anthropic API)";
+
+    /// <summary>The words the API, the config and connectors take for <c>progress</c>.</summary>
+    public const string ProgressWords = "\"off\", \"tools\" (the tool calls so far) or \"verbose\" (also the agent's remarks between them)";
+
+    /// <summary>The progress setting a user wrote, in any case; null when it is none.</summary>
+    public static ChannelProgress? ParseProgress(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        "off" => ChannelProgress.Off,
+        "tools" => ChannelProgress.Tools,
+        "verbose" => ChannelProgress.Verbose,
+        _ => null,
+    };
 
     /// <summary>The mode a user wrote, in any case; null when it is no mode.</summary>
     public static ChannelMode? ParseMode(string? text) => text?.Trim().ToLowerInvariant() switch
@@ -79,4 +106,21 @@ public static class ChannelModeExtensions
         ChannelAgent.ParseMode(value) is { } mode && mode.ToWire() == value
             ? mode
             : throw new ArgumentOutOfRangeException(nameof(value), value, "unknown channel mode");
+}
+
+public static class ChannelProgressExtensions
+{
+    /// <summary>The wire name, in the API and the store: off, tools, verbose.</summary>
+    public static string ToWire(this ChannelProgress progress) => progress switch
+    {
+        ChannelProgress.Off => "off",
+        ChannelProgress.Tools => "tools",
+        ChannelProgress.Verbose => "verbose",
+        _ => throw new ArgumentOutOfRangeException(nameof(progress), progress, "unknown progress setting"),
+    };
+
+    public static ChannelProgress FromWire(string value) =>
+        ChannelAgent.ParseProgress(value) is { } progress && progress.ToWire() == value
+            ? progress
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "unknown progress setting");
 }

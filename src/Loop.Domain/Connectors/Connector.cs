@@ -42,10 +42,12 @@ public sealed record Connector(
     DateTimeOffset UpdatedAt,
     ConnectorStatus Status)
 {
-    /// <summary>How the agents of the chats it opens run: its <c>mode</c> and <c>model</c> settings.</summary>
+    /// <summary>How the agents of the chats it opens run and show their work: its <c>mode</c>, <c>model</c>
+    /// and <c>progress</c> settings.</summary>
     public ChannelAgent Agent => new(
         ChannelAgent.ParseMode(Settings.GetValueOrDefault(ConnectorSpec.ModeSetting)) ?? ChannelMode.Container,
-        Settings.GetValueOrDefault(ConnectorSpec.ModelSetting));
+        Settings.GetValueOrDefault(ConnectorSpec.ModelSetting),
+        ChannelAgent.ParseProgress(Settings.GetValueOrDefault(ConnectorSpec.ProgressSetting)) ?? ChannelProgress.Tools);
 }
 
 /// <summary>What the node holding a connector's connection last reported.</summary>

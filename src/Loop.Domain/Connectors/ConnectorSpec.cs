@@ -58,6 +58,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
 {
     public const string ModeSetting = "mode";
     public const string ModelSetting = "model";
+    public const string ProgressSetting = "progress";
 
     /// <summary>How the agents of the channels a connector opens run; every kind has these.</summary>
     private static readonly IReadOnlyList<ConnectorSetting> AgentSettings =
@@ -78,6 +79,9 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("api_url", SettingKind.Url, false, "https://discord.com/api/v10", "Discord's REST API (for tests and proxies)"),
             new("gateway_url", SettingKind.Url, false, "wss://gateway.discord.gg", "Discord's gateway (for tests and proxies)"),
             .. AgentSettings,
+            new(ProgressSetting, SettingKind.Choice, false, "tools",
+                "what its new chats show while the agent works: tools (a status message listing the tool calls, with a Stop button), verbose (also the agent's remarks) or off",
+                ["off", "tools", "verbose"]),
         ], null, ""),
         new(ConnectorKind.Telegram,
         [
