@@ -15,6 +15,8 @@ public sealed record CreateChannelRequest(string? DirPath, string? Name, string?
 /// <summary>A change to a channel: each field given is changed, the others stay.</summary>
 public sealed record ChangeChannelRequest(string? Name, string? DirPath, string? Mode = null, string? Model = null, string? Progress = null);
 
+public sealed record ForkChannelRequest(string? Name);
+
 public sealed record PostMessageRequest(string? Author, string? Content);
 
 /// <summary>A channel and its work: <c>queued</c> counts user messages not yet in a run plus queued
@@ -22,13 +24,15 @@ public sealed record PostMessageRequest(string? Author, string? Content);
 /// <c>mode</c> is where its agent runs (container or direct), <c>model</c> the model it asks for (null: the configured one),
 /// <c>progress</c> what its chat shows while a run works (off, tools or verbose).</summary>
 public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
-    string? Platform, string? ExternalId, int Queued, string? ActiveRunId, RunSummaryDto? LastRun, string Mode, string? Model, string Progress)
+    string? Platform, string? ExternalId, int Queued, string? ActiveRunId, RunSummaryDto? LastRun, string Mode, string? Model, string Progress,
+    string? ParentId)
 {
     public static ChannelDto From(ChannelOverview o)
     {
         var c = o.Channel;
         return new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt, c.Platform, c.ExternalId,
-            o.Queued, o.RunningRunId, o.LastRun is { } last ? RunSummaryDto.From(last) : null, c.Mode.ToWire(), c.Model, c.Progress.ToWire());
+            o.Queued, o.RunningRunId, o.LastRun is { } last ? RunSummaryDto.From(last) : null, c.Mode.ToWire(), c.Model, c.Progress.ToWire(),
+            c.Fork?.ParentId);
     }
 }
 
@@ -135,6 +139,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(CreateChannelRequest))]
 [JsonSerializable(typeof(ChangeChannelRequest))]
+[JsonSerializable(typeof(ForkChannelRequest))]
 [JsonSerializable(typeof(PostMessageRequest))]
 [JsonSerializable(typeof(ChannelDto))]
 [JsonSerializable(typeof(List<ChannelDto>))]

@@ -85,6 +85,20 @@ public static class LoopApi
             .WithSummary("Forget the channel's Claude session: its next run starts a new conversation (409 while a run is queued or running)")
             .Produces<ChannelDto>();
 
+        app.MapPost("/api/channels/{id}/fork", async (string id, HttpRequest request, CancellationToken ct) =>
+        {
+            // The body is optional: a POST with none names the fork after its parent.
+            var empty = request.ContentLength == 0 || (request.ContentLength is null && string.IsNullOrEmpty(request.ContentType));
+            var body = empty ? new ForkChannelRequest(null) : await ApiErrors.ReadBodyAsync(request, json.ForkChannelRequest, ct);
+            var caller = ApiCallers.Of(request.HttpContext);
+            var fork = await channels.ForkAsync(caller, id, body.Name, ct);
+            return Results.Json(ChannelDto.From(await channels.GetChannelOverviewAsync(caller, fork.Id, ct)), json.ChannelDto, statusCode: StatusCodes.Status201Created);
+        })
+            .WithName("ForkChannel")
+            .WithSummary("A new channel that starts from this one's conversation as it is now (its first run forks the Claude session) and works in the same directory; the original goes on unchanged")
+            .JsonBody<ForkChannelRequest>()
+            .Produces<ChannelDto>(StatusCodes.Status201Created);
+
         // Kept a GET for existing clients; each call mints a new, separately revocable token.
         app.MapGet("/api/channels/{id}/token", async (string id, HttpContext http, CancellationToken ct) =>
             Results.Json(new ChannelTokenDto(id, await channels.CreateChannelTokenAsync(ApiCallers.Of(http), ApiCallers.PrincipalOf(http)!, id, ct)), json.ChannelTokenDto))

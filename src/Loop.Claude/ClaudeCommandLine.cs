@@ -10,19 +10,21 @@ using System.Globalization;
 /// <param name="ResumeSessionId">The session to continue; null starts a new one.</param>
 /// <param name="AppendSystemPrompt">Text added to the agent's system prompt (system_prompt_file), if any.</param>
 /// <param name="MaxBudgetUsd">The most the run may spend (<c>--max-budget-usd</c>); null: no limit.</param>
+/// <param name="ForkSession">Resume <see cref="ResumeSessionId"/> into a new session (<c>--fork-session</c>), leaving it as it was.</param>
 public sealed record ClaudeCommandOptions(
     string ClaudeBin,
     string McpConfigPath,
     string? Model = null,
     string? ResumeSessionId = null,
     string? AppendSystemPrompt = null,
-    decimal? MaxBudgetUsd = null);
+    decimal? MaxBudgetUsd = null,
+    bool ForkSession = false);
 
 public static class ClaudeCommandLine
 {
     /// <summary>The argv of a headless run:
     /// <c>claude --mcp-config F [--model M] --print --verbose --output-format stream-json
-    /// --dangerously-skip-permissions [--resume S] [--append-system-prompt T] [--max-budget-usd N]</c>, with the prompt written to stdin as plain text.</summary>
+    /// --dangerously-skip-permissions [--resume S [--fork-session]] [--append-system-prompt T] [--max-budget-usd N]</c>, with the prompt written to stdin as plain text.</summary>
     /// <remarks>With no prompt argument, <c>claude --print</c> reads the prompt from stdin. An argument
     /// would be limited to 128 KiB, could not hold a NUL, and would be visible to every user of the
     /// host (<c>/proc/PID/cmdline</c>) and in <c>docker inspect</c>.</remarks>
@@ -42,6 +44,10 @@ public static class ClaudeCommandLine
         {
             argv.Add("--resume");
             argv.Add(o.ResumeSessionId);
+            if (o.ForkSession)
+            {
+                argv.Add("--fork-session");
+            }
         }
         if (!string.IsNullOrWhiteSpace(o.AppendSystemPrompt))
         {

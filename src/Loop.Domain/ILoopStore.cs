@@ -38,6 +38,11 @@ public interface ILoopStore
     /// unless it has work: a run queued or running, a message waiting for one, or a loop task running.</summary>
     Task<ChannelDeletion> DeleteChannelAsync(string channelId, CancellationToken cancellationToken);
 
+    /// <summary>A new channel forked from <paramref name="parentId"/> (its mode, model, progress, and its
+    /// session and directory as they are now), bound to a chat channel when <paramref name="externalId"/>
+    /// is given; the channel already bound there, not created, when there is one. Null when the parent does not exist.</summary>
+    Task<(Channel Channel, bool Created)?> ForkChannelAsync(string parentId, string name, string? platform, string? externalId, CancellationToken cancellationToken);
+
     /// <summary>The channel bound to a chat platform's channel, creating it with <paramref name="agent"/> if there is none.</summary>
     Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, ChannelAgent agent, CancellationToken cancellationToken);
 

@@ -16,12 +16,13 @@ public struct AgentRunRequestSurrogate
     [Id(5)] public string? Model;
     [Id(6)] public bool Standalone;
     [Id(7)] public decimal? MaxBudgetUsd;
+    [Id(8)] public string? ForkOf;
 }
 
 [RegisterConverter]
 public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, AgentRunRequestSurrogate>
 {
-    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone, s.MaxBudgetUsd);
+    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone, s.MaxBudgetUsd, s.ForkOf);
 
     public AgentRunRequestSurrogate ConvertToSurrogate(in AgentRunRequest value) => new()
     {
@@ -33,6 +34,7 @@ public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, Agent
         Model = value.Model,
         Standalone = value.Standalone,
         MaxBudgetUsd = value.MaxBudgetUsd,
+        ForkOf = value.ForkOf,
     };
 }
 

@@ -16,5 +16,5 @@ public sealed class ChannelRunsFactory(ILoopStore store, IGrainFactory grains, C
 
     public ChannelRuns For(string channelId) =>
         new(channelId, new ChannelRunsContext(store, _runner, slots, observer, time,
-            channel => channel.DirPath ?? paths.ChannelWorkDir(channel.Id), PromptFiles.Read, directRunner, budgets));
+            paths.WorkDirOf, PromptFiles.Read, directRunner, budgets));
 }

@@ -117,6 +117,10 @@ public sealed class AgentRunner(
                 var state = paths.ClaudeStateDir(request.ChannelId);
                 Directory.CreateDirectory(state);
                 mounts.Add(new BindMount(state, ClaudeStateTarget, ReadOnly: false));
+                if (request is { ForkOf: { } parent, SessionId: { } forked })
+                {
+                    CopyForkedSession(request, parent, forked, state, user);
+                }
             }
         }
         if (user is not null)
@@ -139,7 +143,8 @@ public sealed class AgentRunner(
 
         // The channel's own model first, then the project's claude_model, then the global one.
         var command = ClaudeCommandLine.Build(new ClaudeCommandOptions(
-            environment.ClaudeCommand, mcpConfigPath, request.Model ?? settings.ClaudeModel, request.SessionId, settings.SystemPrompt, request.MaxBudgetUsd));
+            environment.ClaudeCommand, mcpConfigPath, request.Model ?? settings.ClaudeModel, request.SessionId, settings.SystemPrompt, request.MaxBudgetUsd,
+            ForkSession: request.ForkOf is not null));
 
         var labels = new Dictionary<string, string>(environment.Labels, StringComparer.Ordinal)
         {
@@ -190,6 +195,71 @@ public sealed class AgentRunner(
     }
 
     private string ClaudeStateTarget => Path.Combine(paths.UserHome, ".claude");
+
+    /// <summary>The largest parent session a fork copies; a bigger one is not copied and the fork starts afresh.</summary>
+    private const long MaxForkedSessionBytes = 64L << 20;
+
+    /// <summary>Copies the parent channel's session file into the forked channel's Claude state, where
+    /// <c>--resume --fork-session</c> finds it. Each channel's state is its own (its agent cannot see
+    /// another's), so the fork gets a copy; when there is nothing to copy the agent says the session is
+    /// unknown, and the fork starts a conversation of its own.</summary>
+    private void CopyForkedSession(AgentRunRequest request, string parentId, string sessionId, string state, UnixUser? user)
+    {
+        if (!Guid.TryParse(sessionId, out _))
+        {
+            return;
+        }
+        var parentState = paths.ClaudeStateDir(parentId);
+        // The parent ran where the fork runs, unless neither has a project: then in its own folder.
+        var parentCwd = request.WorkDir == paths.ChannelWorkDir(request.ChannelId) ? paths.ChannelWorkDir(parentId) : request.WorkDir;
+        var source = ClaudeSessionFiles.PathOf(parentState, parentCwd, sessionId);
+        var target = ClaudeSessionFiles.PathOf(state, request.WorkDir, sessionId);
+        // Both state dirs are written by agents: a link anywhere on either path could make the daemon read
+        // or write what it points at, so only plain files and folders are followed.
+        if (!File.Exists(source) || LinkOnPath(parentState, source) || new FileInfo(source).Length > MaxForkedSessionBytes || LinkOnPath(state, target))
+        {
+            logger.LogWarning("Run {RunId}: session {SessionId} of channel {ParentId} was not copied for the fork (missing, too large, or behind a link); the fork starts afresh",
+                request.RunId, sessionId, parentId);
+            return;
+        }
+        try
+        {
+            var folder = Path.GetDirectoryName(target)!;
+            var created = new List<string>();
+            for (var dir = folder; !Directory.Exists(dir); dir = Path.GetDirectoryName(dir)!)
+            {
+                created.Insert(0, dir);
+            }
+            Directory.CreateDirectory(folder);
+            File.Delete(target);
+            File.Copy(source, target);
+            if (user is not null)
+            {
+                foreach (var path in created.Append(target))
+                {
+                    UnixOwnership.Change(path, user);
+                }
+            }
+        }
+        catch (IOException error)
+        {
+            logger.LogWarning("Run {RunId}: session {SessionId} of channel {ParentId} could not be copied for the fork ({Error}); the fork starts afresh",
+                request.RunId, sessionId, parentId, error.Message);
+        }
+    }
+
+    /// <summary>Whether <paramref name="path"/> or a folder between it and <paramref name="root"/> is a symbolic link.</summary>
+    private static bool LinkOnPath(string root, string path)
+    {
+        for (var current = path; current.Length > root.Length; current = Path.GetDirectoryName(current)!)
+        {
+            if ((File.Exists(current) || Directory.Exists(current)) && new FileInfo(current).LinkTarget is not null)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
 
 

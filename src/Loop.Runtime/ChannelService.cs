@@ -189,8 +189,43 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         return (await store.EnsureExternalChannelAsync(platform, externalId, name, agent, cancellationToken)).Channel;
     }
 
+    /// <summary>A new channel that starts from <paramref name="parentId"/>'s conversation as it is now and
+    /// goes its own way: its first run forks the parent's Claude session, which stays as it was.</summary>
+    public async Task<Channel> ForkAsync(Caller caller, string parentId, string? name, CancellationToken cancellationToken)
+    {
+        caller.EnsureUser("fork a channel");
+        CheckName(name);
+        var parent = await GetChannelAsync(caller, parentId, cancellationToken);
+        return await ForkAsync(parent, name?.Trim() ?? $"{parent.Name}-fork", null, null, cancellationToken);
+    }
+
+    /// <summary>The Loop channel of a chat thread started in a chat channel: a fork of that channel's Loop
+    /// channel, made once. Null when the chat channel has no Loop channel (nothing to fork).</summary>
+    public async Task<Channel?> ForkChatChannelAsync(string platform, string parentExternalId, string threadExternalId, string name, CancellationToken cancellationToken)
+    {
+        if (await store.FindChannelByExternalAsync(platform, threadExternalId, cancellationToken) is { } known)
+        {
+            return known;
+        }
+        return await store.FindChannelByExternalAsync(platform, parentExternalId, cancellationToken) is { } parent
+            ? await ForkAsync(parent, name, platform, threadExternalId, cancellationToken)
+            : null;
+    }
+
+    private async Task<Channel> ForkAsync(Channel parent, string name, string? platform, string? externalId, CancellationToken cancellationToken)
+    {
+        var (fork, created) = await store.ForkChannelAsync(parent.Id, name, platform, externalId, cancellationToken)
+            ?? throw new LoopNotFoundException($"channel {parent.Id} does not exist");
+        if (created)
+        {
+            events?.Publish(new LoopEvent("channel.forked", time.GetUtcNow(), fork.Id, null,
+                $"channel {fork.Name} forked from {parent.Name}" + (fork.Fork?.SessionId is null ? " (which had no conversation yet)" : "")));
+        }
+        return fork;
+    }
+
     /// <summary>The directory a channel's agent works in: its project, else its own folder under the Loop home.</summary>
-    public string WorkDirOf(Channel channel) => channel.DirPath ?? paths.ChannelWorkDir(channel.Id);
+    public string WorkDirOf(Channel channel) => paths.WorkDirOf(channel);
 
     public Task<Channel?> FindChatChannelAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         store.FindChannelByExternalAsync(platform, externalId, cancellationToken);

@@ -279,6 +279,13 @@ internal static class Schema
             -- agent's remarks between them.
             ALTER TABLE channels ADD COLUMN progress TEXT NOT NULL DEFAULT 'tools' CHECK (progress IN ('off', 'tools', 'verbose'));
             """),
+        new(18, "forked channels", """
+            -- A channel forked from another (a Discord thread): its parent, and the parent's session and
+            -- project directory when it was forked. Its first run resumes that session with --fork-session.
+            ALTER TABLE channels ADD COLUMN parent_id TEXT NULL;
+            ALTER TABLE channels ADD COLUMN fork_session_id TEXT NULL;
+            ALTER TABLE channels ADD COLUMN fork_dir_path TEXT NULL;
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -30,6 +30,35 @@ public abstract partial class SqlLoopStore
         }, cancellationToken);
     }
 
+    public Task<(Channel Channel, bool Created)?> ForkChannelAsync(string parentId, string name, string? platform, string? externalId, CancellationToken cancellationToken)
+    {
+        var id = Ids.New("ch", _time);
+        var now = Now();
+        return WriteAsync<(Channel, bool)?>(async (connection, tx) =>
+        {
+            if (externalId is not null && await connection.QuerySingleOrDefaultAsync<ChannelRow>(Command(
+                    ChannelRow.Select + " WHERE platform = @platform AND external_id = @external_id",
+                    new { platform, external_id = externalId }, tx, cancellationToken)) is { } existing)
+            {
+                return (existing.ToChannel(), false);
+            }
+            // Read and copied in one statement: the session is the parent's at this instant.
+            var inserted = await connection.ExecuteAsync(Command("""
+                INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, platform, external_id, mode, model, progress,
+                                      parent_id, fork_session_id, fork_dir_path)
+                SELECT @id, @name, NULL, NULL, @now, @now, @platform, @external_id, mode, model, progress,
+                       id, session_id, COALESCE(dir_path, fork_dir_path)
+                FROM channels WHERE id = @parent_id
+                """, new { id, name, now, platform, external_id = externalId, parent_id = parentId }, tx, cancellationToken));
+            if (inserted == 0)
+            {
+                return null;
+            }
+            var row = await connection.QuerySingleAsync<ChannelRow>(Command(ChannelRow.Select + " WHERE id = @id", new { id }, tx, cancellationToken));
+            return (row.ToChannel(), true);
+        }, cancellationToken);
+    }
+
     public Task<Channel?> FindChannelByExternalAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<ChannelRow>(Command(
             ChannelRow.Select + " WHERE platform = @platform AND external_id = @external_id",

@@ -51,6 +51,7 @@ public abstract partial class SqlLoopStore
             SELECT page.id AS Id, page.name AS Name, page.dir_path AS DirPath, page.session_id AS SessionId,
                    page.created_at AS CreatedAt, page.updated_at AS UpdatedAt, page.platform AS Platform, page.external_id AS ExternalId,
                    page.mode AS Mode, page.model AS Model, page.progress AS Progress,
+                   page.parent_id AS ParentId, page.fork_session_id AS ForkSessionId, page.fork_dir_path AS ForkDirPath,
                    COALESCE(pending.messages, 0) + COALESCE(active.queued, 0) AS Queued, active.running AS RunningRunId,
                    last.id AS LastRunId, last.status AS LastRunStatus, last.created_at AS LastRunCreatedAt, last.finished_at AS LastRunFinishedAt
             FROM page

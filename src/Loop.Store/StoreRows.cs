@@ -37,7 +37,8 @@ internal class ChannelRow
     public const string Select = """
         SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,
                created_at AS CreatedAt, updated_at AS UpdatedAt, platform AS Platform, external_id AS ExternalId,
-               mode AS Mode, model AS Model, progress AS Progress
+               mode AS Mode, model AS Model, progress AS Progress,
+               parent_id AS ParentId, fork_session_id AS ForkSessionId, fork_dir_path AS ForkDirPath
         FROM channels
         """;
 
@@ -52,10 +53,14 @@ internal class ChannelRow
     public string Mode { get; set; } = "container";
     public string? Model { get; set; }
     public string Progress { get; set; } = "tools";
+    public string? ParentId { get; set; }
+    public string? ForkSessionId { get; set; }
+    public string? ForkDirPath { get; set; }
 
     public Channel ToChannel() =>
         new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId,
-            ChannelModeExtensions.FromWire(Mode), Model, ChannelProgressExtensions.FromWire(Progress));
+            ChannelModeExtensions.FromWire(Mode), Model, ChannelProgressExtensions.FromWire(Progress),
+            ParentId is null ? null : new ChannelFork(ParentId, ForkSessionId, ForkDirPath));
 }
 
 internal sealed class MessageRow

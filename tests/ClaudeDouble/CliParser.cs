@@ -14,6 +14,7 @@ public sealed class CliOptions
     public string? Model { get; set; }
     public string? AppendSystemPrompt { get; set; }
     public decimal? MaxBudgetUsd { get; set; }
+    public bool ForkSession { get; set; }
     public string? Resume { get; set; }
     public bool ResumeWithoutId { get; set; }
     public string? SessionId { get; set; }
@@ -58,6 +59,7 @@ public static class CliParser
         ("--add-dir", null, Arity.Variadic, "--add-dir <directories...>"),
         ("--append-system-prompt", null, Arity.Required, "--append-system-prompt <prompt>"),
         ("--max-budget-usd", null, Arity.Required, "--max-budget-usd <amount>"),
+        ("--fork-session", null, Arity.Flag, "--fork-session"),
         ("--system-prompt", null, Arity.Required, "--system-prompt <prompt>"),
         ("--permission-mode", null, Arity.Required, "--permission-mode <mode>"),
         ("--max-turns", null, Arity.Required, "--max-turns <turns>"),
@@ -159,6 +161,7 @@ public static class CliParser
             case "--help": o.Help = true; break;
             case "--version": o.Version = true; break;
             case "--dangerously-skip-permissions": o.DangerouslySkipPermissions = true; break;
+            case "--fork-session": o.ForkSession = true; break;
             case "--model": o.Model = values[0]; break;
             case "--append-system-prompt": o.AppendSystemPrompt = values[0]; break;
             case "--max-budget-usd":

@@ -93,6 +93,12 @@ public sealed class DoubleRun
                 return Fail($"No conversation found with session ID: {resume}");
             }
             _sessionId = resume;
+            if (_options.ForkSession)
+            {
+                // A new session that starts with the resumed one's history; the resumed one is left as it was.
+                _sessionId = Guid.NewGuid().ToString();
+                File.Copy(store.PathOf(resume), store.PathOf(_sessionId));
+            }
         }
         else if (_options.SessionId is { } chosen)
         {

@@ -7,6 +7,8 @@ using Loop.Domain.Runs;
 /// <param name="Standalone">The run continues no chat conversation: a task with a session of its own
 /// (context isolated). A direct run then sends its prompt alone.</param>
 /// <param name="MaxBudgetUsd">What the run may spend at most (the least its budgets have left); null: no limit.</param>
+/// <param name="ForkOf">The channel whose session <see cref="SessionId"/> is: the run forks it (<c>--fork-session</c>)
+/// into a session of its own channel, and the parent's stays as it was.</param>
 public sealed record AgentRunRequest(
     string RunId,
     string ChannelId,
@@ -15,7 +17,8 @@ public sealed record AgentRunRequest(
     string? SessionId,
     string? Model = null,
     bool Standalone = false,
-    decimal? MaxBudgetUsd = null);
+    decimal? MaxBudgetUsd = null,
+    string? ForkOf = null);
 
 public enum AgentOutcome
 {

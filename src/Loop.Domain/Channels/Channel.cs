@@ -5,7 +5,8 @@ namespace Loop.Domain.Channels;
 /// <see cref="ExternalId"/> name the chat channel it is bound to (e.g. "discord" and a channel
 /// snowflake), if any. <see cref="Mode"/> says where its agent runs and <see cref="Model"/> which
 /// model it asks for (null: the configured <c>claude_model</c>, else the default); <see cref="Progress"/>
-/// how much of a run's work its chat shows while it runs.</summary>
+/// how much of a run's work its chat shows while it runs. <see cref="Fork"/> is set on a channel forked
+/// from another (a Discord thread): where it branched off.</summary>
 public sealed record Channel(
     string Id,
     string Name,
@@ -17,11 +18,18 @@ public sealed record Channel(
     string? ExternalId = null,
     ChannelMode Mode = ChannelMode.Container,
     string? Model = null,
-    ChannelProgress Progress = ChannelProgress.Tools)
+    ChannelProgress Progress = ChannelProgress.Tools,
+    ChannelFork? Fork = null)
 {
     /// <summary>The channel of tasks created without one (<c>loop tasks add</c> with no channel).</summary>
     public const string TasksChannelId = "ch_tasks";
 }
+
+/// <summary>Where a forked channel branched off: its parent, the parent's Claude session then (its first
+/// run resumes it with <c>--fork-session</c>, leaving the parent's conversation as it was; null when the
+/// parent had none), and the parent's project directory then (the fork works there too; null: in its
+/// own folder).</summary>
+public sealed record ChannelFork(string ParentId, string? SessionId, string? DirPath);
 
 /// <summary>Where a channel's agent runs.</summary>
 public enum ChannelMode

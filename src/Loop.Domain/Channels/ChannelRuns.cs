@@ -262,14 +262,20 @@ public sealed class ChannelRuns
         // Claude Code cannot resume where a direct conversation began (the channel ran in direct mode
         // before): it starts a new session.
         var sessionId = !direct && DirectSession.IsDirect(session.Current) ? null : session.Current;
+        string? forkOf = null;
+        if (sessionId is null && !direct && !session.IsTaskOwn && channel.Fork is { SessionId: { } parentSession } fork && !DirectSession.IsDirect(parentSession))
+        {
+            // A forked channel's first conversation starts from its parent's, as it was at the fork.
+            (sessionId, forkOf) = (parentSession, fork.ParentId);
+        }
         var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(channel), run.Prompt, sessionId,
-            channel.Model, Standalone: session.IsTaskOwn, MaxBudgetUsd: maxBudgetUsd);
+            channel.Model, Standalone: session.IsTaskOwn, MaxBudgetUsd: maxBudgetUsd, ForkOf: forkOf);
         var result = await runner.RunAsync(request, observer, cancellationToken);
         if (result.SessionNotFound && request.SessionId is not null)
         {
             // The agent no longer knows the session (its state was wiped): start afresh once.
             await session.SaveAsync(null, cancellationToken);
-            result = await runner.RunAsync(request with { SessionId = null }, observer, cancellationToken);
+            result = await runner.RunAsync(request with { SessionId = null, ForkOf = null }, observer, cancellationToken);
         }
         return result;
     }
