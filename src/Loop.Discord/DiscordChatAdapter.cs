@@ -116,6 +116,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             case "CHANNEL_CREATE" or "CHANNEL_UPDATE":
                 await LearnChannelNamesAsync([data], cancellationToken);
                 break;
+            case "THREAD_CREATE":
+                await OnThreadAsync(data!, cancellationToken);
+                break;
             case "MESSAGE_CREATE":
                 await OnMessageAsync(data!, cancellationToken);
                 break;
@@ -204,6 +207,43 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
     }
 
+    /// <summary>A thread started in a Discord channel that has a Loop channel gets a Loop channel of its own,
+    /// forked from that one: the thread goes on from the channel's conversation and leaves it as it was.</summary>
+    private async Task<Channel?> OnThreadAsync(JsonNode thread, CancellationToken cancellationToken)
+    {
+        if ((string?)thread["id"] is not { } id || (string?)thread["parent_id"] is not { } parent || (int?)thread["type"] is not (10 or 11 or 12))
+        {
+            return null;
+        }
+        var name = (string?)thread["name"] ?? StandInName(id);
+        _channelNames[id] = name;
+        var fork = await _channels.ForkChatChannelAsync(PlatformName, parent, id, name, cancellationToken);
+        if (fork is not null)
+        {
+            _logger.LogInformation("Discord thread {ThreadId} is channel {ChannelId}, forked from {ParentId}", id, fork.Id, fork.Fork?.ParentId);
+        }
+        return fork;
+    }
+
+    /// <summary>/loop fork: starts a thread in the channel the command came from; the thread is a fork.</summary>
+    private async Task<string> ForkAsync(JsonNode interaction, IReadOnlyDictionary<string, string> options, CancellationToken cancellationToken)
+    {
+        var discordChannel = (string?)interaction["channel_id"] ?? (string)interaction["channel"]!["id"]!;
+        if ((int?)interaction["channel"]?["type"] is 10 or 11 or 12)
+        {
+            throw new LoopConflictException("this is a thread already: fork from the channel it was started in");
+        }
+        var parent = await LoopChannelForAsync(interaction, cancellationToken);
+        var name = options.TryGetValue("name", out var given) && !string.IsNullOrWhiteSpace(given)
+            ? given.Trim()
+            : $"{(await _channels.GetChannelAsync(Caller.User, parent, cancellationToken)).Name}-fork";
+        var thread = await _rest.StartThreadAsync(discordChannel, name.Length > 100 ? name[..100] : name, cancellationToken);
+        // The THREAD_CREATE that follows finds the fork made here.
+        var fork = await OnThreadAsync(thread, cancellationToken)
+            ?? throw new InvalidOperationException($"Discord answered the new thread without its channel: {thread.ToJsonString()}");
+        return $"Forked this conversation into <#{(string)thread["id"]!}>: talk there to explore it; this channel goes on as it was. (Loop channel `{fork.Id}`)";
+    }
+
     /// <summary>The name of a guild channel's Loop channel until the Discord name is known (see <see cref="LearnChannelNamesAsync"/>).</summary>
     private static string StandInName(string discordChannel) => $"discord-{discordChannel}";
 
@@ -245,8 +285,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             string answer;
             try
             {
-                var channelId = await LoopChannelForAsync(interaction, cancellationToken);
-                answer = await _commands.ExecuteAsync(path, options, channelId, cancellationToken);
+                answer = path == "fork"
+                    ? await ForkAsync(interaction, options, cancellationToken)
+                    : await _commands.ExecuteAsync(path, options, await LoopChannelForAsync(interaction, cancellationToken), cancellationToken);
             }
             catch (Exception error) when (error is LoopValidationException or LoopNotFoundException or LoopConflictException or LoopForbiddenException)
             {

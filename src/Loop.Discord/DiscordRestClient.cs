@@ -47,6 +47,15 @@ public sealed class DiscordRestClient : IDisposable
     /// <param name="nonce">Up to 25 characters: Discord creates no second message with the same one for a few
     /// minutes, and answers the first (enforce_nonce), so a post repeated after a crash shows once.</param>
     /// <param name="components">Message components (action rows of buttons), if any.</param>
+    /// <summary>Start Thread without Message: a public thread in <paramref name="channelId"/>; Discord's channel object of it.</summary>
+    public async Task<JsonNode> StartThreadAsync(string channelId, string name, CancellationToken cancellationToken) =>
+        await SendAsync(HttpMethod.Post, $"channels/{channelId}/threads", new JsonObject
+        {
+            ["name"] = name,
+            ["type"] = 11, // PUBLIC_THREAD
+            ["auto_archive_duration"] = 10080, // a week without messages
+        }, cancellationToken) ?? throw new InvalidOperationException("Discord answered Start Thread with no channel");
+
     public async Task<string> CreateMessageAsync(string channelId, string content, string? replyTo, CancellationToken cancellationToken, string? nonce = null,
         JsonArray? components = null)
     {

@@ -24,12 +24,16 @@ public sealed class ScriptedSandbox : ISandbox
     public Func<string, AgentScript> Script { get; set; } = prompt => new AgentScript($"echo: {prompt}");
     public ConcurrentQueue<string> Prompts { get; } = new();
 
+    /// <summary>The command line of each run, by channel, in the order they ran.</summary>
+    public ConcurrentQueue<(string ChannelId, IReadOnlyList<string> Command)> Commands { get; } = new();
+
     public string Kind => "docker";
 
     public async Task<SandboxExit> RunAsync(SandboxSpec spec, Func<string, ValueTask> onStdoutLine, Action<string>? onStarted, CancellationToken cancellationToken)
     {
         var prompt = spec.Input; // as the claude CLI reads it: from stdin
         Prompts.Enqueue(prompt);
+        Commands.Enqueue((spec.ChannelId, spec.Command));
         var script = Script(prompt);
         onStarted?.Invoke("scripted-" + spec.RunId);
         if (script.HoldUntil is { } hold)

@@ -334,6 +334,8 @@ public sealed class DiscordDouble : IAsyncDisposable
                 return (200, Message(NewSnowflake(), "0", (string?)body?["content"] ?? "", null), []);
             case ("GET", ["guilds", GuildId, "channels"]):
                 return (200, new JsonArray(GuildChannels.Select(c => (JsonNode)c).ToArray()), []);
+            case ("POST", ["channels", var parent, "threads"]):
+                return StartThread(parent, body!);
             case ("POST", ["guilds", GuildId, "channels"]):
                 var created = Channel(NewSnowflake(), (string)body!["name"]!);
                 created["topic"] = (string?)body["topic"];
@@ -503,6 +505,50 @@ public sealed class DiscordDouble : IAsyncDisposable
 
     private static (int, JsonNode?, Dictionary<string, string>) InvalidFormBody(string problem) =>
         (400, new JsonObject { ["message"] = "Invalid Form Body", ["code"] = 50035, ["errors"] = new JsonObject { ["problem"] = problem } }, []);
+
+    /// <summary>Start Thread without Message: the thread's channel object, and THREAD_CREATE to the bot
+    /// (the creator is a member of the thread it made).</summary>
+    private (int, JsonNode?, Dictionary<string, string>) StartThread(string parent, JsonNode body)
+    {
+        var name = (string?)body["name"];
+        if (name is not { Length: >= 1 and <= 100 } || (int?)body["type"] is not (10 or 11 or 12))
+        {
+            return InvalidFormBody("name must be 1 to 100 characters and type a thread type (10, 11 or 12)");
+        }
+        var thread = ThreadCreate(parent, name, BotId, (int)body["type"]!);
+        thread.Remove("newly_created");
+        var connection = Connections.LastOrDefault(c => c.ReadySent);
+        if (connection is not null)
+        {
+            var dispatched = ThreadCreate(parent, name, BotId, (int)body["type"]!);
+            dispatched["id"] = thread["id"]!.DeepClone();
+            _ = connection.DispatchAsync("THREAD_CREATE", dispatched);
+        }
+        return (201, thread, []);
+    }
+
+    /// <summary>A thread's channel object as THREAD_CREATE brings it when someone starts a thread.</summary>
+    public JsonObject ThreadCreate(string parentId, string name, string ownerId = UserId, int type = 11) => new()
+    {
+        ["id"] = NewSnowflake(),
+        ["type"] = type,
+        ["guild_id"] = GuildId,
+        ["parent_id"] = parentId,
+        ["owner_id"] = ownerId,
+        ["name"] = name,
+        ["last_message_id"] = null,
+        ["rate_limit_per_user"] = 0,
+        ["message_count"] = 0,
+        ["member_count"] = 1,
+        ["thread_metadata"] = new JsonObject
+        {
+            ["archived"] = false,
+            ["auto_archive_duration"] = 10080,
+            ["archive_timestamp"] = DateTimeOffset.UtcNow.ToString("O"),
+            ["locked"] = false,
+        },
+        ["newly_created"] = true,
+    };
 
     private static JsonObject Channel(string id, string name) => new()
     {

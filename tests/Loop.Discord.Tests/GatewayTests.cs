@@ -29,7 +29,7 @@ public sealed class GatewayTests
         var loop = registration.Body!.AsArray().Single()!;
         Assert.Equal("loop", (string)loop["name"]!);
         var subcommands = loop["options"]!.AsArray().Select(o => (string)o!["name"]!).ToList();
-        Assert.Equal(["schedule", "tasks", "cancel", "toggle", "edit", "status", "budget", "template"], subcommands);
+        Assert.Equal(["schedule", "tasks", "cancel", "toggle", "edit", "status", "fork", "budget", "template"], subcommands);
         var template = loop["options"]!.AsArray().Single(o => (string)o!["name"]! == "template")!;
         Assert.Equal(2, (int)template["type"]!);
         Assert.True((bool)template["options"]![0]!["options"]![0]!["autocomplete"]!);
