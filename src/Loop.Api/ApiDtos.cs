@@ -17,6 +17,12 @@ public sealed record ChangeChannelRequest(string? Name, string? DirPath, string?
 
 public sealed record ForkChannelRequest(string? Name);
 
+/// <summary>A connector's roles: <see cref="Configured"/> is false while it has no owners.</summary>
+public sealed record RolesDto(IReadOnlyList<string>? Owners, IReadOnlyList<string>? Members, bool Configured = false)
+{
+    public static RolesDto From(Loop.Domain.Connectors.ChatRoles r) => new(r.Owners, r.Members, r.Configured);
+}
+
 public sealed record PostMessageRequest(string? Author, string? Content);
 
 /// <summary>A channel and its work: <c>queued</c> counts user messages not yet in a run plus queued
@@ -140,6 +146,7 @@ public sealed record TemplateDto(string Name, string? Description, string Schedu
 [JsonSerializable(typeof(CreateChannelRequest))]
 [JsonSerializable(typeof(ChangeChannelRequest))]
 [JsonSerializable(typeof(ForkChannelRequest))]
+[JsonSerializable(typeof(RolesDto))]
 [JsonSerializable(typeof(PostMessageRequest))]
 [JsonSerializable(typeof(ChannelDto))]
 [JsonSerializable(typeof(List<ChannelDto>))]

@@ -51,6 +51,22 @@ public static class ConnectorApi
             .WithSummary("One connector: settings, which credentials are set (never their values), status")
             .Produces<JsonObject>();
 
+        app.MapGet("/api/connectors/{id}/roles", async (string id, HttpContext http, CancellationToken ct) =>
+            Results.Json(RolesDto.From(await connectors.GetRolesAsync(ApiCallers.Of(http), id, ct)), json.RolesDto))
+            .WithName("GetConnectorRoles")
+            .WithSummary("Who may do what through the connector: owners (everything) and members (chat, read)")
+            .Produces<RolesDto>();
+
+        app.MapPut("/api/connectors/{id}/roles", async (string id, HttpRequest request, CancellationToken ct) =>
+        {
+            var body = await ApiErrors.ReadBodyAsync(request, json.RolesDto, ct);
+            return Results.Json(RolesDto.From(await connectors.SetRolesAsync(ApiCallers.Of(request.HttpContext), id, body.Owners, body.Members, ct)), json.RolesDto);
+        })
+            .WithName("SetConnectorRoles")
+            .WithSummary("Set the connector's owners and members (platform ids, addresses or @domains; both empty: no roles, everyone who may talk may do everything)")
+            .JsonBody<RolesDto>()
+            .Produces<RolesDto>();
+
         app.MapMethods("/api/connectors/{id}", ["PATCH"], async (string id, HttpRequest request, CancellationToken ct) =>
         {
             var body = await ApiErrors.ReadBodyAsync(request, json.JsonObject, ct);

@@ -15,5 +15,6 @@ public sealed class DiscordAdapters(IServiceProvider node, TimeProvider time, Di
         new DiscordChatAdapter(connector, DiscordOptions.From(connector.Settings, secrets) with { Timings = timings ?? new DiscordTimings() },
             node.GetRequiredService<ChannelService>(), node.GetRequiredService<TaskService>(), node.GetRequiredService<ILoopEvents>(),
             // Resolved when asked: the node's health lists this adapter.
-            () => node.GetRequiredService<NodeHealth>().Report(), time, node.GetRequiredService<ILoggerFactory>(), node.GetRequiredService<BudgetService>());
+            () => node.GetRequiredService<NodeHealth>().Report(), time, node.GetRequiredService<ILoggerFactory>(), node.GetRequiredService<BudgetService>(),
+            node.GetRequiredService<ChatRoleBook>());
 }

@@ -42,10 +42,11 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly ConcurrentDictionary<string, RunStatusReporter> _statuses = new(StringComparer.Ordinal);
     private readonly List<Task> _background = [];
     private ConnectorRunFeed? _runs;
+    private readonly ChatRoleBook _roles;
     private int _commandsRegistered;
 
     public DiscordChatAdapter(Connector connector, DiscordOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
-        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers, BudgetService budgets)
+        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers, BudgetService budgets, ChatRoleBook roles)
     {
         Connector = connector;
         _options = options;
@@ -57,6 +58,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         _loggers = loggers;
         _rest = new DiscordRestClient(options, time, loggers.CreateLogger<DiscordRestClient>());
         _commands = new SlashCommands(tasks, health, budgets);
+        _roles = roles;
     }
 
     public Connector Connector { get; }
@@ -191,6 +193,16 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             return;
         }
         var authorName = (string?)author?["global_name"] ?? (string?)author?["username"] ?? "someone";
+        if (await RoleOfAsync((string?)author?["id"], message["member"], cancellationToken) == ChatRole.None)
+        {
+            _logger.LogInformation("Discord message {MessageId} from {Author}, who is neither an owner nor a member, not taken", (string?)message["id"], (string?)author?["id"]);
+            if (await _channels.TellStrangerAsync(Connector.Id, (string?)author?["id"] ?? "", _time.GetUtcNow(), TimeSpan.FromDays(1), cancellationToken))
+            {
+                await SendInOrderAsync(channelId, () => _rest.CreateMessageAsync(channelId,
+                    "Sorry, I only take requests from this bot's owners and members. Ask an owner to add you (your Discord user id or one of your roles).", (string?)message["id"], _stop.Token));
+            }
+            return;
+        }
         var channelName = isDm
             ? $"dm-{(string?)author?["username"] ?? channelId}"
             : _channelNames.TryGetValue(channelId, out var known) ? known : StandInName(channelId);
@@ -244,6 +256,18 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         return $"Forked this conversation into <#{(string)thread["id"]!}>: talk there to explore it; this channel goes on as it was. (Loop channel `{fork.Id}`)";
     }
 
+    /// <summary>What someone may do here: from their user id and, in a server, their role ids.</summary>
+    private async Task<ChatRole> RoleOfAsync(string? userId, JsonNode? member, CancellationToken cancellationToken)
+    {
+        var identities = (member?["roles"]?.AsArray() ?? []).Select(r => (string?)r).OfType<string>().Append(userId ?? "").Where(i => i.Length > 0).ToList();
+        return (await _roles.GetAsync(Connector.Id, cancellationToken)).RoleOf(identities, allowedToTalk: true);
+    }
+
+    /// <summary>The <c>/loop</c> subcommands that change something: an owner's, once roles are configured.</summary>
+    private static bool OwnersOnly(string path, IReadOnlyDictionary<string, string> options) =>
+        path is "schedule" or "cancel" or "toggle" or "edit" or "template add" or "fork"
+        || (path == "budget" && options.Keys.Any(k => k is "daily" or "monthly"));
+
     /// <summary>The name of a guild channel's Loop channel until the Discord name is known (see <see cref="LearnChannelNamesAsync"/>).</summary>
     private static string StandInName(string discordChannel) => $"discord-{discordChannel}";
 
@@ -283,8 +307,17 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             var appId = _options.AppId ?? _gateway?.ApplicationId ?? (string?)interaction["application_id"]!;
             var (path, options) = SlashCommands.Read(data);
             string answer;
+            var role = await RoleOfAsync((string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"], interaction["member"], cancellationToken);
             try
             {
+                if (role == ChatRole.None)
+                {
+                    throw new LoopForbiddenException("only this bot's owners and members may use /loop here: ask an owner to add you");
+                }
+                if (role == ChatRole.Member && OwnersOnly(path, options))
+                {
+                    throw new LoopForbiddenException($"only an owner of this bot may use /loop {path}{(path == "budget" ? " to set limits" : "")}: members may chat, list tasks and see the status and budget");
+                }
                 answer = path == "fork"
                     ? await ForkAsync(interaction, options, cancellationToken)
                     : await _commands.ExecuteAsync(path, options, await LoopChannelForAsync(interaction, cancellationToken), cancellationToken);
@@ -357,6 +390,16 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
                 {
                     ["type"] = 7,
                     ["data"] = new JsonObject { ["components"] = new JsonArray() },
+                }, cancellationToken);
+                return;
+            }
+            var role = await RoleOfAsync((string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"], interaction["member"], cancellationToken);
+            if (role != ChatRole.Owner)
+            {
+                await _rest.RespondToInteractionAsync(id, token, new JsonObject
+                {
+                    ["type"] = 4,
+                    ["data"] = new JsonObject { ["content"] = "❌ Only an owner of this bot may stop a run.", ["flags"] = 64 },
                 }, cancellationToken);
                 return;
             }

@@ -234,6 +234,12 @@ public interface ILoopStore
     /// <paramref name="beforeRunId"/> pages back.</summary>
     Task<IReadOnlyList<UsageCall>> ListUsageCallsAsync(UsageQuery query, PriceTable prices, int limit, string? beforeRunId, CancellationToken cancellationToken);
 
+    /// <summary>Who may do what through a connector; <see cref="ChatRoles.None"/> when not configured.</summary>
+    Task<ChatRoles> GetChatRolesAsync(string connectorId, CancellationToken cancellationToken);
+
+    /// <summary>Stores a connector's roles, replacing what it had; no owners and no members removes them.</summary>
+    Task SetChatRolesAsync(string connectorId, ChatRoles roles, CancellationToken cancellationToken);
+
     // Budgets of channels, tasks and connectors.
 
     /// <summary>The stored budgets among <paramref name="keys"/>.</summary>

@@ -102,6 +102,7 @@ public static class LoopServices
 
         // Chat platforms (adapters come from the caller): which node listens on each account.
         services.AddSingleton(_ => new Lazy<SecretBox>(() => SecretBox.Open(Environment.GetEnvironmentVariable(SecretBox.KeyVariable), options.Paths.SecretKeyFile)));
+        services.AddSingleton<ChatRoleBook>();
         services.AddSingleton(Make<ChatConnections>);
         services.AddSingleton(Make<ConnectorService>);
 

@@ -25,7 +25,8 @@ public sealed class ChatConnections(
     ILoopEvents events,
     IGrainFactory grains,
     TimeProvider time,
-    ILogger<ChatConnections> logger) : IAsyncDisposable
+    ILogger<ChatConnections> logger,
+    ChatRoleBook roleBook) : IAsyncDisposable
 {
     public static readonly TimeSpan AskEvery = TimeSpan.FromSeconds(1);
 
@@ -184,6 +185,7 @@ public sealed class ChatConnections(
             return;
         }
         _unusable.TryRemove(connector.Id, out _);
+        await roleBook.GetAsync(connector.Id, cancellationToken); // known to health from the start
         var adapter = factories.First(f => f.Kind == connector.Kind).Create(connector, opened);
         await adapter.StartAsync(cancellationToken);
         _adapters[connector.Id] = adapter;

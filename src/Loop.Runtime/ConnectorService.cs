@@ -19,7 +19,7 @@ public sealed record ConnectorRequest(
 /// never handed back. The nodes pick the change up within a second (<see cref="ChatConnections"/>).
 /// Connectors of config.json are read-only here: the file is where they change.
 /// </summary>
-public sealed class ConnectorService(ILoopStore store, Lazy<SecretBox> secrets, ILoopEvents events, TimeProvider time)
+public sealed class ConnectorService(ILoopStore store, Lazy<SecretBox> secrets, ILoopEvents events, TimeProvider time, ChatRoleBook roleBook)
 {
     private const int MaxName = 100;
 
@@ -33,6 +33,44 @@ public sealed class ConnectorService(ILoopStore store, Lazy<SecretBox> secrets, 
     {
         caller.EnsureUser("read connectors");
         return await store.GetConnectorAsync(id, cancellationToken) ?? throw new LoopNotFoundException($"connector {id} does not exist");
+    }
+
+    public const int MaxRoleEntries = 500;
+
+    /// <summary>Who may do what through a connector (its roles apply to config.json's connectors too).</summary>
+    public async Task<ChatRoles> GetRolesAsync(Caller caller, string id, CancellationToken cancellationToken)
+    {
+        await GetAsync(caller, id, cancellationToken);
+        return await store.GetChatRolesAsync(id, cancellationToken);
+    }
+
+    public async Task<ChatRoles> SetRolesAsync(Caller caller, string id, IReadOnlyList<string>? owners, IReadOnlyList<string>? members, CancellationToken cancellationToken)
+    {
+        var connector = await GetAsync(caller, id, cancellationToken);
+        var roles = new ChatRoles(RoleEntries("owners", owners), RoleEntries("members", members));
+        if (!roles.Configured && roles.Members.Count > 0)
+        {
+            throw new LoopValidationException("owners", "owners is empty: name at least one owner (members alone would leave nobody who may schedule or change budgets)");
+        }
+        await store.SetChatRolesAsync(id, roles, cancellationToken);
+        roleBook.Learn(id, roles);
+        events.Publish(new LoopEvent("connector.updated", time.GetUtcNow(), null, null,
+            roles.Configured ? $"connector \"{connector.Name}\": {roles.Owners.Count} owner(s), {roles.Members.Count} member(s)" : $"connector \"{connector.Name}\": roles removed"));
+        return roles;
+    }
+
+    private static List<string> RoleEntries(string field, IReadOnlyList<string>? entries)
+    {
+        var list = (entries ?? []).Select(e => e?.Trim() ?? "").ToList();
+        if (list.Count > MaxRoleEntries || list.Any(e => e.Length is 0 or > 320))
+        {
+            throw new LoopValidationException(field, $"{field} must be a list of at most {MaxRoleEntries} ids or addresses, none empty or longer than 320 characters");
+        }
+        if (field == "owners" && list.Contains("*"))
+        {
+            throw new LoopValidationException(field, "owners cannot be \"*\": name the people who may schedule, cancel and change budgets");
+        }
+        return list.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
 
     public async Task<Connector> CreateAsync(Caller caller, ConnectorRequest request, CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 namespace Loop.Runtime;
 
 using Loop.Config;
+using Loop.Domain.Connectors;
 
 /// <summary>The node's <see cref="HealthReport"/>, put together from its parts (no I/O).</summary>
 public sealed class NodeHealth(
@@ -13,7 +14,8 @@ public sealed class NodeHealth(
     ChatConnections chats,
     NodeWarnings warnings,
     ILoopEvents events,
-    TimeProvider time)
+    TimeProvider time,
+    ChatRoleBook roles)
 {
     private readonly long _startedAt = time.GetTimestamp();
 
@@ -46,6 +48,12 @@ public sealed class NodeHealth(
         {
             degraded = true;
             notes.Add($"connector {chat.Platform} is not connected: {chat.Status}");
+        }
+        foreach (var adapter in chats.Adapters.Where(a => a.Connector.Kind is ConnectorKind.Discord or ConnectorKind.Telegram && roles.IsConfigured(a.Connector.Id) == false))
+        {
+            var who = adapter.Connector.Kind == ConnectorKind.Discord ? "everyone in the servers its bot is in" : "everyone it lets talk";
+            notes.Add($"connector {adapter.Connector.Id} has no owners: {who} may run agents, schedule and cancel tasks and change budgets with your credentials; "
+                + $"name its owners and members with PUT /api/connectors/{adapter.Connector.Id}/roles");
         }
         return new HealthReport(
             degraded ? "degraded" : "ok",

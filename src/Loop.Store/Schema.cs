@@ -286,6 +286,16 @@ internal static class Schema
             ALTER TABLE channels ADD COLUMN fork_session_id TEXT NULL;
             ALTER TABLE channels ADD COLUMN fork_dir_path TEXT NULL;
             """),
+        new(19, "chat roles", """
+            -- Who may do what through a connector (JSON arrays of platform identities). Kept apart from
+            -- the connector so a connector of config.json gets roles too; no row: roles not configured.
+            CREATE TABLE chat_roles (
+                connector_id TEXT NOT NULL PRIMARY KEY,
+                owners TEXT NOT NULL,
+                members TEXT NOT NULL,
+                updated_at BIGINT NOT NULL
+            );
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -49,6 +49,7 @@ public abstract partial class SqlLoopStore
         WriteAsync(async (connection, tx) =>
         {
             await connection.ExecuteAsync(Command("DELETE FROM budgets WHERE scope = 'connector' AND scope_id = @id", new { id = connectorId }, tx, cancellationToken));
+            await connection.ExecuteAsync(Command("DELETE FROM chat_roles WHERE connector_id = @id", new { id = connectorId }, tx, cancellationToken));
             return await connection.ExecuteAsync(Command("DELETE FROM connectors WHERE id = @id", new { id = connectorId }, tx, cancellationToken)) == 1;
         }, cancellationToken);
 
@@ -142,4 +143,37 @@ public abstract partial class SqlLoopStore
             && Settings == JsonSerializer.Serialize(c.Settings) && Allowed == JsonSerializer.Serialize(c.Allowed)
             && SecretNames == JsonSerializer.Serialize(c.SecretNames);
     }
+
+    public Task<ChatRoles> GetChatRolesAsync(string connectorId, CancellationToken cancellationToken) =>
+        ReadAsync(async connection =>
+        {
+            var row = await connection.QuerySingleOrDefaultAsync<ChatRolesRow>(Command(
+                "SELECT owners AS Owners, members AS Members FROM chat_roles WHERE connector_id = @id", new { id = connectorId }, null, cancellationToken));
+            return row is null
+                ? ChatRoles.None
+                : new ChatRoles(JsonSerializer.Deserialize<List<string>>(row.Owners) ?? [], JsonSerializer.Deserialize<List<string>>(row.Members) ?? []);
+        }, cancellationToken);
+
+    public Task SetChatRolesAsync(string connectorId, ChatRoles roles, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(roles);
+        return WriteAsync(async (connection, tx) =>
+        {
+            if (roles.Owners.Count == 0 && roles.Members.Count == 0)
+            {
+                return await connection.ExecuteAsync(Command("DELETE FROM chat_roles WHERE connector_id = @id", new { id = connectorId }, tx, cancellationToken));
+            }
+            return await connection.ExecuteAsync(Command("""
+                INSERT INTO chat_roles (connector_id, owners, members, updated_at) VALUES (@id, @owners, @members, @at)
+                ON CONFLICT (connector_id) DO UPDATE SET owners = excluded.owners, members = excluded.members, updated_at = excluded.updated_at
+                """, new { id = connectorId, owners = JsonSerializer.Serialize(roles.Owners), members = JsonSerializer.Serialize(roles.Members), at = Columns.ToMs(_time.GetUtcNow()) },
+                tx, cancellationToken));
+        }, cancellationToken);
+    }
+}
+
+internal sealed class ChatRolesRow
+{
+    public string Owners { get; set; } = "[]";
+    public string Members { get; set; } = "[]";
 }

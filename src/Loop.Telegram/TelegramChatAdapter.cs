@@ -37,6 +37,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     private readonly ILogger _logger;
     private readonly TelegramBotClient _bot;
     private readonly TelegramCommands _commands;
+    private readonly ChatRoleBook _roles;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
@@ -53,9 +54,10 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     private volatile string _status = "not connected";
 
     public TelegramChatAdapter(Connector connector, TelegramOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
-        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers)
+        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers, ChatRoleBook roles)
     {
         Connector = connector;
+        _roles = roles;
         _options = options;
         _channels = channels;
         _tasks = tasks;
@@ -467,6 +469,13 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         string answer;
         try
         {
+            // Whoever the whitelist lets in may chat and read; once the connector has owners, only they change things.
+            var identities = new[] { message.From?.Id.ToString(CultureInfo.InvariantCulture), message.From?.Username is { } name ? "@" + name : null }.OfType<string>().ToList();
+            if (command is "schedule" or "cancel" or "toggle"
+                && (await _roles.GetAsync(Connector.Id, cancellationToken)).RoleOf(identities, allowedToTalk: true) != ChatRole.Owner)
+            {
+                throw new LoopForbiddenException($"only an owner of this bot may use /{command}: members may chat, list tasks and see the status");
+            }
             var channelId = await LoopChannelForAsync(chat, message, cancellationToken);
             answer = await _commands.ExecuteAsync(command, arguments, channelId, cancellationToken);
         }

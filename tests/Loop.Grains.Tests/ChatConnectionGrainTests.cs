@@ -41,7 +41,7 @@ public sealed class ChatConnectionGrainTests : IAsyncLifetime
             silo.Services.AddSingleton<IChatAdapterFactory, RecordingChats>();
             silo.Services.AddSingleton(sp => new ChatConnections(_store, sp.GetServices<IChatAdapterFactory>(), LoopConfig.Defaults(paths),
                 new Lazy<SecretBox>(() => NodeKey), sp.GetRequiredService<NodeIdentity>(),
-                new LoopEventHub(), sp.GetRequiredService<IGrainFactory>(), TimeProvider.System, NullLogger<ChatConnections>.Instance));
+                new LoopEventHub(), sp.GetRequiredService<IGrainFactory>(), TimeProvider.System, NullLogger<ChatConnections>.Instance, new ChatRoleBook(_store)));
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();

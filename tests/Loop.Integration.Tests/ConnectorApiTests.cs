@@ -13,6 +13,52 @@ public sealed class ConnectorApiTests
     private const string Token = "123456:telegram-token-never-shown";
 
     [Fact]
+    public async Task A_connectors_owners_and_members_are_set_read_checked_and_removed_with_it()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        using var created = await loop.Http.PostAsJsonAsync("/api/connectors", new Dictionary<string, object>
+        {
+            ["kind"] = "telegram", ["name"] = "Team bot", ["token"] = Token, ["allowed_users"] = new[] { "12345" }, ["enabled"] = false,
+        });
+        var id = (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!;
+
+        var none = await loop.GetObjectAsync($"/api/connectors/{id}/roles");
+        Assert.False((bool)none["configured"]!);
+        using (var set = await loop.Http.PutAsJsonAsync($"/api/connectors/{id}/roles", new { owners = new[] { "12345", " 12345 " }, members = new[] { "@bob" } }))
+        {
+            var roles = await LoopDaemon.ReadObjectAsync(set, HttpStatusCode.OK);
+            Assert.Equal(["12345"], roles["owners"]!.AsArray().Select(o => (string)o!));
+            Assert.True((bool)roles["configured"]!);
+        }
+        Assert.Equal(["@bob"], (await loop.GetObjectAsync($"/api/connectors/{id}/roles"))["members"]!.AsArray().Select(o => (string)o!));
+
+        foreach (var (body, message) in new (object, string)[]
+        {
+            (new { owners = Array.Empty<string>(), members = new[] { "1" } }, "owners is empty: name at least one owner"),
+            (new { owners = new[] { "*" } }, "owners cannot be"),
+            (new { owners = new[] { "" } }, "owners must be a list"),
+        })
+        {
+            using var refused = await loop.Http.PutAsJsonAsync($"/api/connectors/{id}/roles", body);
+            var text = await refused.Content.ReadAsStringAsync();
+            Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, text);
+            Assert.Contains(message, text);
+        }
+        using (var missing = await loop.Http.GetAsync("/api/connectors/cn_nope/roles"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+        using (var deleted = await loop.Http.DeleteAsync($"/api/connectors/{id}"))
+        {
+            Assert.True(deleted.IsSuccessStatusCode);
+        }
+        using (var gone = await loop.Http.GetAsync($"/api/connectors/{id}/roles"))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, gone.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task A_connector_is_added_edited_and_removed_and_its_credentials_are_never_shown_or_stored_in_the_clear()
     {
         await using var loop = await LoopDaemon.StartAsync();

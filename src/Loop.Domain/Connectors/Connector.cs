@@ -70,3 +70,43 @@ public sealed record NewConnector(
     IReadOnlyList<string> SecretNames,
     string? SealedSecrets,
     ConnectorSource Source);
+
+/// <summary>Who may do what through a connector. Owners may do everything (schedule, cancel, change
+/// budgets, fork); members may chat and read. Identities are the platform's: Discord user and role ids,
+/// Telegram user ids, email addresses (or <c>@domain</c>), WhatsApp numbers. With no owners, roles are
+/// not configured: whoever the connector lets talk may do everything, as before roles existed.</summary>
+public sealed record ChatRoles(IReadOnlyList<string> Owners, IReadOnlyList<string> Members)
+{
+    public static readonly ChatRoles None = new([], []);
+
+    public bool Configured => Owners.Count > 0;
+
+    /// <summary>The role of someone known by <paramref name="identities"/>; <paramref name="allowedToTalk"/> is
+    /// what the connector's own whitelist says of them (Discord has none: anyone), which decides who is a
+    /// member while no members are listed.</summary>
+    public ChatRole RoleOf(IReadOnlyCollection<string> identities, bool allowedToTalk)
+    {
+        if (!Configured)
+        {
+            return allowedToTalk ? ChatRole.Owner : ChatRole.None;
+        }
+        if (identities.Any(Matches(Owners)))
+        {
+            return ChatRole.Owner;
+        }
+        var member = Members.Count == 0 ? allowedToTalk : Members.Contains("*") || identities.Any(Matches(Members));
+        return member ? ChatRole.Member : ChatRole.None;
+    }
+
+    /// <summary>An entry matches an identity exactly (ignoring case: addresses), or an address by its <c>@domain</c>.</summary>
+    private static Func<string, bool> Matches(IReadOnlyList<string> entries) => identity =>
+        entries.Any(entry => string.Equals(entry, identity, StringComparison.OrdinalIgnoreCase)
+            || (entry.StartsWith('@') && identity.EndsWith(entry, StringComparison.OrdinalIgnoreCase)));
+}
+
+public enum ChatRole
+{
+    None,
+    Member,
+    Owner,
+}
