@@ -80,7 +80,8 @@ public sealed class ThreadTests : IAsyncLifetime
 
         var interaction = _discord.Interaction(General, new JsonArray(new JsonObject
         {
-            ["name"] = "fork", ["type"] = 1,
+            ["name"] = "fork",
+            ["type"] = 1,
             ["options"] = new JsonArray(new JsonObject { ["name"] = "name", ["type"] = 3, ["value"] = "explore-b" }),
         }));
         await _gateway.DispatchAsync("INTERACTION_CREATE", interaction);

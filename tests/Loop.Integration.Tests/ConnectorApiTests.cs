@@ -18,7 +18,11 @@ public sealed class ConnectorApiTests
         await using var loop = await LoopDaemon.StartAsync();
         using var created = await loop.Http.PostAsJsonAsync("/api/connectors", new Dictionary<string, object>
         {
-            ["kind"] = "telegram", ["name"] = "Team bot", ["token"] = Token, ["allowed_users"] = new[] { "12345" }, ["enabled"] = false,
+            ["kind"] = "telegram",
+            ["name"] = "Team bot",
+            ["token"] = Token,
+            ["allowed_users"] = new[] { "12345" },
+            ["enabled"] = false,
         });
         var id = (string)JsonNode.Parse(await created.Content.ReadAsStringAsync())!["id"]!;
 

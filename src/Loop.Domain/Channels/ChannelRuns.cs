@@ -168,7 +168,8 @@ public sealed class ChannelRuns
         stopping.ThrowIfCancellationRequested();
 
         run = Finish(run, result);
-        var notices = allowance.Refusal is null
+        // Only a run its budgets limited can bring a notice: the rest skip the store.
+        var notices = allowance is { Refusal: null, MaxUsd: not null }
             ? await _context.Budgets.AfterRunAsync(channel, task, _context.Budgets.CostOf(run.Model, run.Usage), stopping)
             : [];
         ChatMessage reply;
