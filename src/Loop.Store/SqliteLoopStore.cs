@@ -36,7 +36,9 @@ public sealed partial class SqliteLoopStore : SqlLoopStore, IDisposable
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = fullPath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
+            // Made above (where it can be): a connection opened after the file was deleted must fail, not
+            // make a new empty database that the daemon would go on with.
+            Mode = File.Exists(fullPath) ? SqliteOpenMode.ReadWrite : SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
             ForeignKeys = true,
             Pooling = true,

@@ -39,7 +39,7 @@ public sealed record BudgetNotice(BudgetStatus Status, BudgetPeriod Period, bool
 public sealed class BudgetGuard(ILoopStore store, PriceTable prices, TimeProvider time)
 {
     /// <summary>The budgets a run of this channel (and task) counts against.</summary>
-    public static IReadOnlyList<BudgetKey> KeysOf(Channel channel, ScheduledTask? task)
+    private static IReadOnlyList<BudgetKey> KeysOf(Channel channel, ScheduledTask? task)
     {
         var keys = new List<BudgetKey> { new(BudgetScope.Channel, channel.Id) };
         if (task is not null)
