@@ -28,10 +28,11 @@ public sealed record ChangeUserRequest(string? Role, string? Password);
 
 public sealed record CreateTokenRequest(string? Name);
 
-/// <summary>A token as listed: never the token itself.</summary>
-public sealed record ApiTokenDto(string Id, string Name, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, string? ChannelId)
+/// <summary>A token as listed: never the token itself. <see cref="UserId"/> is whose it is (null:
+/// made with the machine's local token); it acts with that user's role.</summary>
+public sealed record ApiTokenDto(string Id, string Name, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, string? ChannelId, string? UserId)
 {
-    public static ApiTokenDto From(ApiToken t) => new(t.Id, t.Name, t.CreatedAt, t.LastUsedAt, t.ChannelId);
+    public static ApiTokenDto From(ApiToken t) => new(t.Id, t.Name, t.CreatedAt, t.LastUsedAt, t.ChannelId, t.UserId);
 }
 
 /// <summary>The answer to creating a token: the only time the token is shown.</summary>
