@@ -1,5 +1,6 @@
 namespace Loop.Api;
 
+using Loop.Domain.Accounts;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Http;
 
@@ -14,8 +15,8 @@ using Microsoft.AspNetCore.Http;
 /// </summary>
 /// <remarks>Two steps around the rate limiter: <see cref="IdentifyAsync"/> finds the caller, so
 /// the limiter counts a user's calls per credential and anonymous ones per address, and
-/// <see cref="AdmitAsync"/> then refuses what the caller may not do here. A refused call has
-/// been counted.</remarks>
+/// <see cref="AdmitAsync"/> then refuses what the caller may not do here, a viewer's changes
+/// included (<see cref="UserAccess"/>). A refused call has been counted.</remarks>
 public static class ApiCallers
 {
     public const string SessionCookie = "loop_session";
@@ -118,6 +119,11 @@ public static class ApiCallers
                     "send an API token as Authorization: Bearer <token>",
                 _ => "this endpoint needs a login: log in with POST /api/auth/login (session cookie, or its token as Authorization: Bearer) or send an API token",
             });
+        }
+        // The one place roles are enforced: whatever the endpoint, a viewer's change stops here.
+        if (identity.Principal is { } principal && UserAccess.Refusal(principal.Role, request.Method, request.Path, principal.UserId) is { } refusal)
+        {
+            throw new LoopForbiddenException(refusal);
         }
         return next(context);
     }

@@ -1,5 +1,6 @@
 namespace Loop.Api;
 
+using Loop.Domain.Accounts;
 using Loop.Runtime;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,10 +19,11 @@ public static class AuthApi
         {
             var principal = ApiCallers.PrincipalOf(http);
             var authenticated = ApiCallers.IsAuthenticated(http);
-            return Results.Json(new AuthStatusDto(await auth.IsSetupRequiredAsync(ct), authenticated, principal?.Username), json.AuthStatusDto);
+            var role = ApiCallers.IsUser(http) && principal is not null ? UserRoles.Name(principal.Role) : null;
+            return Results.Json(new AuthStatusDto(await auth.IsSetupRequiredAsync(ct), authenticated, principal?.Username, principal?.UserId, role), json.AuthStatusDto);
         })
             .WithName("GetAuthStatus")
-            .WithSummary("Whether setup is needed and whether this call is logged in")
+            .WithSummary("Whether setup is needed, whether this call is logged in, and as whom (username, user_id, role)")
             .Produces<AuthStatusDto>();
 
         app.MapPost("/api/auth/setup", async (HttpRequest request, CancellationToken ct) =>
@@ -48,7 +50,7 @@ public static class AuthApi
                 Path = "/",
                 Expires = expiresAt,
             });
-            return Results.Json(new LoginDto(token, user.Username, expiresAt), json.LoginDto);
+            return Results.Json(new LoginDto(token, user.Username, UserRoles.Name(user.Role), expiresAt), json.LoginDto);
         })
             .WithName("LogIn")
             .WithSummary("Log in: sets the session cookie and returns its token")
@@ -92,7 +94,7 @@ public static class AuthApi
         app.MapDelete("/api/auth/tokens/{id}", async (string id, HttpContext http, CancellationToken ct) =>
         {
             ApiCallers.Of(http).EnsureUser("manage API tokens");
-            await auth.RevokeTokenAsync(id, ct);
+            await auth.RevokeTokenAsync(id, ApiCallers.PrincipalOf(http)!, ct);
             return Results.NoContent();
         })
             .WithName("RevokeApiToken")

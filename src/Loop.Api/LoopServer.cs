@@ -98,6 +98,7 @@ public static class LoopServer
             }
         });
         AuthApi.Map(app);
+        UsersApi.Map(app);
         LoopApi.Map(app);
         ApiReference.Map(app);
     }

@@ -264,6 +264,22 @@ public interface ILoopStore
 
     Task<UserAccount?> GetUserAsync(string userId, CancellationToken cancellationToken);
 
+    /// <summary>Every account, oldest first.</summary>
+    Task<IReadOnlyList<UserAccount>> ListUsersAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stores another account; false (and nothing stored) when its username is taken.</summary>
+    Task<bool> CreateUserAsync(UserAccount user, CancellationToken cancellationToken);
+
+    /// <summary>Changes an account's role; refused when it would leave no admin.</summary>
+    Task<UserChange> SetUserRoleAsync(string userId, UserRole role, CancellationToken cancellationToken);
+
+    /// <summary>Replaces an account's password and ends its sessions, all but
+    /// <paramref name="keepSessionHash"/> (the one changing it); false when there is no such account.</summary>
+    Task<bool> SetUserPasswordAsync(string userId, string passwordHash, string? keepSessionHash, CancellationToken cancellationToken);
+
+    /// <summary>Deletes an account with its sessions and API tokens; refused when it is the last admin.</summary>
+    Task<UserChange> DeleteUserAsync(string userId, CancellationToken cancellationToken);
+
     Task CreateSessionAsync(UserSession session, CancellationToken cancellationToken);
 
     Task<UserSession?> GetSessionAsync(string tokenHash, CancellationToken cancellationToken);

@@ -80,6 +80,7 @@ public static class LoopServices
             sp.GetRequiredService<ContainerRuns>(), sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths,
             sp.GetRequiredService<DirectAgentRunner>(), sp.GetRequiredService<BudgetGuard>()));
         services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
+        services.AddSingleton(sp => new UserDirectory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<AuthService>(), time));
         services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), options.Paths, time,
             sp.GetRequiredService<ILoopEvents>(), sp.GetRequiredService<LoopMetrics>()));

@@ -10,6 +10,10 @@ using Loop.Domain.Accounts;
 /// local machine token, which acts for the user before any account exists.</summary>
 public sealed record AuthPrincipal(string? UserId, string? Username, string Kind, string? SessionTokenHash = null)
 {
+    /// <summary>What the caller may do: its user's role. The local machine token (and a token it
+    /// made) is the machine's owner, an admin.</summary>
+    public UserRole Role { get; init; } = UserRole.Admin;
+
     /// <summary>When a session ends unless it is used again; null for API tokens.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }
 
@@ -81,15 +85,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         }
         var issued = CheckSetupCode(setupCode);
         var name = ValidUsername(username);
-        if (string.IsNullOrEmpty(password) || password.Length < 8)
-        {
-            throw new LoopValidationException("password", "the password must have at least 8 characters");
-        }
-        if (password.Length > 1024)
-        {
-            throw new LoopValidationException("password", "the password must have at most 1024 characters");
-        }
-        var user = new UserAccount(Ids.New("usr", time), name, HashPassword(password, Pbkdf2Iterations), time.GetUtcNow());
+        var user = new UserAccount(Ids.New("usr", time), name, HashPassword(ValidPassword(password), Pbkdf2Iterations), time.GetUtcNow(), UserRole.Admin);
         if (!await store.CreateFirstUserAsync(user, cancellationToken))
         {
             throw new LoopConflictException("the account is set up already; log in with POST /api/auth/login");
@@ -199,7 +195,12 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
             {
                 await store.ExtendSessionAsync(hash, now + SessionLifetime, cancellationToken);
             }
-            return new AuthPrincipal(user.Id, user.Username, "session", hash) { ExpiresAt = session.ExpiresAt, CredentialId = "session:" + hash[..16] };
+            return new AuthPrincipal(user.Id, user.Username, "session", hash)
+            {
+                Role = user.Role,
+                ExpiresAt = session.ExpiresAt,
+                CredentialId = "session:" + hash[..16],
+            };
         }
         if (token.StartsWith(ApiTokenPrefix, StringComparison.Ordinal))
         {
@@ -212,9 +213,16 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
             {
                 await store.TouchApiTokenAsync(apiToken.Id, now, cancellationToken);
             }
-            var user = apiToken.UserId is { } userId ? await store.GetUserAsync(userId, cancellationToken) : null;
+            UserAccount? user = null;
+            if (apiToken.UserId is { } userId && (user = await store.GetUserAsync(userId, cancellationToken)) is null)
+            {
+                // Its user was deleted (which revokes the user's tokens; this one slipped past on another node).
+                return null;
+            }
             return new AuthPrincipal(user?.Id, user?.Username, apiToken.IsLocal ? "local" : "token")
             {
+                // The role of its user now: demoting a user demotes the user's tokens too.
+                Role = user?.Role ?? UserRole.Admin,
                 ChannelId = apiToken.ChannelId,
                 CredentialId = "token:" + apiToken.Id,
             };
@@ -263,8 +271,14 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
 
     public Task<IReadOnlyList<ApiToken>> ListTokensAsync(CancellationToken cancellationToken) => store.ListApiTokensAsync(cancellationToken);
 
-    public async Task RevokeTokenAsync(string tokenId, CancellationToken cancellationToken)
+    /// <summary>Revokes a token: any for an admin, only their own for a viewer.</summary>
+    public async Task RevokeTokenAsync(string tokenId, AuthPrincipal caller, CancellationToken cancellationToken)
     {
+        if (caller.Role != UserRole.Admin
+            && !(await store.ListApiTokensAsync(cancellationToken)).Any(t => t.Id == tokenId && t.UserId is not null && t.UserId == caller.UserId))
+        {
+            throw new LoopForbiddenException("a viewer may revoke only their own API tokens; ask an admin");
+        }
         if (!await store.DeleteApiTokenAsync(tokenId, cancellationToken))
         {
             throw new LoopNotFoundException($"no API token {tokenId}");
@@ -282,6 +296,24 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
             new ApiToken(Ids.New("tok", time), "local:" + nodeName, Hash(token), null, true, Columns(time.GetUtcNow()), null), cancellationToken);
         _validated.Clear();
         PrivateFiles.Write(path, token + "\n");
+    }
+
+    /// <summary>Forgets every credential found valid, so a change to accounts (a role, a deletion, a
+    /// password) applies to the next call on this node.</summary>
+    public void ForgetValidated() => _validated.Clear();
+
+    /// <summary>The password, if it is one Loop accepts; else names the field and what to fix.</summary>
+    public static string ValidPassword(string? password, string field = "password")
+    {
+        if (string.IsNullOrEmpty(password) || password.Length < 8)
+        {
+            throw new LoopValidationException(field, "the password must have at least 8 characters");
+        }
+        if (password.Length > 1024)
+        {
+            throw new LoopValidationException(field, "the password must have at most 1024 characters");
+        }
+        return password;
     }
 
     public static string HashPassword(string password, int iterations)
@@ -304,7 +336,7 @@ public sealed class AuthService(ILoopStore store, TimeProvider time)
         return CryptographicOperations.FixedTimeEquals(actual, expected);
     }
 
-    private static string ValidUsername(string? username)
+    public static string ValidUsername(string? username)
     {
         var name = username?.Trim() ?? "";
         if (name.Length is 0 or > 64 || name.Any(char.IsControl))

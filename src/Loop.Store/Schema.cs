@@ -296,6 +296,11 @@ internal static class Schema
                 updated_at BIGINT NOT NULL
             );
             """),
+        new(20, "user roles", """
+            -- What a dashboard account may do: an admin everything, a viewer only look. The account made
+            -- at setup, and any made before roles existed, is an admin.
+            ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'viewer'));
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

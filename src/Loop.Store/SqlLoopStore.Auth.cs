@@ -6,7 +6,9 @@ using Loop.Domain.Accounts;
 
 public abstract partial class SqlLoopStore
 {
-    private const string UserSelect = "SELECT id AS Id, username AS Username, password_hash AS PasswordHash, created_at AS CreatedAt FROM users";
+    private const string UserSelect = "SELECT id AS Id, username AS Username, password_hash AS PasswordHash, created_at AS CreatedAt, role AS Role FROM users";
+    // Every change to who is an admin takes it, so two at once cannot each leave the other the last one.
+    private const string UsersLock = "loop.users";
     private const string SessionSelect = "SELECT token_hash AS TokenHash, user_id AS UserId, created_at AS CreatedAt, expires_at AS ExpiresAt FROM sessions";
     private const string TokenSelect = """
         SELECT id AS Id, name AS Name, token_hash AS TokenHash, user_id AS UserId, is_local AS IsLocal,
@@ -22,11 +24,84 @@ public abstract partial class SqlLoopStore
             // Two nodes set up at once: the second waits, then finds the first account.
             await LockAsync(connection, tx, "loop.first-user", cancellationToken);
             return await connection.ExecuteAsync(Command("""
-                INSERT INTO users (id, username, password_hash, created_at)
-                SELECT @id, @username, @password_hash, @created_at WHERE NOT EXISTS (SELECT 1 FROM users)
-                """, new { id = user.Id, username = user.Username, password_hash = user.PasswordHash, created_at = Columns.ToMs(user.CreatedAt) },
-                tx, cancellationToken)) == 1;
+                INSERT INTO users (id, username, password_hash, created_at, role)
+                SELECT @id, @username, @password_hash, @created_at, @role WHERE NOT EXISTS (SELECT 1 FROM users)
+                """, UserParameters(user), tx, cancellationToken)) == 1;
         }, cancellationToken);
+
+    public Task<IReadOnlyList<UserAccount>> ListUsersAsync(CancellationToken cancellationToken) =>
+        ReadAsync(async connection => (IReadOnlyList<UserAccount>)(await connection.QueryAsync<UserRow>(Command(
+            UserSelect + " ORDER BY created_at, id", null, null, cancellationToken))).Select(r => r.ToUser()).ToList(), cancellationToken);
+
+    public Task<bool> CreateUserAsync(UserAccount user, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await LockAsync(connection, tx, UsersLock, cancellationToken);
+            return await connection.ExecuteAsync(Command("""
+                INSERT INTO users (id, username, password_hash, created_at, role)
+                SELECT @id, @username, @password_hash, @created_at, @role WHERE NOT EXISTS (SELECT 1 FROM users WHERE username = @username)
+                """, UserParameters(user), tx, cancellationToken)) == 1;
+        }, cancellationToken);
+
+    public Task<UserChange> SetUserRoleAsync(string userId, UserRole role, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await LockAsync(connection, tx, UsersLock, cancellationToken);
+            if (role != UserRole.Admin && await IsLastAdminAsync(connection, tx, userId, cancellationToken))
+            {
+                return UserChange.LastAdmin;
+            }
+            return await connection.ExecuteAsync(Command(
+                "UPDATE users SET role = @role WHERE id = @id", new { id = userId, role = UserRoles.Name(role) }, tx, cancellationToken)) == 1
+                ? UserChange.Done
+                : UserChange.NotFound;
+        }, cancellationToken);
+
+    public Task<bool> SetUserPasswordAsync(string userId, string passwordHash, string? keepSessionHash, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            if (await connection.ExecuteAsync(Command(
+                "UPDATE users SET password_hash = @password_hash WHERE id = @id", new { id = userId, password_hash = passwordHash }, tx, cancellationToken)) == 0)
+            {
+                return false;
+            }
+            await connection.ExecuteAsync(keepSessionHash is null
+                ? Command("DELETE FROM sessions WHERE user_id = @id", new { id = userId }, tx, cancellationToken)
+                : Command("DELETE FROM sessions WHERE user_id = @id AND token_hash <> @keep", new { id = userId, keep = keepSessionHash }, tx, cancellationToken));
+            return true;
+        }, cancellationToken);
+
+    public Task<UserChange> DeleteUserAsync(string userId, CancellationToken cancellationToken) =>
+        WriteAsync(async (connection, tx) =>
+        {
+            await LockAsync(connection, tx, UsersLock, cancellationToken);
+            if (await IsLastAdminAsync(connection, tx, userId, cancellationToken))
+            {
+                return UserChange.LastAdmin;
+            }
+            var id = new { id = userId };
+            await connection.ExecuteAsync(Command("DELETE FROM sessions WHERE user_id = @id", id, tx, cancellationToken));
+            await connection.ExecuteAsync(Command("DELETE FROM api_tokens WHERE user_id = @id", id, tx, cancellationToken));
+            return await connection.ExecuteAsync(Command("DELETE FROM users WHERE id = @id", id, tx, cancellationToken)) == 1
+                ? UserChange.Done
+                : UserChange.NotFound;
+        }, cancellationToken);
+
+    /// <summary>Whether <paramref name="userId"/> is an admin and no other account is.</summary>
+    private static async Task<bool> IsLastAdminAsync(DbConnection connection, DbTransaction tx, string userId, CancellationToken cancellationToken) =>
+        await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND id = @id", new { id = userId }, tx, cancellationToken)) == 1
+        && await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND id <> @id", new { id = userId }, tx, cancellationToken)) == 0;
+
+    private static object UserParameters(UserAccount user) => new
+    {
+        id = user.Id,
+        username = user.Username,
+        password_hash = user.PasswordHash,
+        created_at = Columns.ToMs(user.CreatedAt),
+        role = UserRoles.Name(user.Role),
+    };
 
     public Task<UserAccount?> FindUserByNameAsync(string username, CancellationToken cancellationToken) =>
         ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<UserRow>(Command(
@@ -107,8 +182,10 @@ public abstract partial class SqlLoopStore
         public string Username { get; set; } = "";
         public string PasswordHash { get; set; } = "";
         public long CreatedAt { get; set; }
+        public string Role { get; set; } = "";
 
-        public UserAccount ToUser() => new(Id, Username, PasswordHash, Columns.FromMs(CreatedAt));
+        // The column's CHECK allows only the names Parse knows.
+        public UserAccount ToUser() => new(Id, Username, PasswordHash, Columns.FromMs(CreatedAt), UserRoles.Parse(Role) ?? UserRole.Viewer);
     }
 
     private sealed class SessionRow

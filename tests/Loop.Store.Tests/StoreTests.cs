@@ -27,10 +27,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
-        Assert.Equal(19, await _store.MigrateAsync(None));
+        Assert.Equal(20, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L, 18L, 19L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L, 18L, 19L, 20L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }

@@ -1,5 +1,7 @@
 // The dashboard's entry: decides between setup, login and the app, draws the shell (navigation,
-// live status, log out) and routes #/page/argument to the page modules.
+// live status, who is logged in and as what, log out) and routes #/page/argument to the page
+// modules. A viewer's pages hide what changes things (marked data-change; app.css hides them):
+// the daemon refuses a viewer's changes anyway, so this only keeps buttons that would fail away.
 
 import { api, onUnauthorized } from './api.js';
 import { h, field, alertBox, clearErrors, setFieldError, showApiError } from './ui.js';
@@ -12,6 +14,7 @@ import * as connectors from './pages/connectors.js';
 import * as usage from './pages/usage.js';
 import * as runtime from './pages/runtime.js';
 import * as tokens from './pages/tokens.js';
+import * as users from './pages/users.js';
 
 const PAGES = [
   { route: 'chat', label: 'Chat', module: chat },
@@ -22,9 +25,11 @@ const PAGES = [
   { route: 'usage', label: 'Usage', module: usage },
   { route: 'runtime', label: 'Runtime', module: runtime },
   { route: 'tokens', label: 'Tokens', module: tokens },
+  { route: 'users', label: 'Users', module: users },
 ];
 
 const app = document.getElementById('app');
+// Who is logged in: { username, id, role } from /api/auth/status.
 let user = null;
 let cleanupPage = null;
 let main = null;
@@ -45,7 +50,7 @@ async function boot() {
   }
   if (status.setup_required) showSetup();
   else if (!status.authenticated) showLogin();
-  else showApp(status.username);
+  else showApp(status);
 }
 
 function credentialsForm({ title, intro, submitLabel, confirm, askSetupCode, onSubmit }) {
@@ -100,10 +105,10 @@ function showSetup() {
     askSetupCode: true,
     onSubmit: async (credentials, setupCode) => {
       await api.post('/api/auth/setup', { ...credentials, setup_code: setupCode });
-      const login = await api.post('/api/auth/login', credentials);
+      await api.post('/api/auth/login', credentials);
       if (goBack()) return;
       location.hash = '#/chat';
-      showApp(login.username);
+      showApp(await api.get('/api/auth/status'));
     },
   });
 }
@@ -116,10 +121,10 @@ function showLogin(notice) {
     submitLabel: 'Log in',
     confirm: false,
     onSubmit: async (credentials) => {
-      const login = await api.post('/api/auth/login', credentials);
+      await api.post('/api/auth/login', credentials);
       if (goBack()) return;
       if (!location.hash) history.replaceState(null, '', '#/chat');
-      showApp(login.username);
+      showApp(await api.get('/api/auth/status'));
     },
   });
 }
@@ -135,6 +140,7 @@ function goBack() {
 
 function leaveApp() {
   user = null;
+  document.body.classList.remove('viewer');
   cleanupPage?.();
   cleanupPage = null;
   unsubscribeStatus?.();
@@ -142,8 +148,10 @@ function leaveApp() {
   stopLive();
 }
 
-function showApp(username) {
-  user = username;
+function showApp(status) {
+  // The machine's local token has no account: it acts as the admin.
+  user = { username: status.username ?? 'local', id: status.user_id, role: status.role ?? 'admin' };
+  document.body.classList.toggle('viewer', user.role === 'viewer');
   const liveStatus = h('span', { class: 'live-status', 'data-testid': 'live-status', role: 'status' });
   const showStatus = (connected) => {
     liveStatus.textContent = connected ? 'live' : 'reconnecting…';
@@ -160,7 +168,10 @@ function showApp(username) {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '#/chat' }, 'Loop'),
       nav,
-      h('div', { class: 'session' }, liveStatus, h('span', { class: 'user' }, username), logout)),
+      h('div', { class: 'session' }, liveStatus,
+        h('span', { class: 'user', 'data-testid': 'user' }, user.username, ' ',
+          h('span', { class: `role role-${user.role}`, 'data-testid': 'role', title: user.role === 'viewer' ? 'You may look but not change anything.' : 'You may change everything.' }, user.role)),
+        logout)),
     main);
   startLive();
   route();
@@ -181,5 +192,7 @@ function route() {
   const root = h('div', { class: `page page-${page.route}` });
   main.replaceChildren(root);
   document.title = `${page.label} · Loop`;
-  cleanupPage = page.module.render(root, { user, params, navigate: (hash) => { location.hash = hash; } }) || null;
+  cleanupPage = page.module.render(root, {
+    user: user.username, userId: user.id, role: user.role, params, navigate: (hash) => { location.hash = hash; },
+  }) || null;
 }

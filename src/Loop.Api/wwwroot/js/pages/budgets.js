@@ -14,7 +14,7 @@ export function budgetsCard() {
   const target = h('select', { name: 'id', 'data-testid': 'budget-target' });
   const daily = h('input', { name: 'daily_usd', type: 'number', min: 0, step: '0.01', inputmode: 'decimal', placeholder: 'no limit' });
   const monthly = h('input', { name: 'monthly_usd', type: 'number', min: 0, step: '0.01', inputmode: 'decimal', placeholder: 'no limit' });
-  const form = h('form', { novalidate: true, class: 'budget-form' },
+  const form = h('form', { novalidate: true, class: 'budget-form', 'data-change': true },
     h('div', { class: 'row' }, field('For', scope), field('Which', target),
       field('Daily USD', daily), field('Monthly USD', monthly),
       h('button', { type: 'submit', class: 'primary' }, 'Set budget')));
@@ -66,7 +66,7 @@ export function budgetsCard() {
       h('td', { 'data-label': 'Today' }, spent(b.spent_today_usd, b.daily_usd)),
       h('td', { 'data-label': 'This month' }, spent(b.spent_this_month_usd, b.monthly_usd)),
       h('td', { 'data-label': 'Resets' }, b.daily_usd === null ? formatDateTime(b.month_resets_at) : formatDateTime(b.day_resets_at)),
-      h('td', {}, h('button', { type: 'button', onclick: () => remove(b) }, 'Remove')))));
+      h('td', {}, h('button', { type: 'button', 'data-change': true, onclick: () => remove(b) }, 'Remove')))));
     if (budgets.length === 0) rows.append(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No budgets: runs may spend without limit.')));
   }
 

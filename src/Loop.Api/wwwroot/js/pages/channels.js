@@ -63,7 +63,7 @@ export function render(root) {
         : h('span', { class: 'muted' }, 'never')),
       h('td', { 'data-label': 'Actions', class: 'row-actions' },
         h('a', { href: `#/chat/${encodeURIComponent(c.id)}`, class: 'button' }, 'Open chat'),
-        h('button', { type: 'button', disabled: !c.session_id, onclick: () => resetSession(c) }, 'Reset session')));
+        h('button', { type: 'button', 'data-change': true, disabled: !c.session_id, onclick: () => resetSession(c) }, 'Reset session')));
   }
 
   async function resetSession(c) {

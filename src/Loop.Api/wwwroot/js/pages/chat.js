@@ -18,16 +18,16 @@ export function render(root, ctx) {
   const conversation = h('div', { role: 'log', 'aria-label': 'Conversation', 'aria-live': 'polite', class: 'conversation' });
   const earlier = h('button', { type: 'button', class: 'link earlier', onclick: loadEarlier }, 'Load earlier messages');
   const runStatus = h('span', { 'data-testid': 'run-status', class: 'run-status', hidden: true });
-  const cancel = h('button', { type: 'button', class: 'danger', hidden: true, onclick: cancelRun }, 'Cancel run');
+  const cancel = h('button', { type: 'button', class: 'danger', 'data-change': true, hidden: true, onclick: cancelRun }, 'Cancel run');
   const message = h('textarea', { name: 'content', rows: 3, placeholder: 'Ask the agent… (Enter sends, Shift+Enter for a new line)' });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
   const composerAlert = alertBox();
-  const composer = h('form', { class: 'composer', novalidate: true }, field('Message', message), composerAlert, h('div', { class: 'row' }, runStatus, cancel, send));
+  const composer = h('form', { class: 'composer', 'data-change': true, novalidate: true }, field('Message', message), composerAlert, h('div', { class: 'row' }, runStatus, cancel, send));
 
   const dirInput = h('input', { name: 'dir_path', placeholder: '/home/me/project', autocomplete: 'off' });
   const nameInput = h('input', { name: 'name', placeholder: 'my-project', autocomplete: 'off' });
   const newAlert = alertBox();
-  const newChannel = h('form', { class: 'new-channel', novalidate: true },
+  const newChannel = h('form', { class: 'new-channel', 'data-change': true, novalidate: true },
     field('Project directory', dirInput, 'Optional: an absolute path on the daemon\'s machine, mounted into the agent\'s container.'),
     field('Channel name', nameInput),
     newAlert,

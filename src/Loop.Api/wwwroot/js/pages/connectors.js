@@ -16,7 +16,7 @@ export function render(root) {
   const body = h('tbody');
   const formSection = h('section', { class: 'card', hidden: true });
   // Enabled once the kinds are in: the form is built from them.
-  const addButton = h('button', { type: 'button', class: 'primary', 'data-testid': 'add-connector', disabled: true, onclick: () => openForm(null) }, 'Add connector');
+  const addButton = h('button', { type: 'button', class: 'primary', 'data-change': true, 'data-testid': 'add-connector', disabled: true, onclick: () => openForm(null) }, 'Add connector');
   root.append(
     h('header', { class: 'page-header' }, h('h1', {}, 'Connectors'), h('div', { class: 'actions' }, addButton)),
     h('p', {}, 'Each conversation a connector opens (a chat, a person, a mail thread) becomes a channel. ',
@@ -67,9 +67,9 @@ export function render(root) {
           : allowed.length === 0 ? h('span', { class: 'status-failed' }, 'nobody yet: add senders')
           : allowed.includes('*') ? 'anyone' : allowed.join(', ')),
         h('td', { 'data-label': 'Actions', class: 'row-actions' }, fromFile ? h('span', { class: 'muted small' }, 'edit config.json') : [
-          h('button', { type: 'button', onclick: () => openForm(c) }, 'Edit'),
-          h('button', { type: 'button', onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),
-          h('button', { type: 'button', class: 'danger', onclick: () => remove(c) }, 'Remove'),
+          h('button', { type: 'button', 'data-change': true, onclick: () => openForm(c) }, 'Edit'),
+          h('button', { type: 'button', 'data-change': true, onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),
+          h('button', { type: 'button', class: 'danger', 'data-change': true, onclick: () => remove(c) }, 'Remove'),
         ]));
     }));
     if (connectors.length === 0) {

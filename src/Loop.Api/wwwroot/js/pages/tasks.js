@@ -29,8 +29,8 @@ export function render(root) {
   const runsSection = h('section', { class: 'runs', hidden: true });
   root.append(
     h('header', { class: 'page-header' }, h('h1', {}, 'Tasks'), h('div', { class: 'actions' },
-      h('button', { type: 'button', onclick: openTemplates }, 'From template'),
-      h('button', { type: 'button', class: 'primary', onclick: () => openForm(null) }, 'New task'))),
+      h('button', { type: 'button', 'data-change': true, onclick: openTemplates }, 'From template'),
+      h('button', { type: 'button', 'data-change': true, class: 'primary', onclick: () => openForm(null) }, 'New task'))),
     alert, formSection,
     h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Name', 'Channel', 'Type', 'Schedule', 'Next run', 'State', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
@@ -99,12 +99,12 @@ export function render(root) {
       h('td', { 'data-label': 'Next run' }, t.enabled && t.next_run_at ? h('time', { datetime: t.next_run_at, title: formatTime(t.next_run_at) }, formatRelative(t.next_run_at)) : '—'),
       h('td', { 'data-label': 'State' }, state(t)),
       h('td', { 'data-label': 'Actions', class: 'row-actions' },
-        h('button', { type: 'button', onclick: () => openForm(t) }, 'Edit'),
+        h('button', { type: 'button', 'data-change': true, onclick: () => openForm(t) }, 'Edit'),
         t.type === 'loop'
-          ? h('button', { type: 'button', onclick: () => loopAction(t, loopRunning ? 'stop' : 'start') }, loopRunning ? 'Stop' : 'Start')
-          : t.done ? null : h('button', { type: 'button', onclick: () => toggle(t) }, t.enabled ? 'Disable' : 'Enable'),
+          ? h('button', { type: 'button', 'data-change': true, onclick: () => loopAction(t, loopRunning ? 'stop' : 'start') }, loopRunning ? 'Stop' : 'Start')
+          : t.done ? null : h('button', { type: 'button', 'data-change': true, onclick: () => toggle(t) }, t.enabled ? 'Disable' : 'Enable'),
         h('button', { type: 'button', onclick: () => showRuns(t, true) }, 'Runs'),
-        h('button', { type: 'button', class: 'danger', onclick: () => remove(t) }, 'Delete')));
+        h('button', { type: 'button', 'data-change': true, class: 'danger', onclick: () => remove(t) }, 'Delete')));
   }
 
   function openForm(task) {

@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { h, field, alertBox, clearErrors, showApiError, formatDateTime, formatRelative } from '../ui.js';
 import { onLiveStatus } from '../live.js';
 
-export function render(root) {
+export function render(root, ctx) {
   const alert = alertBox();
   const name = h('input', { name: 'name', autocomplete: 'off', placeholder: 'backup script' });
   const formAlert = alertBox();
@@ -51,7 +51,9 @@ export function render(root) {
         h('td', { 'data-label': 'Name' }, t.name),
         h('td', { 'data-label': 'Created' }, formatDateTime(t.created_at)),
         h('td', { 'data-label': 'Last used' }, t.last_used_at ? formatRelative(t.last_used_at) : 'never'),
-        h('td', { 'data-label': 'Actions', class: 'row-actions' }, h('button', { type: 'button', class: 'danger', onclick: () => revoke(t) }, 'Revoke')))));
+        h('td', { 'data-label': 'Actions', class: 'row-actions' },
+          // A viewer may revoke only their own tokens.
+          ctx.role === 'viewer' && t.user_id !== ctx.userId ? null : h('button', { type: 'button', class: 'danger', onclick: () => revoke(t) }, 'Revoke')))));
       if (tokens.length === 0) body.append(h('tr', {}, h('td', { colspan: 4, class: 'empty' }, 'No API tokens yet.')));
       alert.show('');
     } catch (error) {
