@@ -11,8 +11,8 @@ using Loop.Domain.Accounts;
 public sealed record AuthPrincipal(string? UserId, string? Username, string Kind, string? SessionTokenHash = null)
 {
     /// <summary>What the caller may do: its user's role. The local machine token (and a token it
-    /// made) is the machine's owner, an admin.</summary>
-    public UserRole Role { get; init; } = UserRole.Admin;
+    /// made) is the machine's owner, an admin. Unset, the least: a viewer.</summary>
+    public UserRole Role { get; init; } = UserRole.Viewer;
 
     /// <summary>When a session ends unless it is used again; null for API tokens.</summary>
     public DateTimeOffset? ExpiresAt { get; init; }

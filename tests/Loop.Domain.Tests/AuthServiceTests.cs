@@ -130,7 +130,7 @@ public sealed class AuthServiceTests : IAsyncLifetime
         await _auth.LogoutAsync(principal, CancellationToken.None);
         Assert.Null(await _auth.AuthenticateAsync(session, CancellationToken.None));
 
-        var owner = new AuthPrincipal(user.Id, user.Username, "session");
+        var owner = new AuthPrincipal(user.Id, user.Username, "session") { Role = Loop.Domain.Accounts.UserRole.Admin };
         var (info, token) = await _auth.CreateTokenAsync("script", owner, CancellationToken.None);
         Assert.NotNull(await _auth.AuthenticateAsync(token, CancellationToken.None));
         await _auth.RevokeTokenAsync(info.Id, owner, CancellationToken.None);
@@ -145,7 +145,7 @@ public sealed class AuthServiceTests : IAsyncLifetime
         Assert.NotNull(await _auth.AuthenticateAsync(token, CancellationToken.None));
 
         // Another node sharing the store revokes it: this node trusts what it checked for a few seconds.
-        await new AuthService(_store, _time).RevokeTokenAsync(info.Id, new AuthPrincipal(user.Id, user.Username, "session"), CancellationToken.None);
+        await new AuthService(_store, _time).RevokeTokenAsync(info.Id, new AuthPrincipal(user.Id, user.Username, "session") { Role = Loop.Domain.Accounts.UserRole.Admin }, CancellationToken.None);
         _time.Advance(TimeSpan.FromSeconds(5));
         Assert.NotNull(await _auth.AuthenticateAsync(token, CancellationToken.None));
         _time.Advance(TimeSpan.FromSeconds(6));
