@@ -263,6 +263,10 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         return (await _roles.GetAsync(Connector.Id, cancellationToken)).RoleOf(identities, allowedToTalk: true);
     }
 
+    /// <summary>The role of whoever sent an interaction: a guild member, or a user in a DM.</summary>
+    private Task<ChatRole> RoleOfAsync(JsonNode interaction, CancellationToken cancellationToken) =>
+        RoleOfAsync((string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"], interaction["member"], cancellationToken);
+
     /// <summary>The <c>/loop</c> subcommands that change something: an owner's, once roles are configured.</summary>
     private static bool OwnersOnly(string path, IReadOnlyDictionary<string, string> options) =>
         path is "schedule" or "cancel" or "toggle" or "edit" or "template add" or "fork"
@@ -307,7 +311,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
             var appId = _options.AppId ?? _gateway?.ApplicationId ?? (string?)interaction["application_id"]!;
             var (path, options) = SlashCommands.Read(data);
             string answer;
-            var role = await RoleOfAsync((string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"], interaction["member"], cancellationToken);
+            var role = await RoleOfAsync(interaction, cancellationToken);
             try
             {
                 if (role == ChatRole.None)
@@ -393,7 +397,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
                 }, cancellationToken);
                 return;
             }
-            var role = await RoleOfAsync((string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"], interaction["member"], cancellationToken);
+            var role = await RoleOfAsync(interaction, cancellationToken);
             if (role != ChatRole.Owner)
             {
                 await _rest.RespondToInteractionAsync(id, token, new JsonObject

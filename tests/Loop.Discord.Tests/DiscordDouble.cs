@@ -641,18 +641,21 @@ public sealed class DiscordDouble : IAsyncDisposable
             ["guild_id"] = GuildId,
             ["channel_id"] = channelId,
             ["channel"] = new JsonObject { ["id"] = channelId, ["type"] = 0, ["guild_id"] = GuildId, ["name"] = channelName },
-            ["member"] = new JsonObject
-            {
-                ["user"] = new JsonObject { ["id"] = UserId, ["username"] = "alice", ["discriminator"] = "0", ["avatar"] = null },
-                ["roles"] = new JsonArray(),
-                ["permissions"] = "2147483647",
-            },
+            ["member"] = Alice(),
             ["token"] = "aW50ZXJhY3Rpb246" + NewSnowflake(),
             ["version"] = 1,
             ["locale"] = "en-US",
             ["app_permissions"] = "2147483647",
         };
     }
+
+    /// <summary>The guild member who sends the interactions: alice, with no roles.</summary>
+    private static JsonObject Alice() => new()
+    {
+        ["user"] = new JsonObject { ["id"] = UserId, ["username"] = "alice", ["discriminator"] = "0", ["avatar"] = null },
+        ["roles"] = new JsonArray(),
+        ["permissions"] = "2147483647",
+    };
 
     private readonly Dictionary<string, string> _componentMessages = new(StringComparer.Ordinal);
 
@@ -676,12 +679,7 @@ public sealed class DiscordDouble : IAsyncDisposable
             ["channel_id"] = channelId,
             ["channel"] = new JsonObject { ["id"] = channelId, ["type"] = 0, ["guild_id"] = GuildId },
             ["message"] = message.DeepClone(),
-            ["member"] = new JsonObject
-            {
-                ["user"] = new JsonObject { ["id"] = UserId, ["username"] = "alice", ["discriminator"] = "0", ["avatar"] = null },
-                ["roles"] = new JsonArray(),
-                ["permissions"] = "2147483647",
-            },
+            ["member"] = Alice(),
             ["token"] = "aW50ZXJhY3Rpb246" + NewSnowflake(),
             ["version"] = 1,
             ["locale"] = "en-US",
