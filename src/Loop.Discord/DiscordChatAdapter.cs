@@ -39,7 +39,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly object _gate = new();
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, RunStatusReporter> _statuses = new(StringComparer.Ordinal);
+    private readonly ChatRunStatuses _statuses;
     private readonly List<Task> _background = [];
     private ConnectorRunFeed? _runs;
     private readonly ChatRoleBook _roles;
@@ -59,6 +59,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         _rest = new DiscordRestClient(options, time, loggers.CreateLogger<DiscordRestClient>());
         _commands = new SlashCommands(tasks, health, budgets);
         _roles = roles;
+        _statuses = new ChatRunStatuses(StartStatus);
     }
 
     public Connector Connector { get; }
@@ -479,29 +480,18 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     private Task OnRunEventAsync(ChatRunEvent run, CancellationToken cancellationToken)
     {
+        if (_statuses.Observe(run, _time.GetUtcNow()) is { } status)
+        {
+            Track(status.Completion);
+        }
         if (run.IsOutput)
         {
-            if (_statuses.TryGetValue(run.Run.Id, out var reporter))
-            {
-                reporter.Output(run.Text);
-            }
             return Task.CompletedTask;
         }
         if (!run.Ended)
         {
             StartTyping(run.Chat, run.Run.Id);
-            // Scheduled work has nobody waiting on it: its channel gets its output, not its progress.
-            if (run.Kind == "run.started" && run.Run.TaskId is null && run.Channel.Progress != ChannelProgress.Off && !_statuses.ContainsKey(run.Run.Id))
-            {
-                var status = StartStatus(run);
-                _statuses[run.Run.Id] = status;
-                Track(status.Completion);
-            }
             return Task.CompletedTask;
-        }
-        if (_statuses.TryRemove(run.Run.Id, out var ended))
-        {
-            ended.End(run.Run.Status, run.Run.FinishedAt ?? _time.GetUtcNow());
         }
         var typing = StopTyping(run.Chat, run.Run.Id);
         Track(SendInOrderAsync(run.Chat, async () =>
@@ -755,7 +745,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         Task[] pending;
         lock (_gate)
         {
-            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop), .. _statuses.Values.Select(s => s.Completion)];
+            pending = [.. _background, .. _outboxTails.Values, .. _typing.Values.Select(t => t.Loop)];
         }
         try
         {

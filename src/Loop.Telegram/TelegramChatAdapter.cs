@@ -14,6 +14,7 @@ using global::Telegram.Bot;
 using global::Telegram.Bot.Exceptions;
 using global::Telegram.Bot.Types;
 using global::Telegram.Bot.Types.Enums;
+using global::Telegram.Bot.Types.ReplyMarkups;
 
 /// <summary>
 /// A Telegram bot on the Bot API, by long polling or, with a public webhook_url, through a webhook
@@ -27,7 +28,8 @@ using global::Telegram.Bot.Types.Enums;
 public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
 {
     private const string Unauthorized = "Telegram refused the token (401 Unauthorized)";
-    private static readonly UpdateType[] Wanted = [UpdateType.Message];
+    private const string StopPrefix = "loop:stop:";
+    private static readonly UpdateType[] Wanted = [UpdateType.Message, UpdateType.CallbackQuery];
 
     private readonly TelegramOptions _options;
     private readonly ChannelService _channels;
@@ -38,6 +40,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     private readonly TelegramBotClient _bot;
     private readonly TelegramCommands _commands;
     private readonly ChatRoleBook _roles;
+    private readonly ChatRunStatuses _statuses;
     private readonly CancellationTokenSource _stop = new();
     private readonly object _gate = new();
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
@@ -67,6 +70,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         // The library's own 429 retry is off: the bot waits out retry_after itself and drops nothing.
         _bot = new TelegramBotClient(new TelegramBotClientOptions(options.Token, baseUrl: options.ApiUrl) { RetryThreshold = 0 });
         _commands = new TelegramCommands(tasks, health);
+        _statuses = new ChatRunStatuses(StartStatus);
     }
 
     public Connector Connector { get; }
@@ -77,7 +81,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunEventAsync, _time, _logger);
+        _runs = ConnectorRunFeed.Start(_events, _channels, Connector, OnRunEventAsync, _time, _logger, withOutput: true);
         return Task.CompletedTask;
     }
 
@@ -309,6 +313,11 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
 
     private async Task OnUpdateAsync(Update update, CancellationToken cancellationToken)
     {
+        if (update.CallbackQuery is { } query)
+        {
+            await OnCallbackAsync(query, cancellationToken);
+            return;
+        }
         if (update.Message is not { From: { IsBot: false } from } message || _me is not { } me)
         {
             return;
@@ -470,9 +479,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         try
         {
             // Whoever the whitelist lets in may chat and read; once the connector has owners, only they change things.
-            var identities = new[] { message.From?.Id.ToString(CultureInfo.InvariantCulture), message.From?.Username is { } name ? "@" + name : null }.OfType<string>().ToList();
-            if (command is "schedule" or "cancel" or "toggle"
-                && (await _roles.GetAsync(Connector.Id, cancellationToken)).RoleOf(identities, allowedToTalk: true) != ChatRole.Owner)
+            if (command is "schedule" or "cancel" or "toggle" && await RoleOfAsync(message.From, cancellationToken) != ChatRole.Owner)
             {
                 throw new LoopForbiddenException($"only an owner of this bot may use /{command}: members may chat, list tasks and see the status");
             }
@@ -517,6 +524,14 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
 
     private Task OnRunEventAsync(ChatRunEvent run, CancellationToken cancellationToken)
     {
+        if (_statuses.Observe(run, _time.GetUtcNow()) is { } status)
+        {
+            Track(status.Completion);
+        }
+        if (run.IsOutput)
+        {
+            return Task.CompletedTask;
+        }
         if (!run.Ended)
         {
             StartTyping(run.Chat, run.Run.Id);
@@ -529,6 +544,132 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
             await PostReplyAsync(run.Chat, run.Run, run.Text, _stop.Token);
         }));
         return Task.CompletedTask;
+    }
+
+    /// <summary>The run's status message: sent in the chat's order of posts (so before the reply), then
+    /// edited in place, the last time without its Stop button. The reply is a message of its own.</summary>
+    private RunStatusReporter StartStatus(ChatRunEvent run)
+    {
+        var runId = run.Run.Id;
+        var chat = run.Chat;
+        var (chatId, thread) = ParseExternal(chat);
+        int? messageId = null;
+        var progress = new RunProgress(run.Run.StartedAt ?? _time.GetUtcNow(), run.Channel.Progress, _channels.WorkDirOf(run.Channel));
+        return RunStatusReporter.Start(runId, progress, new StatusPacer(StatusPacer.DefaultMinGap, StatusPacer.DefaultClockGap), ShowAsync, _time, _logger, _stop.Token);
+
+        async Task ShowAsync(StatusView view, CancellationToken cancellationToken)
+        {
+            // A status is short (its last steps), but it must never be refused for its length.
+            var html = TelegramFormatter.ToHtml(TelegramFormatter.Split(view.Text)[0]);
+            if (messageId is null)
+            {
+                Exception? failed = null;
+                await SendInOrderAsync(chat, async () =>
+                {
+                    try
+                    {
+                        var sent = await WithRetryAsync(ct => _bot.SendMessage(chatId, html, ParseMode.Html, messageThreadId: thread,
+                            replyMarkup: StopButton(runId), cancellationToken: ct), cancellationToken);
+                        messageId = sent.Id;
+                    }
+                    catch (Exception error) when (error is not OperationCanceledException)
+                    {
+                        failed = error;
+                    }
+                });
+                cancellationToken.ThrowIfCancellationRequested();
+                if (failed is not null || messageId is null)
+                {
+                    throw new InvalidOperationException($"posting it failed: {failed?.Message ?? "no message id"}", failed);
+                }
+                return;
+            }
+            try
+            {
+                await WithRetryAsync(ct => _bot.EditMessageText(chatId, messageId.Value, html, ParseMode.Html,
+                    replyMarkup: view.Final ? null : StopButton(runId), cancellationToken: ct), cancellationToken);
+            }
+            catch (ApiRequestException error) when (error.ErrorCode == 400 && error.Message.Contains("message is not modified", StringComparison.OrdinalIgnoreCase))
+            {
+                // The same text again (the clock shows whole seconds): nothing to change.
+            }
+        }
+    }
+
+    private static InlineKeyboardMarkup StopButton(string runId) => new(InlineKeyboardButton.WithCallbackData("Stop", StopPrefix + runId));
+
+    /// <summary>A press of an inline button: the Stop button of a status message cancels its run, through the
+    /// same path as the API's cancel, for an owner (anyone the whitelist lets in while the bot has none). A
+    /// button only stops a run of the chat it is in. Every press is answered, so Telegram stops its spinner.</summary>
+    private async Task OnCallbackAsync(CallbackQuery query, CancellationToken cancellationToken)
+    {
+        string? answer = null;
+        try
+        {
+            if (query.Data is { } data && data.StartsWith(StopPrefix, StringComparison.Ordinal) && query.Message is { } message)
+            {
+                answer = await StopAsync(data[StopPrefix.Length..], ExternalId(message), query.From, cancellationToken);
+            }
+        }
+        catch (Exception error) when (error is not OperationCanceledException)
+        {
+            _logger.LogError(error, "Answering Telegram callback query {QueryId} failed", query.Id);
+            answer = "Something went wrong; the run was not stopped.";
+        }
+        try
+        {
+            await _bot.AnswerCallbackQuery(query.Id, answer, showAlert: answer is not null, cancellationToken: cancellationToken);
+        }
+        catch (RequestException error)
+        {
+            _logger.LogDebug("Answering Telegram callback query {QueryId} failed: {Error}", query.Id, error.Message);
+        }
+    }
+
+    /// <summary>Stops a run for whoever pressed its button; returns what to tell them when it does not.</summary>
+    private async Task<string?> StopAsync(string runId, string chat, User from, CancellationToken cancellationToken)
+    {
+        var channel = await _channels.FindChatChannelAsync(PlatformName, chat, cancellationToken);
+        Run run;
+        try
+        {
+            if (channel is null)
+            {
+                throw new LoopNotFoundException("this chat has no Loop channel");
+            }
+            // A caller of the channel itself: a button forwarded into another chat cannot stop its run.
+            run = await _channels.GetRunAsync(new Caller(channel.Id), runId, cancellationToken);
+        }
+        catch (Exception refused) when (refused is LoopNotFoundException or LoopForbiddenException)
+        {
+            return $"This button cannot stop run {runId}: {refused.Message}";
+        }
+        if (run.Status.IsFinal())
+        {
+            return "That run has already ended.";
+        }
+        if (await RoleOfAsync(from, cancellationToken) != ChatRole.Owner)
+        {
+            return "Only an owner of this bot may stop a run.";
+        }
+        try
+        {
+            await _channels.CancelRunAsync(new Caller(channel.Id), runId, cancellationToken);
+            _logger.LogInformation("Telegram user {UserId} stopped run {RunId}", from.Id, runId);
+        }
+        catch (LoopConflictException)
+        {
+            // It ended meanwhile: its status shows how.
+        }
+        return null;
+    }
+
+    /// <summary>Whether someone is an owner or a member of this bot, by their id and @username.</summary>
+    private async Task<ChatRole> RoleOfAsync(User? from, CancellationToken cancellationToken)
+    {
+        var identities = new[] { from?.Id.ToString(CultureInfo.InvariantCulture), from?.Username is { } name ? "@" + name : null }.OfType<string>().ToList();
+        var allowed = from is not null && _options.Allows(from.Id, from.Username);
+        return (await _roles.GetAsync(Connector.Id, cancellationToken)).RoleOf(identities, allowed);
     }
 
     private Task PostReplyAsync(string chat, Run run, string fallback, CancellationToken cancellationToken) =>

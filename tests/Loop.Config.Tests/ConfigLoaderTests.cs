@@ -602,7 +602,9 @@ public sealed class ConfigLoaderTests : IDisposable
         var (config, warnings) = Load("""
             {
               "discord_token": "t", "discord_mode": "direct", "discord_model": "claude-haiku-4-5", "discord_progress": "Verbose",
-              "telegram_token": "123:abc", "telegram_mode": "DIRECT", "telegram_model": "claude-sonnet-4-5"
+              "telegram_token": "123:abc", "telegram_mode": "DIRECT", "telegram_model": "claude-sonnet-4-5", "telegram_progress": "off",
+              "email_imap": "imap.example.com:993", "email_smtp": "smtp.example.com:587", "email_username": "loop@example.com",
+              "email_password": "p", "email_address": "loop@example.com"
             }
             """);
 
@@ -610,7 +612,7 @@ public sealed class ConfigLoaderTests : IDisposable
         var discord = config.Connectors.Single(c => c.Id == "discord").Values.Settings;
         Assert.Equal(("direct", "claude-haiku-4-5", "verbose"), (discord["mode"], discord["model"], discord["progress"]));
         var telegram = config.Connectors.Single(c => c.Id == "telegram").Values.Settings;
-        Assert.Equal(("direct", "claude-sonnet-4-5"), (telegram["mode"], telegram["model"]));
+        Assert.Equal(("direct", "claude-sonnet-4-5", "off"), (telegram["mode"], telegram["model"], telegram["progress"]));
 
         var mode = Assert.Throws<ConfigException>(() => Load("""{ "telegram_token": "123:abc", "telegram_mode": "api" }"""));
         Assert.Contains("'telegram_mode': mode must be one of container, direct, e.g. \"container\" (found \"api\")", mode.Message);
@@ -618,6 +620,12 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("'discord_model': model must be a model name or alias", model.Message);
         var progress = Assert.Throws<ConfigException>(() => Load("""{ "discord_token": "t", "discord_progress": "loud" }"""));
         Assert.Contains("'discord_progress': progress must be one of off, tools, verbose", progress.Message);
+        // Mail cannot be edited in place: an email connector has no progress to show.
+        var (_, mail) = Load("""
+            { "email_imap": "imap.example.com:993", "email_smtp": "smtp.example.com:587", "email_username": "loop@example.com",
+              "email_password": "p", "email_address": "loop@example.com", "email_progress": "tools" }
+            """);
+        Assert.Equal($"unknown key 'email_progress' in {_paths.ConfigFile} (ignored)", Assert.Single(mail));
     }
 
     [Fact]

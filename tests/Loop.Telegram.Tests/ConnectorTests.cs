@@ -36,7 +36,7 @@ public sealed class ConnectorTests
         await loop.WaitConnectedAsync(telegram);
 
         Assert.Equal($"connected as @{TelegramDouble.BotUsername}", loop.Adapter.Status);
-        Assert.Equal(["message"], telegram.AllowedUpdates());
+        Assert.Equal(["message", "callback_query"], telegram.AllowedUpdates());
         Assert.Equal(["loop", "schedule", "tasks", "cancel", "toggle", "status"], telegram.Commands()!.Select(c => (string)c!["command"]!));
 
         var trigger = telegram.EnqueueMessage(AlicePrivate, TelegramUser.Alice, "what does **this** repo do?");

@@ -104,6 +104,8 @@ public sealed class EndToEndTests
             ["telegram_token"] = TelegramDouble.Token,
             ["telegram_api_url"] = telegram.BaseUrl,
             ["telegram_allowed_users"] = new JsonArray("@alice_example"),
+            // The status message while the agent works is ProgressTests' business.
+            ["telegram_progress"] = "off",
         };
         foreach (var (key, value) in extra ?? [])
         {

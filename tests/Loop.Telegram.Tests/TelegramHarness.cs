@@ -170,6 +170,8 @@ public sealed class TelegramHarness : IAsyncDisposable
                     ["token"] = token,
                     ["api_url"] = telegram.BaseUrl,
                     ["webhook_url"] = webhook ? $"http://{apiAddr}" : null,
+                    // The status message while the agent works is ProgressTests' business.
+                    ["progress"] = "off",
                 }, allowed ?? ["*"])),
             ],
         };

@@ -32,7 +32,7 @@ public sealed class WebhookTests
         var (url, secret) = telegram.Webhook()!.Value;
         Assert.EndsWith("/hooks/telegram", url, StringComparison.Ordinal);
         Assert.False(string.IsNullOrEmpty(secret));
-        Assert.Equal(["message"], telegram.AllowedUpdates());
+        Assert.Equal(["message", "callback_query"], telegram.AllowedUpdates());
         await Eventually.WaitAsync(() => telegram.Commands() is not null, "the commands registered");
 
         var trigger = telegram.EnqueueMessage(AlicePrivate, TelegramUser.Alice, "hello over the webhook");

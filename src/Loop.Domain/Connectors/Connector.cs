@@ -43,11 +43,12 @@ public sealed record Connector(
     ConnectorStatus Status)
 {
     /// <summary>How the agents of the chats it opens run and show their work: its <c>mode</c>, <c>model</c>
-    /// and <c>progress</c> settings.</summary>
+    /// and <c>progress</c> settings (a kind that cannot show progress, as email, shows none).</summary>
     public ChannelAgent Agent => new(
         ChannelAgent.ParseMode(Settings.GetValueOrDefault(ConnectorSpec.ModeSetting)) ?? ChannelMode.Container,
         Settings.GetValueOrDefault(ConnectorSpec.ModelSetting),
-        ChannelAgent.ParseProgress(Settings.GetValueOrDefault(ConnectorSpec.ProgressSetting)) ?? ChannelProgress.Tools);
+        ConnectorSpec.For(Kind).Setting(ConnectorSpec.ProgressSetting) is null ? ChannelProgress.Off
+            : ChannelAgent.ParseProgress(Settings.GetValueOrDefault(ConnectorSpec.ProgressSetting)) ?? ChannelProgress.Tools);
 }
 
 /// <summary>What the node holding a connector's connection last reported.</summary>

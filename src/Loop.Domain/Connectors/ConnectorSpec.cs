@@ -69,6 +69,11 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
         new(ModelSetting, SettingKind.Model, false, "claude-sonnet-4-5", "the model its chats' agents use; claude_model when left out"),
     ];
 
+    /// <summary>For the platforms whose messages can be edited in place and carry a button.</summary>
+    private static readonly ConnectorSetting ProgressChoice = new(ProgressSetting, SettingKind.Choice, false, "tools",
+        "what its new chats show while the agent works: tools (a status message listing the tool calls, with a Stop button), verbose (also the agent's remarks) or off",
+        ["off", "tools", "verbose"]);
+
     public static readonly IReadOnlyList<ConnectorSpec> All =
     [
         new(ConnectorKind.Discord,
@@ -79,9 +84,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("api_url", SettingKind.Url, false, "https://discord.com/api/v10", "Discord's REST API (for tests and proxies)"),
             new("gateway_url", SettingKind.Url, false, "wss://gateway.discord.gg", "Discord's gateway (for tests and proxies)"),
             .. AgentSettings,
-            new(ProgressSetting, SettingKind.Choice, false, "tools",
-                "what its new chats show while the agent works: tools (a status message listing the tool calls, with a Stop button), verbose (also the agent's remarks) or off",
-                ["off", "tools", "verbose"]),
+            ProgressChoice,
         ], null, ""),
         new(ConnectorKind.Telegram,
         [
@@ -90,6 +93,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
                 "this Loop's public https address: Telegram then sends updates to <webhook_url>/hooks/<connector id> instead of being polled"),
             new("api_url", SettingKind.Url, false, "https://api.telegram.org", "the Bot API server (for tests, proxies and local Bot API servers)"),
             .. AgentSettings,
+            ProgressChoice,
         ], "allowed_users", "[\"123456789\", \"@alice\"]"),
         new(ConnectorKind.Email,
         [
