@@ -178,16 +178,9 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health, 
     /// <summary>Sets the limits given (the other stays as it was), then shows the channel's budget and its connector's.</summary>
     private async Task<string> BudgetAsync(Caller caller, string channelId, string? daily, string? monthly, CancellationToken cancellationToken)
     {
-        var status = await budgets.GetAsync(caller, BudgetScope.Channel, channelId, cancellationToken);
-        if (daily is not null || monthly is not null)
-        {
-            var change = new BudgetChange(
-                daily is null ? status.Limits.DailyUsd : Usd("daily", daily),
-                monthly is null ? status.Limits.MonthlyUsd : Usd("monthly", monthly));
-            status = await budgets.SetAsync(caller, BudgetScope.Channel, channelId, change, cancellationToken);
-        }
-        var text = new StringBuilder(Describe("This channel", status));
-        if (await budgets.GetConnectorBudgetAsync(channelId, cancellationToken) is { } connector)
+        var (channel, connector) = await budgets.ChatBudgetAsync(caller, channelId, daily, monthly, cancellationToken);
+        var text = new StringBuilder(Describe("This channel", channel));
+        if (connector is not null)
         {
             text.Append('\n').Append(Describe($"Connector {connector.Name}", connector));
         }
@@ -206,19 +199,6 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health, 
         var spent = status.Exhausted is null ? "" : " · **spent**: runs are refused until it resets";
         var hint = status.Limits.IsNone ? " · set one with `/loop budget daily:5 monthly:50`" : "";
         return $"**{what}**: {Period(BudgetPeriod.Day, "today")} · {Period(BudgetPeriod.Month, "this month")}{spent}{hint}";
-    }
-
-    /// <summary>A limit as typed in Discord: a number of USD, or none.</summary>
-    private static decimal? Usd(string field, string text)
-    {
-        var trimmed = text.Trim().TrimStart('$');
-        if (trimmed.Equals("none", StringComparison.OrdinalIgnoreCase) || trimmed.Equals("off", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-        return decimal.TryParse(trimmed, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out var usd)
-            ? usd
-            : throw new LoopValidationException(field, $"{field} must be a number of USD like 5 or 2.50, or none (found \"{text}\")");
     }
 
     private static string Required(string? value, string field = "task_id") =>

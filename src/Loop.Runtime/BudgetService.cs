@@ -40,6 +40,35 @@ public sealed class BudgetService(ILoopStore store, ChannelService channels, Tas
         return await guard.StatusAsync(budget, name, 0m, cancellationToken);
     }
 
+    /// <summary>A chat's budget command: sets the limits typed (<c>5</c>, <c>$2.50</c>, <c>none</c>; one not
+    /// typed stays as it was), then gives the channel's budget and its connector's, when it has one.</summary>
+    public async Task<(BudgetStatus Channel, BudgetStatus? Connector)> ChatBudgetAsync(Caller caller, string channelId, string? daily, string? monthly,
+        CancellationToken cancellationToken)
+    {
+        var status = await GetAsync(caller, BudgetScope.Channel, channelId, cancellationToken);
+        if (daily is not null || monthly is not null)
+        {
+            var change = new BudgetChange(
+                daily is null ? status.Limits.DailyUsd : TypedUsd("daily", daily),
+                monthly is null ? status.Limits.MonthlyUsd : TypedUsd("monthly", monthly));
+            status = await SetAsync(caller, BudgetScope.Channel, channelId, change, cancellationToken);
+        }
+        return (status, await GetConnectorBudgetAsync(channelId, cancellationToken));
+    }
+
+    /// <summary>A limit as typed in a chat: a number of USD, or none.</summary>
+    private static decimal? TypedUsd(string field, string text)
+    {
+        var trimmed = text.Trim().TrimStart('$');
+        if (trimmed.Equals("none", StringComparison.OrdinalIgnoreCase) || trimmed.Equals("off", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        return decimal.TryParse(trimmed, System.Globalization.NumberStyles.Number, System.Globalization.CultureInfo.InvariantCulture, out var usd)
+            ? usd
+            : throw new LoopValidationException(field, $"{field} must be a number of USD like 5 or 2.50, or none (found \"{text}\")");
+    }
+
     /// <summary>The budget of the connector a channel talks through, when it has one with a limit.</summary>
     public async Task<BudgetStatus?> GetConnectorBudgetAsync(string channelId, CancellationToken cancellationToken)
     {

@@ -15,5 +15,6 @@ public sealed class TelegramAdapters(IServiceProvider node, TimeProvider time, T
         new TelegramChatAdapter(connector, TelegramOptions.From(connector.Settings, secrets, connector.Allowed) with { Timings = timings ?? new TelegramTimings() },
             node.GetRequiredService<ChannelService>(), node.GetRequiredService<TaskService>(), node.GetRequiredService<ILoopEvents>(),
             // Resolved when asked: the node's health lists this adapter.
-            () => node.GetRequiredService<NodeHealth>().Report(), time, node.GetRequiredService<ILoggerFactory>(), node.GetRequiredService<ChatRoleBook>());
+            () => node.GetRequiredService<NodeHealth>().Report(), time, node.GetRequiredService<ILoggerFactory>(), node.GetRequiredService<BudgetService>(),
+            node.GetRequiredService<ChatRoleBook>());
 }

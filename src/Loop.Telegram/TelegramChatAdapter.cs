@@ -29,6 +29,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
 {
     private const string Unauthorized = "Telegram refused the token (401 Unauthorized)";
     private const string StopPrefix = "loop:stop:";
+    private static readonly TimeSpan GroupStatusGap = TimeSpan.FromSeconds(3);
     private static readonly UpdateType[] Wanted = [UpdateType.Message, UpdateType.CallbackQuery];
 
     private readonly TelegramOptions _options;
@@ -57,7 +58,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     private volatile string _status = "not connected";
 
     public TelegramChatAdapter(Connector connector, TelegramOptions options, ChannelService channels, TaskService tasks, ILoopEvents events,
-        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers, ChatRoleBook roles)
+        Func<HealthReport> health, TimeProvider time, ILoggerFactory loggers, BudgetService budgets, ChatRoleBook roles)
     {
         Connector = connector;
         _roles = roles;
@@ -69,7 +70,7 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         _logger = loggers.CreateLogger<TelegramChatAdapter>();
         // The library's own 429 retry is off: the bot waits out retry_after itself and drops nothing.
         _bot = new TelegramBotClient(new TelegramBotClientOptions(options.Token, baseUrl: options.ApiUrl) { RetryThreshold = 0 });
-        _commands = new TelegramCommands(tasks, health);
+        _commands = new TelegramCommands(tasks, health, budgets);
         _statuses = new ChatRunStatuses(StartStatus);
     }
 
@@ -479,9 +480,10 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         try
         {
             // Whoever the whitelist lets in may chat and read; once the connector has owners, only they change things.
-            if (command is "schedule" or "cancel" or "toggle" && await RoleOfAsync(message.From, cancellationToken) != ChatRole.Owner)
+            var changes = command is "schedule" or "cancel" or "toggle" || (command == "budget" && arguments.Trim().Length > 0);
+            if (changes && await RoleOfAsync(message.From, cancellationToken) != ChatRole.Owner)
             {
-                throw new LoopForbiddenException($"only an owner of this bot may use /{command}: members may chat, list tasks and see the status");
+                throw new LoopForbiddenException($"only an owner of this bot may {(command == "budget" ? "set budgets" : $"use /{command}")}: members may chat, list tasks and see the status and budget");
             }
             var channelId = await LoopChannelForAsync(chat, message, cancellationToken);
             answer = await _commands.ExecuteAsync(command, arguments, channelId, cancellationToken);
@@ -492,7 +494,13 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         }
         catch (LoopValidationException invalid)
         {
-            answer = $"❌ {TelegramFormatter.EscapeMarkdown(invalid.Message)}" + (command == "schedule" ? "\n" + TelegramFormatter.EscapeMarkdown(TelegramCommands.Usage) : "");
+            var usage = command switch
+            {
+                "schedule" => TelegramCommands.Usage,
+                "budget" => TelegramCommands.BudgetUsage,
+                _ => null,
+            };
+            answer = $"❌ {TelegramFormatter.EscapeMarkdown(invalid.Message)}" + (usage is null ? "" : "\n" + TelegramFormatter.EscapeMarkdown(usage));
         }
         Track(SendInOrderAsync(chat, () => SendFormattedAsync(chat, answer, message.Id, _stop.Token)));
     }
@@ -555,7 +563,9 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         var (chatId, thread) = ParseExternal(chat);
         int? messageId = null;
         var progress = new RunProgress(run.Run.StartedAt ?? _time.GetUtcNow(), run.Channel.Progress, _channels.WorkDirOf(run.Channel));
-        return RunStatusReporter.Start(runId, progress, new StatusPacer(StatusPacer.DefaultMinGap, StatusPacer.DefaultClockGap), ShowAsync, _time, _logger, _stop.Token);
+        // Telegram takes about 20 messages a minute in a group (edits count): 3 s apart keeps a status within it.
+        var gap = chatId < 0 ? GroupStatusGap : StatusPacer.DefaultMinGap;
+        return RunStatusReporter.Start(runId, progress, new StatusPacer(gap, StatusPacer.DefaultClockGap), ShowAsync, _time, _logger, _stop.Token);
 
         async Task ShowAsync(StatusView view, CancellationToken cancellationToken)
         {

@@ -2,6 +2,7 @@ namespace Loop.Telegram;
 
 using System.Globalization;
 using System.Text;
+using Loop.Domain.Budgets;
 using Loop.Domain.Tasks;
 using Loop.Grains;
 using Loop.Runtime;
@@ -13,9 +14,10 @@ using global::Telegram.Bot.Types;
 /// Telegram commands carry their arguments as text: <c>/schedule interval 1h check the build</c>,
 /// <c>/schedule cron "0 9 * * 1-5" summarise yesterday</c> (a cron's five fields may also go unquoted).
 /// </summary>
-public sealed class TelegramCommands(TaskService tasks, Func<HealthReport> health)
+public sealed class TelegramCommands(TaskService tasks, Func<HealthReport> health, BudgetService budgets)
 {
     public const string Usage = "Usage: /schedule <cron|interval|once|loop> <schedule> <prompt>, e.g. /schedule interval 1h check the build";
+    public const string BudgetUsage = "Usage: /budget [daily <usd|none>] [monthly <usd|none>], e.g. /budget daily 5 monthly 50";
 
     private static readonly string[] Types = ["cron", "interval", "once", "loop"];
 
@@ -28,10 +30,11 @@ public sealed class TelegramCommands(TaskService tasks, Func<HealthReport> healt
         new BotCommand("cancel", "Cancel (delete) a task: /cancel <task_id>"),
         new BotCommand("toggle", "Turn a task on or off: /toggle <task_id>"),
         new BotCommand("status", "Show Loop's status"),
+        new BotCommand("budget", "Show this chat's budget, or set it: /budget daily 5 monthly 50"),
     ];
 
     /// <summary>Whether the bot answers this command (without the slash and @botname).</summary>
-    public static bool Knows(string command) => command is "schedule" or "tasks" or "cancel" or "toggle" or "status" or "start" or "help";
+    public static bool Knows(string command) => command is "schedule" or "tasks" or "cancel" or "toggle" or "status" or "budget" or "start" or "help";
 
     /// <summary>Runs a command for the Loop channel of the chat; returns the answer (Markdown). Throws
     /// the <see cref="TaskService"/>'s exceptions (their messages are for the user).</summary>
@@ -67,9 +70,13 @@ public sealed class TelegramCommands(TaskService tasks, Func<HealthReport> healt
                 return $"Task `{toggled.Id}` is now {(toggled.Enabled ? "enabled" : "disabled")}: {Describe(toggled)}";
             case "status":
                 return Status(await tasks.ListAsync(caller, channelId, cancellationToken));
+            case "budget":
+                var (daily, monthly) = ParseBudget(words);
+                var (channel, connector) = await budgets.ChatBudgetAsync(caller, channelId, daily, monthly, cancellationToken);
+                return connector is null ? Describe("This chat", channel) : Describe("This chat", channel) + "\n" + Describe($"Connector {connector.Name}", connector);
             default:
                 return "I run your agent. Write to me here (in a group: mention me, reply to me or use /loop <message>).\n"
-                    + "/schedule <cron|interval|once|loop> <schedule> <prompt> · /tasks · /cancel <task_id> · /toggle <task_id> · /status";
+                    + "/schedule <cron|interval|once|loop> <schedule> <prompt> · /tasks · /cancel <task_id> · /toggle <task_id> · /status · /budget";
         }
     }
 
@@ -109,6 +116,40 @@ public sealed class TelegramCommands(TaskService tasks, Func<HealthReport> healt
             schedule = NextWord(ref rest);
         }
         return (type, string.IsNullOrWhiteSpace(schedule) ? null : schedule, rest.Length == 0 ? null : rest);
+    }
+
+    /// <summary>The limits <c>/budget</c> sets: <c>daily 5 monthly 50</c>, either alone, in either order.</summary>
+    public static (string? Daily, string? Monthly) ParseBudget(IReadOnlyList<string> words)
+    {
+        string? daily = null;
+        string? monthly = null;
+        for (var i = 0; i < words.Count; i += 2)
+        {
+            var period = words[i].ToLowerInvariant();
+            if (period is not ("daily" or "monthly") || i + 1 >= words.Count)
+            {
+                throw new LoopValidationException("budget", period is "daily" or "monthly" ? $"{period} needs an amount or none" : $"\"{words[i]}\" is not daily or monthly");
+            }
+            if (period == "daily")
+            {
+                daily = words[i + 1];
+            }
+            else
+            {
+                monthly = words[i + 1];
+            }
+        }
+        return (daily, monthly);
+    }
+
+    private static string Describe(string what, BudgetStatus status)
+    {
+        string Period(BudgetPeriod period, string word) => status.Limits.Of(period) is { } limit
+            ? $"{word} {BudgetWire.Usd(status.Spent(period))} of {BudgetWire.Usd(limit)} (resets {BudgetWire.When(status.ResetsAt(period))})"
+            : $"{word} {BudgetWire.Usd(status.Spent(period))} spent, no limit";
+        var spent = status.Exhausted is null ? "" : " · **spent**: runs are refused until it resets";
+        var hint = status.Limits.IsNone ? " · set one with /budget daily 5 monthly 50" : "";
+        return $"**{TelegramFormatter.EscapeMarkdown(what)}**: {Period(BudgetPeriod.Day, "today")} · {Period(BudgetPeriod.Month, "this month")}{spent}{hint}";
     }
 
     private static string? NextWord(ref string rest)

@@ -37,7 +37,7 @@ public sealed class ConnectorTests
 
         Assert.Equal($"connected as @{TelegramDouble.BotUsername}", loop.Adapter.Status);
         Assert.Equal(["message", "callback_query"], telegram.AllowedUpdates());
-        Assert.Equal(["loop", "schedule", "tasks", "cancel", "toggle", "status"], telegram.Commands()!.Select(c => (string)c!["command"]!));
+        Assert.Equal(["loop", "schedule", "tasks", "cancel", "toggle", "status", "budget"], telegram.Commands()!.Select(c => (string)c!["command"]!));
 
         var trigger = telegram.EnqueueMessage(AlicePrivate, TelegramUser.Alice, "what does **this** repo do?");
         var reply = await ReplyAsync(telegram, AlicePrivate.Id, m => m.Text.EndsWith("repo do?", StringComparison.Ordinal), "the agent's reply");
@@ -281,6 +281,44 @@ public sealed class ConnectorTests
         Assert.Contains("telegram: connected as @" + TelegramDouble.BotUsername, await AskAsync("/status"));
         Assert.Equal($"Cancelled task {task.Id}.", await AskAsync($"/cancel {task.Id}"));
         Assert.StartsWith("❌ ", await AskAsync($"/cancel {task.Id}"));
+        Assert.Empty(loop.Sandbox.Prompts);
+    }
+
+    [Fact]
+    public async Task Members_read_the_budget_and_only_owners_set_it_or_schedule()
+    {
+        await using var telegram = await TelegramDouble.StartAsync();
+        await using var loop = await TelegramHarness.StartAsync(telegram);
+        await loop.WaitConnectedAsync(telegram);
+        await loop.Node.Get<ConnectorService>().SetRolesAsync(Caller.User, "telegram", ["@bob_example"], [], CancellationToken.None);
+        var bobPrivate = TelegramChat.Private(TelegramUser.Bob);
+
+        async Task<string> AskAsync(TelegramChat chat, TelegramUser from, string text)
+        {
+            var before = telegram.SentTo(chat.Id).Count;
+            telegram.EnqueueMessage(chat, from, text);
+            await Eventually.WaitAsync(() => telegram.SentTo(chat.Id).Count > before, $"the answer to {text}");
+            return telegram.SentTo(chat.Id)[before].Text;
+        }
+
+        // Alice is let in by the whitelist but is no owner: she reads, and is told why she cannot change things.
+        Assert.Equal("This chat: today $0.00 spent, no limit · this month $0.00 spent, no limit · set one with /budget daily 5 monthly 50",
+            await AskAsync(AlicePrivate, TelegramUser.Alice, "/budget"));
+        Assert.Equal("❌ only an owner of this bot may set budgets: members may chat, list tasks and see the status and budget",
+            await AskAsync(AlicePrivate, TelegramUser.Alice, "/budget daily 5"));
+        Assert.StartsWith("❌ only an owner of this bot may use /schedule", await AskAsync(AlicePrivate, TelegramUser.Alice, "/schedule interval 1h check"));
+        Assert.Empty(await loop.Node.Get<TaskService>().ListAsync(Caller.User, null, CancellationToken.None));
+
+        // Bob owns the bot: his limits hold, and a slip is answered with how to write it.
+        var set = await AskAsync(bobPrivate, TelegramUser.Bob, "/budget daily 5 monthly 50");
+        Assert.Matches(@"^This chat: today \$0\.00 of \$5\.00 \(resets \d{4}-\d\d-\d\d 00:00 UTC\) · this month \$0\.00 of \$50\.00 \(resets \d{4}-\d\d-01 00:00 UTC\)$", set);
+        var channel = (await loop.Node.Get<ChannelService>().FindChatChannelAsync("telegram", Id(bobPrivate.Id), CancellationToken.None))!;
+        var budget = await loop.Node.Get<BudgetService>().GetAsync(Caller.User, Loop.Domain.Budgets.BudgetScope.Channel, channel.Id, CancellationToken.None);
+        Assert.Equal((5m, 50m), (budget.Limits.DailyUsd, budget.Limits.MonthlyUsd));
+        Assert.Contains("today $0.00 spent, no limit · this month $0.00 of $50.00", await AskAsync(bobPrivate, TelegramUser.Bob, "/budget daily none"));
+        Assert.Equal("❌ daily must be a number of USD like 5 or 2.50, or none (found \"lots\")\n" + TelegramCommands.BudgetUsage,
+            await AskAsync(bobPrivate, TelegramUser.Bob, "/budget daily lots"));
+        Assert.StartsWith("❌ \"weekly\" is not daily or monthly", await AskAsync(bobPrivate, TelegramUser.Bob, "/budget weekly 5"));
         Assert.Empty(loop.Sandbox.Prompts);
     }
 
