@@ -54,7 +54,10 @@ public sealed record ConnectorValues(
 /// </summary>
 /// <param name="AllowedKey">The name of the sender whitelist (allowed_users, ...); null where the
 /// platform has none (Discord: anyone in a server with the bot, until roles come).</param>
-public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSetting> Settings, string? AllowedKey, string AllowedExample)
+/// <param name="RolesHelp">What the entries of its <see cref="ChatRoles"/> are; null where the kind has no commands
+/// for roles to keep to owners (email, WhatsApp: their whitelists say who may talk).</param>
+public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSetting> Settings, string? AllowedKey, string AllowedExample,
+    string? RolesHelp = null)
 {
     public const string ModeSetting = "mode";
     public const string ModelSetting = "model";
@@ -82,7 +85,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new(ProgressSetting, SettingKind.Choice, false, "tools",
                 "what its new chats show while the agent works: tools (a status message listing the tool calls, with a Stop button), verbose (also the agent's remarks) or off",
                 ["off", "tools", "verbose"]),
-        ], null, ""),
+        ], null, "", "Discord user ids and role ids (everyone with a listed role)"),
         new(ConnectorKind.Telegram,
         [
             new("token", SettingKind.Secret, true, "123456:ABC-DEF…", "the bot token @BotFather gave"),
@@ -90,7 +93,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
                 "this Loop's public https address: Telegram then sends updates to <webhook_url>/hooks/<connector id> instead of being polled"),
             new("api_url", SettingKind.Url, false, "https://api.telegram.org", "the Bot API server (for tests, proxies and local Bot API servers)"),
             .. AgentSettings,
-        ], "allowed_users", "[\"123456789\", \"@alice\"]"),
+        ], "allowed_users", "[\"123456789\", \"@alice\"]", "Telegram user ids or @usernames"),
         new(ConnectorKind.Email,
         [
             new("imap", SettingKind.HostPort, true, "imap.example.com:993", "the IMAP server mail arrives on"),
