@@ -174,5 +174,7 @@ public static class ConnectorApi
         })]),
         ["allowed_key"] = spec.AllowedKey,
         ["allowed_example"] = spec.AllowedKey is null ? null : spec.AllowedExample,
+        // Set for the kinds whose owners and members mean something (GET/PUT /api/connectors/{id}/roles).
+        ["roles_help"] = spec.RolesHelp,
     };
 }

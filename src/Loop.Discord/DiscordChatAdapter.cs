@@ -210,7 +210,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         try
         {
             var (channel, stored) = await _channels.PostChatMessageAsync(
-                new ChatInbound(PlatformName, channelId, channelName, authorName, text, (string?)message["id"], Connector.Kind), cancellationToken);
+                new ChatInbound(PlatformName, channelId, channelName, authorName, text, (string?)message["id"], Connector.Kind, (string?)author?["id"]), cancellationToken);
             _logger.LogInformation("Discord message {MessageId} from {Author} stored as message {StoredId} of channel {ChannelId}",
                 (string?)message["id"], authorName, stored.Id, channel.Id);
         }
@@ -264,9 +264,13 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         return (await _roles.GetAsync(Connector.Id, cancellationToken)).RoleOf(identities, allowedToTalk: true);
     }
 
-    /// <summary>The role of whoever sent an interaction: a guild member, or a user in a DM.</summary>
+    /// <summary>The role of whoever sent an interaction.</summary>
     private Task<ChatRole> RoleOfAsync(JsonNode interaction, CancellationToken cancellationToken) =>
-        RoleOfAsync((string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"], interaction["member"], cancellationToken);
+        RoleOfAsync(SenderOf(interaction), interaction["member"], cancellationToken);
+
+    /// <summary>The user id of whoever sent an interaction: a guild member, or a user in a DM.</summary>
+    private static string? SenderOf(JsonNode interaction) =>
+        (string?)interaction["member"]?["user"]?["id"] ?? (string?)interaction["user"]?["id"];
 
     /// <summary>The <c>/loop</c> subcommands that change something: an owner's, once roles are configured.</summary>
     private static bool OwnersOnly(string path, IReadOnlyDictionary<string, string> options) =>
@@ -350,8 +354,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     }
 
     /// <summary>A click on a message component: the Stop button of a status message cancels its run, through
-    /// the same path as the API's cancel. Whoever may talk to the bot in the channel may stop its runs (Discord
-    /// has no whitelist yet); a button only stops a run of the channel it is in.</summary>
+    /// the same path as the API's cancel. Once the bot has owners, an owner may stop any run and a member the
+    /// runs of their own messages; until then whoever may talk to the bot may. A button only stops a run of
+    /// the channel it is in.</summary>
     private async Task OnComponentAsync(JsonNode interaction, CancellationToken cancellationToken)
     {
         var id = (string)interaction["id"]!;
@@ -399,12 +404,20 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
                 return;
             }
             var role = await RoleOfAsync(interaction, cancellationToken);
-            if (role != ChatRole.Owner)
+            var mayStop = role == ChatRole.Owner
+                || (role == ChatRole.Member && SenderOf(interaction) is { } sender && await _channels.IsRunOfAsync(runId, sender, cancellationToken));
+            if (!mayStop)
             {
                 await _rest.RespondToInteractionAsync(id, token, new JsonObject
                 {
                     ["type"] = 4,
-                    ["data"] = new JsonObject { ["content"] = "❌ Only an owner of this bot may stop a run.", ["flags"] = 64 },
+                    ["data"] = new JsonObject
+                    {
+                        ["content"] = role == ChatRole.Member
+                            ? "❌ Only an owner of this bot may stop a run someone else asked for: members may stop their own."
+                            : "❌ Only an owner of this bot may stop a run.",
+                        ["flags"] = 64,
+                    },
                 }, cancellationToken);
                 return;
             }

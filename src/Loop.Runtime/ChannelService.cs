@@ -171,7 +171,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         ValidateMessage(inbound.Author, inbound.Content);
         var channel = await EnsureChatChannelAsync(inbound.Platform, inbound.ExternalChannelId, inbound.ChannelName, cancellationToken);
         var message = await store.AppendMessageAsync(
-            new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId), cancellationToken);
+            new NewMessage(channel.Id, MessageRole.User, inbound.Author, inbound.Content, ExternalId: inbound.ExternalMessageId, Sender: inbound.Sender), cancellationToken);
         Received(message, ConnectorSpec.Wire(inbound.Kind));
         await grains.GetGrain<IChannelGrain>(channel.Id).Wake();
         return (channel, message);
@@ -242,6 +242,14 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     /// <summary>The messages a run answered (oldest first) and its reply.</summary>
     public Task<IReadOnlyList<ChatMessage>> ListRunMessagesAsync(string runId, CancellationToken cancellationToken) =>
         store.ListRunMessagesAsync(runId, cancellationToken);
+
+    /// <summary>Whether a run answers only messages <paramref name="sender"/> wrote (and some): stopping it then
+    /// drops no one else's request. A run of scheduled work answers no message, so it is nobody's.</summary>
+    public async Task<bool> IsRunOfAsync(string runId, string sender, CancellationToken cancellationToken)
+    {
+        var asked = (await store.ListRunMessagesAsync(runId, cancellationToken)).Where(m => m.Role == MessageRole.User).ToList();
+        return asked.Count > 0 && asked.All(m => m.Sender == sender);
+    }
 
     /// <summary>What a chat shows when a run ends: its reply (or <paramref name="fallback"/> when it
     /// stored none) and the platform's id of the last message it answered, to reply to.</summary>

@@ -59,8 +59,9 @@ public sealed record WebhookAnswer(int Status, string Text);
 /// <param name="ExternalChannelId">The platform's id of the chat channel (a Loop channel is bound to it).</param>
 /// <param name="ExternalMessageId">The platform's id of the message, so the reply can reference it.</param>
 /// <param name="Kind">The kind of connector it came through (metrics count messages by it).</param>
+/// <param name="Sender">The platform's id of whoever wrote it, kept with the message: a member may stop the runs of their own messages.</param>
 public sealed record ChatInbound(string Platform, string ExternalChannelId, string ChannelName, string Author, string Content, string? ExternalMessageId,
-    ConnectorKind Kind);
+    ConnectorKind Kind, string? Sender = null);
 
 /// <summary>A run's answer as a chat shows it.</summary>
 /// <param name="Trigger">The platform's id of the last message the run answered, if it came from the platform.</param>

@@ -301,6 +301,11 @@ internal static class Schema
             -- at setup, and any made before roles existed, is an admin.
             ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'viewer'));
             """),
+        new(22, "message senders", """
+            -- Who wrote a chat message, as the platform knows them (a Discord user id; NULL for messages
+            -- of the API, the agent and Loop): a member may stop the runs of their own messages only.
+            ALTER TABLE messages ADD COLUMN sender TEXT NULL;
+            """),
     ];
 
     /// <summary>The same steps for PostgreSQL. Text compares byte by byte there too (the "C"

@@ -154,8 +154,8 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
             // only on the step after the returned row, and a scalar read stops before it (the row is then
             // silently rolled back while its id is handed out).
             var id = await connection.QuerySingleAsync<long>(Command("""
-                INSERT INTO messages (channel_id, role, author, content, created_at, run_id, external_id)
-                VALUES (@channel_id, @role, @author, @content, @created_at, @run_id, @external_id)
+                INSERT INTO messages (channel_id, role, author, content, created_at, run_id, external_id, sender)
+                VALUES (@channel_id, @role, @author, @content, @created_at, @run_id, @external_id, @sender)
                 RETURNING id
                 """,
                 new
@@ -167,8 +167,9 @@ public abstract partial class SqlLoopStore : ILoopStore, IAsyncDisposable
                     created_at = Columns.ToMs(createdAt),
                     run_id = message.RunId,
                     external_id = message.ExternalId,
+                    sender = message.Sender,
                 }, tx, cancellationToken));
-            return new ChatMessage(id, message.ChannelId, message.Role, message.Author, message.Content, createdAt, message.RunId, message.ExternalId);
+            return new ChatMessage(id, message.ChannelId, message.Role, message.Author, message.Content, createdAt, message.RunId, message.ExternalId, message.Sender);
         }
         catch (DbException e) when (IsForeignKeyViolation(e))
         {

@@ -67,7 +67,7 @@ internal sealed class MessageRow
 {
     public const string Select = """
         SELECT id AS Id, channel_id AS ChannelId, role AS Role, author AS Author, content AS Content,
-               created_at AS CreatedAt, run_id AS RunId, external_id AS ExternalId
+               created_at AS CreatedAt, run_id AS RunId, external_id AS ExternalId, sender AS Sender
         FROM messages
         """;
 
@@ -79,9 +79,10 @@ internal sealed class MessageRow
     public long CreatedAt { get; set; }
     public string? RunId { get; set; }
     public string? ExternalId { get; set; }
+    public string? Sender { get; set; }
 
     public ChatMessage ToMessage() =>
-        new(Id, ChannelId, MessageRoleExtensions.FromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId, ExternalId);
+        new(Id, ChannelId, MessageRoleExtensions.FromWire(Role), Author, Content, Columns.FromMs(CreatedAt), RunId, ExternalId, Sender);
 }
 
 internal sealed class RunRow

@@ -91,6 +91,43 @@ public sealed class ProgressTests
     }
 
     [Fact]
+    public async Task Once_the_bot_has_owners_a_member_may_stop_the_run_of_their_own_message_and_is_refused_anothers()
+    {
+        const string Bob = "510000000000000051", Carol = "520000000000000052";
+        await using var discord = await DiscordDouble.StartAsync();
+        await using var loop = await StartLoopAsync(discord);
+        var gateway = await discord.WaitForReadyAsync();
+        using (var roles = await loop.Http.PutAsJsonAsync("/api/connectors/discord/roles", new { owners = new[] { DiscordDouble.UserId }, members = new[] { Bob, Carol } }))
+        {
+            Assert.Equal(HttpStatusCode.OK, roles.StatusCode);
+        }
+
+        await gateway.DispatchAsync("MESSAGE_CREATE", discord.MessageCreate(DiscordDouble.GeneralChannel,
+            $"<@{DiscordDouble.BotId}> [[tool Bash command=make release]] [[sleep 600]] [[reply released]]", authorId: Bob, authorName: "bob", mentionsBot: true));
+        await WaitForAsync(loop, () => discord.CurrentMessagesIn(DiscordDouble.GeneralChannel).Any(m => ((string)m["content"]!).Contains("Running `make release`", StringComparison.Ordinal)),
+            "the status listing the tool call");
+        var status = discord.CurrentMessagesIn(DiscordDouble.GeneralChannel).Single();
+        var stop = StopButtonOf(status)!;
+
+        // Carol, a member too, may not stop the run Bob asked for: she alone is told why, and it goes on.
+        var byCarol = ClickBy(discord, status, stop, Carol, "carol");
+        await gateway.DispatchAsync("INTERACTION_CREATE", byCarol);
+        var refusal = await CallbackAsync(discord, loop, byCarol);
+        Assert.Equal(4, (int)refusal.Body!["type"]!);
+        Assert.Equal(64, (int)refusal.Body["data"]!["flags"]!);
+        Assert.Equal("❌ Only an owner of this bot may stop a run someone else asked for: members may stop their own.", (string?)refusal.Body["data"]!["content"]);
+        Assert.Equal("running", (string?)(await OnlyRunAsync(loop))["status"]);
+
+        // Bob may stop his own.
+        var byBob = ClickBy(discord, status, stop, Bob, "bob");
+        await gateway.DispatchAsync("INTERACTION_CREATE", byBob);
+        Assert.Equal(6, (int)(await CallbackAsync(discord, loop, byBob)).Body!["type"]!);
+        var stopped = await WaitForLastEditAsync(discord, loop);
+        Assert.StartsWith("⏹️ Stopped after", (string)stopped["content"]!);
+        Assert.Equal("cancelled", (string?)(await OnlyRunAsync(loop))["status"]);
+    }
+
+    [Fact]
     public async Task A_channel_whose_progress_is_off_gets_no_status_message()
     {
         await using var discord = await DiscordDouble.StartAsync();
@@ -140,6 +177,15 @@ public sealed class ProgressTests
         await WaitForAsync(loop, () => discord.CurrentMessagesIn(DiscordDouble.GeneralChannel) is [var first, ..]
             && discord.EditsOf((string)first["id"]!).Any(e => e.Body["components"] is JsonArray { Count: 0 }), "the status's last edit");
         return discord.CurrentMessagesIn(DiscordDouble.GeneralChannel)[0];
+    }
+
+    /// <summary>A click on the status's button by a guild member other than alice.</summary>
+    private static JsonObject ClickBy(DiscordDouble discord, JsonObject status, string customId, string userId, string username)
+    {
+        var click = discord.ButtonClick(DiscordDouble.GeneralChannel, status, customId);
+        click["member"]!["user"]!["id"] = userId;
+        click["member"]!["user"]!["username"] = username;
+        return click;
     }
 
     private static async Task<RestCall> CallbackAsync(DiscordDouble discord, LoopDaemon loop, JsonObject interaction)

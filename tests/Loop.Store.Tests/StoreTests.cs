@@ -27,10 +27,10 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         var channel = (await _store.EnsureChannelAsync(Path.Combine(backend.Root, "project"), null, None)).Channel;
         var instanceId = await _store.GetInstanceIdAsync(None);
 
-        Assert.Equal(20, await _store.MigrateAsync(None));
+        Assert.Equal(22, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L, 18L, 19L, 20L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L, 18L, 19L, 20L, 22L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
     }
@@ -94,7 +94,7 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
     {
         var (channel, _) = await _store.EnsureExternalChannelAsync("discord", "123", "general", None);
         var other = await backend.OpenAsync(_time);
-        var delivery = new NewMessage(channel.Id, MessageRole.User, "alice", "hello", ExternalId: "m-1");
+        var delivery = new NewMessage(channel.Id, MessageRole.User, "alice", "hello", ExternalId: "m-1", Sender: "510000000000000051");
 
         var both = await Task.WhenAll(_store.AppendMessageAsync(delivery, None), other.AppendMessageAsync(delivery, None));
         var again = await _store.AppendMessageAsync(delivery, None);
@@ -103,7 +103,8 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(both[0], both[1]);
         Assert.Equal(both[0], again);
         Assert.NotEqual(both[0].Id, elsewhere.Id);
-        Assert.Single(await _store.ListMessagesAsync(channel.Id, 0, 10, None));
+        // Stored with who sent it, as read back.
+        Assert.Equal("510000000000000051", Assert.Single(await _store.ListMessagesAsync(channel.Id, 0, 10, None)).Sender);
     }
 
     [Fact]

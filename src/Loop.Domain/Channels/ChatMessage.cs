@@ -32,6 +32,8 @@ public static class MessageRoleExtensions
 
 /// <summary>One line of a channel's conversation. A user message with no <see cref="RunId"/>
 /// is pending: accepted and stored, not yet handed to a run.</summary>
+/// <param name="Sender">Who wrote it, as its chat platform knows them (a Discord user id); null for the API's,
+/// the agent's and Loop's messages. <see cref="Author"/> is the name the agent reads.</param>
 public sealed record ChatMessage(
     long Id,
     string ChannelId,
@@ -40,7 +42,10 @@ public sealed record ChatMessage(
     string Content,
     DateTimeOffset CreatedAt,
     string? RunId,
-    string? ExternalId = null);
+    string? ExternalId = null,
+    string? Sender = null);
 
 /// <param name="ExternalId">The chat platform's id of the message (so a reply can reference it).</param>
-public sealed record NewMessage(string ChannelId, MessageRole Role, string Author, string Content, string? RunId = null, string? ExternalId = null);
+/// <param name="Sender">Who wrote it, as its chat platform knows them (see <see cref="ChatMessage.Sender"/>).</param>
+public sealed record NewMessage(string ChannelId, MessageRole Role, string Author, string Content, string? RunId = null, string? ExternalId = null,
+    string? Sender = null);

@@ -54,7 +54,10 @@ public sealed record ConnectorValues(
 /// </summary>
 /// <param name="AllowedKey">The name of the sender whitelist (allowed_users, ...); null where the
 /// platform has none (Discord: anyone in a server with the bot, until roles come).</param>
-public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSetting> Settings, string? AllowedKey, string AllowedExample)
+/// <param name="RolesHelp">What the entries of its <see cref="ChatRoles"/> are; null where the kind has no commands
+/// for roles to keep to owners (email, WhatsApp: their whitelists say who may talk).</param>
+public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSetting> Settings, string? AllowedKey, string AllowedExample,
+    string? RolesHelp = null)
 {
     public const string ModeSetting = "mode";
     public const string ModelSetting = "model";
@@ -85,7 +88,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("gateway_url", SettingKind.Url, false, "wss://gateway.discord.gg", "Discord's gateway (for tests and proxies)"),
             .. AgentSettings,
             ProgressChoice,
-        ], null, ""),
+        ], null, "", "Discord user ids and role ids (everyone with a listed role)"),
         new(ConnectorKind.Telegram,
         [
             new("token", SettingKind.Secret, true, "123456:ABC-DEF…", "the bot token @BotFather gave"),
@@ -94,7 +97,7 @@ public sealed record ConnectorSpec(ConnectorKind Kind, IReadOnlyList<ConnectorSe
             new("api_url", SettingKind.Url, false, "https://api.telegram.org", "the Bot API server (for tests, proxies and local Bot API servers)"),
             .. AgentSettings,
             ProgressChoice,
-        ], "allowed_users", "[\"123456789\", \"@alice\"]"),
+        ], "allowed_users", "[\"123456789\", \"@alice\"]", "Telegram user ids or @usernames"),
         new(ConnectorKind.Email,
         [
             new("imap", SettingKind.HostPort, true, "imap.example.com:993", "the IMAP server mail arrives on"),

@@ -1,6 +1,7 @@
 // Connectors: the chat platform accounts Loop listens on (a Telegram bot, a mailbox, a WhatsApp
 // number, the Discord bot): add one (a form per kind, built from /api/connectors/kinds), edit it,
-// turn it on or off, remove it, and see whether it is connected and on which node.
+// turn it on or off, remove it, see whether it is connected and on which node, and who its owners
+// and members are (for the kinds that have roles; the daemon checks what is entered).
 
 import { api } from '../api.js';
 import { h, field, alertBox, clearErrors, showApiError, formatRelative } from '../ui.js';
@@ -12,6 +13,9 @@ const STATE_CLASS = { connected: 'succeeded', connecting: 'running', failed: 'fa
 export function render(root) {
   let kinds = [];
   let connectors = [];
+  // Each connector's roles, by id: read when a connector is first seen and at each connector event
+  // (roles change seldom, and reading them at every refresh would spend the API's rate limit).
+  const roles = new Map();
   const alert = alertBox();
   const body = h('tbody');
   const formSection = h('section', { class: 'card', hidden: true });
@@ -23,11 +27,11 @@ export function render(root) {
       'Credentials are stored sealed and never shown again. Connectors from config.json are changed in the file.'),
     alert, formSection,
     h('div', { class: 'table-wrap' }, h('table', { 'data-testid': 'connectors' },
-      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Status', 'Who may write', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), body)));
+      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Status', 'Who may write', 'Roles', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))), body)));
 
   let timer = null;
   let stopped = false;
-  const stopEvents = onLiveEvent((event) => { if (event.kind.startsWith('connector.')) load(); });
+  const stopEvents = onLiveEvent((event) => { if (event.kind.startsWith('connector.')) load(true); });
   const tick = async () => {
     if (stopped) return;
     if (!document.hidden) await load();
@@ -36,12 +40,15 @@ export function render(root) {
   tick();
   return () => { stopped = true; clearTimeout(timer); stopEvents(); };
 
-  async function load() {
+  async function load(rolesToo = false) {
     try {
       // Until they load once (the page may open while the daemon is away), there is no form to add one.
       if (kinds.length === 0) kinds = await api.get('/api/connectors/kinds');
       addButton.disabled = false;
       connectors = await api.get('/api/connectors');
+      await Promise.all(connectors.filter((c) => specOf(c.kind)?.roles_help && (rolesToo || !roles.has(c.id))).map(async (c) => {
+        roles.set(c.id, await api.get(`/api/connectors/${encodeURIComponent(c.id)}/roles`));
+      }));
       draw();
       alert.show('');
     } catch (error) {
@@ -66,15 +73,65 @@ export function render(root) {
         h('td', { 'data-label': 'Who may write' }, allowed == null ? 'anyone in its servers'
           : allowed.length === 0 ? h('span', { class: 'status-failed' }, 'nobody yet: add senders')
           : allowed.includes('*') ? 'anyone' : allowed.join(', ')),
-        h('td', { 'data-label': 'Actions', class: 'row-actions' }, fromFile ? h('span', { class: 'muted small' }, 'edit config.json') : [
-          h('button', { type: 'button', 'data-change': true, onclick: () => openForm(c) }, 'Edit'),
-          h('button', { type: 'button', 'data-change': true, onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),
-          h('button', { type: 'button', class: 'danger', 'data-change': true, onclick: () => remove(c) }, 'Remove'),
-        ]));
+        h('td', { 'data-label': 'Roles', 'data-testid': 'connector-roles' }, rolesText(c)),
+        h('td', { 'data-label': 'Actions', class: 'row-actions' },
+          fromFile ? h('span', { class: 'muted small' }, 'edit config.json') : [
+            h('button', { type: 'button', 'data-change': true, onclick: () => openForm(c) }, 'Edit'),
+            h('button', { type: 'button', 'data-change': true, onclick: () => toggle(c) }, c.enabled ? 'Disable' : 'Enable'),
+            h('button', { type: 'button', class: 'danger', 'data-change': true, onclick: () => remove(c) }, 'Remove'),
+          ],
+          // Roles are kept apart from the connector: those of config.json get them here too.
+          spec?.roles_help ? h('button', { type: 'button', 'data-change': true, onclick: () => openRoles(c) }, 'Roles') : null));
     }));
     if (connectors.length === 0) {
-      body.append(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No connector yet: add a Telegram bot, a mailbox or a WhatsApp number.')));
+      body.append(h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'No connector yet: add a Telegram bot, a mailbox or a WhatsApp number.')));
     }
+  }
+
+  /** Who the owners and members are; for kinds without roles, that the whitelist decides. */
+  function rolesText(c) {
+    if (!specOf(c.kind)?.roles_help) return h('span', { class: 'muted' }, 'no commands: its whitelist says who may write');
+    const r = roles.get(c.id);
+    if (!r) return '—';
+    if (!r.configured) return h('span', { class: 'status-failed' }, 'no owners: whoever may write may also schedule, cancel and set budgets');
+    return [
+      h('div', {}, h('strong', {}, 'Owners: '), r.owners.join(', ')),
+      h('div', {}, h('strong', {}, 'Members: '), r.members.length === 0 ? 'whoever may write' : r.members.includes('*') ? 'anyone who may write' : r.members.join(', ')),
+    ];
+  }
+
+  /** The roles form of a connector: its owners and members, one entry a line or separated by commas. */
+  function openRoles(c) {
+    const current = roles.get(c.id) ?? { owners: [], members: [] };
+    const formAlert = alertBox();
+    const help = specOf(c.kind).roles_help;
+    const owners = h('textarea', { name: 'owners', rows: 2 }, current.owners.join(', '));
+    const members = h('textarea', { name: 'members', rows: 2 }, current.members.join(', '));
+    const form = h('form', { novalidate: true, 'aria-label': `Roles of ${c.name}` },
+      h('h2', {}, `Roles of ${c.name}`),
+      h('p', { class: 'hint' }, `Entries are ${help}, separated by commas. Leave both empty to remove the roles: whoever may write may then do everything.`),
+      field('Owners', owners, 'May do everything: chat, schedule, cancel, edit and toggle tasks, stop any run, set budgets, fork.'),
+      field('Members', members, 'May chat, list tasks, read the status and budgets, and stop their own runs; * for anyone who may write. Empty: whoever may write.'),
+      formAlert,
+      h('div', { class: 'row' },
+        h('button', { type: 'submit', class: 'primary' }, 'Save roles'),
+        h('button', { type: 'button', onclick: () => { formSection.hidden = true; } }, 'Cancel')));
+    const entries = (control) => control.value.split(/[,\n]/).map((v) => v.trim()).filter(Boolean);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      formAlert.show('');
+      try {
+        roles.set(c.id, await api.put(`/api/connectors/${encodeURIComponent(c.id)}/roles`, { owners: entries(owners), members: entries(members) }));
+        formSection.hidden = true;
+        draw();
+      } catch (error) {
+        showApiError(form, formAlert, error);
+      }
+    });
+    formSection.replaceChildren(form);
+    formSection.hidden = false;
+    owners.focus();
   }
 
   /** The add form (connector null) or the edit form of a connector: its fields come from its kind's settings. */
