@@ -368,7 +368,8 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
             var name = await NameAsync(chat, message, cancellationToken);
             var author = PersonName(from);
             var (channel, stored) = await _channels.PostChatMessageAsync(
-                new ChatInbound(PlatformName, chat, name, author, content, message.Id.ToString(CultureInfo.InvariantCulture), Connector.Kind), cancellationToken);
+                new ChatInbound(PlatformName, chat, name, author, content, message.Id.ToString(CultureInfo.InvariantCulture), Connector.Kind,
+                    from.Id.ToString(CultureInfo.InvariantCulture)), cancellationToken);
             _logger.LogInformation("Telegram message {MessageId} from {Author} stored as message {StoredId} of channel {ChannelId}",
                 message.Id, author, stored.Id, channel.Id);
         }
@@ -609,8 +610,9 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
     private static InlineKeyboardMarkup StopButton(string runId) => new(InlineKeyboardButton.WithCallbackData("Stop", StopPrefix + runId));
 
     /// <summary>A press of an inline button: the Stop button of a status message cancels its run, through the
-    /// same path as the API's cancel, for an owner (anyone the whitelist lets in while the bot has none). A
-    /// button only stops a run of the chat it is in. Every press is answered, so Telegram stops its spinner.</summary>
+    /// same path as the API's cancel, for an owner, or a member whose messages the run answers (anyone the
+    /// whitelist lets in while the bot has no owners). A button only stops a run of the chat it is in. Every
+    /// press is answered, so Telegram stops its spinner.</summary>
     private async Task OnCallbackAsync(CallbackQuery query, CancellationToken cancellationToken)
     {
         string? answer = null;
@@ -658,9 +660,13 @@ public sealed class TelegramChatAdapter : IChatAdapter, IChatWebhook
         {
             return "That run has already ended.";
         }
-        if (await RoleOfAsync(from, cancellationToken) != ChatRole.Owner)
+        var role = await RoleOfAsync(from, cancellationToken);
+        if (role != ChatRole.Owner
+            && !(role == ChatRole.Member && await _channels.IsRunOfAsync(runId, from.Id.ToString(CultureInfo.InvariantCulture), cancellationToken)))
         {
-            return "Only an owner of this bot may stop a run.";
+            return role == ChatRole.Member
+                ? "Only an owner of this bot may stop a run someone else asked for: members may stop their own."
+                : "Only an owner of this bot may stop a run.";
         }
         try
         {

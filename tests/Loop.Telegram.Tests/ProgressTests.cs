@@ -25,7 +25,7 @@ public sealed class ProgressTests
         var trigger = telegram.EnqueueMessage(Chat, TelegramUser.Alice,
             "[[tool Read file_path=src/app.ts]] [[tool Bash command=npm test]] [[sleep 3]] [[reply all 12 tests pass]]");
         await WaitForAsync(loop, () => telegram.SentTo(Chat.Id).Count >= 2, "the status and the reply");
-        var status = await WaitForLastEditAsync(telegram, loop);
+        var status = await WaitForLastEditAsync(telegram, loop, Chat);
 
         // Two messages: the status first, then the answer, a reply to the message, with no button.
         var sent = telegram.SentTo(Chat.Id);
@@ -36,7 +36,7 @@ public sealed class ProgressTests
         Assert.Null(sent[1].Message["reply_markup"]);
 
         // The status was sent with a Stop button naming the run, and edited with the tool calls while it worked.
-        var run = await OnlyRunAsync(loop);
+        var run = await OnlyRunAsync(loop, "Alice Liddell (@alice_example)");
         Assert.StartsWith("⏳ Working…", sent[0].Text);
         Assert.Equal($"loop:stop:{run["id"]}", StopButtonOf(sent[0].Message));
         var edits = EditsOf(telegram, sent[0].MessageId);
@@ -53,38 +53,41 @@ public sealed class ProgressTests
     }
 
     [Fact]
-    public async Task The_stop_button_cancels_the_run_for_an_owner_and_tells_anyone_else_why_not()
+    public async Task The_stop_button_cancels_the_run_for_whoever_asked_for_it_and_tells_another_member_why_not()
     {
         await using var telegram = await TelegramDouble.StartAsync();
         await using var loop = await StartLoopAsync(telegram);
+        var group = TelegramChat.Group();
 
-        telegram.EnqueueMessage(Chat, TelegramUser.Alice, "[[tool Bash command=make release]] [[sleep 600]] [[reply released]]");
-        await WaitForAsync(loop, () => telegram.SentTo(Chat.Id) is [var first, ..]
-            && ((string?)telegram.MessageIn(Chat.Id, first.MessageId)?["text"])?.Contains("Running make release", StringComparison.Ordinal) == true,
+        telegram.EnqueueMessage(group, TelegramUser.Bob, "/loop [[tool Bash command=make release]] [[sleep 600]] [[reply released]]");
+        await WaitForAsync(loop, () => telegram.SentTo(group.Id) is [var first, ..]
+            && ((string?)telegram.MessageIn(group.Id, first.MessageId)?["text"])?.Contains("Running make release", StringComparison.Ordinal) == true,
             "the status listing the tool call");
-        var status = telegram.SentTo(Chat.Id)[0];
+        var status = telegram.SentTo(group.Id)[0];
         var stop = StopButtonOf(status.Message)!;
 
-        // Once the bot has owners, a member (Alice is on the whitelist) may chat but not stop a run.
-        await PutOwnersAsync(loop, "@bob_example");
-        var refused = telegram.EnqueueCallbackQuery(Chat.Id, status.MessageId, TelegramUser.Alice, stop);
+        // Once the bot has owners, Alice and Bob (on the whitelist) are members: a member stops only what they asked for.
+        using (var put = await loop.Http.PutAsJsonAsync("/api/connectors/telegram/roles", new { owners = new[] { "10000099" }, members = Array.Empty<string>() }))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+        var refused = telegram.EnqueueCallbackQuery(group.Id, status.MessageId, TelegramUser.Alice, stop);
         var refusal = await AnswerToAsync(telegram, loop, refused);
-        Assert.Equal("Only an owner of this bot may stop a run.", (string?)refusal["text"]);
+        Assert.Equal("Only an owner of this bot may stop a run someone else asked for: members may stop their own.", (string?)refusal["text"]);
         Assert.True((bool?)refusal["show_alert"]);
-        Assert.Equal("running", (string?)(await OnlyRunAsync(loop))["status"]);
+        Assert.Equal("running", (string?)(await OnlyRunAsync(loop, group.Title!))["status"]);
 
-        await PutOwnersAsync(loop, "@alice_example");
-        var press = telegram.EnqueueCallbackQuery(Chat.Id, status.MessageId, TelegramUser.Alice, stop);
+        var press = telegram.EnqueueCallbackQuery(group.Id, status.MessageId, TelegramUser.Bob, stop);
         var answer = await AnswerToAsync(telegram, loop, press);
         Assert.Null(answer["text"]);
 
-        var stopped = await WaitForLastEditAsync(telegram, loop);
+        var stopped = await WaitForLastEditAsync(telegram, loop, group);
         Assert.Matches(@"^⏹️ Stopped after \d+ s · 1 tool call\n• Running make release$", (string)stopped["text"]!);
         Assert.Null(stopped["reply_markup"]);
-        Assert.Equal("cancelled", (string?)(await OnlyRunAsync(loop))["status"]);
+        Assert.Equal("cancelled", (string?)(await OnlyRunAsync(loop, group.Title!))["status"]);
         // As for a cancel through the API: the chat is told the run was cancelled, and no answer comes.
-        await WaitForAsync(loop, () => telegram.SentTo(Chat.Id).Count >= 2, "the cancelled run's reply");
-        Assert.Equal(["The run was cancelled."], telegram.SentTo(Chat.Id).Skip(1).Select(m => m.Text));
+        await WaitForAsync(loop, () => telegram.SentTo(group.Id).Count >= 2, "the cancelled run's reply");
+        Assert.Equal(["The run was cancelled."], telegram.SentTo(group.Id).Skip(1).Select(m => m.Text));
     }
 
     private static async Task<LoopDaemon> StartLoopAsync(TelegramDouble telegram)
@@ -93,7 +96,7 @@ public sealed class ProgressTests
         {
             ["telegram_token"] = TelegramDouble.Token,
             ["telegram_api_url"] = telegram.BaseUrl,
-            ["telegram_allowed_users"] = new JsonArray("@alice_example"),
+            ["telegram_allowed_users"] = new JsonArray("@alice_example", "@bob_example"),
         });
         try
         {
@@ -108,12 +111,6 @@ public sealed class ProgressTests
         return loop;
     }
 
-    private static async Task PutOwnersAsync(LoopDaemon loop, params string[] owners)
-    {
-        using var put = await loop.Http.PutAsJsonAsync("/api/connectors/telegram/roles", new { owners, members = Array.Empty<string>() });
-        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
-    }
-
     private static string? StopButtonOf(JsonObject message) =>
         message["reply_markup"]?["inline_keyboard"]?.AsArray().SelectMany(row => row!.AsArray())
             .SingleOrDefault(b => (string?)b!["text"] == "Stop")?["callback_data"]?.ToString();
@@ -122,11 +119,11 @@ public sealed class ProgressTests
         [.. telegram.CallsTo("editMessageText").Where(c => c.Status == 200 && (int?)c.Body["message_id"] == messageId).Select(c => c.Body)];
 
     /// <summary>The status message as it stands once its last edit (the one without the button) came.</summary>
-    private static async Task<JsonObject> WaitForLastEditAsync(TelegramDouble telegram, LoopDaemon loop)
+    private static async Task<JsonObject> WaitForLastEditAsync(TelegramDouble telegram, LoopDaemon loop, TelegramChat chat)
     {
-        await WaitForAsync(loop, () => telegram.SentTo(Chat.Id) is [var first, ..]
+        await WaitForAsync(loop, () => telegram.SentTo(chat.Id) is [var first, ..]
             && EditsOf(telegram, first.MessageId).Any(e => e["reply_markup"] is null), "the status's last edit");
-        return telegram.MessageIn(Chat.Id, telegram.SentTo(Chat.Id)[0].MessageId)!;
+        return telegram.MessageIn(chat.Id, telegram.SentTo(chat.Id)[0].MessageId)!;
     }
 
     private static async Task<JsonObject> AnswerToAsync(TelegramDouble telegram, LoopDaemon loop, JsonObject query)
@@ -136,9 +133,9 @@ public sealed class ProgressTests
         return telegram.AnsweredCallbacks.Single(a => (string?)a["callback_query_id"] == id);
     }
 
-    private static async Task<JsonNode> OnlyRunAsync(LoopDaemon loop)
+    private static async Task<JsonNode> OnlyRunAsync(LoopDaemon loop, string channelName)
     {
-        var channel = JsonNode.Parse(await loop.Http.GetStringAsync("/api/channels"))!.AsArray().Single(c => (string?)c!["name"] == "Alice Liddell (@alice_example)")!;
+        var channel = JsonNode.Parse(await loop.Http.GetStringAsync("/api/channels"))!.AsArray().Single(c => (string?)c!["name"] == channelName)!;
         return JsonNode.Parse(await loop.Http.GetStringAsync($"/api/channels/{channel["id"]}/runs"))!.AsArray()[0]!;
     }
 
