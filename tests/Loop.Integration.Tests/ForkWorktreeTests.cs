@@ -9,6 +9,7 @@ using Loop.Testing;
 /// <summary>Forks with a git worktree of their own, on a real daemon, real Docker and the real git CLI: the
 /// fork's first run makes the worktree on a branch of its own and works there, with git usable in its
 /// container; the parent's checkout is left as it was; the worktree is removed through the API.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ForkWorktreeTests
 {
     [Fact]
@@ -137,6 +138,61 @@ public sealed class ForkWorktreeTests
         }
         // Nothing was made: the refusals left no fork behind.
         Assert.Equal(2, (await loop.GetArrayAsync("/api/channels")).Count);
+    }
+
+    [Fact]
+    public async Task A_worktree_that_cannot_be_made_fails_the_run_with_the_reason_in_the_chat()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        var project = Repository();
+        AgentUser.GiveToAgents(project);
+        var parent = (string)(await loop.CreateChannelAsync(project))["id"]!;
+        var forkId = (string)(await ForkAsync(loop, parent, new { worktree = true }))["id"]!;
+        // Something is in the way where the worktree goes.
+        var worktree = Path.Combine(project, ".claude", "worktrees", forkId);
+        Directory.CreateDirectory(worktree);
+        File.WriteAllText(Path.Combine(worktree, "in-the-way.txt"), "not a worktree");
+
+        await loop.PostMessageAsync(forkId, "[[pwd]]");
+        var run = (await loop.WaitForFinishedRunsAsync(forkId, 1))[0];
+        Assert.Equal("failed", (string)run["status"]!);
+        Assert.Null(run["container_id"]); // the agent was not started
+        var said = (string)(await loop.GetArrayAsync($"/api/channels/{forkId}/messages")).Last()!["content"]!;
+        Assert.StartsWith($"The agent run failed: this fork's git worktree could not be made: git worktree add {worktree} failed: fatal: '{worktree}' already exists", said);
+        Assert.Contains("the agent was not started", said);
+        Assert.Null((string?)(await loop.GetObjectAsync($"/api/channels/{forkId}"))["worktree"]!["path"]);
+        var events = await loop.GetArrayAsync("/api/events/recent?limit=200");
+        Assert.Contains(events, e => (string)e!["kind"]! == "run.error" && ((string)e["text"]!).Contains("could not be made", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_daemon_runs_none_of_the_commands_an_agent_can_put_in_the_repository_when_it_makes_or_removes_a_worktree()
+    {
+        await using var loop = await LoopDaemon.StartAsync();
+        var project = Repository();
+        var marks = Directory.CreateTempSubdirectory("loop-marks-").FullName;
+        // What an agent of the parent can write in .git: a hook, an fsmonitor, a filter that every checkout and status runs.
+        File.WriteAllText(Path.Combine(project, ".gitattributes"), "* filter=evil\n");
+        Git(project, "add", ".gitattributes");
+        Git(project, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "attributes");
+        var hooks = Directory.CreateDirectory(Path.Combine(project, ".git", "evil-hooks")).FullName;
+        File.WriteAllText(Path.Combine(hooks, "post-checkout"), $"#!/bin/sh\ntouch {marks}/hook\n");
+        File.SetUnixFileMode(Path.Combine(hooks, "post-checkout"), (UnixFileMode)0b111_101_101);
+        Git(project, "config", "core.hooksPath", hooks);
+        Git(project, "config", "core.fsmonitor", $"touch {marks}/fsmonitor; false");
+        Git(project, "config", "filter.evil.smudge", $"touch {marks}/smudge; cat");
+        Git(project, "config", "filter.evil.clean", $"touch {marks}/clean; cat");
+        AgentUser.GiveToAgents(project);
+        var parent = (string)(await loop.CreateChannelAsync(project))["id"]!;
+        var forkId = (string)(await ForkAsync(loop, parent, new { worktree = true }))["id"]!;
+
+        await loop.PostMessageAsync(forkId, "[[pwd]]");
+        Assert.Contains($"pwd: {Path.Combine(project, ".claude", "worktrees", forkId)}", (string)(await loop.WaitForFinishedRunsAsync(forkId, 1))[0]["reply"]!);
+        using (var removed = await loop.Http.DeleteAsync($"/api/channels/{forkId}/worktree"))
+        {
+            await LoopDaemon.ReadObjectAsync(removed, HttpStatusCode.OK);
+        }
+        Assert.Empty(Directory.GetFiles(marks));
     }
 
     private static async Task<JsonObject> ForkAsync(LoopDaemon loop, string parentId, object body)
