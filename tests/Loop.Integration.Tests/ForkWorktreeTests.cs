@@ -1,6 +1,5 @@
 namespace Loop.Integration.Tests;
 
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
@@ -16,10 +15,10 @@ public sealed class ForkWorktreeTests
     public async Task A_fork_with_a_worktree_works_and_commits_on_a_branch_of_its_own_and_the_parents_checkout_is_untouched()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Repository();
+        var project = TestRepository.Create();
         File.WriteAllText(Path.Combine(project, "secret.txt"), "the parent's, not committed");
         AgentUser.GiveToAgents(project);
-        var head = Git(project, "rev-parse", "HEAD");
+        var head = TestRepository.Git(project, "rev-parse", "HEAD");
         var parent = (string)(await loop.CreateChannelAsync(project))["id"]!;
         await loop.PostMessageAsync(parent, "[[reply first]]");
         await loop.WaitForFinishedRunsAsync(parent, 1);
@@ -42,10 +41,10 @@ public sealed class ForkWorktreeTests
 
         Assert.Equal("from the fork", File.ReadAllText(Path.Combine(worktree, "note.txt")));
         Assert.False(File.Exists(Path.Combine(project, "note.txt")));
-        Assert.Equal("note", Git(project, "log", "-1", "--format=%s", $"loop/{forkId}"));
-        Assert.Equal((head, "main"), (Git(project, "rev-parse", "HEAD"), Git(project, "rev-parse", "--abbrev-ref", "HEAD")));
-        Assert.Equal("?? secret.txt", Git(project, "status", "--porcelain")); // the worktree is not in the parent's status
-        Assert.Contains(worktree, Git(project, "worktree", "list"));
+        Assert.Equal("note", TestRepository.Git(project, "log", "-1", "--format=%s", $"loop/{forkId}"));
+        Assert.Equal((head, "main"), (TestRepository.Git(project, "rev-parse", "HEAD"), TestRepository.Git(project, "rev-parse", "--abbrev-ref", "HEAD")));
+        Assert.Equal("?? secret.txt", TestRepository.Git(project, "status", "--porcelain")); // the worktree is not in the parent's status
+        Assert.Contains(worktree, TestRepository.Git(project, "worktree", "list"));
 
         var shown = (await loop.GetObjectAsync($"/api/channels/{forkId}"))["worktree"]!;
         Assert.Equal((worktree, $"loop/{forkId}"), ((string)shown["path"]!, (string)shown["branch"]!));
@@ -56,7 +55,7 @@ public sealed class ForkWorktreeTests
     public async Task A_worktree_is_removed_when_clean_kept_when_dirty_unless_forced_and_not_while_a_run_works_in_it()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Repository();
+        var project = TestRepository.Create();
         AgentUser.GiveToAgents(project);
         var parent = (string)(await loop.CreateChannelAsync(project))["id"]!;
         var forkId = (string)(await ForkAsync(loop, parent, new { worktree = true }))["id"]!;
@@ -89,8 +88,8 @@ public sealed class ForkWorktreeTests
             Assert.Null((string?)(await LoopDaemon.ReadObjectAsync(forced, HttpStatusCode.OK))["worktree"]!["path"]);
         }
         Assert.False(Directory.Exists(worktree));
-        Assert.DoesNotContain(worktree, Git(project, "worktree", "list"));
-        Assert.Equal(Git(project, "rev-parse", "HEAD"), Git(project, "rev-parse", $"loop/{forkId}")); // the branch stays
+        Assert.DoesNotContain(worktree, TestRepository.Git(project, "worktree", "list"));
+        Assert.Equal(TestRepository.Git(project, "rev-parse", "HEAD"), TestRepository.Git(project, "rev-parse", $"loop/{forkId}")); // the branch stays
 
         // The next run makes it again, on the same branch; clean, it goes without force.
         await loop.PostMessageAsync(forkId, "[[pwd]]");
@@ -144,7 +143,7 @@ public sealed class ForkWorktreeTests
     public async Task A_worktree_that_cannot_be_made_fails_the_run_with_the_reason_in_the_chat()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Repository();
+        var project = TestRepository.Create();
         AgentUser.GiveToAgents(project);
         var parent = (string)(await loop.CreateChannelAsync(project))["id"]!;
         var forkId = (string)(await ForkAsync(loop, parent, new { worktree = true }))["id"]!;
@@ -169,19 +168,19 @@ public sealed class ForkWorktreeTests
     public async Task The_daemon_runs_none_of_the_commands_an_agent_can_put_in_the_repository_when_it_makes_or_removes_a_worktree()
     {
         await using var loop = await LoopDaemon.StartAsync();
-        var project = Repository();
+        var project = TestRepository.Create();
         var marks = Directory.CreateTempSubdirectory("loop-marks-").FullName;
         // What an agent of the parent can write in .git: a hook, an fsmonitor, a filter that every checkout and status runs.
         File.WriteAllText(Path.Combine(project, ".gitattributes"), "* filter=evil\n");
-        Git(project, "add", ".gitattributes");
-        Git(project, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "attributes");
+        TestRepository.Git(project, "add", ".gitattributes");
+        TestRepository.Commit(project, "attributes");
         var hooks = Directory.CreateDirectory(Path.Combine(project, ".git", "evil-hooks")).FullName;
         File.WriteAllText(Path.Combine(hooks, "post-checkout"), $"#!/bin/sh\ntouch {marks}/hook\n");
         File.SetUnixFileMode(Path.Combine(hooks, "post-checkout"), (UnixFileMode)0b111_101_101);
-        Git(project, "config", "core.hooksPath", hooks);
-        Git(project, "config", "core.fsmonitor", $"touch {marks}/fsmonitor; false");
-        Git(project, "config", "filter.evil.smudge", $"touch {marks}/smudge; cat");
-        Git(project, "config", "filter.evil.clean", $"touch {marks}/clean; cat");
+        TestRepository.Git(project, "config", "core.hooksPath", hooks);
+        TestRepository.Git(project, "config", "core.fsmonitor", $"touch {marks}/fsmonitor; false");
+        TestRepository.Git(project, "config", "filter.evil.smudge", $"touch {marks}/smudge; cat");
+        TestRepository.Git(project, "config", "filter.evil.clean", $"touch {marks}/clean; cat");
         AgentUser.GiveToAgents(project);
         var parent = (string)(await loop.CreateChannelAsync(project))["id"]!;
         var forkId = (string)(await ForkAsync(loop, parent, new { worktree = true }))["id"]!;
@@ -206,32 +205,5 @@ public sealed class ForkWorktreeTests
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
         Assert.Contains(detail, body);
-    }
-
-    /// <summary>A git repository with one commit on main.</summary>
-    private static string Repository()
-    {
-        var project = AgentUser.CreateDir("loop-repo-");
-        Git(project, "init", "-q", "-b", "main");
-        File.WriteAllText(Path.Combine(project, "README.md"), "a project\n");
-        Git(project, "add", "README.md");
-        Git(project, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "first");
-        return project;
-    }
-
-    private static string Git(string dir, params string[] args)
-    {
-        var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        // The tests may run as another user than the repository's owner (root; agents are 1000).
-        foreach (var arg in new[] { "-c", "safe.directory=*", "-C", dir }.Concat(args))
-        {
-            start.ArgumentList.Add(arg);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"git {string.Join(' ', args)} failed: {error}");
-        return output.Trim();
     }
 }
