@@ -83,10 +83,16 @@ public sealed class ForkWorktreeTests
         (await loop.Http.PostAsync($"/api/runs/{(string)running["id"]!}/cancel", null)).Dispose();
         await loop.WaitForFinishedRunsAsync(forkId, 2);
 
-        using (var forced = await loop.Http.DeleteAsync($"/api/channels/{forkId}/worktree?force=true"))
-        {
-            Assert.Null((string?)(await LoopDaemon.ReadObjectAsync(forced, HttpStatusCode.OK))["worktree"]!["path"]);
-        }
+        // The command line says the same, and forces it.
+        var cli = new Dictionary<string, string> { ["LOOP_HOME"] = loop.Home, ["LOOP_API_TOKEN"] = "", ["LOOP_CHANNEL_TOKEN"] = "" };
+        var (exit, output) = await LoopCli.RunAsync(cli, "channels", "worktree", "remove", forkId, "--api-url", loop.ApiUrl);
+        Assert.True(exit == 1, output);
+        Assert.StartsWith("loop: ", output);
+        Assert.Contains("changes not committed (?? scratch.txt)", output);
+        (exit, output) = await LoopCli.RunAsync(cli, "channels", "worktree", "remove", forkId, "--force", "--api-url", loop.ApiUrl);
+        Assert.True(exit == 0, output);
+        Assert.Contains($"removed the git worktree of {forkId}", output);
+        Assert.Null((string?)(await loop.GetObjectAsync($"/api/channels/{forkId}"))["worktree"]!["path"]);
         Assert.False(Directory.Exists(worktree));
         Assert.DoesNotContain(worktree, TestRepository.Git(project, "worktree", "list"));
         Assert.Equal(TestRepository.Git(project, "rev-parse", "HEAD"), TestRepository.Git(project, "rev-parse", $"loop/{forkId}")); // the branch stays
