@@ -271,23 +271,10 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
             : null;
     }
 
-    /// <summary>Whether a fork of this chat channel's Loop channel can have a worktree: null when it can, else why not.</summary>
-    public async Task<string?> WorktreeRefusalAsync(string platform, string externalId, CancellationToken cancellationToken)
-    {
-        if (await store.FindChannelByExternalAsync(platform, externalId, cancellationToken) is not { } parent)
-        {
-            return "this channel has no Loop conversation to fork yet";
-        }
-        try
-        {
-            await CheckWorktreeOfAsync(parent, cancellationToken);
-            return null;
-        }
-        catch (Exception problem) when (problem is LoopValidationException or LoopConflictException)
-        {
-            return problem.Message;
-        }
-    }
+    /// <summary>Refuses (as forking would) to fork this channel with a worktree when it cannot have one: a chat
+    /// adapter asks before it starts a thread for the fork.</summary>
+    public async Task CheckWorktreeForkAsync(Caller caller, string parentId, CancellationToken cancellationToken) =>
+        await CheckWorktreeOfAsync(await GetChannelAsync(caller, parentId, cancellationToken), cancellationToken);
 
     private async Task<Channel> ForkAsync(Channel parent, string name, string? platform, string? externalId, bool worktree, CancellationToken cancellationToken)
     {
