@@ -247,7 +247,8 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         if (!removal.Done)
         {
             throw new LoopConflictException(removal.Kept is { } kept
-                ? $"the git worktree {worktree.Path} of channel {channelId} was kept: {kept}. Commit them, or remove it anyway with force=true (loop channels worktree remove {channelId} --force), which loses them"
+                ? $"the git worktree {worktree.Path} of channel {channelId} was kept: {kept}" + (force ? "" : $". Commit them, or remove it anyway "
+                    + $"with force=true (loop channels worktree remove {channelId} --force), which loses what is not committed")
                 : removal.BusyRunId is { } runId
                     ? $"channel {channelId} has a run {removal.BusyStatus} ({runId}) in its worktree: wait for it to end or cancel it (POST /api/runs/{runId}/cancel), then remove the worktree"
                     : $"channel {channelId} is starting a run in its worktree: wait for it to end, then remove the worktree");

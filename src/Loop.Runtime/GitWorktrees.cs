@@ -123,6 +123,18 @@ public sealed class GitWorktrees(ProjectDirs projectDirs, ILogger<GitWorktrees> 
 
     public async Task<string?> RemoveAsync(ForkWorktree worktree, bool force, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await TryRemoveAsync(worktree, force, cancellationToken);
+        }
+        catch (ForkWorktreeException problem)
+        {
+            return problem.Message; // git cannot be run here: the worktree stays, and the answer says why
+        }
+    }
+
+    private async Task<string?> TryRemoveAsync(ForkWorktree worktree, bool force, CancellationToken cancellationToken)
+    {
         if (!Directory.Exists(worktree.Path))
         {
             // Deleted by hand: only git's record of it is left.
