@@ -15,7 +15,17 @@ public sealed record CreateChannelRequest(string? DirPath, string? Name, string?
 /// <summary>A change to a channel: each field given is changed, the others stay.</summary>
 public sealed record ChangeChannelRequest(string? Name, string? DirPath, string? Mode = null, string? Model = null, string? Progress = null);
 
-public sealed record ForkChannelRequest(string? Name);
+/// <summary>A fork: its name (default: the parent's, with -fork), and whether it works in a git worktree of its own.</summary>
+public sealed record ForkChannelRequest(string? Name, bool? Worktree = null);
+
+/// <summary>The git worktree a fork works in: <c>path</c> and <c>branch</c> are null until its first run makes it;
+/// <c>work_dir</c> is where in it the agent works.</summary>
+public sealed record WorktreeDto(string? Path, string? Branch, string? WorkDir)
+{
+    public static WorktreeDto? From(ChannelFork? fork) => fork is { WantsWorktree: true }
+        ? new(fork.Worktree?.Path, fork.Worktree?.Branch, fork.Worktree?.WorkDir)
+        : null;
+}
 
 /// <summary>A connector's roles: <see cref="Configured"/> is false while it has no owners.</summary>
 public sealed record RolesDto(IReadOnlyList<string>? Owners, IReadOnlyList<string>? Members, bool Configured = false)
@@ -28,17 +38,18 @@ public sealed record PostMessageRequest(string? Author, string? Content);
 /// <summary>A channel and its work: <c>queued</c> counts user messages not yet in a run plus queued
 /// runs, <c>active_run_id</c> is its running run, <c>last_run</c> its newest run;
 /// <c>mode</c> is where its agent runs (container or direct), <c>model</c> the model it asks for (null: the configured one),
-/// <c>progress</c> what its chat shows while a run works (off, tools or verbose).</summary>
+/// <c>progress</c> what its chat shows while a run works (off, tools or verbose); a fork has its <c>parent_id</c>, and
+/// <c>worktree</c> when it works in a git worktree of its own (null otherwise).</summary>
 public sealed record ChannelDto(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
     string? Platform, string? ExternalId, int Queued, string? ActiveRunId, RunSummaryDto? LastRun, string Mode, string? Model, string Progress,
-    string? ParentId)
+    string? ParentId, WorktreeDto? Worktree)
 {
     public static ChannelDto From(ChannelOverview o)
     {
         var c = o.Channel;
         return new(c.Id, c.Name, c.DirPath, c.SessionId, c.CreatedAt, c.UpdatedAt, c.Platform, c.ExternalId,
             o.Queued, o.RunningRunId, o.LastRun is { } last ? RunSummaryDto.From(last) : null, c.Mode.ToWire(), c.Model, c.Progress.ToWire(),
-            c.Fork?.ParentId);
+            c.Fork?.ParentId, WorktreeDto.From(c.Fork));
     }
 }
 

@@ -91,13 +91,21 @@ public static class LoopApi
             var empty = request.ContentLength == 0 || (request.ContentLength is null && string.IsNullOrEmpty(request.ContentType));
             var body = empty ? new ForkChannelRequest(null) : await ApiErrors.ReadBodyAsync(request, json.ForkChannelRequest, ct);
             var caller = ApiCallers.Of(request.HttpContext);
-            var fork = await channels.ForkAsync(caller, id, body.Name, ct);
+            var fork = await channels.ForkAsync(caller, id, body.Name, body.Worktree ?? false, ct);
             return Results.Json(ChannelDto.From(await channels.GetChannelOverviewAsync(caller, fork.Id, ct)), json.ChannelDto, statusCode: StatusCodes.Status201Created);
         })
             .WithName("ForkChannel")
-            .WithSummary("A new channel that starts from this one's conversation as it is now (its first run forks the Claude session) and works in the same directory; the original goes on unchanged")
+            .WithSummary("A new channel that starts from this one's conversation as it is now (its first run forks the Claude session) and works in the same directory, "
+                + "or with \"worktree\": true in a git worktree of its own made on its first run; the original goes on unchanged")
             .JsonBody<ForkChannelRequest>()
             .Produces<ChannelDto>(StatusCodes.Status201Created);
+
+        app.MapDelete("/api/channels/{id}/worktree", async (string id, bool? force, HttpContext http, CancellationToken ct) =>
+            Results.Json(ChannelDto.From(await channels.RemoveWorktreeAsync(ApiCallers.Of(http), id, force ?? false, ct)), json.ChannelDto))
+            .WithName("RemoveChannelWorktree")
+            .WithSummary("Remove the git worktree a fork works in (its branch stays; its next run makes it again). 409 while a run is queued or running, "
+                + "and while it has changes not committed unless ?force=true")
+            .Produces<ChannelDto>();
 
         // Kept a GET for existing clients; each call mints a new, separately revocable token.
         app.MapGet("/api/channels/{id}/token", async (string id, HttpContext http, CancellationToken ct) =>

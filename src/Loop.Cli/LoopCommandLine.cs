@@ -15,6 +15,7 @@ public static class LoopCommandLine
         DaemonCommands.AddTo(root);
         root.Subcommands.Add(McpCommand.Create());
         root.Subcommands.Add(TasksCommand.Create());
+        root.Subcommands.Add(ChannelsCommand.Create());
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

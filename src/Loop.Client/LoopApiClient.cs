@@ -210,6 +210,10 @@ public sealed class LoopApiClient : IDisposable
     public Task<LoopTask> UpdateTaskAsync(string taskId, UpdateTaskRequest request, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Patch, $"api/tasks/{Escape(taskId)}", JsonContent.Create(request, Json.UpdateTaskRequest), Json.LoopTask, cancellationToken);
 
+    /// <summary>Removes the git worktree a fork works in; with <paramref name="force"/> even with changes not committed.</summary>
+    public Task<LoopChannel> RemoveWorktreeAsync(string channelId, bool force = false, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"api/channels/{Escape(channelId)}/worktree{(force ? "?force=true" : "")}", null, Json.LoopChannel, cancellationToken);
+
     public async Task DeleteTaskAsync(string taskId, CancellationToken cancellationToken = default)
     {
         using var response = await SendRawAsync(HttpMethod.Delete, $"api/tasks/{Escape(taskId)}", null, cancellationToken);

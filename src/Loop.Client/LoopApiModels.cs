@@ -80,7 +80,11 @@ public sealed record LoopRun(
     string? ContainerId,
     LoopRunUsage? Usage);
 
-public sealed record LoopChannel(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+public sealed record LoopChannel(string Id, string Name, string? DirPath, string? SessionId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt,
+    string? ParentId = null, LoopWorktree? Worktree = null);
+
+/// <summary>The git worktree a fork works in; <see cref="Path"/> and <see cref="Branch"/> are null until its first run makes it.</summary>
+public sealed record LoopWorktree(string? Path, string? Branch, string? WorkDir);
 
 public sealed record TaskTemplate(string Name, string? Description, string Schedule, string Type, string Prompt);
 

@@ -69,6 +69,8 @@ public static class LoopText
 
     public static string Json(LoopCluster cluster) => JsonSerializer.Serialize(cluster, LoopClientJson.Default.LoopCluster);
 
+    public static string Json(LoopChannel channel) => JsonSerializer.Serialize(channel, LoopClientJson.Default.LoopChannel);
+
     public static string Instant(DateTimeOffset at) => at.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     public static string Excerpt(string text, int max)

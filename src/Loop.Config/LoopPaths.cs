@@ -56,9 +56,10 @@ public sealed class LoopPaths
     /// <summary>The work dir of a channel that has no project dir of its own.</summary>
     public string ChannelWorkDir(string channelId) => Path.Combine(Home, CheckedSegment(channelId), "work");
 
-    /// <summary>Where a channel's agent works: its project directory, else the one its parent had when it
-    /// was forked, else its own folder.</summary>
-    public string WorkDirOf(Loop.Domain.Channels.Channel channel) => channel.DirPath ?? channel.Fork?.DirPath ?? ChannelWorkDir(channel.Id);
+    /// <summary>Where a channel's agent works: its project directory, else (a fork) its own git worktree once
+    /// made, else the directory its parent had when it was forked, else its own folder.</summary>
+    public string WorkDirOf(Loop.Domain.Channels.Channel channel) =>
+        channel.DirPath ?? channel.Fork?.Worktree?.WorkDir ?? channel.Fork?.DirPath ?? ChannelWorkDir(channel.Id);
 
     /// <summary>Where a channel's Claude sessions are kept between its containers.</summary>
     public string ClaudeStateDir(string channelId) => Path.Combine(Home, "claude-state", CheckedSegment(channelId));

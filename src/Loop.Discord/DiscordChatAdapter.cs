@@ -36,6 +36,9 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
     private readonly SlashCommands _commands;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, string> _channelNames = new(StringComparer.Ordinal);
+    /// <summary>Threads /loop fork is starting with a worktree (parent channel, name): Discord's THREAD_CREATE for one
+    /// may come before the call that starts it returns, and the fork it makes must be the one asked for.</summary>
+    private readonly ConcurrentDictionary<(string Parent, string Name), bool> _worktreeThreads = new();
     private readonly object _gate = new();
     private readonly Dictionary<string, Task> _outboxTails = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Typing> _typing = new(StringComparer.Ordinal);
@@ -222,7 +225,7 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
 
     /// <summary>A thread started in a Discord channel that has a Loop channel gets a Loop channel of its own,
     /// forked from that one: the thread goes on from the channel's conversation and leaves it as it was.</summary>
-    private async Task<Channel?> OnThreadAsync(JsonNode thread, CancellationToken cancellationToken)
+    private async Task<Channel?> OnThreadAsync(JsonNode thread, CancellationToken cancellationToken, bool worktree = false)
     {
         if ((string?)thread["id"] is not { } id || (string?)thread["parent_id"] is not { } parent || (int?)thread["type"] is not (10 or 11 or 12))
         {
@@ -230,7 +233,8 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         }
         var name = (string?)thread["name"] ?? StandInName(id);
         _channelNames[id] = name;
-        var fork = await _channels.ForkChatChannelAsync(PlatformName, parent, id, name, cancellationToken);
+        worktree |= _worktreeThreads.TryRemove((parent, name), out _);
+        var fork = await _channels.ForkChatChannelAsync(PlatformName, parent, id, name, cancellationToken, worktree);
         if (fork is not null)
         {
             _logger.LogInformation("Discord thread {ThreadId} is channel {ChannelId}, forked from {ParentId}", id, fork.Id, fork.Fork?.ParentId);
@@ -250,11 +254,32 @@ public sealed partial class DiscordChatAdapter : IChatAdapter
         var name = options.TryGetValue("name", out var given) && !string.IsNullOrWhiteSpace(given)
             ? given.Trim()
             : $"{(await _channels.GetChannelAsync(Caller.User, parent, cancellationToken)).Name}-fork";
-        var thread = await _rest.StartThreadAsync(discordChannel, name.Length > 100 ? name[..100] : name, cancellationToken);
-        // The THREAD_CREATE that follows finds the fork made here.
-        var fork = await OnThreadAsync(thread, cancellationToken)
-            ?? throw new InvalidOperationException($"Discord answered the new thread without its channel: {thread.ToJsonString()}");
-        return $"Forked this conversation into <#{(string)thread["id"]!}>: talk there to explore it; this channel goes on as it was. (Loop channel `{fork.Id}`)";
+        var worktree = options.TryGetValue("worktree", out var asked) && asked == "true";
+        if (worktree)
+        {
+            // Before the thread exists: a refusal then leaves nothing behind.
+            await _channels.CheckWorktreeForkAsync(Caller.User, parent, cancellationToken);
+        }
+        name = name.Length > 100 ? name[..100] : name;
+        if (worktree)
+        {
+            _worktreeThreads[(discordChannel, name)] = true;
+        }
+        JsonNode thread;
+        Channel fork;
+        try
+        {
+            thread = await _rest.StartThreadAsync(discordChannel, name, cancellationToken);
+            // The THREAD_CREATE that follows finds the fork made here.
+            fork = await OnThreadAsync(thread, cancellationToken, worktree)
+                ?? throw new InvalidOperationException($"Discord answered the new thread without its channel: {thread.ToJsonString()}");
+        }
+        finally
+        {
+            _worktreeThreads.TryRemove((discordChannel, name), out _);
+        }
+        return $"Forked this conversation into <#{(string)thread["id"]!}>: talk there to explore it; this channel goes on as it was. (Loop channel `{fork.Id}`"
+            + (worktree ? $", working in a git worktree of its own on branch `{ForkWorktree.BranchFor(fork.Id)}`, made on its first run)" : ")");
     }
 
     /// <summary>What someone may do here: from their user id and, in a server, their role ids.</summary>

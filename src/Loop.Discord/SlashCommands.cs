@@ -14,7 +14,7 @@ using Loop.Runtime;
 /// </summary>
 public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health, BudgetService budgets)
 {
-    private const int SubCommand = 1, SubCommandGroup = 2, Text = 3;
+    private const int SubCommand = 1, SubCommandGroup = 2, Text = 3, Boolean = 5;
 
     /// <summary>The body of PUT /applications/{app}/commands.</summary>
     public static JsonArray Definitions() =>
@@ -40,7 +40,8 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health, 
                     Option("prompt", "The new prompt", required: false)),
                 Sub("status", "Show Loop's status"),
                 Sub("fork", "Start a thread that goes on from this channel's conversation, leaving it as it is",
-                    Option("name", "The thread's name", required: false)),
+                    Option("name", "The thread's name", required: false),
+                    Option("worktree", "Work in a git worktree of its own, on a branch of its own (the channel's directory must be in a git repository)", required: false, Boolean)),
                 Sub("budget", "Show this channel's budget, or set its daily and monthly limits in USD",
                     Option("daily", "USD a day (UTC), e.g. 5; none for no limit", required: false),
                     Option("monthly", "USD a month (UTC), e.g. 50; none for no limit", required: false)),
@@ -68,9 +69,9 @@ public sealed class SlashCommands(TaskService tasks, Func<HealthReport> health, 
         ["options"] = new JsonArray(options.Select(o => (JsonNode)o).ToArray()),
     };
 
-    private static JsonObject Option(string name, string description, bool required, bool autocomplete = false)
+    private static JsonObject Option(string name, string description, bool required, int type = Text, bool autocomplete = false)
     {
-        var option = new JsonObject { ["type"] = Text, ["name"] = name, ["description"] = description, ["required"] = required };
+        var option = new JsonObject { ["type"] = type, ["name"] = name, ["description"] = description, ["required"] = required };
         if (autocomplete)
         {
             option["autocomplete"] = true;

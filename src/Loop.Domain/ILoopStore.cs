@@ -40,8 +40,13 @@ public interface ILoopStore
 
     /// <summary>A new channel forked from <paramref name="parentId"/> (its mode, model, progress, and its
     /// session and directory as they are now), bound to a chat channel when <paramref name="externalId"/>
-    /// is given; the channel already bound there, not created, when there is one. Null when the parent does not exist.</summary>
-    Task<(Channel Channel, bool Created)?> ForkChannelAsync(string parentId, string name, string? platform, string? externalId, CancellationToken cancellationToken);
+    /// is given; the channel already bound there, not created, when there is one. Null when the parent does not exist.
+    /// A fork of a fork that works in a worktree works there too. <paramref name="worktree"/>: the fork is to work in
+    /// a git worktree of its own (<see cref="SetChannelWorktreeAsync"/> records it once made).</summary>
+    Task<(Channel Channel, bool Created)?> ForkChannelAsync(string parentId, string name, string? platform, string? externalId, bool worktree, CancellationToken cancellationToken);
+
+    /// <summary>Records the git worktree a fork works in, made on its first run (null: removed).</summary>
+    Task SetChannelWorktreeAsync(string channelId, ForkWorktree? worktree, CancellationToken cancellationToken);
 
     /// <summary>The channel bound to a chat platform's channel, creating it with <paramref name="agent"/> if there is none.</summary>
     Task<(Channel Channel, bool Created)> EnsureExternalChannelAsync(string platform, string externalId, string name, ChannelAgent agent, CancellationToken cancellationToken);

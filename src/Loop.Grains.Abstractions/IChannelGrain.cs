@@ -21,6 +21,11 @@ public interface IChannelGrain : IGrainWithStringKey
     [Alias("ResetSession")]
     Task<SessionReset> ResetSession();
 
+    /// <summary>Removes the git worktree the channel (a fork) works in, unless a run is queued or running, or
+    /// (without <paramref name="force"/>) it has changes not committed.</summary>
+    [Alias("RemoveWorktree")]
+    Task<WorktreeRemoval> RemoveWorktree(bool force);
+
     /// <summary>What the channel is doing now.</summary>
     [Alias("GetStatus")]
     Task<ChannelStatus> GetStatus();
@@ -29,6 +34,11 @@ public interface IChannelGrain : IGrainWithStringKey
 /// <summary>A session reset: done, or refused because run <see cref="BusyRunId"/> (queued or running) holds the session.</summary>
 [GenerateSerializer, Immutable, Alias("Loop.SessionReset")]
 public sealed record SessionReset([property: Id(0)] bool Done, [property: Id(1)] string? BusyRunId, [property: Id(2)] string? BusyStatus);
+
+/// <summary>A worktree removal: done, refused because run <see cref="BusyRunId"/> (queued or running) works in it,
+/// or kept because of what <see cref="Kept"/> says (changes not committed).</summary>
+[GenerateSerializer, Immutable, Alias("Loop.WorktreeRemoval")]
+public sealed record WorktreeRemoval([property: Id(0)] bool Done, [property: Id(1)] string? BusyRunId, [property: Id(2)] string? BusyStatus, [property: Id(3)] string? Kept);
 
 /// <summary>The run a channel grain is busy with, if any.</summary>
 [GenerateSerializer, Immutable, Alias("Loop.ChannelStatus")]

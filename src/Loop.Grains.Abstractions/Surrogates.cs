@@ -17,12 +17,14 @@ public struct AgentRunRequestSurrogate
     [Id(6)] public bool Standalone;
     [Id(7)] public decimal? MaxBudgetUsd;
     [Id(8)] public string? ForkOf;
+    [Id(9)] public string? ForkWorkDir;
+    [Id(10)] public string? GitDir;
 }
 
 [RegisterConverter]
 public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, AgentRunRequestSurrogate>
 {
-    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone, s.MaxBudgetUsd, s.ForkOf);
+    public AgentRunRequest ConvertFromSurrogate(in AgentRunRequestSurrogate s) => new(s.RunId, s.ChannelId, s.WorkDir, s.Prompt, s.SessionId, s.Model, s.Standalone, s.MaxBudgetUsd, s.ForkOf, s.ForkWorkDir, s.GitDir);
 
     public AgentRunRequestSurrogate ConvertToSurrogate(in AgentRunRequest value) => new()
     {
@@ -35,6 +37,8 @@ public sealed class AgentRunRequestConverter : IConverter<AgentRunRequest, Agent
         Standalone = value.Standalone,
         MaxBudgetUsd = value.MaxBudgetUsd,
         ForkOf = value.ForkOf,
+        ForkWorkDir = value.ForkWorkDir,
+        GitDir = value.GitDir,
     };
 }
 

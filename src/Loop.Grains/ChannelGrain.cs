@@ -73,6 +73,21 @@ public sealed class ChannelGrain(ChannelRunsFactory runsFactory, LiveChannels li
         return new SessionReset(true, null, null);
     }
 
+    public async Task<WorktreeRemoval> RemoveWorktree(bool force)
+    {
+        // A run works in the worktree: removing it under the agent would lose its work.
+        if (await _runs.BusyRunAsync(_stopping.Token) is { } busy)
+        {
+            return new WorktreeRemoval(false, busy.Id, busy.Status.ToWire(), null);
+        }
+        if (!_drain.IsCompleted)
+        {
+            return new WorktreeRemoval(false, null, null, null); // about to start one
+        }
+        var kept = await _runs.RemoveWorktreeAsync(force, _stopping.Token);
+        return new WorktreeRemoval(kept is null, null, null, kept);
+    }
+
     public Task<ChannelStatus> GetStatus() => Task.FromResult(new ChannelStatus(_runs.ChannelId, _runs.ActiveRunId));
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)

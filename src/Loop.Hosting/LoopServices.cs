@@ -76,14 +76,16 @@ public static class LoopServices
         // Runs that report tokens but no cost are priced from the config's table, for usage and budgets.
         services.AddSingleton(new PriceTable(config.ModelPrices));
         services.AddSingleton(sp => new BudgetGuard(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<PriceTable>(), time));
+        services.AddSingleton(sp => new GitWorktrees(sp.GetRequiredService<ProjectDirs>(), sp.GetRequiredService<ILogger<GitWorktrees>>(), time,
+            sp.GetRequiredService<ILoopEvents>()));
         services.AddSingleton(sp => new ChannelRunsFactory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ContainerRuns>(), sp.GetRequiredService<IRunSlots>(), sp.GetRequiredService<IChannelObserver>(), time, options.Paths,
-            sp.GetRequiredService<DirectAgentRunner>(), sp.GetRequiredService<BudgetGuard>()));
+            sp.GetRequiredService<DirectAgentRunner>(), sp.GetRequiredService<BudgetGuard>(), sp.GetRequiredService<GitWorktrees>()));
         services.AddSingleton(sp => new AuthService(sp.GetRequiredService<ILoopStore>(), time));
         services.AddSingleton(sp => new UserDirectory(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<AuthService>(), time));
         services.AddSingleton(sp => new ChannelService(sp.GetRequiredService<ILoopStore>(), sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<ChannelTokens>(), sp.GetRequiredService<AuthService>(), sp.GetRequiredService<ProjectDirs>(), options.Paths, time,
-            sp.GetRequiredService<ILoopEvents>(), sp.GetRequiredService<LoopMetrics>()));
+            sp.GetRequiredService<GitWorktrees>(), sp.GetRequiredService<ILoopEvents>(), sp.GetRequiredService<LoopMetrics>()));
 
         // Tasks and their grains.
         var minimumInterval = TaskIntervalMinimum.FromSeconds(config.MinTaskIntervalSec);

@@ -74,7 +74,13 @@ public sealed class AgentRunner(
 
     private SandboxSpec Prepare(AgentRunRequest request, string token, string runFiles)
     {
-        request = request with { WorkDir = projectDirs.ForRun(request.ChannelId, request.WorkDir) };
+        var workDir = projectDirs.ForRun(request.ChannelId, request.WorkDir);
+        if (request.GitDir is { } repoGitDir && (workDir != Path.TrimEndingDirectorySeparator(request.WorkDir) || !ProjectDirRules.IsUnder(workDir, Path.GetDirectoryName(repoGitDir)!)))
+        {
+            // An agent of the repository could have put a link in place of the worktree, to send this fork elsewhere.
+            throw new ConfigException($"the fork's worktree {request.WorkDir} is reached through a link or lies outside its repository; the agent was not started");
+        }
+        request = request with { WorkDir = workDir };
         // A host process runs as the daemon whatever we say; a container runs as the run's user.
         var user = sandbox.Kind == "docker" ? UserFor(request) : null;
         var settings = EffectiveSettings.For(config, request.WorkDir);
@@ -100,6 +106,12 @@ public sealed class AgentRunner(
             new(request.WorkDir, request.WorkDir, ReadOnly: false),
             new(runFiles, runFiles, ReadOnly: true),
         };
+        if (request.GitDir is { } gitDir)
+        {
+            // The work dir is a fork's git worktree: its .git file names a folder of the repository's .git by
+            // absolute path, so that is mounted too, at its own path (and not the repository's checkout).
+            mounts.Add(new BindMount(GitDirForRun(gitDir), gitDir, ReadOnly: false));
+        }
         if (sandbox.Kind == "docker")
         {
             if (environment.LoopBinaryMount is { } loopBinary)
@@ -160,6 +172,18 @@ public sealed class AgentRunner(
         };
     }
 
+    /// <summary>The repository's git dir, judged again before each run like a project dir: agents can write in the
+    /// repository, and a link in place of it could send the mount anywhere.</summary>
+    private string GitDirForRun(string gitDir)
+    {
+        var (real, refusal) = projectDirs.Check(gitDir);
+        if (refusal is not null || real != Path.TrimEndingDirectorySeparator(gitDir) || !Directory.Exists(gitDir))
+        {
+            throw new ConfigException($"the git directory {gitDir} of the fork's worktree is refused ({refusal ?? "it is missing, or reached through a link"}); the agent was not started");
+        }
+        return real;
+    }
+
     private UnixUser UserFor(AgentRunRequest request)
     {
         var choice = users.For(request.WorkDir, UnixOwnership.OwnerOf(request.WorkDir));
@@ -210,8 +234,10 @@ public sealed class AgentRunner(
             return;
         }
         var parentState = paths.ClaudeStateDir(parentId);
-        // The parent ran where the fork runs, unless neither has a project: then in its own folder.
-        var parentCwd = request.WorkDir == paths.ChannelWorkDir(request.ChannelId) ? paths.ChannelWorkDir(parentId) : request.WorkDir;
+        // The parent ran where the fork runs (unless neither has a project: then in its own folder), or, when the
+        // fork works in a git worktree of its own, in the directory it was forked from.
+        var parentCwd = request.ForkWorkDir is { } forkedFrom ? ProjectDirs.RealPath(forkedFrom)
+            : request.WorkDir == paths.ChannelWorkDir(request.ChannelId) ? paths.ChannelWorkDir(parentId) : request.WorkDir;
         var source = ClaudeSessionFiles.PathOf(parentState, parentCwd, sessionId);
         var target = ClaudeSessionFiles.PathOf(state, request.WorkDir, sessionId);
         // Both state dirs are written by agents: a link anywhere on either path could make the daemon read

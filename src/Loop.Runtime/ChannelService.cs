@@ -13,7 +13,7 @@ using Loop.Grains;
 /// channel's state to the channel's grain.
 /// </summary>
 public sealed class ChannelService(ILoopStore store, IGrainFactory grains, ChannelTokens tokens, AuthService auth, ProjectDirs projectDirs, LoopPaths paths, TimeProvider time,
-    ILoopEvents? events = null, LoopMetrics? metrics = null)
+    GitWorktrees worktrees, ILoopEvents? events = null, LoopMetrics? metrics = null)
 {
     /// <summary>Told of every channel newly registered for a directory (chat adapters bind one to it).</summary>
     public event Func<Channel, CancellationToken, Task>? Registered;
@@ -143,6 +143,7 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     public async Task DeleteChannelAsync(Caller caller, string channelId, CancellationToken cancellationToken)
     {
         caller.EnsureUser("delete channels");
+        var worktree = (await store.GetChannelAsync(channelId, cancellationToken))?.Fork?.Worktree;
         var deletion = await store.DeleteChannelAsync(channelId, cancellationToken);
         if (!deletion.Deleted)
         {
@@ -162,6 +163,14 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
         }
         events?.Publish(new LoopEvent("channel.deleted", time.GetUtcNow(), channelId, null,
             $"channel deleted with its messages, runs and {deletion.TaskIds.Count} task(s)"));
+        if (worktree is not null)
+        {
+            // A fork's worktree goes with it, unless it holds work not committed: that is never thrown away unasked.
+            var kept = await worktrees.RemoveAsync(worktree, force: false, cancellationToken);
+            events?.Publish(new LoopEvent(kept is null ? "channel.worktree_removed" : "channel.worktree_kept", time.GetUtcNow(), channelId, null, kept is null
+                ? $"git worktree {worktree.Path} removed with the channel (branch {worktree.Branch} kept)"
+                : $"git worktree {worktree.Path} kept: {kept}; remove it with git worktree remove when done with it"));
+        }
     }
 
     /// <summary>Stores a message from a chat platform in the Loop channel bound to its chat channel
@@ -190,36 +199,97 @@ public sealed class ChannelService(ILoopStore store, IGrainFactory grains, Chann
     }
 
     /// <summary>A new channel that starts from <paramref name="parentId"/>'s conversation as it is now and
-    /// goes its own way: its first run forks the parent's Claude session, which stays as it was.</summary>
-    public async Task<Channel> ForkAsync(Caller caller, string parentId, string? name, CancellationToken cancellationToken)
+    /// goes its own way: its first run forks the parent's Claude session, which stays as it was.
+    /// With <paramref name="worktree"/>, the fork works in a git worktree of its own of the parent's repository, made
+    /// on its first run: the parent must work in a directory of a git repository.</summary>
+    public async Task<Channel> ForkAsync(Caller caller, string parentId, string? name, bool worktree, CancellationToken cancellationToken)
     {
         caller.EnsureUser("fork a channel");
         CheckName(name);
         var parent = await GetChannelAsync(caller, parentId, cancellationToken);
-        return await ForkAsync(parent, name?.Trim() ?? $"{parent.Name}-fork", null, null, cancellationToken);
+        return await ForkAsync(parent, name?.Trim() ?? $"{parent.Name}-fork", null, null, worktree, cancellationToken);
+    }
+
+    /// <summary>Checked when the fork is made, so the person asking hears at once what their first run would fail on.</summary>
+    private async Task CheckWorktreeOfAsync(Channel parent, CancellationToken cancellationToken)
+    {
+        if (parent.Mode == ChannelMode.Direct)
+        {
+            throw new LoopValidationException("worktree", $"channel {parent.Id} runs its agent directly through the Anthropic API, with no files: its forks have no use for a worktree; fork it without one");
+        }
+        var dir = parent.DirPath ?? parent.Fork?.Worktree?.WorkDir ?? parent.Fork?.DirPath
+            ?? throw new LoopConflictException($"channel {parent.Id} works in a folder of its own, not in a project directory: there is no git repository to make a worktree of. "
+                + "Fork it without a worktree, or fork a channel registered with a dir_path in a git repository");
+        try
+        {
+            await worktrees.RepositoryOfAsync(dir, cancellationToken);
+        }
+        catch (ForkWorktreeException problem)
+        {
+            throw new LoopValidationException("worktree", $"cannot fork channel {parent.Id} with a worktree: {problem.Message}");
+        }
+    }
+
+    /// <summary>Removes the git worktree a fork works in. Refused while a run of it is queued or running, and, unless
+    /// <paramref name="force"/>, while the worktree has changes not committed. Its branch stays: the fork's next run
+    /// makes the worktree again on it.</summary>
+    public async Task<ChannelOverview> RemoveWorktreeAsync(Caller caller, string channelId, bool force, CancellationToken cancellationToken)
+    {
+        caller.EnsureUser("remove worktrees");
+        var channel = await GetChannelAsync(caller, channelId, cancellationToken);
+        if (channel.Fork?.Worktree is not { } worktree)
+        {
+            throw new LoopConflictException(channel.Fork?.WantsWorktree == true
+                ? $"channel {channelId} has no git worktree yet: its next run makes one"
+                : $"channel {channelId} works in no git worktree of its own: only a fork made with \"worktree\": true does");
+        }
+        var removal = await grains.GetGrain<IChannelGrain>(channelId).RemoveWorktree(force);
+        if (!removal.Done)
+        {
+            throw new LoopConflictException(removal.Kept is { } kept
+                ? $"the git worktree {worktree.Path} of channel {channelId} was kept: {kept}" + (force ? "" : $". Commit them, or remove it anyway "
+                    + $"with force=true (loop channels worktree remove {channelId} --force), which loses what is not committed")
+                : removal.BusyRunId is { } runId
+                    ? $"channel {channelId} has a run {removal.BusyStatus} ({runId}) in its worktree: wait for it to end or cancel it (POST /api/runs/{runId}/cancel), then remove the worktree"
+                    : $"channel {channelId} is starting a run in its worktree: wait for it to end, then remove the worktree");
+        }
+        events?.Publish(new LoopEvent("channel.worktree_removed", time.GetUtcNow(), channelId, null,
+            $"git worktree {worktree.Path} removed{(force ? " with any changes it had" : "")}; branch {worktree.Branch} kept"));
+        return await GetChannelOverviewAsync(caller, channelId, cancellationToken);
     }
 
     /// <summary>The Loop channel of a chat thread started in a chat channel: a fork of that channel's Loop
     /// channel, made once. Null when the chat channel has no Loop channel (nothing to fork).</summary>
-    public async Task<Channel?> ForkChatChannelAsync(string platform, string parentExternalId, string threadExternalId, string name, CancellationToken cancellationToken)
+    public async Task<Channel?> ForkChatChannelAsync(string platform, string parentExternalId, string threadExternalId, string name, CancellationToken cancellationToken,
+        bool worktree = false)
     {
         if (await store.FindChannelByExternalAsync(platform, threadExternalId, cancellationToken) is { } known)
         {
             return known;
         }
         return await store.FindChannelByExternalAsync(platform, parentExternalId, cancellationToken) is { } parent
-            ? await ForkAsync(parent, name, platform, threadExternalId, cancellationToken)
+            ? await ForkAsync(parent, name, platform, threadExternalId, worktree, cancellationToken)
             : null;
     }
 
-    private async Task<Channel> ForkAsync(Channel parent, string name, string? platform, string? externalId, CancellationToken cancellationToken)
+    /// <summary>Refuses (as forking would) to fork this channel with a worktree when it cannot have one: a chat
+    /// adapter asks before it starts a thread for the fork.</summary>
+    public async Task CheckWorktreeForkAsync(Caller caller, string parentId, CancellationToken cancellationToken) =>
+        await CheckWorktreeOfAsync(await GetChannelAsync(caller, parentId, cancellationToken), cancellationToken);
+
+    private async Task<Channel> ForkAsync(Channel parent, string name, string? platform, string? externalId, bool worktree, CancellationToken cancellationToken)
     {
-        var (fork, created) = await store.ForkChannelAsync(parent.Id, name, platform, externalId, cancellationToken)
+        if (worktree)
+        {
+            await CheckWorktreeOfAsync(parent, cancellationToken);
+        }
+        var (fork, created) = await store.ForkChannelAsync(parent.Id, name, platform, externalId, worktree, cancellationToken)
             ?? throw new LoopNotFoundException($"channel {parent.Id} does not exist");
         if (created)
         {
             events?.Publish(new LoopEvent("channel.forked", time.GetUtcNow(), fork.Id, null,
-                $"channel {fork.Name} forked from {parent.Name}" + (fork.Fork?.SessionId is null ? " (which had no conversation yet)" : "")));
+                $"channel {fork.Name} forked from {parent.Name}" + (fork.Fork?.SessionId is null ? " (which had no conversation yet)" : "")
+                + (fork.Fork?.WantsWorktree == true ? "; it works in a git worktree of its own, made on its first run" : "")));
         }
         return fork;
     }

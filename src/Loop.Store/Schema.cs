@@ -301,8 +301,18 @@ internal static class Schema
             -- at setup, and any made before roles existed, is an admin.
             ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin' CHECK (role IN ('admin', 'viewer'));
             """),
+        new(21, "fork worktrees", """
+            -- A fork that works in a git worktree of its own (asked for when it was forked), and that
+            -- worktree once its first run made it: the repository, the worktree, its branch, and where in it
+            -- the fork works.
+            ALTER TABLE channels ADD COLUMN fork_worktree INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE channels ADD COLUMN worktree_repo TEXT NULL;
+            ALTER TABLE channels ADD COLUMN worktree_path TEXT NULL;
+            ALTER TABLE channels ADD COLUMN worktree_branch TEXT NULL;
+            ALTER TABLE channels ADD COLUMN worktree_dir TEXT NULL;
+            """),
         new(22, "message senders", """
-            -- Who wrote a chat message, as the platform knows them (a Discord user id; NULL for messages
+            -- Who wrote a chat message, as the platform knows them (a Discord or Telegram user id; NULL for messages
             -- of the API, the agent and Loop): a member may stop the runs of their own messages only.
             ALTER TABLE messages ADD COLUMN sender TEXT NULL;
             """),

@@ -30,7 +30,8 @@ public abstract partial class SqlLoopStore
         }, cancellationToken);
     }
 
-    public Task<(Channel Channel, bool Created)?> ForkChannelAsync(string parentId, string name, string? platform, string? externalId, CancellationToken cancellationToken)
+    public Task<(Channel Channel, bool Created)?> ForkChannelAsync(string parentId, string name, string? platform, string? externalId, bool worktree,
+        CancellationToken cancellationToken)
     {
         var id = Ids.New("ch", _time);
         var now = Now();
@@ -45,11 +46,11 @@ public abstract partial class SqlLoopStore
             // Read and copied in one statement: the session is the parent's at this instant.
             var inserted = await connection.ExecuteAsync(Command("""
                 INSERT INTO channels (id, name, dir_path, session_id, created_at, updated_at, platform, external_id, mode, model, progress,
-                                      parent_id, fork_session_id, fork_dir_path)
+                                      parent_id, fork_session_id, fork_dir_path, fork_worktree)
                 SELECT @id, @name, NULL, NULL, @now, @now, @platform, @external_id, mode, model, progress,
-                       id, session_id, COALESCE(dir_path, fork_dir_path)
+                       id, session_id, COALESCE(dir_path, worktree_dir, fork_dir_path), @worktree
                 FROM channels WHERE id = @parent_id
-                """, new { id, name, now, platform, external_id = externalId, parent_id = parentId }, tx, cancellationToken));
+                """, new { id, name, now, platform, external_id = externalId, parent_id = parentId, worktree = worktree ? 1 : 0 }, tx, cancellationToken));
             if (inserted == 0)
             {
                 return null;
@@ -58,6 +59,13 @@ public abstract partial class SqlLoopStore
             return (row.ToChannel(), true);
         }, cancellationToken);
     }
+
+    public Task SetChannelWorktreeAsync(string channelId, ForkWorktree? worktree, CancellationToken cancellationToken) =>
+        WriteAsync((connection, tx) => connection.ExecuteAsync(Command("""
+            UPDATE channels SET worktree_repo = @repo, worktree_path = @path, worktree_branch = @branch, worktree_dir = @dir, updated_at = @now
+            WHERE id = @id
+            """, new { id = channelId, repo = worktree?.Repo, path = worktree?.Path, branch = worktree?.Branch, dir = worktree?.WorkDir, now = Now() }, tx, cancellationToken)),
+            cancellationToken);
 
     public Task<Channel?> FindChannelByExternalAsync(string platform, string externalId, CancellationToken cancellationToken) =>
         ReadAsync(async connection => (await connection.QuerySingleOrDefaultAsync<ChannelRow>(Command(

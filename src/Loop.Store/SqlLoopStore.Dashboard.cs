@@ -52,6 +52,8 @@ public abstract partial class SqlLoopStore
                    page.created_at AS CreatedAt, page.updated_at AS UpdatedAt, page.platform AS Platform, page.external_id AS ExternalId,
                    page.mode AS Mode, page.model AS Model, page.progress AS Progress,
                    page.parent_id AS ParentId, page.fork_session_id AS ForkSessionId, page.fork_dir_path AS ForkDirPath,
+                   page.fork_worktree AS ForkWorktree, page.worktree_repo AS WorktreeRepo, page.worktree_path AS WorktreePath,
+                   page.worktree_branch AS WorktreeBranch, page.worktree_dir AS WorktreeDir,
                    COALESCE(pending.messages, 0) + COALESCE(active.queued, 0) AS Queued, active.running AS RunningRunId,
                    last.id AS LastRunId, last.status AS LastRunStatus, last.created_at AS LastRunCreatedAt, last.finished_at AS LastRunFinishedAt
             FROM page

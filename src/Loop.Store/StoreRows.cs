@@ -38,7 +38,9 @@ internal class ChannelRow
         SELECT id AS Id, name AS Name, dir_path AS DirPath, session_id AS SessionId,
                created_at AS CreatedAt, updated_at AS UpdatedAt, platform AS Platform, external_id AS ExternalId,
                mode AS Mode, model AS Model, progress AS Progress,
-               parent_id AS ParentId, fork_session_id AS ForkSessionId, fork_dir_path AS ForkDirPath
+               parent_id AS ParentId, fork_session_id AS ForkSessionId, fork_dir_path AS ForkDirPath,
+               fork_worktree AS ForkWorktree, worktree_repo AS WorktreeRepo, worktree_path AS WorktreePath,
+               worktree_branch AS WorktreeBranch, worktree_dir AS WorktreeDir
         FROM channels
         """;
 
@@ -56,11 +58,17 @@ internal class ChannelRow
     public string? ParentId { get; set; }
     public string? ForkSessionId { get; set; }
     public string? ForkDirPath { get; set; }
+    public long ForkWorktree { get; set; }
+    public string? WorktreeRepo { get; set; }
+    public string? WorktreePath { get; set; }
+    public string? WorktreeBranch { get; set; }
+    public string? WorktreeDir { get; set; }
 
     public Channel ToChannel() =>
         new(Id, Name, DirPath, SessionId, Columns.FromMs(CreatedAt), Columns.FromMs(UpdatedAt), Platform, ExternalId,
             ChannelModeExtensions.FromWire(Mode), Model, ChannelProgressExtensions.FromWire(Progress),
-            ParentId is null ? null : new ChannelFork(ParentId, ForkSessionId, ForkDirPath));
+            ParentId is null ? null : new ChannelFork(ParentId, ForkSessionId, ForkDirPath, ForkWorktree != 0,
+                WorktreePath is null ? null : new Loop.Domain.Channels.ForkWorktree(WorktreeRepo!, WorktreePath, WorktreeBranch!, WorktreeDir!)));
 }
 
 internal sealed class MessageRow

@@ -47,4 +47,35 @@ public sealed class ChannelsPageTests(DashboardFixture fixture)
             await Expect(page.GetByRole(AriaRole.Combobox, new() { Name = "Channel", Exact = true })).ToHaveValueAsync(channelId);
         });
     }
+
+    [Fact]
+    public async Task A_fork_with_a_worktree_shows_its_path_and_branch_and_a_button_removes_it()
+    {
+        var project = TestRepository.Create();
+        AgentUser.GiveToAgents(project);
+        using var created = await fixture.Daemon.Http.PostAsJsonAsync("/api/channels", new { dir_path = project });
+        var parentId = (string)(await LoopDaemon.ReadObjectAsync(created, HttpStatusCode.Created))["id"]!;
+        var name = "worktree-" + Guid.NewGuid().ToString("N")[..8];
+        using var forked = await fixture.Daemon.Http.PostAsJsonAsync($"/api/channels/{parentId}/fork", new { name, worktree = true });
+        var forkId = (string)(await LoopDaemon.ReadObjectAsync(forked, HttpStatusCode.Created))["id"]!;
+        await fixture.Daemon.PostMessageAsync(forkId, "[[pwd]]");
+        await fixture.Daemon.WaitForFinishedRunsAsync(forkId, 1);
+        var worktree = Path.Combine(project, ".claude", "worktrees", forkId);
+
+        await using var session = await fixture.OpenAsync();
+        await session.RunAsync(async page =>
+        {
+            Ui.AcceptDialogs(page);
+            await Ui.GoToAsync(page, "channels", "Channels");
+            await Ui.Field(page, "Filter").FillAsync(name);
+            var row = page.GetByRole(AriaRole.Table).GetByRole(AriaRole.Row).Filter(new() { HasText = name });
+            await Expect(row.GetByTestId("channel-worktree")).ToContainTextAsync(worktree);
+            await Expect(row.GetByTestId("channel-worktree")).ToContainTextAsync($"branch loop/{forkId}");
+
+            await row.GetByRole(AriaRole.Button, new() { Name = "Remove worktree", Exact = true }).ClickAsync();
+            await Expect(row.GetByTestId("channel-worktree")).ToHaveTextAsync("git worktree: made on its first run");
+            await Expect(row.GetByRole(AriaRole.Button, new() { Name = "Remove worktree", Exact = true })).ToHaveCountAsync(0);
+        });
+        Assert.False(Directory.Exists(worktree));
+    }
 }

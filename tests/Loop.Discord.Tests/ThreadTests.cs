@@ -1,6 +1,8 @@
 namespace Loop.Discord.Tests;
 
+using System.Text.Json.Nodes;
 using Loop.Runtime;
+using Loop.Testing;
 
 /// <summary>Discord threads as forked sessions: a thread started in a channel that talks to Loop gets a
 /// Loop channel whose first run resumes the channel's session with --fork-session.</summary>
@@ -73,6 +75,37 @@ public sealed class ThreadTests : BotTest
         Assert.Contains(Bot.Sandbox.Commands, c => c.ChannelId == fork.Id && c.Command.Contains("--fork-session"));
         Assert.Single((await Channels.ListChannelOverviewsAsync(Caller.User, null, null, 0, CancellationToken.None)).Channels, c => c.Channel.Fork is not null);
     }
+
+    [Fact]
+    public async Task Loop_fork_with_a_worktree_needs_a_channel_in_a_git_repository_and_starts_no_thread_otherwise()
+    {
+        await Gateway.DispatchAsync("MESSAGE_CREATE", Discord.MessageCreate(General, $"<@{DiscordDouble.BotId}> hello", mentionsBot: true));
+        await Discord.WaitForMessagesAsync(General, 1);
+
+        var refused = await AnswerOfAsync(ForkWithWorktree(), "fork");
+        Assert.StartsWith("❌ channel", refused);
+        Assert.Contains("no git repository to make a worktree of", refused);
+        Assert.DoesNotContain(Discord.Calls, c => c.Method == "POST" && c.Path == $"channels/{General}/threads");
+
+        // The channel moved to a project in a git repository: now the thread's fork works in a worktree of its own.
+        var parent = (await Channels.FindChatChannelAsync("discord", General, CancellationToken.None))!;
+        var repo = TestRepository.Create();
+        await Channels.UpdateChannelAsync(Caller.User, parent.Id, new ChannelChange(DirPath: repo), CancellationToken.None);
+        var answer = await AnswerOfAsync(ForkWithWorktree(), "fork");
+        var threadId = System.Text.RegularExpressions.Regex.Match(answer, @"<#(\d+)>").Groups[1].Value;
+        var fork = (await Channels.FindChatChannelAsync("discord", threadId, CancellationToken.None))!;
+        Assert.Contains($"working in a git worktree of its own on branch `loop/{fork.Id}`", answer);
+        Assert.Equal((parent.Id, repo, true), (fork.Fork?.ParentId, fork.Fork?.DirPath, fork.Fork?.WantsWorktree));
+    }
+
+    /// <summary>/loop fork worktree:true, the option a boolean as Discord sends it.</summary>
+    private JsonObject ForkWithWorktree() =>
+        Discord.Interaction(General, new JsonArray(new JsonObject
+        {
+            ["name"] = "fork",
+            ["type"] = 1,
+            ["options"] = new JsonArray(new JsonObject { ["name"] = "worktree", ["type"] = 5, ["value"] = true }),
+        }));
 
     private static string[] After(IReadOnlyList<string> command, string option, int count)
     {

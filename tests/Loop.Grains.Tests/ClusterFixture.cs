@@ -54,7 +54,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddSingleton(Live);
             silo.Services.AddSingleton<ContainerRuns>();
             silo.Services.AddSingleton(sp => new ChannelRunsFactory(Store, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ContainerRuns>(), Slots, observer, Time, paths,
-                new RunnerPerChannel(_directRunners), new BudgetGuard(Store, PriceTable.Empty, Time)));
+                new RunnerPerChannel(_directRunners), new BudgetGuard(Store, PriceTable.Empty, Time),
+                new GitWorktrees(new ProjectDirs(LoopConfig.Defaults(paths), paths, null), NullLogger<GitWorktrees>.Instance, Time)));
             silo.Services.AddSingleton(sp => new TaskGrainParts(Store, Edits, Claimer, Events, Time));
             silo.Services.AddSingleton<IReminderTable>(new StoreReminderTable(Store));
             silo.AddReminders();
@@ -62,7 +63,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Claimer = new TaskClaimer(Store, id => Grains.GetGrain<IChannelGrain>(id).Wake(), Events, TaskIntervalMinimum.None, MisfireGrace.FromSeconds(60), Time, NullLogger<TaskClaimer>.Instance);
-        var channels = new ChannelService(Store, Grains, new ChannelTokens(), new AuthService(Store, Time), new ProjectDirs(LoopConfig.Defaults(paths), paths, null), paths, Time, Events);
+        var channels = new ChannelService(Store, Grains, new ChannelTokens(), new AuthService(Store, Time), new ProjectDirs(LoopConfig.Defaults(paths), paths, null), paths, Time,
+            new GitWorktrees(new ProjectDirs(LoopConfig.Defaults(paths), paths, null), NullLogger<GitWorktrees>.Instance, Time), Events);
         Tasks = new TaskService(Store, Grains, channels, [], Edits, Time);
     }
 

@@ -30,9 +30,35 @@ public abstract class StoreTests(StoreBackend backend) : IAsyncLifetime
         Assert.Equal(22, await _store.MigrateAsync(None));
         var reopened = await backend.OpenAsync(_time);
 
-        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L, 18L, 19L, 20L, 22L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L, 11L, 12L, 13L, 14L, 15L, 16L, 17L, 18L, 19L, 20L, 21L, 22L], await backend.ReadColumnAsync<long>("SELECT version FROM schema_version ORDER BY version"));
         Assert.Equal([instanceId], await backend.ReadColumnAsync<string>("SELECT value FROM meta"));
         Assert.Equal([channel], await reopened.ListChannelsAsync(None));
+    }
+
+    [Fact]
+    public async Task A_fork_with_a_worktree_records_it_once_made_and_its_forks_work_there()
+    {
+        var (parent, _) = await _store.EnsureChannelAsync(Path.Combine(backend.Root, "repo", "app"), null, None);
+        var (fork, created) = (await _store.ForkChannelAsync(parent.Id, "explore", null, null, worktree: true, None))!.Value;
+        Assert.True(created);
+        Assert.Equal(new ChannelFork(parent.Id, null, parent.DirPath, WantsWorktree: true), fork.Fork);
+        var plain = (await _store.ForkChannelAsync(parent.Id, "plain", null, null, worktree: false, None))!.Value.Channel;
+        Assert.Equal(new ChannelFork(parent.Id, null, parent.DirPath), plain.Fork);
+
+        var repo = Path.Combine(backend.Root, "repo");
+        var path = ForkWorktree.PathFor(repo, fork.Id);
+        var made = new ForkWorktree(repo, path, ForkWorktree.BranchFor(fork.Id), Path.Combine(path, "app"));
+        await _store.SetChannelWorktreeAsync(fork.Id, made, None);
+        Assert.Equal(made, (await _store.GetChannelAsync(fork.Id, None))!.Fork!.Worktree);
+        var overview = (await _store.ListChannelOverviewsAsync(new ChannelListQuery(ChannelIds: [fork.Id]), None)).Channels.Single();
+        Assert.Equal(new ChannelFork(parent.Id, null, parent.DirPath, true, made), overview.Channel.Fork);
+
+        // A fork of the fork starts where the fork works: in its worktree.
+        var deeper = (await _store.ForkChannelAsync(fork.Id, "deeper", null, null, worktree: false, None))!.Value.Channel;
+        Assert.Equal(new ChannelFork(fork.Id, null, made.WorkDir), deeper.Fork);
+
+        await _store.SetChannelWorktreeAsync(fork.Id, null, None);
+        Assert.Equal(new ChannelFork(parent.Id, null, parent.DirPath, WantsWorktree: true), (await _store.GetChannelAsync(fork.Id, None))!.Fork);
     }
 
     [Fact]

@@ -9,6 +9,10 @@ using Loop.Domain.Runs;
 /// <param name="MaxBudgetUsd">What the run may spend at most (the least its budgets have left); null: no limit.</param>
 /// <param name="ForkOf">The channel whose session <see cref="SessionId"/> is: the run forks it (<c>--fork-session</c>)
 /// into a session of its own channel, and the parent's stays as it was.</param>
+/// <param name="ForkWorkDir">Where the parent worked when it is not <see cref="WorkDir"/> (the fork works in a
+/// git worktree of its own): where the parent's session is found.</param>
+/// <param name="GitDir">The repository's git directory when <see cref="WorkDir"/> is a git worktree of it: the
+/// agent needs it too, at the same path, for git to work there.</param>
 public sealed record AgentRunRequest(
     string RunId,
     string ChannelId,
@@ -18,7 +22,9 @@ public sealed record AgentRunRequest(
     string? Model = null,
     bool Standalone = false,
     decimal? MaxBudgetUsd = null,
-    string? ForkOf = null);
+    string? ForkOf = null,
+    string? ForkWorkDir = null,
+    string? GitDir = null);
 
 public enum AgentOutcome
 {

@@ -28,8 +28,42 @@ public sealed record Channel(
 /// <summary>Where a forked channel branched off: its parent, the parent's Claude session then (its first
 /// run resumes it with <c>--fork-session</c>, leaving the parent's conversation as it was; null when the
 /// parent had none), and the parent's project directory then (the fork works there too; null: in its
-/// own folder).</summary>
-public sealed record ChannelFork(string ParentId, string? SessionId, string? DirPath);
+/// own folder). <see cref="WantsWorktree"/>: the fork works in a git worktree of its own of that directory's
+/// repository rather than in the directory itself; <see cref="Worktree"/> is that worktree once made (its
+/// first run makes it).</summary>
+public sealed record ChannelFork(string ParentId, string? SessionId, string? DirPath, bool WantsWorktree = false, ForkWorktree? Worktree = null);
+
+/// <summary>A fork's own git worktree: <see cref="Repo"/> is the repository's main working tree (its
+/// <c>.git</c> directory is <see cref="GitDir"/>), <see cref="Path"/> the worktree, on branch
+/// <see cref="Branch"/>, and <see cref="WorkDir"/> where the fork's agent works in it: the worktree,
+/// or the same subdirectory of it that the parent's directory is of its repository.</summary>
+public sealed record ForkWorktree(string Repo, string Path, string Branch, string WorkDir)
+{
+    /// <summary>The repository's git directory: a worktree's <c>.git</c> file names a folder in it by its
+    /// absolute path, so the agent's container has it mounted at the same path.</summary>
+    public string GitDir => System.IO.Path.Join(Repo, ".git");
+
+    /// <summary>The branch a fork's worktree is made on: one per fork, so forks never share a checkout.</summary>
+    public static string BranchFor(string forkId) => $"loop/{forkId}";
+
+    /// <summary>Where a fork's worktree goes in its repository: where Claude Code's own <c>--worktree</c> puts them.</summary>
+    public static string PathFor(string repo, string forkId) => System.IO.Path.Join(repo, ".claude", "worktrees", forkId);
+}
+
+/// <summary>The fork's git worktree could not be made or used; the message says why, in a person's words.</summary>
+public sealed class ForkWorktreeException(string message) : Exception(message);
+
+/// <summary>The git worktrees of forks, made with the git command line.</summary>
+public interface IForkWorktrees
+{
+    /// <summary>The fork's worktree, made now when it is not there yet (its first run, or after it was
+    /// removed: then on the branch it had, with its commits). Throws <see cref="ForkWorktreeException"/>.</summary>
+    Task<ForkWorktree> EnsureAsync(Channel fork, CancellationToken cancellationToken);
+
+    /// <summary>Removes the worktree (its branch stays). Unless <paramref name="force"/>, one with changes not
+    /// committed is kept: the answer then says what they are. Null when it is gone.</summary>
+    Task<string?> RemoveAsync(ForkWorktree worktree, bool force, CancellationToken cancellationToken);
+}
 
 /// <summary>Where a channel's agent runs.</summary>
 public enum ChannelMode

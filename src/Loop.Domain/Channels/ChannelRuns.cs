@@ -8,7 +8,8 @@ using Loop.Domain.Tasks;
 /// <summary>Everything a channel's runs need from the world. <see cref="Runner"/> runs the agent in
 /// a container, <see cref="DirectRunner"/> for a channel in direct mode. <see cref="ReadPromptFile"/> reads a
 /// task's prompt file (work dir, path relative to it), throwing <see cref="PromptFileException"/>.
-/// <see cref="Budgets"/> holds each run to the budgets of its channel, task and connector.</summary>
+/// <see cref="Budgets"/> holds each run to the budgets of its channel, task and connector; <see cref="Worktrees"/>
+/// makes the git worktree of a fork that works in one of its own.</summary>
 public sealed record ChannelRunsContext(
     ILoopStore Store,
     IAgentRunner Runner,
@@ -18,7 +19,8 @@ public sealed record ChannelRunsContext(
     Func<Channel, string> WorkDirOf,
     Func<string, string, string> ReadPromptFile,
     IAgentRunner DirectRunner,
-    BudgetGuard Budgets);
+    BudgetGuard Budgets,
+    IForkWorktrees Worktrees);
 
 /// <summary>
 /// What one channel does with its work, one run at a time: each run takes every pending message
@@ -66,6 +68,22 @@ public sealed class ChannelRuns
     {
         var active = await _context.Store.ListActiveRunsAsync(ChannelId, cancellationToken);
         return active.FirstOrDefault(r => r.Status == RunStatus.Running) ?? active.FirstOrDefault();
+    }
+
+    /// <summary>Removes the git worktree this fork works in (see <see cref="IForkWorktrees.RemoveAsync"/>): null when
+    /// it is gone (or there was none), else why it was kept. Its next run makes it again, on the same branch.</summary>
+    public async Task<string?> RemoveWorktreeAsync(bool force, CancellationToken cancellationToken)
+    {
+        if ((await _context.Store.GetChannelAsync(ChannelId, cancellationToken))?.Fork?.Worktree is not { } worktree)
+        {
+            return null;
+        }
+        if (await _context.Worktrees.RemoveAsync(worktree, force, cancellationToken) is { } kept)
+        {
+            return kept;
+        }
+        await _context.Store.SetChannelWorktreeAsync(ChannelId, null, cancellationToken);
+        return null;
     }
 
     /// <summary>Forgets the channel's Claude session, so its next run starts a fresh conversation.</summary>
@@ -269,8 +287,29 @@ public sealed class ChannelRuns
             // A forked channel's first conversation starts from its parent's, as it was at the fork.
             (sessionId, forkOf) = (parentSession, fork.ParentId);
         }
+        string? forkWorkDir = null, gitDir = null;
+        if (!direct && channel.Fork is { WantsWorktree: true } wants)
+        {
+            // Made before the container starts, on the fork's first run (and again if it was removed since).
+            ForkWorktree worktree;
+            try
+            {
+                worktree = await _context.Worktrees.EnsureAsync(channel, cancellationToken);
+            }
+            catch (ForkWorktreeException problem)
+            {
+                return new AgentRunResult(AgentOutcome.Failed, null, null, null,
+                    $"this fork's git worktree could not be made: {problem.Message}; the agent was not started", RunUsage.None);
+            }
+            if (worktree != wants.Worktree)
+            {
+                await _context.Store.SetChannelWorktreeAsync(ChannelId, worktree, cancellationToken);
+            }
+            channel = channel with { Fork = wants with { Worktree = worktree } };
+            (forkWorkDir, gitDir) = (wants.DirPath, worktree.GitDir);
+        }
         var request = new AgentRunRequest(run.Id, ChannelId, _context.WorkDirOf(channel), run.Prompt, sessionId,
-            channel.Model, Standalone: session.IsTaskOwn, MaxBudgetUsd: maxBudgetUsd, ForkOf: forkOf);
+            channel.Model, Standalone: session.IsTaskOwn, MaxBudgetUsd: maxBudgetUsd, ForkOf: forkOf, ForkWorkDir: forkOf is null ? null : forkWorkDir, GitDir: gitDir);
         var result = await runner.RunAsync(request, observer, cancellationToken);
         if (result.SessionNotFound && request.SessionId is not null)
         {

@@ -1,4 +1,5 @@
-// Channels: every channel with its directory, session, queue and last run, 50 to a page.
+// Channels: every channel with its directory, session, queue and last run, 50 to a page. A fork that
+// works in a git worktree of its own shows it (path and branch) with a button that removes it.
 
 import { request, api, query } from '../api.js';
 import { h, alertBox, formatRelative, statusBadge, debounce, throttle, connectorName } from '../ui.js';
@@ -55,7 +56,7 @@ export function render(root) {
     const queue = [c.active_run_id ? 'running' : null, c.queued ? `${c.queued} waiting` : null].filter(Boolean).join(', ') || 'idle';
     return h('tr', {},
       h('td', { 'data-label': 'Name' }, h('strong', {}, c.name), c.platform ? h('span', { class: 'muted', 'data-testid': 'channel-connector' }, ` · ${connectorName(connectors, c.platform)}`) : null),
-      h('td', { 'data-label': 'Directory' }, h('code', {}, c.dir_path ?? '(own work directory)')),
+      h('td', { 'data-label': 'Directory' }, directory(c)),
       h('td', { 'data-label': 'Session' }, c.session_id ? h('code', { title: c.session_id }, c.session_id.slice(0, 8)) : h('span', { class: 'muted' }, 'none')),
       h('td', { 'data-label': 'Queue' }, queue),
       h('td', { 'data-label': 'Last run' }, c.last_run
@@ -63,7 +64,34 @@ export function render(root) {
         : h('span', { class: 'muted' }, 'never')),
       h('td', { 'data-label': 'Actions', class: 'row-actions' },
         h('a', { href: `#/chat/${encodeURIComponent(c.id)}`, class: 'button' }, 'Open chat'),
-        h('button', { type: 'button', 'data-change': true, disabled: !c.session_id, onclick: () => resetSession(c) }, 'Reset session')));
+        h('button', { type: 'button', 'data-change': true, disabled: !c.session_id, onclick: () => resetSession(c) }, 'Reset session'),
+        c.worktree?.path ? h('button', { type: 'button', 'data-change': true, 'data-testid': 'remove-worktree', onclick: () => removeWorktree(c) }, 'Remove worktree') : null));
+  }
+
+  function directory(c) {
+    if (!c.worktree) return h('code', {}, c.dir_path ?? (c.parent_id ? '(its parent\'s directory)' : '(own work directory)'));
+    if (!c.worktree.path) return h('span', { class: 'muted', 'data-testid': 'channel-worktree' }, 'git worktree: made on its first run');
+    return h('span', { 'data-testid': 'channel-worktree' },
+      h('code', { title: 'git worktree' }, c.worktree.path), h('br'),
+      h('span', { class: 'muted' }, 'branch '), h('code', {}, c.worktree.branch));
+  }
+
+  async function removeWorktree(c) {
+    if (!confirm(`Remove the git worktree ${c.worktree.path} of ${c.name}? Its branch ${c.worktree.branch} stays, with its commits.`)) return;
+    const path = `/api/channels/${encodeURIComponent(c.id)}/worktree`;
+    try {
+      try {
+        await api.del(path);
+      } catch (error) {
+        // Work not committed is never thrown away unasked: the person sees what it is and decides.
+        if (error.status !== 409 || !error.message.includes('changes not committed')) throw error;
+        if (!confirm(`${error.message}\n\nRemove it anyway and lose those changes?`)) return;
+        await api.del(`${path}?force=true`);
+      }
+      await load();
+    } catch (error) {
+      alert.show(error.message);
+    }
   }
 
   async function resetSession(c) {
