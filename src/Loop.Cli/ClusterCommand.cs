@@ -9,33 +9,21 @@ public static class ClusterCommand
 {
     public static Command Create()
     {
-        var apiUrl = McpCommand.ApiUrlOption();
-        apiUrl.Recursive = true;
-        var token = McpCommand.TokenOption();
-        token.Recursive = true;
-        var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of text", Recursive = true };
+        var common = ApiOptions.Create();
         var status = new Command("status", "List the nodes with their state and load");
-        status.SetAction(async (parse, ct) =>
+        status.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
-            using var api = new LoopApiClient(LoopApiClient.ResolveApiUrl(parse.GetValue(apiUrl)), parse.GetValue(token));
-            try
+            var cluster = await api.GetClusterAsync(ct);
+            if (json)
             {
-                var cluster = await api.GetClusterAsync(ct);
-                if (parse.GetValue(json))
-                {
-                    Console.WriteLine(LoopText.Json(cluster));
-                    return 0;
-                }
-                Console.Write(Table(cluster.Nodes, DateTimeOffset.UtcNow));
-                return 0;
+                Console.WriteLine(LoopText.Json(cluster));
+                return;
             }
-            catch (LoopApiException error)
-            {
-                Console.Error.WriteLine($"loop: {error.Message}");
-                return 1;
-            }
-        });
-        return new Command("cluster", "The nodes that serve this Loop") { apiUrl, token, json, status };
+            Console.Write(Table(cluster.Nodes, DateTimeOffset.UtcNow));
+        }));
+        var cluster = common.Group("cluster", "The nodes that serve this Loop");
+        cluster.Subcommands.Add(status);
+        return cluster;
     }
 
     /// <summary>One line per node, the one answering marked with *.</summary>

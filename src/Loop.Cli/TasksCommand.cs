@@ -13,14 +13,8 @@ public static class TasksCommand
 
     public static Command Create()
     {
-        var apiUrl = McpCommand.ApiUrlOption();
-        apiUrl.Recursive = true;
-        var token = McpCommand.TokenOption();
-        token.Recursive = true;
-        var json = new Option<bool>("--json") { Description = "Print the API's JSON instead of text", Recursive = true };
-        var common = new Common(apiUrl, token, json);
-
-        var command = new Command("tasks", "List, add, edit, show, toggle, start, stop and remove scheduled tasks") { apiUrl, token, json };
+        var common = ApiOptions.Create();
+        var command = common.Group("tasks", "List, add, edit, show, toggle, start, stop and remove scheduled tasks");
         command.Subcommands.Add(List(common));
         command.Subcommands.Add(Add(common));
         command.Subcommands.Add(Edit(common));
@@ -33,16 +27,14 @@ public static class TasksCommand
         return command;
     }
 
-    private sealed record Common(Option<string?> ApiUrl, Option<string?> Token, Option<bool> Json);
-
     private static Argument<string> TaskId() => new("task-id") { Description = "The task's id, e.g. task_01JD..." };
 
-    private static Command List(Common common)
+    private static Command List(ApiOptions common)
     {
         var channel = new Option<string?>("--channel-id") { Description = "Only this channel's tasks (default: all)" };
         var command = new Command("list", "List tasks") { channel };
         command.Aliases.Add("ls");
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var tasks = await api.ListTasksAsync(parse.GetValue(channel), ct);
             if (json)
@@ -69,7 +61,7 @@ public static class TasksCommand
         return command;
     }
 
-    private static Command Add(Common common)
+    private static Command Add(ApiOptions common)
     {
         var channel = new Option<string?>("--channel-id") { Description = "The channel the task belongs to (default: the channel named tasks, working in its own folder)" };
         var fields = new TaskFields(creating: true);
@@ -77,7 +69,7 @@ public static class TasksCommand
         var command = new Command("add", "Add a task to a channel") { channel };
         fields.AddTo(command);
         command.Options.Add(disabled);
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var given = fields.Read(parse);
             var request = new CreateTaskRequest(parse.GetValue(channel), given.Type!, given.Schedule ?? "", given.Prompt)
@@ -97,13 +89,13 @@ public static class TasksCommand
         return command;
     }
 
-    private static Command Edit(Common common)
+    private static Command Edit(ApiOptions common)
     {
         var id = TaskId();
         var fields = new TaskFields(creating: false);
         var command = new Command("edit", "Change a task: only the options given change") { id };
         fields.AddTo(command);
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var change = fields.Read(parse);
             if (change == new UpdateTaskRequest())
@@ -174,11 +166,11 @@ public static class TasksCommand
         };
     }
 
-    private static Command LoopControl(Common common, string verb, string description, Func<LoopApiClient, string, CancellationToken, Task<LoopTask>> act)
+    private static Command LoopControl(ApiOptions common, string verb, string description, Func<LoopApiClient, string, CancellationToken, Task<LoopTask>> act)
     {
         var id = TaskId();
         var command = new Command(verb, description) { id };
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var task = await act(api, parse.GetValue(id)!, ct);
             Console.WriteLine(json ? LoopText.Json(task) : $"{task.Id} loop {task.LoopState}, iteration {task.Iteration} of {task.MaxIterations}");
@@ -186,11 +178,11 @@ public static class TasksCommand
         return command;
     }
 
-    private static Command Show(Common common)
+    private static Command Show(ApiOptions common)
     {
         var id = TaskId();
         var command = new Command("show", "Show one task") { id };
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var task = await api.GetTaskAsync(parse.GetValue(id)!, ct);
             Console.WriteLine(json ? LoopText.Json(task) : LoopText.Details(task));
@@ -198,11 +190,11 @@ public static class TasksCommand
         return command;
     }
 
-    private static Command Toggle(Common common)
+    private static Command Toggle(ApiOptions common)
     {
         var id = TaskId();
         var command = new Command("toggle", "Enable a disabled task, or disable an enabled one") { id };
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var current = await api.GetTaskAsync(parse.GetValue(id)!, ct);
             var task = await api.UpdateTaskAsync(current.Id, new UpdateTaskRequest { Enabled = !current.Enabled }, ct);
@@ -211,12 +203,12 @@ public static class TasksCommand
         return command;
     }
 
-    private static Command Remove(Common common)
+    private static Command Remove(ApiOptions common)
     {
         var id = TaskId();
         var command = new Command("remove", "Delete a task (its past runs stay)") { id };
         command.Aliases.Add("rm");
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var taskId = parse.GetValue(id)!;
             await api.DeleteTaskAsync(taskId, ct);
@@ -225,12 +217,12 @@ public static class TasksCommand
         return command;
     }
 
-    private static Command Runs(Common common)
+    private static Command Runs(ApiOptions common)
     {
         var id = TaskId();
         var limit = new Option<int>("--limit") { Description = "How many runs, newest first", DefaultValueFactory = _ => 20 };
         var command = new Command("runs", "List a task's recent runs") { id, limit };
-        command.SetAction((parse, ct) => RunAsync(parse, common, async (api, json) =>
+        command.SetAction((parse, ct) => common.RunAsync(parse, async (api, json) =>
         {
             var runs = await api.ListTaskRunsAsync(parse.GetValue(id)!, parse.GetValue(limit), cancellationToken: ct);
             if (json)
@@ -268,21 +260,6 @@ public static class TasksCommand
                 }
             }
         });
-
-    private static async Task<int> RunAsync(ParseResult parse, Common common, Func<LoopApiClient, bool, Task> action)
-    {
-        using var api = new LoopApiClient(LoopApiClient.ResolveApiUrl(parse.GetValue(common.ApiUrl)), parse.GetValue(common.Token));
-        try
-        {
-            await action(api, parse.GetValue(common.Json));
-            return 0;
-        }
-        catch (LoopApiException error)
-        {
-            Console.Error.WriteLine($"loop: {error.Message}");
-            return 1;
-        }
-    }
 
     private static void PrintTable(string[] header, IEnumerable<string[]> rows)
     {
