@@ -113,7 +113,7 @@ public sealed class ConnectorApiTests
         await RefusedAsync(loop, new { kind = "telegram", name = "x" }, HttpStatusCode.BadRequest, "token is required for a telegram connector");
         await RefusedAsync(loop, new { kind = "telegram", token = Token }, HttpStatusCode.BadRequest, "name is required");
         await RefusedAsync(loop, new { kind = "telegram", name = "x", token = Token, colour = "red" }, HttpStatusCode.BadRequest,
-            "a telegram connector has no setting 'colour': its settings are token, webhook_url, api_url, mode, model, allowed_users");
+            "a telegram connector has no setting 'colour': its settings are token, webhook_url, api_url, mode, model, progress, allowed_users");
         await RefusedAsync(loop, new { kind = "telegram", name = "x", token = Token, mode = "api" }, HttpStatusCode.BadRequest,
             "mode must be one of container, direct, e.g. \"container\" (found \"api\")");
         await RefusedAsync(loop, new { kind = "telegram", name = "x", token = Token, model = "--help" }, HttpStatusCode.BadRequest,
